@@ -1,0 +1,71 @@
+# wbl-placements: `make demo` (run it) and `make test` (test it). See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+CACHE ?= $(or $(WBL_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/wbl-placements)
+UV_VERSION := 0.13.8
+UV_HOME := $(CACHE)/uv-$(UV_VERSION)
+UV := $(UV_HOME)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+INFRA := $(PY) deploy/local/infra.py
+SERVICES := $(PY) deploy/local/services.py
+
+# `make test` runs its own Kafka, FerretDB and services on other ports and in another run
+# directory, so it never disturbs a system started with `make up`.
+TEST_ENV := WBL_RUN_DIR=$(CURDIR)/.run/test WBL_KAFKA_PORT=19092 WBL_KAFKA_CONTROLLER_PORT=19093 \
+	WBL_MONGO_PORT=37017 WBL_TEST_KAFKA_BOOTSTRAP=127.0.0.1:19092 \
+	WBL_TEST_MONGO_URI=mongodb://127.0.0.1:37017/
+PYTEST_ARGS ?=
+
+.PHONY: help setup up down demo test lint status logs schemas
+
+help:
+	@echo "make demo    bring everything up from nothing and play a short scenario"
+	@echo "make test    run every test against real Kafka and FerretDB (own ports)"
+	@echo "make up      start Kafka, FerretDB and the three services in the background"
+	@echo "make down    stop them"
+	@echo "make lint    ruff and mypy"
+	@echo "make status  what is running;  make logs: where the logs are"
+
+$(UV):
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
+	$(PYTHON) -m venv $(UV_HOME)
+	$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+setup: $(VENV)/.synced
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml schemas/pyproject.toml services/*/pyproject.toml
+	$(UV) sync --all-packages --frozen --python $(PYTHON)
+	@touch $@
+
+up: setup
+	$(INFRA) start
+	$(SERVICES) start
+
+down:
+	@if [ -x $(PY) ]; then $(SERVICES) stop; $(INFRA) stop; else echo "nothing to stop (no $(VENV))"; fi
+
+demo: up
+	$(PY) deploy/local/demo.py
+
+status:
+	@$(INFRA) status; $(SERVICES) status
+
+logs:
+	@$(INFRA) logs
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+schemas: setup
+	$(PY) -m wbl_schemas.jsonschema
+
+test: setup
+	@$(TEST_ENV) $(SERVICES) stop >/dev/null; $(TEST_ENV) $(INFRA) stop >/dev/null; rm -rf .run/test
+	$(TEST_ENV) $(INFRA) start
+	@set +e; $(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	$(TEST_ENV) $(SERVICES) stop >/dev/null; $(TEST_ENV) $(INFRA) stop; exit $$rc

@@ -1,0 +1,109 @@
+"""The transactional outbox without transactions.
+
+An entity document carries its own pending events in an `outbox` list, written in the same
+single-document update as the entity change (`$push`, and a flag the relay
+queries), so the two cannot diverge. The relay
+publishes each document's pending events in order, then removes exactly those entries with
+a write conditioned on the document's `version`; a concurrent writer bumps the version and
+the relay retries the removal. Kafka down means events wait in the documents, never lost;
+a crash after publishing and before removal republishes, and consumers are idempotent on
+`event_id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from pymongo.asynchronous.collection import AsyncCollection
+
+from wbl_common.bus import MessageBus, serialize
+from wbl_common.mongo import Document
+from wbl_schemas.envelope import Envelope
+
+log = structlog.get_logger(__name__)
+
+
+def outbox_entry(event: Envelope) -> Document:
+    return {
+        "event_id": str(event.event_id),
+        "topic": event.topic,
+        "key": event.key(),
+        "value": serialize(event).decode(),
+    }
+
+
+def with_outbox(update: Document, *events: Envelope) -> Document:
+    """`update` plus the fragments that queue `events` in the same single-document write."""
+    merged: Document = {op: dict(fields) for op, fields in update.items()}
+    merged.setdefault("$push", {})["outbox"] = {"$each": [outbox_entry(e) for e in events]}
+    merged.setdefault("$set", {})["outbox_pending"] = True
+    return merged
+
+
+def new_with_outbox(document: Document, *events: Envelope) -> Document:
+    """A new entity document that already carries its first events."""
+    return {**document, "outbox": [outbox_entry(e) for e in events], "outbox_pending": True}
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        collections: Sequence[AsyncCollection[Document]],
+        bus: MessageBus,
+        poll_seconds: float = 1.0,
+        batch: int = 500,
+    ) -> None:
+        self._collections = collections
+        self._bus = bus
+        self._poll_seconds = poll_seconds
+        self._batch = batch
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Called after a local write so the event leaves now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                while await self.publish_pending() > 0:
+                    pass
+            except Exception as error:  # broker or database down: keep the events, try later
+                log.warning("outbox relay paused", error=type(error).__name__, detail=str(error))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+            self._wake.clear()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of pending events per collection; returns how many were sent."""
+        sent = 0
+        for collection in self._collections:
+            cursor = collection.find({"outbox_pending": True}, {"outbox": 1, "version": 1}).limit(
+                self._batch
+            )
+            async for doc in cursor:
+                entries: list[Document] = doc["outbox"]
+                for entry in entries:
+                    await self._bus.publish(entry["topic"], entry["key"], entry["value"].encode())
+                await self._remove(collection, doc["_id"], {e["event_id"] for e in entries})
+                sent += len(entries)
+        return sent
+
+    async def _remove(
+        self, collection: AsyncCollection[Document], doc_id: Any, event_ids: set[str]
+    ) -> None:
+        while True:
+            doc = await collection.find_one({"_id": doc_id}, {"outbox": 1, "version": 1})
+            if doc is None:
+                return
+            remaining = [e for e in doc["outbox"] if e["event_id"] not in event_ids]
+            result = await collection.update_one(
+                {"_id": doc_id, "version": doc["version"]},
+                {"$set": {"outbox": remaining, "outbox_pending": bool(remaining)}},
+            )
+            if result.matched_count == 1:
+                return

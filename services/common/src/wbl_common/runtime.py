@@ -1,0 +1,138 @@
+"""What every service's composition root builds the same way: MongoDB, the Kafka broker,
+the outbox relay, metrics, and the readiness probe."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import structlog
+from faststream.kafka import KafkaBroker
+from prometheus_client import CollectorRegistry, Counter
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from wbl_common.bus import (
+    Consumer,
+    EventHandler,
+    KafkaBus,
+    build_broker,
+    rejected_counter,
+    subscribe,
+)
+from wbl_common.config import KafkaSettings, MongoSettings
+from wbl_common.idempotency import MongoProcessedEvents
+from wbl_common.mongo import Document, connect_mongo, ping
+from wbl_common.outbox import OutboxRelay
+from wbl_schemas.topics import TopicSpec
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    service: str
+    mongo: AsyncMongoClient[Document]
+    db: AsyncDatabase[Document]
+    broker: KafkaBroker
+    bus: KafkaBus
+    metrics: CollectorRegistry
+    processed: MongoProcessedEvents
+    dead_lettered: Counter
+    relay: OutboxRelay | None = None
+    broker_started: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def consume(self, topic: TopicSpec, handle: EventHandler) -> None:
+        """Subscribe `handle` to `topic` in this service's consumer group (before start)."""
+        consumer = Consumer(
+            name=f"{self.service}.{topic.name}",
+            topic=topic,
+            handle=handle,
+            processed=self.processed,
+            dead_letters=self.bus,
+            rejected=self.dead_lettered,
+        )
+        subscribe(self.broker, consumer)
+
+    def spawn(self, work: Callable[[], Awaitable[None]], name: str) -> None:
+        async def guarded() -> None:
+            await work()
+
+        self._tasks.append(asyncio.create_task(guarded(), name=name))
+
+    async def ready(self) -> dict[str, str]:
+        """Each dependency → "ok" or what is wrong; ready only when all are ok."""
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(ping(self.db), timeout=2)
+            checks["mongodb"] = "ok"
+        except Exception as error:
+            checks["mongodb"] = f"unavailable: {type(error).__name__}"
+        if not self.broker_started.is_set():
+            checks["kafka"] = "connecting"
+        elif await self.broker.ping(timeout=2):
+            checks["kafka"] = "ok"
+        else:
+            checks["kafka"] = "unavailable"
+        return checks
+
+    async def _connect_broker(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self.broker.start()
+            except Exception as error:
+                log.warning("kafka not reachable yet", error=type(error).__name__)
+                with contextlib.suppress(Exception):
+                    await self.broker.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self.broker_started.set()
+            log.info("kafka connected")
+            if self.relay is not None:
+                self.relay.wake()
+            return
+
+    async def start(self) -> None:
+        """Connect to Kafka in the background so HTTP is up (and not ready) meanwhile."""
+        await self.processed.ensure_indexes()
+        self.spawn(self._connect_broker, "connect-broker")
+        if self.relay is not None:
+            self.spawn(self.relay.run, "outbox-relay")
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.broker.stop()
+        await self.mongo.close()
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    service: str, kafka: KafkaSettings, mongo: MongoSettings
+) -> AsyncIterator[Runtime]:
+    metrics = CollectorRegistry()
+    client = connect_mongo(mongo)
+    db = client[mongo.database]
+    broker = build_broker(kafka, client_id=f"wbl-{service}", metrics=metrics)
+    runtime = Runtime(
+        service=service,
+        mongo=client,
+        db=db,
+        broker=broker,
+        bus=KafkaBus(broker),
+        metrics=metrics,
+        processed=MongoProcessedEvents(db),
+        dead_lettered=rejected_counter(metrics),
+    )
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()

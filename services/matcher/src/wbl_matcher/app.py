@@ -1,0 +1,45 @@
+"""Matcher's entry point: `wbl-matcher` consumes openings, students and placements, runs
+rounds, and serves its admin and ops endpoints."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from wbl_common.logs import configure_logging
+from wbl_common.settings import load_settings
+from wbl_common.web import install_problem_handlers, ops_router, serve
+from wbl_matcher import api
+from wbl_matcher.bootstrap import bootstrap
+from wbl_matcher.config import MatcherSettings
+
+
+def create_app(settings: MatcherSettings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with bootstrap(settings) as service:
+            app.state.matcher = service.matcher
+            app.state.runtime = service.runtime
+            yield
+
+    app = FastAPI(
+        title="wbl-placements matcher",
+        version="0.1.0",
+        description="Fair, explainable stable matching of students and openings.",
+        lifespan=lifespan,
+    )
+    app.state.admin_token = settings.admin_token.get_secret_value()
+    install_problem_handlers(app)
+    app.include_router(api.router)
+    app.include_router(
+        ops_router(lambda: app.state.runtime.ready(), lambda: app.state.runtime.metrics)
+    )
+    return app
+
+
+def main() -> None:
+    settings = load_settings(MatcherSettings)
+    configure_logging("matcher", settings.log_level)
+    serve(create_app(settings), settings.http)

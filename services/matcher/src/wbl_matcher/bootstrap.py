@@ -1,0 +1,44 @@
+"""Matcher's composition: the one place that builds clients and wires the use cases."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from wbl_common.outbox import OutboxRelay
+from wbl_common.runtime import Runtime, open_runtime
+from wbl_matcher.config import MatcherSettings
+from wbl_matcher.handlers import Matcher
+from wbl_matcher.store import MongoMatcherStore
+from wbl_schemas import topics
+from wbl_schemas.reference import load_reference
+from wbl_schemas.topics import TOPIC_SPECS
+
+SPECS = {spec.name: spec for spec in TOPIC_SPECS}
+
+
+@dataclass
+class MatcherService:
+    matcher: Matcher
+    runtime: Runtime
+
+
+@contextlib.asynccontextmanager
+async def bootstrap(settings: MatcherSettings) -> AsyncIterator[MatcherService]:
+    async with open_runtime("matcher", settings.kafka, settings.mongo) as runtime:
+        store = MongoMatcherStore(runtime.db)
+        await store.ensure_indexes()
+        runtime.relay = OutboxRelay(store.outbox_collections, runtime.bus)
+        matcher = Matcher(
+            store=store,
+            related=load_reference().related_fields,
+            seed=settings.lottery_seed,
+            written=runtime.relay.wake,
+        )
+        runtime.consume(SPECS[topics.OPENINGS], matcher.on_opening_event)
+        runtime.consume(SPECS[topics.STUDENTS], matcher.on_student_event)
+        runtime.consume(SPECS[topics.PLACEMENTS], matcher.on_placement_event)
+        await runtime.start()
+        runtime.spawn(lambda: matcher.run_rounds(settings.batch_window_ms / 1000), "rounds")
+        yield MatcherService(matcher=matcher, runtime=runtime)

@@ -1,0 +1,198 @@
+"""Matcher use cases: keep the view current from events, and run rounds over the
+career-field partitions that events touched, publishing only the differences."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import structlog
+
+from wbl_matcher.domain import (
+    Change,
+    Placement,
+    RoundRecord,
+    changes_for,
+    fields_of,
+    new_round_id,
+    solve_round,
+)
+from wbl_matcher.store import MatcherStore
+from wbl_schemas.envelope import Envelope
+from wbl_schemas.events import (
+    AnyEvent,
+    MatchProposal,
+    MatchProposed,
+    MatchWithdrawal,
+    MatchWithdrawn,
+    OpeningClosed,
+    OpeningPublished,
+    OpeningUpdated,
+    PlacementConfirmed,
+    PlacementDeclined,
+    StudentRegistered,
+    StudentUpdated,
+    StudentWithdrawn,
+)
+
+PRODUCER = "matcher"
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Matcher:
+    store: MatcherStore
+    related: Mapping[str, frozenset[str]]
+    seed: int
+    written: Callable[[], None] = lambda: None
+    _pending: asyncio.Event = field(default_factory=asyncio.Event)
+
+    # -- the view ------------------------------------------------------------------------
+
+    async def on_opening_event(self, event: AnyEvent) -> None:
+        touched: set[str] = set()
+        if isinstance(event, OpeningPublished | OpeningUpdated):
+            if await self.store.save_opening(event.payload):
+                touched.add(event.payload.career_field)
+        elif isinstance(event, OpeningClosed):
+            closed_field = await self.store.close_opening(
+                event.payload.opening_id, event.payload.version
+            )
+            if closed_field:
+                touched.add(closed_field)
+        await self._touch(touched)
+
+    async def on_student_event(self, event: AnyEvent) -> None:
+        touched: set[str] = set()
+        if isinstance(event, StudentRegistered | StudentUpdated):
+            if await self.store.save_student(event.payload):
+                touched = fields_of(event.payload, self.related)
+        elif isinstance(event, StudentWithdrawn):
+            touched = set(
+                await self.store.withdraw_student(event.payload.student_id, event.payload.version)
+            )
+        await self._touch(touched)
+
+    async def on_placement_event(self, event: AnyEvent) -> None:
+        if isinstance(event, PlacementConfirmed):
+            decision = event.payload
+            await self.store.record_placement(Placement(decision.student_id, decision.opening_id))
+        elif isinstance(event, PlacementDeclined):
+            await self.store.record_decline(event.payload.student_id, event.payload.opening_id)
+        else:
+            return
+        career_field = await self.store.career_field_of(event.payload.opening_id)
+        await self._touch({career_field} if career_field else set())
+
+    async def _touch(self, career_fields: set[str]) -> None:
+        """Durably mark partitions for the next round, so a crash loses no re-solve."""
+        if career_fields:
+            await self.store.mark_dirty(career_fields)
+            self._pending.set()
+
+    # -- rounds --------------------------------------------------------------------------
+
+    async def run_rounds(self, batch_window_s: float) -> None:
+        """Solve dirty partitions forever, batching a burst of events into one solve."""
+        self._pending.set()  # whatever was left dirty before a restart
+        while True:
+            await self._pending.wait()
+            await asyncio.sleep(batch_window_s)
+            self._pending.clear()
+            try:
+                marks = await self.store.dirty_fields()
+                if marks:
+                    await self.run_round(set(marks))
+                    await self.store.clear_dirty(marks)
+            except Exception as error:  # database trouble: keep the marks, try again soon
+                log.warning("round failed", error=type(error).__name__, detail=str(error))
+                with contextlib.suppress(Exception):
+                    await asyncio.sleep(1)
+                self._pending.set()
+
+    async def run_round(self, career_fields: set[str] | None) -> RoundRecord:
+        """One round over the partitions (connected career fields) containing `career_fields`."""
+        scope = await self._partition_closure(career_fields)
+        inputs = await self.store.inputs_for(scope)
+        round_id = new_round_id()
+        assignments = solve_round(inputs, self.seed, self.related)
+        openings = {o.opening_id: o for o in inputs.openings}
+        current = await self.store.proposals(s.student_id for s in inputs.students)
+        changes = changes_for(round_id, inputs.students, openings, current, assignments)
+        await self.store.apply(changes, {c.student_id: self._events(c) for c in changes})
+        if changes:
+            self.written()
+        matched = sum(1 for a in assignments.values() if a is not None)
+        record = RoundRecord(
+            round_id=round_id,
+            seed=self.seed,
+            fingerprint=inputs.fingerprint(),
+            career_fields=tuple(sorted(scope)) if scope is not None else (),
+            eligible=len(inputs.students),
+            matched=matched,
+            unmatched=len(inputs.students) - matched,
+            proposed=sum(1 for c in changes if c.propose),
+            withdrawn=sum(1 for c in changes if c.withdraw),
+        )
+        await self.store.save_round(record)
+        log.info(
+            "round solved", round_id=round_id, proposed=record.proposed, withdrawn=record.withdrawn
+        )
+        return record
+
+    async def _partition_closure(self, career_fields: set[str] | None) -> set[str] | None:
+        """Grow the fields to whole partitions: fields joined by a student's interests."""
+        if career_fields is None:
+            return None
+        scope = set(career_fields)
+        while True:
+            inputs = await self.store.inputs_for(scope)
+            grown = set(scope)
+            for student in inputs.students:
+                grown |= fields_of(student, self.related)
+            if grown == scope:
+                return scope
+            scope = grown
+
+    def _events(self, change: Change) -> list[Envelope]:
+        events: list[Envelope] = []
+        if change.withdraw is not None:
+            old = change.withdraw
+            reason = (
+                f"moved to opening {change.propose.opening_id}"
+                if change.propose
+                else "no longer matched in this round"
+            )
+            events.append(
+                MatchWithdrawn(
+                    producer=PRODUCER,
+                    payload=MatchWithdrawal(
+                        match_id=old.match_id,
+                        round_id=change.propose.round_id if change.propose else old.round_id,
+                        student_id=old.student_id,
+                        school_id=old.school_id,
+                        opening_id=old.opening_id,
+                        reason=reason,
+                    ),
+                )
+            )
+        if change.propose is not None:
+            new = change.propose
+            events.append(
+                MatchProposed(
+                    producer=PRODUCER,
+                    payload=MatchProposal(
+                        match_id=new.match_id,
+                        round_id=new.round_id,
+                        student_id=new.student_id,
+                        school_id=new.school_id,
+                        opening_id=new.opening_id,
+                        employer_id=new.employer_id,
+                        career_field=new.career_field,
+                        explanation=new.explanation,
+                    ),
+                )
+            )
+        return events

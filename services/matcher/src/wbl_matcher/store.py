@@ -1,0 +1,194 @@
+"""Matcher persistence: its own view of open openings and unplaced students (built from the
+compacted topics), its current proposals with their outgoing events, and round records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict
+from typing import Any, Protocol
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from wbl_common.mongo import Document, upsert_if_newer
+from wbl_common.outbox import with_outbox
+from wbl_matcher.domain import Change, MatchingInputs, Placement, Proposal, RoundRecord
+from wbl_schemas.envelope import Envelope
+from wbl_schemas.events import OpeningSnapshot, StudentMatchProfile
+
+
+class MatcherStore(Protocol):
+    async def save_opening(self, opening: OpeningSnapshot) -> bool: ...
+
+    async def close_opening(self, opening_id: str, version: int) -> str | None: ...
+
+    async def save_student(self, student: StudentMatchProfile) -> bool: ...
+
+    async def withdraw_student(self, student_id: str, version: int) -> list[str]: ...
+
+    async def career_field_of(self, opening_id: str) -> str | None: ...
+
+    async def record_placement(self, placement: Placement) -> bool: ...
+
+    async def record_decline(self, student_id: str, opening_id: str) -> None: ...
+
+    async def mark_dirty(self, career_fields: Iterable[str]) -> None: ...
+
+    async def dirty_fields(self) -> dict[str, int]: ...
+
+    async def clear_dirty(self, marks: dict[str, int]) -> None: ...
+
+    async def inputs_for(self, career_fields: set[str] | None) -> MatchingInputs: ...
+
+    async def proposals(self, student_ids: Iterable[str]) -> dict[str, Proposal]: ...
+
+    async def apply(self, changes: list[Change], events: dict[str, list[Envelope]]) -> None: ...
+
+    async def save_round(self, record: RoundRecord) -> None: ...
+
+    async def latest_round(self) -> RoundRecord | None: ...
+
+
+def _json(model: OpeningSnapshot | StudentMatchProfile) -> Document:
+    return model.model_dump(mode="json")
+
+
+class MongoMatcherStore:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.openings = db["openings"]
+        self.students = db["students"]
+        self.placements = db["placements"]
+        self.proposals_ = db["proposals"]
+        self.dirty = db["dirty_fields"]
+        self.rounds = db["rounds"]
+
+    @property
+    def outbox_collections(self) -> list[AsyncCollection[Document]]:
+        return [self.proposals_]
+
+    async def ensure_indexes(self) -> None:
+        await self.openings.create_index([("career_field", ASCENDING), ("status", ASCENDING)])
+        await self.students.create_index("career_fields")
+        await self.placements.create_index("opening_id")
+        await self.proposals_.create_index("outbox_pending")
+        await self.rounds.create_index("started_seq")
+
+    async def save_opening(self, opening: OpeningSnapshot) -> bool:
+        doc = {"snapshot": _json(opening), "career_field": opening.career_field, "status": "open"}
+        return await upsert_if_newer(self.openings, opening.opening_id, opening.version, doc)
+
+    async def close_opening(self, opening_id: str, version: int) -> str | None:
+        found = await self.openings.find_one({"_id": opening_id})
+        closed = await upsert_if_newer(self.openings, opening_id, version, {"status": "closed"})
+        return found["career_field"] if closed and found else None
+
+    async def save_student(self, student: StudentMatchProfile) -> bool:
+        doc = {
+            "profile": _json(student),
+            "career_fields": list(student.career_fields),
+            "status": "active",
+        }
+        return await upsert_if_newer(self.students, student.student_id, student.version, doc)
+
+    async def withdraw_student(self, student_id: str, version: int) -> list[str]:
+        found = await self.students.find_one({"_id": student_id})
+        if not await upsert_if_newer(self.students, student_id, version, {"status": "withdrawn"}):
+            return []
+        return list(found["career_fields"]) if found else []
+
+    async def career_field_of(self, opening_id: str) -> str | None:
+        found = await self.openings.find_one({"_id": opening_id}, {"career_field": 1})
+        return found.get("career_field") if found else None
+
+    async def record_placement(self, placement: Placement) -> bool:
+        try:
+            await self.placements.insert_one(
+                {"_id": placement.student_id, "opening_id": placement.opening_id}
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def record_decline(self, student_id: str, opening_id: str) -> None:
+        await self.students.update_one(
+            {"_id": student_id}, {"$addToSet": {"declined": opening_id}}, upsert=True
+        )
+
+    async def mark_dirty(self, career_fields: Iterable[str]) -> None:
+        for career_field in career_fields:
+            await self.dirty.update_one({"_id": career_field}, {"$inc": {"n": 1}}, upsert=True)
+
+    async def dirty_fields(self) -> dict[str, int]:
+        return {doc["_id"]: doc["n"] async for doc in self.dirty.find({})}
+
+    async def clear_dirty(self, marks: dict[str, int]) -> None:
+        for career_field, n in marks.items():
+            await self.dirty.delete_one({"_id": career_field, "n": n})
+
+    async def inputs_for(self, career_fields: set[str] | None) -> MatchingInputs:
+        """Open openings and active, unplaced students of `career_fields` (None: all)."""
+        field_filter: dict[str, Any] = (
+            {} if career_fields is None else {"$in": sorted(career_fields)}
+        )
+        opening_query: Document = {"status": "open"}
+        student_query: Document = {"status": "active", "profile": {"$exists": True}}
+        if career_fields is not None:
+            opening_query["career_field"] = field_filter
+            student_query["career_fields"] = field_filter
+        placed = {doc["_id"]: doc["opening_id"] async for doc in self.placements.find({})}
+        openings = [
+            OpeningSnapshot.model_validate(doc["snapshot"])
+            async for doc in self.openings.find(opening_query)
+        ]
+        students: list[StudentMatchProfile] = []
+        declined: set[tuple[str, str]] = set()
+        async for doc in self.students.find(student_query):
+            if doc["_id"] in placed:
+                continue
+            students.append(StudentMatchProfile.model_validate(doc["profile"]))
+            declined.update((doc["_id"], o) for o in doc.get("declined", []))
+        taken: dict[str, int] = {}
+        for opening_id in placed.values():
+            taken[opening_id] = taken.get(opening_id, 0) + 1
+        return MatchingInputs(
+            openings=tuple(openings),
+            students=tuple(students),
+            seats_taken=taken,
+            declined=frozenset(declined),
+        )
+
+    async def proposals(self, student_ids: Iterable[str]) -> dict[str, Proposal]:
+        ids = list(student_ids)
+        found: dict[str, Proposal] = {}
+        async for doc in self.proposals_.find({"_id": {"$in": ids}, "current": {"$ne": None}}):
+            found[doc["_id"]] = Proposal(
+                **{**doc["current"], "explanation": tuple(doc["current"]["explanation"])}
+            )
+        return found
+
+    async def apply(self, changes: list[Change], events: dict[str, list[Envelope]]) -> None:
+        """Each student's new proposal and its events: one single-document write."""
+        for change in changes:
+            current = asdict(change.propose) if change.propose else None
+            await self.proposals_.update_one(
+                {"_id": change.student_id},
+                with_outbox(
+                    {"$set": {"current": current}, "$inc": {"version": 1}},
+                    *events[change.student_id],
+                ),
+                upsert=True,
+            )
+
+    async def save_round(self, record: RoundRecord) -> None:
+        seq = await self.rounds.count_documents({})
+        await self.rounds.insert_one({"_id": record.round_id, "started_seq": seq, **asdict(record)})
+
+    async def latest_round(self) -> RoundRecord | None:
+        doc = await self.rounds.find_one({}, sort=[("started_seq", -1)])
+        if doc is None:
+            return None
+        fields = {k: v for k, v in doc.items() if k not in ("_id", "started_seq")}
+        fields["career_fields"] = tuple(fields["career_fields"])
+        return RoundRecord(**fields)

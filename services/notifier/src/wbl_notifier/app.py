@@ -1,0 +1,45 @@
+"""Notifier's entry point: `wbl-notifier` consumes coordinators, matches and placements and
+serves the coordinator inbox and the ops endpoints."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from wbl_common.logs import configure_logging
+from wbl_common.settings import load_settings
+from wbl_common.web import install_problem_handlers, ops_router, serve
+from wbl_notifier import api
+from wbl_notifier.bootstrap import bootstrap
+from wbl_notifier.config import NotifierSettings
+
+
+def create_app(settings: NotifierSettings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with bootstrap(settings) as service:
+            app.state.notifier = service.notifier
+            app.state.directory = service.directory
+            app.state.runtime = service.runtime
+            yield
+
+    app = FastAPI(
+        title="wbl-placements notifier",
+        version="0.1.0",
+        description="Coordinators hear about every match and act on it from their inbox.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.include_router(api.router)
+    app.include_router(
+        ops_router(lambda: app.state.runtime.ready(), lambda: app.state.runtime.metrics)
+    )
+    return app
+
+
+def main() -> None:
+    settings = load_settings(NotifierSettings)
+    configure_logging("notifier", settings.log_level)
+    serve(create_app(settings), settings.http)

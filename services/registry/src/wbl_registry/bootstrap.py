@@ -1,0 +1,31 @@
+"""Registry's composition: the one place that builds clients and wires the use cases."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from wbl_common.outbox import OutboxRelay
+from wbl_common.runtime import Runtime, open_runtime
+from wbl_registry.config import RegistrySettings
+from wbl_registry.handlers import Registry
+from wbl_registry.store import MongoRegistryStore
+from wbl_schemas.reference import load_reference
+
+
+@dataclass
+class RegistryService:
+    registry: Registry
+    runtime: Runtime
+
+
+@contextlib.asynccontextmanager
+async def bootstrap(settings: RegistrySettings) -> AsyncIterator[RegistryService]:
+    async with open_runtime("registry", settings.kafka, settings.mongo) as runtime:
+        store = MongoRegistryStore(runtime.db)
+        await store.ensure_indexes()
+        runtime.relay = OutboxRelay(store.outbox_collections, runtime.bus)
+        registry = Registry(store=store, reference=load_reference(), written=runtime.relay.wake)
+        await runtime.start()
+        yield RegistryService(registry=registry, runtime=runtime)

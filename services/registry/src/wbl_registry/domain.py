@@ -1,0 +1,246 @@
+"""Registry's domain: employers, coordinators, openings and students, and their rules.
+
+Pure: no I/O. Functions here decide; the handlers persist and publish.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+from wbl_schemas.events import (
+    CoordinatorProfile,
+    HiringPreferences,
+    NotificationChannels,
+    OpeningSnapshot,
+    Place,
+    StudentMatchProfile,
+)
+from wbl_schemas.reference import ReferenceData
+
+HAZARDOUS_MIN_AGE = 18
+
+
+class DomainError(Exception):
+    """A request the domain refuses; `field` names the offending input when there is one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotFound(DomainError):
+    pass
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+@dataclass(frozen=True)
+class Employer:
+    id: str
+    name: str
+    key_hash: str
+
+
+@dataclass(frozen=True)
+class Coordinator:
+    id: str
+    name: str
+    school_ids: tuple[str, ...]
+    channels: NotificationChannels
+    token_hash: str
+    version: int = 1
+
+    def profile(self) -> CoordinatorProfile:
+        return CoordinatorProfile(
+            coordinator_id=self.id,
+            version=self.version,
+            school_ids=self.school_ids,
+            channels=self.channels,
+        )
+
+    def serves(self, school_id: str) -> bool:
+        return school_id in self.school_ids
+
+
+@dataclass(frozen=True)
+class OpeningTerms:
+    """What an employer states about an opening."""
+
+    title: str
+    career_field: str
+    seats: int
+    location: Place | None
+    remote: bool
+    starts_on: date
+    ends_on: date
+    hours_per_week: int
+    paid: bool
+    hazardous: bool = False
+    min_age: int = 16
+    min_grade: int = 9
+    required_credentials: tuple[str, ...] = ()
+    hiring_preferences: HiringPreferences = field(default_factory=HiringPreferences)
+
+
+@dataclass(frozen=True)
+class Opening:
+    id: str
+    employer_id: str
+    terms: OpeningTerms
+    seats_remaining: int
+    status: str = "open"
+    version: int = 1
+
+    def snapshot(self) -> OpeningSnapshot:
+        t = self.terms
+        return OpeningSnapshot(
+            opening_id=self.id,
+            employer_id=self.employer_id,
+            version=self.version,
+            title=t.title,
+            career_field=t.career_field,
+            seats=t.seats,
+            seats_remaining=self.seats_remaining,
+            location=t.location,
+            remote=t.remote,
+            starts_on=t.starts_on,
+            ends_on=t.ends_on,
+            hours_per_week=t.hours_per_week,
+            paid=t.paid,
+            hazardous=t.hazardous,
+            min_age=t.min_age,
+            min_grade=t.min_grade,
+            required_credentials=t.required_credentials,
+            hiring_preferences=t.hiring_preferences,
+        )
+
+
+def check_opening_terms(terms: OpeningTerms, reference: ReferenceData) -> OpeningTerms:
+    """Apply the domain rules; returns the terms or raises DomainError naming the field."""
+    if terms.career_field not in reference.codes("career_fields"):
+        raise DomainError(f"unknown career field code {terms.career_field!r}", "career_field")
+    _known_codes(terms.required_credentials, reference, "required_credentials")
+    prefs = terms.hiring_preferences
+    _known_codes(prefs.preferred_credentials, reference, "hiring_preferences.preferred_credentials")
+    unknown_programs = set(prefs.partner_programs) - reference.codes("programs")
+    if unknown_programs:
+        raise DomainError(
+            f"unknown program code(s) {sorted(unknown_programs)}",
+            "hiring_preferences.partner_programs",
+        )
+    if terms.ends_on <= terms.starts_on:
+        raise DomainError("ends_on must be after starts_on", "ends_on")
+    if terms.hazardous and terms.min_age < HAZARDOUS_MIN_AGE:
+        raise DomainError("hazardous work needs min_age of at least 18", "min_age")
+    if not terms.remote and terms.location is None:
+        raise DomainError("give a location, or set remote to true", "location")
+    return terms
+
+
+def _known_codes(codes: tuple[str, ...], reference: ReferenceData, field_name: str) -> None:
+    unknown = set(codes) - reference.codes("credentials")
+    if unknown:
+        raise DomainError(f"unknown credential code(s) {sorted(unknown)}", field_name)
+
+
+def open_opening(employer_id: str, terms: OpeningTerms) -> Opening:
+    return Opening(
+        id=new_id("opn"), employer_id=employer_id, terms=terms, seats_remaining=terms.seats
+    )
+
+
+def revise_opening(opening: Opening, terms: OpeningTerms) -> Opening:
+    if opening.status != "open":
+        raise DomainError("a closed opening cannot be changed", "status")
+    taken = opening.terms.seats - opening.seats_remaining
+    if terms.seats < taken:
+        raise DomainError(f"{taken} seat(s) are already taken; seats cannot go below", "seats")
+    return replace(
+        opening, terms=terms, seats_remaining=terms.seats - taken, version=opening.version + 1
+    )
+
+
+def close_opening(opening: Opening) -> Opening:
+    return replace(opening, status="closed", version=opening.version + 1)
+
+
+@dataclass(frozen=True)
+class PersonalDetails:
+    """Stays in registry: never on the bus, never in logs."""
+
+    first_name: str
+    last_name: str
+    email: str
+    date_of_birth: date
+
+
+@dataclass(frozen=True)
+class StudentPlan:
+    """The matching side of a student: what the matcher receives, under a pseudonym."""
+
+    program: str
+    career_fields: tuple[str, ...]
+    credentials: tuple[str, ...]
+    grade: int
+    languages: tuple[str, ...]
+    home: Place
+    max_commute_km: float
+    available_from: date
+    available_to: date
+    hours_per_week: int
+
+
+@dataclass(frozen=True)
+class Student:
+    id: str
+    school_id: str
+    person: PersonalDetails
+    plan: StudentPlan
+    status: str = "active"
+    version: int = 1
+
+    def match_profile(self) -> StudentMatchProfile:
+        p = self.plan
+        return StudentMatchProfile(
+            student_id=self.id,
+            school_id=self.school_id,
+            version=self.version,
+            program=p.program,
+            career_fields=p.career_fields,
+            credentials=p.credentials,
+            grade=p.grade,
+            age_at_start=age_on(self.person.date_of_birth, p.available_from),
+            languages=p.languages,
+            home=p.home,
+            max_commute_km=p.max_commute_km,
+            available_from=p.available_from,
+            available_to=p.available_to,
+            hours_per_week=p.hours_per_week,
+        )
+
+
+def age_on(born: date, day: date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def check_student_plan(plan: StudentPlan, born: date, reference: ReferenceData) -> StudentPlan:
+    if plan.program not in reference.codes("programs"):
+        raise DomainError(f"unknown program code {plan.program!r}", "program")
+    unknown_fields = [f for f in plan.career_fields if f not in reference.codes("career_fields")]
+    if unknown_fields:
+        raise DomainError(f"unknown career field code(s) {unknown_fields}", "career_fields")
+    if len(set(plan.career_fields)) != len(plan.career_fields):
+        raise DomainError("career_fields lists a field twice", "career_fields")
+    unknown_creds = set(plan.credentials) - reference.codes("credentials")
+    if unknown_creds:
+        raise DomainError(f"unknown credential code(s) {sorted(unknown_creds)}", "credentials")
+    if plan.available_to <= plan.available_from:
+        raise DomainError("available_to must be after available_from", "available_to")
+    age = age_on(born, plan.available_from)
+    if not 13 <= age <= 99:
+        raise DomainError(f"age {age} at available_from is outside 13-99", "date_of_birth")
+    return plan

@@ -1,0 +1,77 @@
+"""Fixtures for the real servers.
+
+`make test` starts Kafka and FerretDB on their own ports and sets `WBL_TEST_KAFKA_BOOTSTRAP`
+and `WBL_TEST_MONGO_URI`. Where those are unset and a Docker engine answers, Kafka and
+MongoDB are started with testcontainers instead. Otherwise tests that need them fail with
+a message saying how to run them (they are never silently skipped).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from wbl_common.mongo import Document
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "deploy" / "local"))
+
+HOW_TO = "run the suite with `make test`, which starts Kafka and FerretDB for it"
+
+
+def _docker_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    probe = subprocess.run(["docker", "info"], capture_output=True, timeout=20, check=False)
+    return probe.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[tuple[str, str]]:
+    """(Kafka bootstrap address, MongoDB URI) of real servers."""
+    kafka = os.environ.get("WBL_TEST_KAFKA_BOOTSTRAP")
+    mongo = os.environ.get("WBL_TEST_MONGO_URI")
+    if kafka and mongo:
+        yield kafka, mongo
+        return
+    if not _docker_available():
+        pytest.fail(f"no Kafka/MongoDB configured and no Docker engine: {HOW_TO}")
+    import infra
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.mongodb import MongoDbContainer
+
+    with KafkaContainer().with_kraft() as kafka_container, MongoDbContainer() as mongo_container:
+        bootstrap = kafka_container.get_bootstrap_server()
+        infra._run_async(infra._ensure_topics(bootstrap, infra._load_topic_specs()), 60)
+        yield bootstrap, mongo_container.get_connection_url()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(servers: tuple[str, str]) -> str:
+    return servers[0]
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(servers: tuple[str, str]) -> str:
+    return servers[1]
+
+
+@pytest.fixture
+async def db(mongo_uri: str) -> AsyncIterator[AsyncDatabase[Document]]:
+    """A fresh database per test, dropped afterwards."""
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    name = f"test_{secrets.token_hex(6)}"
+    try:
+        yield client[name]
+    finally:
+        await client.drop_database(name)
+        await client.close()

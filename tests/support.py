@@ -1,0 +1,52 @@
+"""Helpers shared by the integration and end-to-end tests: deadlines, not sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], *, within: float = 30.0, what: str = "condition"
+) -> T:
+    """Await `probe` until it returns something truthy, or fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{what} not reached within {within}s (last: {last!r})")
+
+
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    until: Callable[[list[ConsumerRecord[Any, Any]]], bool],
+    *,
+    within: float = 30.0,
+) -> list[ConsumerRecord[Any, Any]]:
+    """Every record of `topic` from the beginning, read until `until(records)` holds."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[Any, Any]] = []
+    deadline = time.monotonic() + within
+    try:
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for partition_records in batch.values():
+                records.extend(partition_records)
+            if until(records):
+                return records
+        raise AssertionError(f"{topic}: condition not met within {within}s ({len(records)} read)")
+    finally:
+        await consumer.stop()
