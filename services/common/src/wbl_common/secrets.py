@@ -18,3 +18,11 @@ def hash_secret(secret: str) -> str:
 
 def same_secret(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def derive_secret(key: str, purpose: str, subject: str) -> str:
+    """A per-subject secret derived from a service key (HMAC-SHA256), so it need not be
+    stored or sent anywhere: e.g. each coordinator's webhook signing secret, derived from
+    `WBL_WEBHOOK_KEY` by registry (shown once) and by notifier (to sign)."""
+    digest = hmac.new(key.encode(), f"{purpose}:{subject}".encode(), hashlib.sha256)
+    return f"{purpose}_{digest.hexdigest()}"

@@ -1,0 +1,63 @@
+"""The three services as separate processes, on their own ports and databases."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import infra
+import pytest
+
+import services
+
+
+@dataclass(frozen=True)
+class System:
+    registry: str
+    matcher: str
+    notifier: str
+    admin_token: str
+    kafka_bootstrap: str
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+
+@pytest.fixture(scope="session")
+def system(
+    kafka_bootstrap: str, mongo_uri: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
+    base = int(os.environ.get("WBL_TEST_HTTP_BASE", "18000"))
+    # The services' pid files and logs go beside the test instance's, never over a dev one's.
+    parent = os.environ.get("WBL_RUN_DIR")
+    run = str(Path(parent) / "e2e") if parent else str(tmp_path_factory.mktemp("run"))
+    tag = secrets.token_hex(4)
+    env = dict(os.environ)
+    env.update(
+        {
+            "WBL_RUN_DIR": run,
+            "WBL_ADMIN_TOKEN": secrets.token_urlsafe(24),
+            "WBL_MATCHER_BATCH_WINDOW_MS": "50",
+        }
+    )
+    for offset, service in enumerate(services.SERVICES, start=1):
+        env[f"{service.prefix}HTTP__PORT"] = str(base + offset)
+        env[f"{service.prefix}KAFKA__BOOTSTRAP_SERVERS"] = kafka_bootstrap
+        env[f"{service.prefix}MONGO__URI"] = mongo_uri
+        env[f"{service.prefix}MONGO__DATABASE"] = f"e2e_{tag}_{service.name}"
+    config = replace(infra.Config.from_env(), run_dir=Path(run))
+    try:
+        services.start(config, env)
+        yield System(
+            registry=f"http://127.0.0.1:{base + 1}",
+            matcher=f"http://127.0.0.1:{base + 2}",
+            notifier=f"http://127.0.0.1:{base + 3}",
+            admin_token=env["WBL_ADMIN_TOKEN"],
+            kafka_bootstrap=kafka_bootstrap,
+        )
+    finally:
+        services.stop(config)
