@@ -10,9 +10,11 @@ Configuration (environment variables, beside those of ``infra.py``: ``WBL_RUN_DI
 
 ``WBL_REGISTRY_HTTP__PORT`` / ``WBL_MATCHER_HTTP__PORT`` / ``WBL_NOTIFIER_HTTP__PORT``
     The services' ports, default 8001, 8002, 8003.
-``WBL_ADMIN_TOKEN``
-    The admin secret. When unset, it is read from ``.env`` at the repository root; on the
-    first run a random one is generated there (git-ignored) and its location printed.
+``WBL_ADMIN_TOKEN``, ``WBL_WEBHOOK_KEY``, ``WBL_NOTIFIER_LINK_SECRET``
+    The admin secret, the key webhook signing secrets are derived from, and the key that
+    signs email action links. When unset, each is read from ``.env`` at the repository
+    root; on the first run a random one is generated there (git-ignored) and its location
+    printed.
 ``WBL_READY_TIMEOUT_S``
     How long ``start`` waits for readiness, default 60.
 
@@ -57,27 +59,42 @@ SERVICES = (
 ENV_FILE = infra.REPO_ROOT / ".env"
 
 
-def admin_token(env: Mapping[str, str]) -> str:
-    """WBL_ADMIN_TOKEN from the environment, else from .env, else a new one saved there."""
-    if env.get("WBL_ADMIN_TOKEN"):
-        return env["WBL_ADMIN_TOKEN"]
-    if ENV_FILE.exists():
-        for line in ENV_FILE.read_text().splitlines():
-            key, _, value = line.partition("=")
-            if key.strip() == "WBL_ADMIN_TOKEN" and value.strip():
-                return value.strip()
-    token = secrets.token_urlsafe(32)
+# Secrets every local run needs; each comes from the environment, else from .env, else is
+# generated into .env on the first run.
+SECRETS = ("WBL_ADMIN_TOKEN", "WBL_WEBHOOK_KEY", "WBL_NOTIFIER_LINK_SECRET")
+
+
+def _dotenv() -> dict[str, str]:
+    if not ENV_FILE.exists():
+        return {}
+    pairs = (line.partition("=") for line in ENV_FILE.read_text().splitlines())
+    return {k.strip(): v.strip() for k, _, v in pairs if k.strip() and v.strip()}
+
+
+def local_secret(name: str, env: Mapping[str, str]) -> str:
+    """`name` from the environment, else from .env, else a new random one saved there."""
+    if env.get(name):
+        return env[name]
+    saved = _dotenv().get(name)
+    if saved:
+        return saved
+    value = secrets.token_urlsafe(32)
     with ENV_FILE.open("a") as env_file:
-        env_file.write(f"WBL_ADMIN_TOKEN={token}\n")
+        env_file.write(f"{name}={value}\n")
     ENV_FILE.chmod(0o600)
-    print(f"generated an admin token in {ENV_FILE} (WBL_ADMIN_TOKEN)")
-    return token
+    print(f"generated {name} in {ENV_FILE}")
+    return value
+
+
+def admin_token(env: Mapping[str, str]) -> str:
+    return local_secret("WBL_ADMIN_TOKEN", env)
 
 
 def service_env(config: infra.Config, base: Mapping[str, str]) -> dict[str, str]:
     """The environment every service gets: the instance's broker, database and ports."""
     env = dict(base)
-    env["WBL_ADMIN_TOKEN"] = admin_token(base)
+    for name in SECRETS:
+        env[name] = local_secret(name, base)
     for service in SERVICES:
         env.setdefault(f"{service.prefix}KAFKA__BOOTSTRAP_SERVERS", config.bootstrap_servers)
         env.setdefault(f"{service.prefix}MONGO__URI", config.mongo_url)

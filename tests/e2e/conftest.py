@@ -21,6 +21,8 @@ class System:
     notifier: str
     admin_token: str
     kafka_bootstrap: str
+    webhook_key: str
+    link_secret: str
 
     @property
     def admin(self) -> dict[str, str]:
@@ -41,6 +43,8 @@ def system(
         {
             "WBL_RUN_DIR": run,
             "WBL_ADMIN_TOKEN": secrets.token_urlsafe(24),
+            "WBL_WEBHOOK_KEY": secrets.token_urlsafe(24),
+            "WBL_NOTIFIER_LINK_SECRET": secrets.token_urlsafe(24),
             "WBL_MATCHER_BATCH_WINDOW_MS": "50",
         }
     )
@@ -58,6 +62,8 @@ def system(
             notifier=f"http://127.0.0.1:{base + 3}",
             admin_token=env["WBL_ADMIN_TOKEN"],
             kafka_bootstrap=kafka_bootstrap,
+            webhook_key=env["WBL_WEBHOOK_KEY"],
+            link_secret=env["WBL_NOTIFIER_LINK_SECRET"],
         )
     finally:
         services.stop(config)
