@@ -10,7 +10,7 @@ UV := $(UV_HOME)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 INFRA := $(PY) deploy/local/infra.py
-SERVICES := $(PY) deploy/local/services.py
+SERVICES := $(PY) deploy/local/run_services.py
 
 # `make test` runs its own Kafka, FerretDB and services on other ports and in another run
 # directory, so it never disturbs a system started with `make up`.

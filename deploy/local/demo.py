@@ -18,7 +18,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import services  # a sibling script
+import run_services  # a sibling script
 
 SCHOOL = "sch_worcester_tech"
 
@@ -63,9 +63,9 @@ def student(first: str, last: str, born: date, fields: list[str]) -> dict[str, A
 
 def main() -> int:
     env = dict(os.environ)
-    admin = {"Authorization": f"Bearer {services.admin_token(env)}"}
-    registry_url = services.SERVICES[0].url(env)
-    notifier_url = services.SERVICES[2].url(env)
+    admin = {"Authorization": f"Bearer {run_services.admin_token(env)}"}
+    registry_url = run_services.SERVICES[0].url(env)
+    notifier_url = run_services.SERVICES[2].url(env)
     with httpx.Client(timeout=10) as http:
         step("Admin registers an employer and a school's work-based learning coordinator")
         employer = expect(

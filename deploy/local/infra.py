@@ -59,7 +59,7 @@ the first time; aiokafka and pymongo (the project venv) for ``start``/``health``
 
 The process helpers (``start_process``, ``stop_process``, ``read_pid``, ``port_in_use``,
 ``wait_until``, ``InfraError``) are generic and meant to be imported by other scripts of
-``deploy/local`` (e.g. ``services.py``): import this file as a module, it does nothing on
+``deploy/local`` (e.g. ``run_services.py``): import this file as a module, it does nothing on
 import.
 """
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import infra
 import pytest
 
-import services
+import run_services
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,14 @@ def system(
             "WBL_MATCHER_BATCH_WINDOW_MS": "50",
         }
     )
-    for offset, service in enumerate(services.SERVICES, start=1):
+    for offset, service in enumerate(run_services.SERVICES, start=1):
         env[f"{service.prefix}HTTP__PORT"] = str(base + offset)
         env[f"{service.prefix}KAFKA__BOOTSTRAP_SERVERS"] = kafka_bootstrap
         env[f"{service.prefix}MONGO__URI"] = mongo_uri
         env[f"{service.prefix}MONGO__DATABASE"] = f"e2e_{tag}_{service.name}"
     config = replace(infra.Config.from_env(), run_dir=Path(run))
     try:
-        services.start(config, env)
+        run_services.start(config, env)
         yield System(
             registry=f"http://127.0.0.1:{base + 1}",
             matcher=f"http://127.0.0.1:{base + 2}",
@@ -66,4 +66,4 @@ def system(
             link_secret=env["WBL_NOTIFIER_LINK_SECRET"],
         )
     finally:
-        services.stop(config)
+        run_services.stop(config)

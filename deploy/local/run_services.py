@@ -1,6 +1,6 @@
 """Start and stop the three wbl-placements services as local processes.
 
-Run as ``python deploy/local/services.py {start|stop|status}`` with the project's venv
+Run as ``python deploy/local/run_services.py {start|stop|status}`` with the project's venv
 python. ``start`` returns once every service answers ``GET /readyz`` with 200 (its broker
 and database work); a service that exits or stays unready past the deadline is reported
 with the log file to read.
