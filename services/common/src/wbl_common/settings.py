@@ -19,6 +19,7 @@ def settings_config(prefix: str) -> SettingsConfigDict:
         env_prefix=prefix,
         env_nested_delimiter="__",
         nested_model_default_partial_update=True,
+        validate_by_name=True,
         extra="ignore",
     )
 
