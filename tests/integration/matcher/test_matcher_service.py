@@ -56,7 +56,7 @@ async def running(kafka_bootstrap: str, mongo_uri: str) -> AsyncIterator[Running
     settings = MatcherSettings(
         kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap),
         mongo=MongoSettings(uri=mongo_uri, database=f"test_matcher_{tag}"),
-        admin_token=secrets.token_urlsafe(24),  # type: ignore[arg-type]
+        admin_token=secrets.token_urlsafe(24),
         batch_window_ms=20,
     )
     app = create_app(settings)
