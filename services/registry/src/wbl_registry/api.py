@@ -2,96 +2,68 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Literal
+import csv
+import io
+import json
+from collections.abc import Awaitable
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response, status
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
 
-from wbl_common.secrets import same_secret
-from wbl_registry.domain import (
-    Coordinator,
-    DomainError,
-    Employer,
-    NotFound,
-    Opening,
-    OpeningTerms,
-    PersonalDetails,
-    Student,
-    StudentPlan,
+from wbl_registry import bulk
+from wbl_registry.auth import (
+    Admin,
+    AdminOrCoordinator,
+    AdminRole,
+    CurrentCoordinator,
+    CurrentEmployer,
+    EmployerOrCoordinator,
+    RegistryDep,
 )
-from wbl_registry.handlers import Conflict, Forbidden, Registry
-from wbl_schemas.events import HiringPreferences, NotificationChannels, Place
+from wbl_registry.domain import Conflict, DomainError, Employer, Forbidden, MatchStatus, NotFound
+from wbl_registry.models import (
+    OPENING_PATCH_EXAMPLES,
+    STUDENT_PATCH_EXAMPLES,
+    ClassRegistration,
+    CoordinatorCreate,
+    CoordinatorCreated,
+    CoordinatorPublic,
+    CoordinatorUpdate,
+    Decision,
+    EmployerCreate,
+    EmployerKey,
+    EmployerMatch,
+    MatchPublic,
+    OpeningCreate,
+    OpeningPublic,
+    OutcomePublic,
+    Reference,
+    RegisteredRow,
+    RowError,
+    StudentCreate,
+    StudentPublic,
+)
 from wbl_schemas.reference import ReferenceEntry
 
 router = APIRouter(prefix="/v1")
-bearer = HTTPBearer(
-    auto_error=False, description="Admin token, employer API key or coordinator token"
-)
+T = TypeVar("T")
 
-# -- wiring ------------------------------------------------------------------------------
-
-
-def get_registry(request: Request) -> Registry:
-    registry: Registry = request.app.state.registry
-    return registry
-
-
-RegistryDep = Annotated[Registry, Depends(get_registry)]
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-
-UNAUTHENTICATED = HTTPException(
-    status.HTTP_401_UNAUTHORIZED,
-    "missing or unknown bearer secret",
-    headers={"WWW-Authenticate": "Bearer"},
-)
+EmployerId = Annotated[str, Path(examples=["emp_3f2a9c1d0b7e4a55"], max_length=64)]
+CoordinatorId = Annotated[str, Path(examples=["coo_a1b2c3d4e5f60718"], max_length=64)]
+OpeningId = Annotated[str, Path(examples=["opn_9e8d7c6b5a493827"], max_length=64)]
+StudentId = Annotated[str, Path(examples=["stu_0a1b2c3d4e5f6071"], max_length=64)]
+MatchId = Annotated[str, Path(examples=["mat_5c4b3a2918273645"], max_length=64)]
+Page = Annotated[int, Query(ge=1, examples=[1])]
+Size = Annotated[int, Query(ge=1, le=200, examples=[50])]
 
 
-def _secret(credentials: HTTPAuthorizationCredentials | None) -> str:
-    if credentials is None or not credentials.credentials:
-        raise UNAUTHENTICATED
-    return credentials.credentials
+class RequestError(HTTPException):
+    """A domain rule broken by the request: 422 with the field it concerns."""
 
-
-def _wrong_role(role: str) -> HTTPException:
-    return HTTPException(status.HTTP_403_FORBIDDEN, f"this call is for {role}s")
-
-
-async def require_admin(request: Request, credentials: Credentials) -> None:
-    secret = _secret(credentials)
-    expected: str = request.app.state.admin_token
-    if same_secret(secret, expected):
-        return
-    registry = get_registry(request)
-    if await registry.employer_for(secret) or await registry.coordinator_for(secret):
-        raise _wrong_role("admin")
-    raise UNAUTHENTICATED
-
-
-async def current_employer(registry: RegistryDep, credentials: Credentials) -> Employer:
-    secret = _secret(credentials)
-    employer = await registry.employer_for(secret)
-    if employer is not None:
-        return employer
-    if await registry.coordinator_for(secret):
-        raise _wrong_role("employer")
-    raise UNAUTHENTICATED
-
-
-async def current_coordinator(registry: RegistryDep, credentials: Credentials) -> Coordinator:
-    secret = _secret(credentials)
-    coordinator = await registry.coordinator_for(secret)
-    if coordinator is not None:
-        return coordinator
-    if await registry.employer_for(secret):
-        raise _wrong_role("coordinator")
-    raise UNAUTHENTICATED
-
-
-Admin = Depends(require_admin)
-CurrentEmployer = Annotated[Employer, Depends(current_employer)]
-CurrentCoordinator = Annotated[Coordinator, Depends(current_coordinator)]
+    def __init__(self, message: str, field_name: str | None) -> None:
+        super().__init__(422, [{"field": field_name or "", "message": message}])
 
 
 def domain_error(error: DomainError) -> HTTPException:
@@ -104,319 +76,416 @@ def domain_error(error: DomainError) -> HTTPException:
     return RequestError(str(error), error.field)
 
 
-class RequestError(HTTPException):
-    """A domain rule broken by the request: 422 with the field it concerns."""
-
-    def __init__(self, message: str, field_name: str | None) -> None:
-        super().__init__(422, [{"field": field_name or "", "message": message}])
-
-
-# -- models ------------------------------------------------------------------------------
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class EmployerCreate(StrictModel):
-    name: str = Field(min_length=1, max_length=200, examples=["Acme Robotics"])
-
-
-class EmployerCreated(BaseModel):
-    id: str
-    name: str
-    api_key: str = Field(description="Shown once; store it safely.")
-
-
-class CoordinatorCreate(StrictModel):
-    name: str = Field(min_length=1, max_length=200, examples=["Dana Rivera"])
-    school_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        min_length=1, examples=[["sch_worcester_tech"]]
-    )
-    channels: NotificationChannels = NotificationChannels()
-
-
-class CoordinatorCreated(BaseModel):
-    id: str
-    name: str
-    school_ids: list[str]
-    token: str = Field(description="Shown once; store it safely.")
-
-
-class OpeningCreate(StrictModel):
-    title: str = Field(min_length=1, max_length=200, examples=["Robotics technician intern"])
-    career_field: str = Field(examples=["robotics-and-automation-technology"])
-    seats: int = Field(ge=1, le=500)
-    location: Place | None = None
-    remote: bool = False
-    starts_on: date
-    ends_on: date
-    hours_per_week: int = Field(ge=1, le=40)
-    paid: bool
-    hazardous: bool = False
-    min_age: int = Field(default=16, ge=14, le=99)
-    min_grade: int = Field(default=9, ge=9, le=14)
-    required_credentials: list[str] = []
-    hiring_preferences: HiringPreferences = HiringPreferences()
-
-    def terms(self) -> OpeningTerms:
-        return OpeningTerms(
-            **self.model_dump(exclude={"required_credentials", "hiring_preferences", "location"}),
-            location=self.location,
-            required_credentials=tuple(self.required_credentials),
-            hiring_preferences=self.hiring_preferences,
-        )
-
-
-class OpeningPublic(OpeningCreate):
-    model_config = ConfigDict(extra="ignore")
-
-    id: str
-    employer_id: str
-    status: Literal["open", "closed"]
-    seats_remaining: int
-    version: int
-
-    @classmethod
-    def of(cls, opening: Opening) -> OpeningPublic:
-        t = opening.terms
-        return cls(
-            id=opening.id,
-            employer_id=opening.employer_id,
-            status="closed" if opening.status == "closed" else "open",
-            seats_remaining=opening.seats_remaining,
-            version=opening.version,
-            title=t.title,
-            career_field=t.career_field,
-            seats=t.seats,
-            location=t.location,
-            remote=t.remote,
-            starts_on=t.starts_on,
-            ends_on=t.ends_on,
-            hours_per_week=t.hours_per_week,
-            paid=t.paid,
-            hazardous=t.hazardous,
-            min_age=t.min_age,
-            min_grade=t.min_grade,
-            required_credentials=list(t.required_credentials),
-            hiring_preferences=t.hiring_preferences,
-        )
-
-
-class StudentCreate(StrictModel):
-    school_id: str = Field(min_length=1, max_length=64, examples=["sch_worcester_tech"])
-    first_name: str = Field(min_length=1, max_length=100)
-    last_name: str = Field(min_length=1, max_length=100)
-    email: EmailStr
-    date_of_birth: date
-    grade: int = Field(ge=9, le=14)
-    program: str = Field(examples=["stem-tech-academy"])
-    career_fields: list[str] = Field(min_length=1, max_length=10)
-    credentials: list[str] = []
-    languages: list[Annotated[str, Field(min_length=2, max_length=35)]] = []
-    home: Place
-    max_commute_km: float = Field(ge=0, le=500)
-    available_from: date
-    available_to: date
-    hours_per_week: int = Field(ge=1, le=40)
-
-    def person(self) -> PersonalDetails:
-        return PersonalDetails(
-            first_name=self.first_name,
-            last_name=self.last_name,
-            email=str(self.email),
-            date_of_birth=self.date_of_birth,
-        )
-
-    def plan(self) -> StudentPlan:
-        return StudentPlan(
-            program=self.program,
-            career_fields=tuple(self.career_fields),
-            credentials=tuple(self.credentials),
-            grade=self.grade,
-            languages=tuple(self.languages),
-            home=self.home,
-            max_commute_km=self.max_commute_km,
-            available_from=self.available_from,
-            available_to=self.available_to,
-            hours_per_week=self.hours_per_week,
-        )
-
-
-class StudentPublic(StudentCreate):
-    """Returned only to coordinators of the student's school."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    id: str
-    status: str
-    version: int
-
-    @classmethod
-    def of(cls, student: Student) -> StudentPublic:
-        p, plan = student.person, student.plan
-        return cls(
-            id=student.id,
-            status=student.status,
-            version=student.version,
-            school_id=student.school_id,
-            first_name=p.first_name,
-            last_name=p.last_name,
-            email=p.email,
-            date_of_birth=p.date_of_birth,
-            grade=plan.grade,
-            program=plan.program,
-            career_fields=list(plan.career_fields),
-            credentials=list(plan.credentials),
-            languages=list(plan.languages),
-            home=plan.home,
-            max_commute_km=plan.max_commute_km,
-            available_from=plan.available_from,
-            available_to=plan.available_to,
-            hours_per_week=plan.hours_per_week,
-        )
-
-
-class Reference(BaseModel):
-    code: str
-    name: str
-
-
-# -- routes ------------------------------------------------------------------------------
-
-
-@router.post("/employers", status_code=201, dependencies=[Admin], tags=["admin"])
-async def create_employer(body: EmployerCreate, registry: RegistryDep) -> EmployerCreated:
-    employer, api_key = await registry.create_employer(body.name)
-    return EmployerCreated(id=employer.id, name=employer.name, api_key=api_key)
-
-
-@router.post("/coordinators", status_code=201, dependencies=[Admin], tags=["admin"])
-async def create_coordinator(body: CoordinatorCreate, registry: RegistryDep) -> CoordinatorCreated:
-    coordinator, token = await registry.create_coordinator(
-        body.name, tuple(body.school_ids), body.channels
-    )
-    return CoordinatorCreated(
-        id=coordinator.id,
-        name=coordinator.name,
-        school_ids=list(coordinator.school_ids),
-        token=token,
-    )
-
-
-class CoordinatorMe(BaseModel):
-    id: str
-    name: str
-    school_ids: list[str]
-    channels: NotificationChannels
-
-
-@router.get("/coordinators/me", tags=["coordinators"])
-async def coordinator_me(coordinator: CurrentCoordinator) -> CoordinatorMe:
-    """Who this token belongs to; other services use it to check coordinator tokens."""
-    return CoordinatorMe(
-        id=coordinator.id,
-        name=coordinator.name,
-        school_ids=list(coordinator.school_ids),
-        channels=coordinator.channels,
-    )
-
-
-@router.post("/openings", status_code=201, tags=["openings"])
-async def post_opening(
-    body: OpeningCreate, employer: CurrentEmployer, registry: RegistryDep
-) -> OpeningPublic:
+async def attempt(work: Awaitable[T]) -> T:
+    """Run one use case, mapping its refusals to HTTP statuses."""
     try:
-        return OpeningPublic.of(await registry.post_opening(employer, body.terms()))
+        return await work
     except DomainError as error:
         raise domain_error(error) from error
 
 
-@router.get("/openings", tags=["openings"])
+def field_errors(error: ValidationError) -> HTTPException:
+    return HTTPException(
+        422,
+        [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+            for e in error.errors()
+        ],
+    )
+
+
+# -- employers ----------------------------------------------------------------------------
+
+
+@router.post("/employers", status_code=201, tags=["admin"], summary="Create an employer")
+async def create_employer(body: EmployerCreate, _: Admin, registry: RegistryDep) -> EmployerKey:
+    employer, api_key = await registry.create_employer(body.name)
+    return EmployerKey(id=employer.id, name=employer.name, api_key=api_key)
+
+
+@router.post("/employers/me/api-key", tags=["employers"], summary="Rotate your own API key")
+async def rotate_own_key(employer: CurrentEmployer, registry: RegistryDep) -> EmployerKey:
+    """The old key stops working at once; the new one is shown once."""
+    rotated, api_key = await attempt(registry.rotate_employer_key(employer.id))
+    return EmployerKey(id=rotated.id, name=rotated.name, api_key=api_key)
+
+
+@router.post(
+    "/employers/{employer_id}/api-key", tags=["admin"], summary="Rotate an employer's API key"
+)
+async def rotate_employer_key(
+    employer_id: EmployerId, _: Admin, registry: RegistryDep
+) -> EmployerKey:
+    """Issues a new key (shown once) and reinstates a revoked employer."""
+    rotated, api_key = await attempt(registry.rotate_employer_key(employer_id))
+    return EmployerKey(id=rotated.id, name=rotated.name, api_key=api_key)
+
+
+@router.delete(
+    "/employers/{employer_id}/api-key",
+    status_code=204,
+    tags=["admin"],
+    summary="Revoke an employer's API key",
+)
+async def revoke_employer_key(employer_id: EmployerId, _: Admin, registry: RegistryDep) -> Response:
+    await attempt(registry.revoke_employer_key(employer_id))
+    return Response(status_code=204)
+
+
+# -- coordinators -------------------------------------------------------------------------
+
+
+@router.post("/coordinators", status_code=201, tags=["admin"], summary="Create a coordinator")
+async def create_coordinator(
+    body: CoordinatorCreate, _: Admin, registry: RegistryDep
+) -> CoordinatorCreated:
+    coordinator, token = await attempt(
+        registry.create_coordinator(body.name, tuple(body.school_ids), body.channels)
+    )
+    public = CoordinatorPublic.of(coordinator, registry.webhook_secret(coordinator))
+    return CoordinatorCreated(**public.model_dump(), token=token)
+
+
+@router.get("/coordinators/me", tags=["coordinators"], summary="Who this token belongs to")
+async def coordinator_me(coordinator: CurrentCoordinator) -> CoordinatorPublic:
+    """Other services (notifier) use it to check coordinator tokens."""
+    return CoordinatorPublic.of(coordinator)
+
+
+@router.patch(
+    "/coordinators/{coordinator_id}", tags=["admin"], summary="Change schools or channels"
+)
+async def update_coordinator(
+    coordinator_id: CoordinatorId, body: CoordinatorUpdate, _: Admin, registry: RegistryDep
+) -> CoordinatorPublic:
+    coordinator, webhook_secret = await attempt(
+        registry.update_coordinator(
+            coordinator_id,
+            body.name,
+            tuple(body.school_ids) if body.school_ids is not None else None,
+            body.channels,
+        )
+    )
+    return CoordinatorPublic.of(coordinator, webhook_secret)
+
+
+@router.delete(
+    "/coordinators/{coordinator_id}", status_code=204, tags=["admin"], summary="Remove one"
+)
+async def remove_coordinator(
+    coordinator_id: CoordinatorId, _: Admin, registry: RegistryDep
+) -> Response:
+    await attempt(registry.remove_coordinator(coordinator_id))
+    return Response(status_code=204)
+
+
+# -- openings -----------------------------------------------------------------------------
+
+
+@router.post("/openings", status_code=201, tags=["openings"], summary="Post an opening")
+async def post_opening(
+    body: OpeningCreate, employer: CurrentEmployer, registry: RegistryDep
+) -> OpeningPublic:
+    return OpeningPublic.of(await attempt(registry.post_opening(employer, body.terms())))
+
+
+@router.get("/openings", tags=["openings"], summary="Your openings, a page at a time")
 async def list_openings(
     employer: CurrentEmployer,
     registry: RegistryDep,
-    status_filter: Annotated[Literal["open", "closed"] | None, Query(alias="status")] = None,
-    career_field: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    size: Annotated[int, Query(ge=1, le=200)] = 50,
+    status_filter: Annotated[
+        Literal["open", "closed"] | None, Query(alias="status", examples=["open"])
+    ] = None,
+    career_field: Annotated[str | None, Query(examples=["cybersecurity"], max_length=80)] = None,
+    page: Page = 1,
+    size: Size = 50,
 ) -> list[OpeningPublic]:
     found = await registry.openings_of(employer, status_filter, career_field, page, size)
     return [OpeningPublic.of(o) for o in found]
 
 
-@router.get("/openings/{opening_id}", tags=["openings"])
+@router.get("/openings/{opening_id}", tags=["openings"], summary="One of your openings")
 async def get_opening(
-    opening_id: str, employer: CurrentEmployer, registry: RegistryDep
+    opening_id: OpeningId, employer: CurrentEmployer, registry: RegistryDep
 ) -> OpeningPublic:
-    try:
-        return OpeningPublic.of(await registry.opening_of(employer, opening_id))
-    except DomainError as error:
-        raise domain_error(error) from error
+    return OpeningPublic.of(await attempt(registry.opening_of(employer, opening_id)))
 
 
-@router.patch("/openings/{opening_id}", tags=["openings"])
+@router.patch("/openings/{opening_id}", tags=["openings"], summary="Change an opening")
 async def update_opening(
-    opening_id: str, changes: dict[str, object], employer: CurrentEmployer, registry: RegistryDep
+    opening_id: OpeningId,
+    changes: Annotated[dict[str, Any], Body(openapi_examples=OPENING_PATCH_EXAMPLES)],
+    employer: CurrentEmployer,
+    registry: RegistryDep,
 ) -> OpeningPublic:
+    """Only the fields given change; the result is checked like a new opening."""
+    current = OpeningPublic.of(await attempt(registry.opening_of(employer, opening_id)))
+    merged = _merge(
+        OpeningCreate, current.model_dump(include=set(OpeningCreate.model_fields)), changes
+    )
+    return OpeningPublic.of(
+        await attempt(registry.revise_opening(employer, opening_id, merged.terms()))
+    )
+
+
+def _merge(model: type[T], current: dict[str, Any], changes: dict[str, Any]) -> T:
     try:
-        current = OpeningPublic.of(await registry.opening_of(employer, opening_id))
-        merged = OpeningCreate.model_validate(
-            {**current.model_dump(include=set(OpeningCreate.model_fields)), **changes}
-        )
-        return OpeningPublic.of(await registry.revise_opening(employer, opening_id, merged.terms()))
-    except DomainError as error:
-        raise domain_error(error) from error
+        return model.model_validate({**current, **changes})  # type: ignore[attr-defined, no-any-return]
+    except ValidationError as error:
+        raise field_errors(error) from None
 
 
-@router.delete("/openings/{opening_id}", status_code=204, tags=["openings"])
+@router.delete(
+    "/openings/{opening_id}", status_code=204, tags=["openings"], summary="Close an opening"
+)
 async def close_opening(
-    opening_id: str, employer: CurrentEmployer, registry: RegistryDep
+    opening_id: OpeningId, employer: CurrentEmployer, registry: RegistryDep
 ) -> Response:
-    try:
-        await registry.close_opening(employer, opening_id)
-    except DomainError as error:
-        raise domain_error(error) from error
+    await attempt(registry.close_opening(employer, opening_id))
     return Response(status_code=204)
 
 
-@router.post("/students", status_code=201, tags=["students"])
+# -- students -----------------------------------------------------------------------------
+
+
+@router.post("/students", status_code=201, tags=["students"], summary="Register a student")
 async def register_student(
     body: StudentCreate, coordinator: CurrentCoordinator, registry: RegistryDep
 ) -> StudentPublic:
-    try:
-        student = await registry.register_student(
-            coordinator, body.school_id, body.person(), body.plan()
-        )
-    except DomainError as error:
-        raise domain_error(error) from error
+    a = body.application()
+    student = await attempt(
+        registry.register_student(coordinator, a.school_id, a.person, a.plan, a.special_populations)
+    )
     return StudentPublic.of(student)
 
 
-@router.get("/students/{student_id}", tags=["students"])
-async def get_student(
-    student_id: str, coordinator: CurrentCoordinator, registry: RegistryDep
-) -> StudentPublic:
+BULK_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": bulk.CSV_EXAMPLE,
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                },
+                "example": {"file": bulk.CSV_EXAMPLE},
+            },
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/StudentCreate"},
+                },
+                "example": [StudentCreate.model_config["json_schema_extra"]["examples"][0]],  # type: ignore[index]
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/students/bulk",
+    tags=["students"],
+    summary="Register a class from a CSV upload or a JSON array",
+    openapi_extra=BULK_BODY,
+)
+async def register_class(
+    request: Request, coordinator: CurrentCoordinator, registry: RegistryDep
+) -> ClassRegistration:
+    """Every row is checked; good rows are stored (each with its event), bad rows come back
+    with their row number and field. A row is either fully stored or not at all. CSV
+    columns: see the example; lists are separated by ';'."""
     try:
-        return StudentPublic.of(await registry.student_for(coordinator, student_id))
-    except DomainError as error:
-        raise domain_error(error) from error
+        records = await _class_list(request)
+    except bulk.ClassListError as error:
+        raise RequestError(str(error), error.field) from None
+    good, errors = bulk.applications(records)
+    stored, refused = await registry.register_class(coordinator, good)
+    errors.extend(RowError(row=p.row, field=p.field, message=p.message) for p in refused)
+    return ClassRegistration(
+        registered=[RegisteredRow(row=row, id=s.id) for row, s in stored],
+        errors=sorted(errors, key=lambda e: e.row),
+    )
+
+
+async def _class_list(request: Request) -> list[Any]:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "multipart/form-data":
+        form = await request.form(max_files=1, max_fields=5)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise bulk.ClassListError("attach the class list as the form field 'file'")
+        return bulk.csv_records(_text(await upload.read()))
+    if kind in ("text/csv", "application/csv"):
+        return bulk.csv_records(_text(await request.body()))
+    if kind == "application/json":
+        try:
+            return bulk.json_records(json.loads(await request.body()))
+        except json.JSONDecodeError as error:
+            raise bulk.ClassListError(f"not JSON: {error.msg}", "body") from None
+    raise HTTPException(
+        415, "send multipart/form-data (field 'file'), text/csv or application/json"
+    )
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise bulk.ClassListError("the file is not UTF-8 text") from None
+
+
+@router.get("/students", tags=["students"], summary="Students of your schools")
+async def list_students(
+    coordinator: CurrentCoordinator,
+    registry: RegistryDep,
+    status_filter: Annotated[
+        Literal["active", "withdrawn"] | None, Query(alias="status", examples=["active"])
+    ] = None,
+    page: Page = 1,
+    size: Size = 50,
+) -> list[StudentPublic]:
+    found = await registry.students_of(coordinator, status_filter, page, size)
+    return [StudentPublic.of(s) for s in found]
+
+
+@router.get("/students/{student_id}", tags=["students"], summary="One student of your schools")
+async def get_student(
+    student_id: StudentId, coordinator: CurrentCoordinator, registry: RegistryDep
+) -> StudentPublic:
+    return StudentPublic.of(await attempt(registry.student_for(coordinator, student_id)))
+
+
+@router.patch("/students/{student_id}", tags=["students"], summary="Change a student")
+async def update_student(
+    student_id: StudentId,
+    changes: Annotated[dict[str, Any], Body(openapi_examples=STUDENT_PATCH_EXAMPLES)],
+    coordinator: CurrentCoordinator,
+    registry: RegistryDep,
+) -> StudentPublic:
+    """Only the fields given change; publishes StudentUpdated (matching attributes only)."""
+    current = StudentPublic.of(await attempt(registry.student_for(coordinator, student_id)))
+    merged = _merge(
+        StudentCreate, current.model_dump(include=set(StudentCreate.model_fields)), changes
+    )
+    revised = await attempt(registry.update_student(coordinator, student_id, merged.application()))
+    return StudentPublic.of(revised)
+
+
+@router.post("/students/{student_id}/withdraw", tags=["students"], summary="Withdraw a student")
+async def withdraw_student(
+    student_id: StudentId, coordinator: CurrentCoordinator, registry: RegistryDep
+) -> StudentPublic:
+    """The student leaves matching (StudentWithdrawn); the record stays for the report."""
+    return StudentPublic.of(await attempt(registry.withdraw_student(coordinator, student_id)))
+
+
+# -- matches ------------------------------------------------------------------------------
+
+
+@router.get(
+    "/matches",
+    tags=["matches"],
+    summary="Matches of your schools (coordinator) or of your openings (employer)",
+    response_model=list[MatchPublic] | list[EmployerMatch],
+)
+async def list_matches(
+    caller: EmployerOrCoordinator,
+    registry: RegistryDep,
+    status_filter: Annotated[
+        MatchStatus | None, Query(alias="status", examples=["proposed"])
+    ] = None,
+    page: Page = 1,
+    size: Size = 50,
+) -> list[MatchPublic] | list[EmployerMatch]:
+    """Employers see anonymous candidate summaries until a placement is confirmed, then
+    the student's name and the confirming coordinator's contact."""
+    wanted = status_filter.value if status_filter else None
+    if isinstance(caller, Employer):
+        placements = await registry.matches_for_employer(caller, wanted, page, size)
+        return [EmployerMatch.of(p) for p in placements]
+    found = await registry.matches_for_coordinator(caller, wanted, page, size)
+    return [MatchPublic.of(m) for m in found]
+
+
+@router.post("/matches/{match_id}/confirm", tags=["matches"], summary="Confirm a placement")
+async def confirm_match(
+    match_id: MatchId,
+    coordinator: CurrentCoordinator,
+    registry: RegistryDep,
+    body: Decision | None = None,
+) -> MatchPublic:
+    """Takes a seat atomically; 409 when none is left or the match is no longer proposed.
+    Publishes PlacementConfirmed."""
+    note = body.note if body else ""
+    return MatchPublic.of(await attempt(registry.confirm_match(coordinator, match_id, note)))
+
+
+@router.post("/matches/{match_id}/decline", tags=["matches"], summary="Decline a placement")
+async def decline_match(
+    match_id: MatchId,
+    coordinator: CurrentCoordinator,
+    registry: RegistryDep,
+    body: Decision | None = None,
+) -> MatchPublic:
+    """Publishes PlacementDeclined; 409 when the match is no longer proposed."""
+    note = body.note if body else ""
+    return MatchPublic.of(await attempt(registry.decline_match(coordinator, match_id, note)))
+
+
+# -- reports ------------------------------------------------------------------------------
+
+
+@router.get(
+    "/reports/outcomes",
+    tags=["reports"],
+    summary="Placement rates by program, career field, school and special population",
+    responses={
+        200: {
+            "content": {"text/csv": {"example": "dimension,group,students,placed,placement_rate\n"}}
+        }
+    },
+)
+async def outcomes_report(
+    caller: AdminOrCoordinator,
+    registry: RegistryDep,
+    report_format: Annotated[
+        Literal["json", "csv"], Query(alias="format", examples=["csv"])
+    ] = "json",
+) -> Any:
+    """Admin: every school; a coordinator: their schools. Counts only, no personal data."""
+    schools = None if isinstance(caller, AdminRole) else caller.school_ids
+    rows = [OutcomePublic.of(r) for r in await registry.outcomes(schools)]
+    if report_format == "json":
+        return rows
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(OutcomePublic.model_fields))
+    writer.writeheader()
+    writer.writerows(r.model_dump() for r in rows)
+    return Response(out.getvalue(), media_type="text/csv")
+
+
+# -- reference ----------------------------------------------------------------------------
 
 
 def _reference(entries: tuple[ReferenceEntry, ...]) -> list[Reference]:
     return [Reference(code=e.code, name=e.name) for e in entries]
 
 
-@router.get("/reference/career-fields", tags=["reference"])
+@router.get("/reference/career-fields", tags=["reference"], summary="Career field codes")
 async def career_fields(registry: RegistryDep) -> list[Reference]:
     return _reference(registry.reference.career_fields)
 
 
-@router.get("/reference/programs", tags=["reference"])
+@router.get("/reference/programs", tags=["reference"], summary="Program codes")
 async def programs(registry: RegistryDep) -> list[Reference]:
     return _reference(registry.reference.programs)
 
 
-@router.get("/reference/credentials", tags=["reference"])
+@router.get("/reference/credentials", tags=["reference"], summary="Credential codes")
 async def credentials(registry: RegistryDep) -> list[Reference]:
     return _reference(registry.reference.credentials)

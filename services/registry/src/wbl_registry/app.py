@@ -1,11 +1,14 @@
-"""Registry's entry point: `wbl-registry` runs the HTTP API and the outbox relay."""
+"""Registry's entry point: `wbl-registry` runs the HTTP API, the outbox relay and the
+wbl.matches consumer."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wbl_common.logs import configure_logging
 from wbl_common.settings import load_settings
@@ -14,10 +17,71 @@ from wbl_registry import api
 from wbl_registry.bootstrap import bootstrap
 from wbl_registry.config import RegistrySettings
 
+# Libraries that would write request or document contents (student personal data) when
+# set to DEBUG: held at INFO whatever the service's log level.
+DATA_LOGGERS = ("pymongo", "aiokafka", "faststream", "httpx", "multipart", "python_multipart")
+
+
+def quiet_data_loggers() -> None:
+    for name in DATA_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.INFO:
+            logger.setLevel(logging.INFO)
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"bodies are limited to {limit} bytes")
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413: at once from Content-Length, and
+    while reading for chunked bodies, which declare no length."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise BodyTooLarge(self.limit)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:  # raised outside a route (routes answer it as problem+json)
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(413, "Content Too Large", f"bodies are limited to {self.limit} bytes")
+        await response(scope, receive, send)
+
 
 def create_app(settings: RegistrySettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        quiet_data_loggers()
         async with bootstrap(settings) as service:
             app.state.registry = service.registry
             app.state.runtime = service.runtime
@@ -25,23 +89,14 @@ def create_app(settings: RegistrySettings) -> FastAPI:
 
     app = FastAPI(
         title="wbl-placements registry",
-        version="0.1.0",
-        description="Employers post openings; coordinators register students and confirm matches.",
+        version="0.2.0",
+        description="Employers post openings; coordinators register students and confirm "
+        "matches. Authenticate with `Authorization: Bearer <secret>`.",
         lifespan=lifespan,
     )
     app.state.admin_token = settings.admin_token.get_secret_value()
     install_problem_handlers(app)
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            return problem(
-                413, "Payload Too Large", f"bodies are limited to {settings.max_body_bytes} bytes"
-            )
-        response: Response = await call_next(request)
-        return response
-
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.include_router(api.router)
     app.include_router(
         ops_router(lambda: app.state.runtime.ready(), lambda: app.state.runtime.metrics)
@@ -52,4 +107,5 @@ def create_app(settings: RegistrySettings) -> FastAPI:
 def main() -> None:
     settings = load_settings(RegistrySettings)
     configure_logging("registry", settings.log_level)
+    quiet_data_loggers()
     serve(create_app(settings), settings.http)

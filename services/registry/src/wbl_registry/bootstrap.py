@@ -11,7 +11,11 @@ from wbl_common.runtime import Runtime, open_runtime
 from wbl_registry.config import RegistrySettings
 from wbl_registry.handlers import Registry
 from wbl_registry.store import MongoRegistryStore
+from wbl_schemas import topics
 from wbl_schemas.reference import load_reference
+from wbl_schemas.topics import TOPIC_SPECS
+
+SPECS = {spec.name: spec for spec in TOPIC_SPECS}
 
 
 @dataclass
@@ -26,6 +30,14 @@ async def bootstrap(settings: RegistrySettings) -> AsyncIterator[RegistryService
         store = MongoRegistryStore(runtime.db)
         await store.ensure_indexes()
         runtime.relay = OutboxRelay(store.outbox_collections, runtime.bus)
-        registry = Registry(store=store, reference=load_reference(), written=runtime.relay.wake)
+        registry = Registry(
+            store=store,
+            reference=load_reference(),
+            written=runtime.relay.wake,
+            webhook_key=settings.webhook_key.get_secret_value(),
+        )
+        runtime.consume(SPECS[topics.MATCHES], registry.on_match_event)
         await runtime.start()
+        # Confirmations a crash interrupted take (or give back) their seat now.
+        await registry.resume_confirmations()
         yield RegistryService(registry=registry, runtime=runtime)

@@ -1,11 +1,12 @@
-"""Registry settings: `WBL_REGISTRY_*` (nested with `__`), plus `WBL_ADMIN_TOKEN`."""
+"""Registry settings: `WBL_REGISTRY_*` (nested with `__`), plus `WBL_ADMIN_TOKEN` and
+`WBL_WEBHOOK_KEY` (shared with notifier, which signs webhooks with keys derived from it)."""
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 
 from wbl_common.config import HttpSettings, KafkaSettings, MongoSettings
-from wbl_common.settings import ServiceSettings, settings_config
+from wbl_common.settings import PLACEHOLDERS, ServiceSettings, settings_config
 
 
 class RegistrySettings(ServiceSettings):
@@ -15,4 +16,13 @@ class RegistrySettings(ServiceSettings):
     kafka: KafkaSettings = KafkaSettings()
     mongo: MongoSettings = MongoSettings(database="wbl_registry")
     admin_token: SecretStr = Field(validation_alias=AliasChoices("WBL_ADMIN_TOKEN"))
+    webhook_key: SecretStr = Field(validation_alias=AliasChoices("WBL_WEBHOOK_KEY"))
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+
+    @field_validator("webhook_key")
+    @classmethod
+    def refuse_placeholder_webhook_key(cls, key: SecretStr) -> SecretStr:
+        value = key.get_secret_value()
+        if value.lower() in PLACEHOLDERS or len(value) < 32:
+            raise ValueError("WBL_WEBHOOK_KEY must be a random secret of at least 32 characters")
+        return key

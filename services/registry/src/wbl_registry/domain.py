@@ -1,4 +1,5 @@
-"""Registry's domain: employers, coordinators, openings and students, and their rules.
+"""Registry's domain: employers, coordinators, openings, students and matches, and their
+rules.
 
 Pure: no I/O. Functions here decide; the handlers persist and publish.
 """
@@ -6,8 +7,10 @@ Pure: no I/O. Functions here decide; the handlers persist and publish.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
+from enum import StrEnum
 
 from wbl_schemas.events import (
     CoordinatorProfile,
@@ -34,6 +37,14 @@ class NotFound(DomainError):
     pass
 
 
+class Forbidden(DomainError):
+    pass
+
+
+class Conflict(DomainError):
+    pass
+
+
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
 
@@ -43,6 +54,16 @@ class Employer:
     id: str
     name: str
     key_hash: str
+    status: str = "active"  # "revoked": the key no longer opens anything
+
+
+def rotate_key(employer: Employer, key_hash: str) -> Employer:
+    """A new key replaces the old one at once; rotating a revoked employer reinstates it."""
+    return replace(employer, key_hash=key_hash, status="active")
+
+
+def revoke_key(employer: Employer) -> Employer:
+    return replace(employer, status="revoked")
 
 
 @dataclass(frozen=True)
@@ -53,6 +74,7 @@ class Coordinator:
     channels: NotificationChannels
     token_hash: str
     version: int = 1
+    status: str = "active"  # "removed": the token no longer opens anything
 
     def profile(self) -> CoordinatorProfile:
         return CoordinatorProfile(
@@ -64,6 +86,31 @@ class Coordinator:
 
     def serves(self, school_id: str) -> bool:
         return school_id in self.school_ids
+
+
+def revise_coordinator(
+    coordinator: Coordinator,
+    name: str | None,
+    school_ids: tuple[str, ...] | None,
+    channels: NotificationChannels | None,
+) -> Coordinator:
+    if coordinator.status != "active":
+        raise Conflict("a removed coordinator cannot be changed")
+    return replace(
+        coordinator,
+        name=coordinator.name if name is None else name,
+        school_ids=coordinator.school_ids if school_ids is None else _distinct(school_ids),
+        channels=coordinator.channels if channels is None else channels,
+        version=coordinator.version + 1,
+    )
+
+
+def remove_coordinator(coordinator: Coordinator) -> Coordinator:
+    return replace(coordinator, status="removed", version=coordinator.version + 1)
+
+
+def _distinct(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
 
 
 @dataclass(frozen=True)
@@ -94,6 +141,9 @@ class Opening:
     seats_remaining: int
     status: str = "open"
     version: int = 1
+    # Matches holding a seat: taking one is conditional on the match not being listed, so
+    # a retried confirmation never takes a second seat.
+    seat_holders: tuple[str, ...] = ()
 
     def snapshot(self) -> OpeningSnapshot:
         t = self.terms
@@ -138,6 +188,8 @@ def check_opening_terms(terms: OpeningTerms, reference: ReferenceData) -> Openin
         raise DomainError("hazardous work needs min_age of at least 18", "min_age")
     if not terms.remote and terms.location is None:
         raise DomainError("give a location, or set remote to true", "location")
+    if len(set(terms.required_credentials)) != len(terms.required_credentials):
+        raise DomainError("required_credentials lists a credential twice", "required_credentials")
     return terms
 
 
@@ -194,14 +246,25 @@ class StudentPlan:
     hours_per_week: int
 
 
+# Registry-only flags for the outcomes report; never on the bus, never inputs to matching.
+SPECIAL_POPULATIONS = (
+    "economically-disadvantaged",
+    "students-with-disabilities",
+    "english-learners",
+    "high-needs",
+    "first-generation",
+)
+
+
 @dataclass(frozen=True)
 class Student:
     id: str
     school_id: str
     person: PersonalDetails
     plan: StudentPlan
-    status: str = "active"
+    status: str = "active"  # "withdrawn": out of matching, kept for the outcomes report
     version: int = 1
+    special_populations: tuple[str, ...] = ()
 
     def match_profile(self) -> StudentMatchProfile:
         p = self.plan
@@ -244,3 +307,162 @@ def check_student_plan(plan: StudentPlan, born: date, reference: ReferenceData) 
     if not 13 <= age <= 99:
         raise DomainError(f"age {age} at available_from is outside 13-99", "date_of_birth")
     return plan
+
+
+def check_special_populations(flags: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = sorted(set(flags) - set(SPECIAL_POPULATIONS))
+    if unknown:
+        raise DomainError(f"unknown special population(s) {unknown}", "special_populations")
+    return _distinct(flags)
+
+
+def enrol_student(
+    school_id: str, person: PersonalDetails, plan: StudentPlan, special_populations: tuple[str, ...]
+) -> Student:
+    return Student(
+        id=new_id("stu"),
+        school_id=school_id,
+        person=person,
+        plan=plan,
+        special_populations=special_populations,
+    )
+
+
+def revise_student(
+    student: Student,
+    person: PersonalDetails,
+    plan: StudentPlan,
+    special_populations: tuple[str, ...],
+) -> Student:
+    if student.status != "active":
+        raise Conflict("a withdrawn student cannot be changed")
+    return replace(
+        student,
+        person=person,
+        plan=plan,
+        special_populations=special_populations,
+        version=student.version + 1,
+    )
+
+
+def withdraw_student(student: Student) -> Student:
+    return replace(student, status="withdrawn", version=student.version + 1)
+
+
+# -- matches and placements ---------------------------------------------------------------
+
+
+class MatchStatus(StrEnum):
+    PROPOSED = "proposed"
+    WITHDRAWN = "withdrawn"
+    CONFIRMING = "confirming"  # a seat is being taken; a retry or the start-up sweep resumes
+    CONFIRMED = "confirmed"
+    DECLINED = "declined"
+
+
+@dataclass(frozen=True)
+class Match:
+    """A proposal from the matcher and the coordinator's decision on it."""
+
+    id: str
+    round_id: str
+    student_id: str
+    school_id: str
+    opening_id: str
+    employer_id: str | None
+    career_field: str | None
+    status: MatchStatus
+    explanation: tuple[str, ...] = ()
+    decided_by: str | None = None
+    note: str = ""
+    version: int = 1
+
+
+def start_confirmation(match: Match, coordinator_id: str, note: str) -> Match:
+    _must_be_proposed(match)
+    return replace(
+        match,
+        status=MatchStatus.CONFIRMING,
+        decided_by=coordinator_id,
+        note=note,
+        version=match.version + 1,
+    )
+
+
+def finish_confirmation(match: Match) -> Match:
+    return replace(match, status=MatchStatus.CONFIRMED, version=match.version + 1)
+
+
+def abandon_confirmation(match: Match) -> Match:
+    """No seat was left: the match goes back to proposed, to be declined or left."""
+    return replace(
+        match, status=MatchStatus.PROPOSED, decided_by=None, note="", version=match.version + 1
+    )
+
+
+def decline(match: Match, coordinator_id: str, note: str) -> Match:
+    _must_be_proposed(match)
+    return replace(
+        match,
+        status=MatchStatus.DECLINED,
+        decided_by=coordinator_id,
+        note=note,
+        version=match.version + 1,
+    )
+
+
+def _must_be_proposed(match: Match) -> None:
+    if match.status != MatchStatus.PROPOSED:
+        raise Conflict(f"the match is {match.status.value}, no longer open to a decision")
+
+
+# -- outcomes report ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutcomeFacts:
+    """What the outcomes report needs of a student: no personal details."""
+
+    student_id: str
+    school_id: str
+    program: str
+    career_field: str  # the first choice
+    special_populations: tuple[str, ...]
+    active: bool
+
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    dimension: str  # program, career_field, school or special_population
+    group: str
+    students: int
+    placed: int
+
+    @property
+    def placement_rate(self) -> float:
+        return round(self.placed / self.students, 4) if self.students else 0.0
+
+
+def outcomes(students: Iterable[OutcomeFacts], placed: set[str]) -> list[OutcomeRow]:
+    """Placement rates of the students (withdrawn ones excluded) by program, first-choice
+    career field, school and special population; a student counts in each population."""
+    tallies: dict[tuple[str, str], list[int]] = {}
+
+    def count(dimension: str, group: str, is_placed: bool) -> None:
+        tally = tallies.setdefault((dimension, group), [0, 0])
+        tally[0] += 1
+        tally[1] += int(is_placed)
+
+    for student in students:
+        if not student.active:
+            continue
+        is_placed = student.student_id in placed
+        count("program", student.program, is_placed)
+        count("career_field", student.career_field, is_placed)
+        count("school", student.school_id, is_placed)
+        for population in student.special_populations:
+            count("special_population", population, is_placed)
+    return [
+        OutcomeRow(dimension, group, total, hits)
+        for (dimension, group), (total, hits) in sorted(tallies.items())
+    ]

@@ -2,48 +2,105 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from wbl_common.secrets import hash_secret, new_secret
+import structlog
+
+from wbl_common.secrets import derive_secret, hash_secret, new_secret
 from wbl_registry.domain import (
+    Conflict,
     Coordinator,
     DomainError,
     Employer,
+    Forbidden,
+    Match,
+    MatchStatus,
     NotFound,
     Opening,
     OpeningTerms,
+    OutcomeRow,
     PersonalDetails,
     Student,
     StudentPlan,
+    abandon_confirmation,
     check_opening_terms,
+    check_special_populations,
     check_student_plan,
     close_opening,
+    decline,
+    enrol_student,
+    finish_confirmation,
     new_id,
     open_opening,
+    outcomes,
+    remove_coordinator,
+    revise_coordinator,
     revise_opening,
+    revise_student,
+    revoke_key,
+    rotate_key,
+    start_confirmation,
+    withdraw_student,
 )
-from wbl_registry.store import RegistryStore
+from wbl_registry.store import RegistryStore, SeatTaken
 from wbl_schemas.events import (
+    AnyEvent,
+    CoordinatorRef,
     CoordinatorRegistered,
+    CoordinatorRemoved,
+    CoordinatorUpdated,
+    MatchProposed,
+    MatchWithdrawn,
     NotificationChannels,
     OpeningClosed,
     OpeningPublished,
     OpeningRef,
     OpeningUpdated,
+    PlacementConfirmed,
+    PlacementDecision,
+    PlacementDeclined,
+    StudentRef,
     StudentRegistered,
+    StudentUpdated,
+    StudentWithdrawn,
 )
 from wbl_schemas.reference import ReferenceData
 
+__all__ = ["Conflict", "Forbidden", "Registry", "StudentApplication"]
+
 PRODUCER = "registry"
+BULK_BATCH = 500
+WEBHOOK_PURPOSE = "whsec"
+
+log = structlog.get_logger(__name__)
 
 
-class Forbidden(DomainError):
-    pass
+@dataclass(frozen=True)
+class StudentApplication:
+    """One student as a coordinator states it (a request body or a row of a class list)."""
+
+    school_id: str
+    person: PersonalDetails
+    plan: StudentPlan
+    special_populations: tuple[str, ...] = ()
 
 
-class Conflict(DomainError):
-    pass
+@dataclass(frozen=True)
+class RowProblem:
+    row: int
+    field: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A match an employer sees: the candidate's name and the coordinator's contact only
+    once the placement is confirmed."""
+
+    match: Match
+    student: Student | None
+    coordinator: Coordinator | None
 
 
 @dataclass
@@ -53,6 +110,7 @@ class Registry:
     store: RegistryStore
     reference: ReferenceData
     written: Callable[[], None] = lambda: None
+    webhook_key: str = ""
 
     # -- identities ----------------------------------------------------------------------
 
@@ -60,29 +118,102 @@ class Registry:
         api_key = new_secret("emp")
         employer = Employer(id=new_id("emp"), name=name, key_hash=hash_secret(api_key))
         await self.store.add_employer(employer)
+        log.info("employer created", employer_id=employer.id)
         return employer, api_key
+
+    async def rotate_employer_key(self, employer_id: str) -> tuple[Employer, str]:
+        employer = await self.store.employer(employer_id)
+        if employer is None:
+            raise NotFound(f"no employer {employer_id!r}")
+        api_key = new_secret("emp")
+        rotated = rotate_key(employer, hash_secret(api_key))
+        await self.store.save_employer(rotated)
+        log.info("employer key rotated", employer_id=employer_id)
+        return rotated, api_key
+
+    async def revoke_employer_key(self, employer_id: str) -> Employer:
+        employer = await self.store.employer(employer_id)
+        if employer is None:
+            raise NotFound(f"no employer {employer_id!r}")
+        revoked = revoke_key(employer)
+        await self.store.save_employer(revoked)
+        log.info("employer key revoked", employer_id=employer_id)
+        return revoked
 
     async def create_coordinator(
         self, name: str, school_ids: tuple[str, ...], channels: NotificationChannels
     ) -> tuple[Coordinator, str]:
+        self._check_channels(channels)
         token = new_secret("coo")
         coordinator = Coordinator(
             id=new_id("coo"),
             name=name,
-            school_ids=school_ids,
+            school_ids=tuple(dict.fromkeys(school_ids)),
             channels=channels,
             token_hash=hash_secret(token),
         )
         event = CoordinatorRegistered(producer=PRODUCER, payload=coordinator.profile())
         await self.store.add_coordinator(coordinator, event)
         self.written()
+        log.info("coordinator created", coordinator_id=coordinator.id)
         return coordinator, token
 
+    def webhook_secret(self, coordinator: Coordinator) -> str | None:
+        """The key a coordinator's webhook receiver verifies signatures with. Derived, never
+        stored: notifier derives the same one from the same WBL_WEBHOOK_KEY to sign."""
+        if coordinator.channels.webhook_url is None:
+            return None
+        return derive_secret(self.webhook_key, WEBHOOK_PURPOSE, coordinator.id)
+
+    def _check_channels(self, channels: NotificationChannels) -> None:
+        if channels.webhook_url is not None and not self.webhook_key:
+            raise Conflict("webhooks are not configured on this registry", "channels.webhook_url")
+
+    async def update_coordinator(
+        self,
+        coordinator_id: str,
+        name: str | None,
+        school_ids: tuple[str, ...] | None,
+        channels: NotificationChannels | None,
+    ) -> tuple[Coordinator, str | None]:
+        """The revised coordinator, and the webhook secret when a webhook is first set."""
+        current = await self._active_coordinator(coordinator_id)
+        if channels is not None:
+            self._check_channels(channels)
+        revised = revise_coordinator(current, name, school_ids, channels)
+        event = CoordinatorUpdated(producer=PRODUCER, payload=revised.profile())
+        if not await self.store.replace_coordinator(revised, event):
+            raise Conflict("the coordinator changed meanwhile; read it again and retry")
+        self.written()
+        log.info("coordinator updated", coordinator_id=coordinator_id)
+        first_webhook = current.channels.webhook_url is None
+        return revised, self.webhook_secret(revised) if first_webhook else None
+
+    async def remove_coordinator(self, coordinator_id: str) -> Coordinator:
+        current = await self._active_coordinator(coordinator_id)
+        removed = remove_coordinator(current)
+        ref = CoordinatorRef(coordinator_id=removed.id, version=removed.version)
+        if not await self.store.replace_coordinator(
+            removed, CoordinatorRemoved(producer=PRODUCER, payload=ref)
+        ):
+            raise Conflict("the coordinator changed meanwhile; read it again and retry")
+        self.written()
+        log.info("coordinator removed", coordinator_id=coordinator_id)
+        return removed
+
+    async def _active_coordinator(self, coordinator_id: str) -> Coordinator:
+        coordinator = await self.store.coordinator(coordinator_id)
+        if coordinator is None or coordinator.status != "active":
+            raise NotFound(f"no coordinator {coordinator_id!r}")
+        return coordinator
+
     async def employer_for(self, api_key: str) -> Employer | None:
-        return await self.store.employer_by_key_hash(hash_secret(api_key))
+        employer = await self.store.employer_by_key_hash(hash_secret(api_key))
+        return employer if employer is not None and employer.status == "active" else None
 
     async def coordinator_for(self, token: str) -> Coordinator | None:
-        return await self.store.coordinator_by_token_hash(hash_secret(token))
+        coordinator = await self.store.coordinator_by_token_hash(hash_secret(token))
+        return coordinator if coordinator is not None and coordinator.status == "active" else None
 
     # -- openings ------------------------------------------------------------------------
 
@@ -134,20 +265,252 @@ class Registry:
 
     # -- students ------------------------------------------------------------------------
 
+    def _admit(self, coordinator: Coordinator, application: StudentApplication) -> Student:
+        """Check one application against scope and rules; the student it would become."""
+        if not coordinator.serves(application.school_id):
+            raise Forbidden(f"you do not coordinate school {application.school_id!r}", "school_id")
+        check_student_plan(application.plan, application.person.date_of_birth, self.reference)
+        populations = check_special_populations(application.special_populations)
+        return enrol_student(
+            application.school_id, application.person, application.plan, populations
+        )
+
     async def register_student(
-        self, coordinator: Coordinator, school_id: str, person: PersonalDetails, plan: StudentPlan
+        self,
+        coordinator: Coordinator,
+        school_id: str,
+        person: PersonalDetails,
+        plan: StudentPlan,
+        special_populations: tuple[str, ...] = (),
     ) -> Student:
-        if not coordinator.serves(school_id):
-            raise Forbidden(f"you do not coordinate school {school_id!r}", "school_id")
-        check_student_plan(plan, person.date_of_birth, self.reference)
-        student = Student(id=new_id("stu"), school_id=school_id, person=person, plan=plan)
+        application = StudentApplication(school_id, person, plan, special_populations)
+        student = self._admit(coordinator, application)
         event = StudentRegistered(producer=PRODUCER, payload=student.match_profile())
         await self.store.add_student(student, event)
         self.written()
+        log.info("student registered", student_id=student.id, school_id=student.school_id)
         return student
+
+    async def register_class(
+        self, coordinator: Coordinator, rows: Sequence[tuple[int, StudentApplication]]
+    ) -> tuple[list[tuple[int, Student]], list[RowProblem]]:
+        """Register many students: each good row becomes one student with its event in one
+        single-document insert; each bad row is reported and nothing of it stored."""
+        admitted: list[tuple[int, Student]] = []
+        problems: list[RowProblem] = []
+        for row, application in rows:
+            try:
+                admitted.append((row, self._admit(coordinator, application)))
+            except DomainError as error:
+                problems.append(RowProblem(row, error.field or "", str(error)))
+        stored: list[tuple[int, Student]] = []
+        for start in range(0, len(admitted), BULK_BATCH):
+            batch = admitted[start : start + BULK_BATCH]
+            failed = await self.store.add_students(
+                [
+                    (s, StudentRegistered(producer=PRODUCER, payload=s.match_profile()))
+                    for _, s in batch
+                ]
+            )
+            for index, (row, student) in enumerate(batch):
+                if index in failed:
+                    problems.append(RowProblem(row, "email", failed[index]))
+                else:
+                    stored.append((row, student))
+            self.written()
+        log.info("class registered", stored=len(stored), refused=len(problems))
+        return stored, sorted(problems, key=lambda p: p.row)
 
     async def student_for(self, coordinator: Coordinator, student_id: str) -> Student:
         student = await self.store.student(student_id)
         if student is None or not coordinator.serves(student.school_id):
             raise NotFound(f"no student {student_id!r} at your schools")
         return student
+
+    async def students_of(
+        self, coordinator: Coordinator, status: str | None, page: int, size: int
+    ) -> list[Student]:
+        return await self.store.students_of(coordinator.school_ids, status, (page - 1) * size, size)
+
+    async def update_student(
+        self, coordinator: Coordinator, student_id: str, application: StudentApplication
+    ) -> Student:
+        current = await self.student_for(coordinator, student_id)
+        if application.school_id != current.school_id:
+            raise DomainError(
+                "a student's school cannot change; withdraw and register at the new school",
+                "school_id",
+            )
+        check_student_plan(application.plan, application.person.date_of_birth, self.reference)
+        populations = check_special_populations(application.special_populations)
+        revised = revise_student(current, application.person, application.plan, populations)
+        event = StudentUpdated(producer=PRODUCER, payload=revised.match_profile())
+        if not await self.store.replace_student(revised, event):
+            raise Conflict("the student changed meanwhile; read it again and retry")
+        self.written()
+        log.info("student updated", student_id=student_id)
+        return revised
+
+    async def withdraw_student(self, coordinator: Coordinator, student_id: str) -> Student:
+        current = await self.student_for(coordinator, student_id)
+        if current.status == "withdrawn":
+            return current
+        withdrawn = withdraw_student(current)
+        ref = StudentRef(
+            student_id=withdrawn.id, school_id=withdrawn.school_id, version=withdrawn.version
+        )
+        if not await self.store.replace_student(
+            withdrawn, StudentWithdrawn(producer=PRODUCER, payload=ref)
+        ):
+            raise Conflict("the student changed meanwhile; read it again and retry")
+        self.written()
+        log.info("student withdrawn", student_id=student_id)
+        return withdrawn
+
+    # -- matches and placements ----------------------------------------------------------
+
+    async def on_match_event(self, event: AnyEvent) -> None:
+        """Follow wbl.matches: keep each proposal and withdrawal by match id (idempotent)."""
+        if isinstance(event, MatchProposed):
+            p = event.payload
+            await self.store.save_proposal(
+                Match(
+                    id=p.match_id,
+                    round_id=p.round_id,
+                    student_id=p.student_id,
+                    school_id=p.school_id,
+                    opening_id=p.opening_id,
+                    employer_id=p.employer_id,
+                    career_field=p.career_field,
+                    status=MatchStatus.PROPOSED,
+                    explanation=p.explanation,
+                )
+            )
+        elif isinstance(event, MatchWithdrawn):
+            w = event.payload
+            opening = await self.store.opening(w.opening_id)
+            await self.store.record_withdrawal(
+                Match(
+                    id=w.match_id,
+                    round_id=w.round_id,
+                    student_id=w.student_id,
+                    school_id=w.school_id,
+                    opening_id=w.opening_id,
+                    employer_id=opening.employer_id if opening else None,
+                    career_field=opening.terms.career_field if opening else None,
+                    status=MatchStatus.WITHDRAWN,
+                    note=w.reason,
+                )
+            )
+
+    async def match_for(self, coordinator: Coordinator, match_id: str) -> Match:
+        match = await self.store.match(match_id)
+        if match is None or not coordinator.serves(match.school_id):
+            raise NotFound(f"no match {match_id!r} at your schools")
+        return match
+
+    async def confirm_match(self, coordinator: Coordinator, match_id: str, note: str = "") -> Match:
+        """Confirm in three conditional steps, each safe to repeat: mark the match
+        "confirming", take the seat (at most once per match), then mark it "confirmed" with
+        its PlacementConfirmed event. A crash in between leaves "confirming", which a retry
+        or the start-up sweep resumes; a seat is never lost nor taken twice."""
+        match = await self.match_for(coordinator, match_id)
+        if match.status == MatchStatus.PROPOSED:
+            student = await self.store.student(match.student_id)
+            if student is None or student.status != "active":
+                raise Conflict("the student has been withdrawn")
+            confirming = start_confirmation(match, coordinator.id, note)
+            if not await self.store.replace_match(confirming, None):
+                raise Conflict("the match was decided meanwhile")
+            match = confirming
+        elif match.status != MatchStatus.CONFIRMING:
+            raise Conflict(f"the match is {match.status.value}, no longer open to a decision")
+        return await self._finish_confirmation(match)
+
+    async def _finish_confirmation(self, match: Match) -> Match:
+        seat = await self.store.take_seat(match.opening_id, match.id)
+        if seat is SeatTaken.NONE:
+            await self.store.replace_match(abandon_confirmation(match), None)
+            raise Conflict("no seat is left on this opening, or it is closed", "seats_remaining")
+        confirmed = finish_confirmation(match)
+        event = PlacementConfirmed(producer=PRODUCER, payload=self._decision(confirmed))
+        if not await self.store.replace_match(confirmed, event):
+            # A concurrent retry finished it first; its seat is the one taken.
+            current = await self.store.match(match.id)
+            if current is None or current.status != MatchStatus.CONFIRMED:
+                raise Conflict("the match changed meanwhile")
+            return current
+        self.written()
+        log.info("placement confirmed", match_id=match.id, seat=seat.value)
+        return confirmed
+
+    async def resume_confirmations(self) -> int:
+        """Finish confirmations a crash interrupted; run at start-up."""
+        resumed = 0
+        for match in await self.store.matches_with_status(MatchStatus.CONFIRMING):
+            try:
+                await self._finish_confirmation(match)
+                resumed += 1
+            except Conflict:
+                log.info("interrupted confirmation had no seat", match_id=match.id)
+        return resumed
+
+    async def decline_match(self, coordinator: Coordinator, match_id: str, note: str = "") -> Match:
+        match = await self.match_for(coordinator, match_id)
+        declined = decline(match, coordinator.id, note)
+        event = PlacementDeclined(producer=PRODUCER, payload=self._decision(declined))
+        if not await self.store.replace_match(declined, event):
+            raise Conflict("the match was decided meanwhile")
+        self.written()
+        log.info("placement declined", match_id=match_id)
+        return declined
+
+    @staticmethod
+    def _decision(match: Match) -> PlacementDecision:
+        assert match.decided_by is not None
+        return PlacementDecision(
+            match_id=match.id,
+            student_id=match.student_id,
+            school_id=match.school_id,
+            opening_id=match.opening_id,
+            coordinator_id=match.decided_by,
+            note=match.note,
+        )
+
+    async def matches_for_coordinator(
+        self, coordinator: Coordinator, status: str | None, page: int, size: int
+    ) -> list[Match]:
+        return await self.store.matches_of_schools(
+            coordinator.school_ids, status, (page - 1) * size, size
+        )
+
+    async def matches_for_employer(
+        self, employer: Employer, status: str | None, page: int, size: int
+    ) -> list[Placement]:
+        """The employer's matches with what it may see of each candidate."""
+        matches = await self.store.matches_of_employer(employer.id, status, (page - 1) * size, size)
+        students = {
+            s.id: s for s in await self.store.students_by_id([m.student_id for m in matches])
+        }
+        deciders = [
+            m.decided_by for m in matches if m.status == MatchStatus.CONFIRMED and m.decided_by
+        ]
+        coordinators = {c.id: c for c in await self.store.coordinators_by_id(deciders)}
+        return [
+            Placement(
+                match=m,
+                student=students.get(m.student_id),
+                coordinator=coordinators.get(m.decided_by or "")
+                if m.status == MatchStatus.CONFIRMED
+                else None,
+            )
+            for m in matches
+        ]
+
+    # -- reports ---------------------------------------------------------------------------
+
+    async def outcomes(self, school_ids: tuple[str, ...] | None) -> list[OutcomeRow]:
+        """Placement rates over every school (admin) or the given ones (a coordinator)."""
+        facts = await self.store.outcome_facts(school_ids)
+        placed = await self.store.placed_students(school_ids)
+        return outcomes(facts, placed)

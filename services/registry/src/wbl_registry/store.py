@@ -1,33 +1,75 @@
 """Registry persistence: a `RegistryStore` protocol, its MongoDB implementation, and an
-in-memory one for unit tests. Every state change and its event are one document write."""
+in-memory one for unit tests. Every state change and its event are one document write;
+replacements are conditional on the stored version, so a concurrent change is detected."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import TypeAdapter
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from wbl_common.mongo import Document
 from wbl_common.outbox import new_with_outbox, with_outbox
-from wbl_registry.domain import Coordinator, Employer, Opening, Student
+from wbl_registry.domain import (
+    Conflict,
+    Coordinator,
+    Employer,
+    Match,
+    MatchStatus,
+    Opening,
+    OutcomeFacts,
+    Student,
+)
 from wbl_schemas.envelope import Envelope
 
 T = TypeVar("T")
 
+DUPLICATE_KEY = 11000
+ALREADY_REGISTERED = "a student with this email is already registered at this school"
+
+
+class AlreadyRegistered(Conflict):
+    def __init__(self) -> None:
+        super().__init__(ALREADY_REGISTERED, "email")
+
+
+class SeatTaken(StrEnum):
+    TAKEN = "taken"  # this call took the seat
+    ALREADY = "already"  # the match held a seat before this call (a retry)
+    NONE = "none"  # no seat left, or the opening is closed
+
 
 class RegistryStore(Protocol):
+    # -- employers
     async def add_employer(self, employer: Employer) -> None: ...
+
+    async def employer(self, employer_id: str) -> Employer | None: ...
 
     async def employer_by_key_hash(self, key_hash: str) -> Employer | None: ...
 
+    async def save_employer(self, employer: Employer) -> None: ...
+
+    # -- coordinators
     async def add_coordinator(self, coordinator: Coordinator, event: Envelope) -> None: ...
+
+    async def coordinator(self, coordinator_id: str) -> Coordinator | None: ...
 
     async def coordinator_by_token_hash(self, token_hash: str) -> Coordinator | None: ...
 
+    async def replace_coordinator(self, coordinator: Coordinator, event: Envelope) -> bool:
+        """Store `coordinator` if the stored version is one less; False if not."""
+        ...
+
+    async def coordinators_by_id(self, coordinator_ids: Sequence[str]) -> list[Coordinator]: ...
+
+    # -- openings
     async def add_opening(self, opening: Opening, event: Envelope) -> None: ...
 
     async def opening(self, opening_id: str) -> Opening | None: ...
@@ -40,9 +82,55 @@ class RegistryStore(Protocol):
         self, employer_id: str, status: str | None, career_field: str | None, skip: int, limit: int
     ) -> list[Opening]: ...
 
-    async def add_student(self, student: Student, event: Envelope) -> None: ...
+    async def take_seat(self, opening_id: str, match_id: str) -> SeatTaken:
+        """Atomically take one seat of an open opening for `match_id`, at most once."""
+        ...
+
+    # -- students
+    async def add_student(self, student: Student, event: Envelope) -> None:
+        """Raises AlreadyRegistered when the school has a student with that email."""
+        ...
+
+    async def add_students(self, batch: Sequence[tuple[Student, Envelope]]) -> dict[int, str]:
+        """Insert each student with its event; returns why, by position, those not stored."""
+        ...
 
     async def student(self, student_id: str) -> Student | None: ...
+
+    async def students_by_id(self, student_ids: Sequence[str]) -> list[Student]: ...
+
+    async def students_of(
+        self, school_ids: Sequence[str], status: str | None, skip: int, limit: int
+    ) -> list[Student]: ...
+
+    async def replace_student(self, student: Student, event: Envelope) -> bool: ...
+
+    async def outcome_facts(self, school_ids: Sequence[str] | None) -> list[OutcomeFacts]: ...
+
+    # -- matches
+    async def save_proposal(self, match: Match) -> bool:
+        """Store a new proposal; False when the match is already known (a redelivery)."""
+        ...
+
+    async def record_withdrawal(self, match: Match) -> bool:
+        """Mark the match withdrawn if still proposed (or store it withdrawn if unknown)."""
+        ...
+
+    async def match(self, match_id: str) -> Match | None: ...
+
+    async def replace_match(self, match: Match, event: Envelope | None) -> bool: ...
+
+    async def matches_of_schools(
+        self, school_ids: Sequence[str], status: str | None, skip: int, limit: int
+    ) -> list[Match]: ...
+
+    async def matches_of_employer(
+        self, employer_id: str, status: str | None, skip: int, limit: int
+    ) -> list[Match]: ...
+
+    async def matches_with_status(self, status: MatchStatus) -> list[Match]: ...
+
+    async def placed_students(self, school_ids: Sequence[str] | None) -> set[str]: ...
 
 
 class _Codec(Generic[T]):
@@ -61,12 +149,17 @@ class _Codec(Generic[T]):
         return self._adapter.validate_python({"id": doc["_id"], **fields})
 
 
-EMPLOYERS, COORDINATORS, OPENINGS, STUDENTS = (
+EMPLOYERS, COORDINATORS, OPENINGS, STUDENTS, MATCHES = (
     _Codec(Employer),
     _Codec(Coordinator),
     _Codec(Opening),
     _Codec(Student),
+    _Codec(Match),
 )
+
+
+def _filter(base: dict[str, Any], status: str | None) -> dict[str, Any]:
+    return {**base, "status": status} if status else base
 
 
 class MongoRegistryStore:
@@ -75,31 +168,62 @@ class MongoRegistryStore:
         self.coordinators = db["coordinators"]
         self.openings = db["openings"]
         self.students = db["students"]
+        self.matches = db["matches"]
 
     @property
     def outbox_collections(self) -> list[AsyncCollection[Document]]:
-        return [self.coordinators, self.openings, self.students]
+        return [self.coordinators, self.openings, self.students, self.matches]
 
     async def ensure_indexes(self) -> None:
         await self.employers.create_index("key_hash", unique=True)
         await self.coordinators.create_index("token_hash", unique=True)
         await self.openings.create_index([("employer_id", ASCENDING), ("status", ASCENDING)])
+        await self.students.create_index(
+            [("school_id", ASCENDING), ("person.email", ASCENDING)], unique=True
+        )
+        await self.matches.create_index([("school_id", ASCENDING), ("status", ASCENDING)])
+        await self.matches.create_index([("employer_id", ASCENDING), ("status", ASCENDING)])
         for collection in self.outbox_collections:
             await collection.create_index("outbox_pending")
 
+    # -- employers
+
     async def add_employer(self, employer: Employer) -> None:
         await self.employers.insert_one(EMPLOYERS.to_doc(employer))
+
+    async def employer(self, employer_id: str) -> Employer | None:
+        doc = await self.employers.find_one({"_id": employer_id})
+        return EMPLOYERS.from_doc(doc) if doc else None
 
     async def employer_by_key_hash(self, key_hash: str) -> Employer | None:
         doc = await self.employers.find_one({"key_hash": key_hash})
         return EMPLOYERS.from_doc(doc) if doc else None
 
+    async def save_employer(self, employer: Employer) -> None:
+        doc = EMPLOYERS.to_doc(employer)
+        await self.employers.update_one({"_id": doc.pop("_id")}, {"$set": doc})
+
+    # -- coordinators
+
     async def add_coordinator(self, coordinator: Coordinator, event: Envelope) -> None:
         await self.coordinators.insert_one(new_with_outbox(COORDINATORS.to_doc(coordinator), event))
+
+    async def coordinator(self, coordinator_id: str) -> Coordinator | None:
+        doc = await self.coordinators.find_one({"_id": coordinator_id})
+        return COORDINATORS.from_doc(doc) if doc else None
 
     async def coordinator_by_token_hash(self, token_hash: str) -> Coordinator | None:
         doc = await self.coordinators.find_one({"token_hash": token_hash})
         return COORDINATORS.from_doc(doc) if doc else None
+
+    async def replace_coordinator(self, coordinator: Coordinator, event: Envelope) -> bool:
+        return await _replace(self.coordinators, COORDINATORS.to_doc(coordinator), event)
+
+    async def coordinators_by_id(self, coordinator_ids: Sequence[str]) -> list[Coordinator]:
+        cursor = self.coordinators.find({"_id": {"$in": list(coordinator_ids)}})
+        return [COORDINATORS.from_doc(doc) async for doc in cursor]
+
+    # -- openings
 
     async def add_opening(self, opening: Opening, event: Envelope) -> None:
         await self.openings.insert_one(new_with_outbox(OPENINGS.to_doc(opening), event))
@@ -109,30 +233,164 @@ class MongoRegistryStore:
         return OPENINGS.from_doc(doc) if doc else None
 
     async def replace_opening(self, opening: Opening, event: Envelope) -> bool:
-        doc = OPENINGS.to_doc(opening)
-        doc_id = doc.pop("_id")
-        result = await self.openings.update_one(
-            {"_id": doc_id, "version": opening.version - 1}, with_outbox({"$set": doc}, event)
-        )
-        return result.matched_count == 1
+        return await _replace(self.openings, OPENINGS.to_doc(opening), event)
 
     async def openings_of(
         self, employer_id: str, status: str | None, career_field: str | None, skip: int, limit: int
     ) -> list[Opening]:
-        query: dict[str, Any] = {"employer_id": employer_id}
-        if status:
-            query["status"] = status
+        query = _filter({"employer_id": employer_id}, status)
         if career_field:
             query["terms.career_field"] = career_field
         cursor = self.openings.find(query).sort("_id", ASCENDING).skip(skip).limit(limit)
         return [OPENINGS.from_doc(doc) async for doc in cursor]
 
+    async def take_seat(self, opening_id: str, match_id: str) -> SeatTaken:
+        # One conditional write: never read-then-write. The version moves too, so a
+        # concurrent revision of the opening cannot overwrite the count.
+        taken = await self.openings.find_one_and_update(
+            {
+                "_id": opening_id,
+                "status": "open",
+                "seats_remaining": {"$gt": 0},
+                "seat_holders": {"$ne": match_id},
+            },
+            {"$inc": {"seats_remaining": -1, "version": 1}, "$push": {"seat_holders": match_id}},
+            projection={"_id": 1},
+        )
+        if taken is not None:
+            return SeatTaken.TAKEN
+        held = await self.openings.find_one(
+            {"_id": opening_id, "seat_holders": match_id}, {"_id": 1}
+        )
+        return SeatTaken.ALREADY if held else SeatTaken.NONE
+
+    # -- students
+
     async def add_student(self, student: Student, event: Envelope) -> None:
-        await self.students.insert_one(new_with_outbox(STUDENTS.to_doc(student), event))
+        try:
+            await self.students.insert_one(new_with_outbox(STUDENTS.to_doc(student), event))
+        except DuplicateKeyError:
+            raise AlreadyRegistered() from None
+
+    async def add_students(self, batch: Sequence[tuple[Student, Envelope]]) -> dict[int, str]:
+        if not batch:
+            return {}
+        docs = [new_with_outbox(STUDENTS.to_doc(s), e) for s, e in batch]
+        try:
+            await self.students.insert_many(docs, ordered=False)
+        except BulkWriteError as error:
+            return {
+                int(e["index"]): ALREADY_REGISTERED
+                if e.get("code") == DUPLICATE_KEY
+                else f"not stored: {e.get('errmsg', 'write error')}"
+                for e in error.details.get("writeErrors", [])
+            }
+        return {}
 
     async def student(self, student_id: str) -> Student | None:
         doc = await self.students.find_one({"_id": student_id})
         return STUDENTS.from_doc(doc) if doc else None
+
+    async def students_by_id(self, student_ids: Sequence[str]) -> list[Student]:
+        cursor = self.students.find({"_id": {"$in": list(student_ids)}})
+        return [STUDENTS.from_doc(doc) async for doc in cursor]
+
+    async def students_of(
+        self, school_ids: Sequence[str], status: str | None, skip: int, limit: int
+    ) -> list[Student]:
+        query = _filter({"school_id": {"$in": list(school_ids)}}, status)
+        cursor = self.students.find(query).sort("_id", ASCENDING).skip(skip).limit(limit)
+        return [STUDENTS.from_doc(doc) async for doc in cursor]
+
+    async def replace_student(self, student: Student, event: Envelope) -> bool:
+        return await _replace(self.students, STUDENTS.to_doc(student), event)
+
+    async def outcome_facts(self, school_ids: Sequence[str] | None) -> list[OutcomeFacts]:
+        query: dict[str, Any] = (
+            {} if school_ids is None else {"school_id": {"$in": list(school_ids)}}
+        )
+        projection = {
+            "school_id": 1,
+            "status": 1,
+            "special_populations": 1,
+            "plan.program": 1,
+            "plan.career_fields": 1,
+        }
+        return [
+            OutcomeFacts(
+                student_id=doc["_id"],
+                school_id=doc["school_id"],
+                program=doc["plan"]["program"],
+                career_field=doc["plan"]["career_fields"][0],
+                special_populations=tuple(doc.get("special_populations", ())),
+                active=doc["status"] == "active",
+            )
+            async for doc in self.students.find(query, projection)
+        ]
+
+    # -- matches
+
+    async def save_proposal(self, match: Match) -> bool:
+        try:
+            await self.matches.insert_one(MATCHES.to_doc(match))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def record_withdrawal(self, match: Match) -> bool:
+        result = await self.matches.update_one(
+            {"_id": match.id, "status": MatchStatus.PROPOSED.value},
+            {"$set": {"status": MatchStatus.WITHDRAWN.value}, "$inc": {"version": 1}},
+        )
+        if result.modified_count == 1:
+            return True
+        # Unknown so far (the proposal may never come): remember the withdrawal, so a late
+        # proposal cannot revive it. Known and decided: the coordinator's decision stands.
+        return await self.save_proposal(replace(match, status=MatchStatus.WITHDRAWN))
+
+    async def match(self, match_id: str) -> Match | None:
+        doc = await self.matches.find_one({"_id": match_id})
+        return MATCHES.from_doc(doc) if doc else None
+
+    async def replace_match(self, match: Match, event: Envelope | None) -> bool:
+        return await _replace(self.matches, MATCHES.to_doc(match), event)
+
+    async def matches_of_schools(
+        self, school_ids: Sequence[str], status: str | None, skip: int, limit: int
+    ) -> list[Match]:
+        return await self._matches(
+            _filter({"school_id": {"$in": list(school_ids)}}, status), skip, limit
+        )
+
+    async def matches_of_employer(
+        self, employer_id: str, status: str | None, skip: int, limit: int
+    ) -> list[Match]:
+        return await self._matches(_filter({"employer_id": employer_id}, status), skip, limit)
+
+    async def matches_with_status(self, status: MatchStatus) -> list[Match]:
+        return await self._matches({"status": status.value}, 0, 0)
+
+    async def _matches(self, query: dict[str, Any], skip: int, limit: int) -> list[Match]:
+        cursor = self.matches.find(query).sort("_id", ASCENDING).skip(skip).limit(limit)
+        return [MATCHES.from_doc(doc) async for doc in cursor]
+
+    async def placed_students(self, school_ids: Sequence[str] | None) -> set[str]:
+        query: dict[str, Any] = {"status": MatchStatus.CONFIRMED.value}
+        if school_ids is not None:
+            query["school_id"] = {"$in": list(school_ids)}
+        return {doc["student_id"] async for doc in self.matches.find(query, {"student_id": 1})}
+
+
+async def _replace(
+    collection: AsyncCollection[Document], doc: Document, event: Envelope | None
+) -> bool:
+    doc_id = doc.pop("_id")
+    update: Document = {"$set": doc}
+    result = await collection.update_one(
+        {"_id": doc_id, "version": doc["version"] - 1},
+        with_outbox(update, event) if event is not None else update,
+    )
+    return result.matched_count == 1
 
 
 @dataclass
@@ -143,20 +401,43 @@ class InMemoryRegistryStore:
     coordinators: dict[str, Coordinator] = field(default_factory=dict)
     openings: dict[str, Opening] = field(default_factory=dict)
     students: dict[str, Student] = field(default_factory=dict)
+    matches: dict[str, Match] = field(default_factory=dict)
     events: list[Envelope] = field(default_factory=list)
+
+    # -- employers
 
     async def add_employer(self, employer: Employer) -> None:
         self.employers[employer.id] = employer
 
+    async def employer(self, employer_id: str) -> Employer | None:
+        return self.employers.get(employer_id)
+
     async def employer_by_key_hash(self, key_hash: str) -> Employer | None:
         return next((e for e in self.employers.values() if e.key_hash == key_hash), None)
+
+    async def save_employer(self, employer: Employer) -> None:
+        if employer.id in self.employers:
+            self.employers[employer.id] = employer
+
+    # -- coordinators
 
     async def add_coordinator(self, coordinator: Coordinator, event: Envelope) -> None:
         self.coordinators[coordinator.id] = coordinator
         self.events.append(event)
 
+    async def coordinator(self, coordinator_id: str) -> Coordinator | None:
+        return self.coordinators.get(coordinator_id)
+
     async def coordinator_by_token_hash(self, token_hash: str) -> Coordinator | None:
         return next((c for c in self.coordinators.values() if c.token_hash == token_hash), None)
+
+    async def replace_coordinator(self, coordinator: Coordinator, event: Envelope) -> bool:
+        return self._replace(self.coordinators, coordinator, event)
+
+    async def coordinators_by_id(self, coordinator_ids: Sequence[str]) -> list[Coordinator]:
+        return [self.coordinators[i] for i in coordinator_ids if i in self.coordinators]
+
+    # -- openings
 
     async def add_opening(self, opening: Opening, event: Envelope) -> None:
         self.openings[opening.id] = opening
@@ -166,12 +447,7 @@ class InMemoryRegistryStore:
         return self.openings.get(opening_id)
 
     async def replace_opening(self, opening: Opening, event: Envelope) -> bool:
-        stored = self.openings.get(opening.id)
-        if stored is None or stored.version != opening.version - 1:
-            return False
-        self.openings[opening.id] = opening
-        self.events.append(event)
-        return True
+        return self._replace(self.openings, opening, event)
 
     async def openings_of(
         self, employer_id: str, status: str | None, career_field: str | None, skip: int, limit: int
@@ -186,11 +462,150 @@ class InMemoryRegistryStore:
             ),
             key=lambda o: o.id,
         )
-        return found[skip : skip + limit]
+        return _page(found, skip, limit)
+
+    async def take_seat(self, opening_id: str, match_id: str) -> SeatTaken:
+        opening = self.openings.get(opening_id)
+        if opening is not None and match_id in opening.seat_holders:
+            return SeatTaken.ALREADY
+        if opening is None or opening.status != "open" or opening.seats_remaining <= 0:
+            return SeatTaken.NONE
+        self.openings[opening_id] = replace(
+            opening,
+            seats_remaining=opening.seats_remaining - 1,
+            version=opening.version + 1,
+            seat_holders=(*opening.seat_holders, match_id),
+        )
+        return SeatTaken.TAKEN
+
+    # -- students
 
     async def add_student(self, student: Student, event: Envelope) -> None:
+        if self._email_taken(student):
+            raise AlreadyRegistered()
         self.students[student.id] = student
         self.events.append(event)
 
+    async def add_students(self, batch: Sequence[tuple[Student, Envelope]]) -> dict[int, str]:
+        failed: dict[int, str] = {}
+        for index, (student, event) in enumerate(batch):
+            try:
+                await self.add_student(student, event)
+            except AlreadyRegistered:
+                failed[index] = ALREADY_REGISTERED
+        return failed
+
+    def _email_taken(self, student: Student) -> bool:
+        return any(
+            s.school_id == student.school_id and s.person.email == student.person.email
+            for s in self.students.values()
+        )
+
     async def student(self, student_id: str) -> Student | None:
         return self.students.get(student_id)
+
+    async def students_by_id(self, student_ids: Sequence[str]) -> list[Student]:
+        return [self.students[i] for i in student_ids if i in self.students]
+
+    async def students_of(
+        self, school_ids: Sequence[str], status: str | None, skip: int, limit: int
+    ) -> list[Student]:
+        found = sorted(
+            (
+                s
+                for s in self.students.values()
+                if s.school_id in school_ids and (status is None or s.status == status)
+            ),
+            key=lambda s: s.id,
+        )
+        return _page(found, skip, limit)
+
+    async def replace_student(self, student: Student, event: Envelope) -> bool:
+        return self._replace(self.students, student, event)
+
+    async def outcome_facts(self, school_ids: Sequence[str] | None) -> list[OutcomeFacts]:
+        return [
+            OutcomeFacts(
+                student_id=s.id,
+                school_id=s.school_id,
+                program=s.plan.program,
+                career_field=s.plan.career_fields[0],
+                special_populations=s.special_populations,
+                active=s.status == "active",
+            )
+            for s in self.students.values()
+            if school_ids is None or s.school_id in school_ids
+        ]
+
+    # -- matches
+
+    async def save_proposal(self, match: Match) -> bool:
+        if match.id in self.matches:
+            return False
+        self.matches[match.id] = match
+        return True
+
+    async def record_withdrawal(self, match: Match) -> bool:
+        stored = self.matches.get(match.id)
+        if stored is None:
+            return await self.save_proposal(replace(match, status=MatchStatus.WITHDRAWN))
+        if stored.status != MatchStatus.PROPOSED:
+            return False
+        self.matches[match.id] = replace(
+            stored, status=MatchStatus.WITHDRAWN, version=stored.version + 1
+        )
+        return True
+
+    async def match(self, match_id: str) -> Match | None:
+        return self.matches.get(match_id)
+
+    async def replace_match(self, match: Match, event: Envelope | None) -> bool:
+        return self._replace(self.matches, match, event)
+
+    async def matches_of_schools(
+        self, school_ids: Sequence[str], status: str | None, skip: int, limit: int
+    ) -> list[Match]:
+        return self._matches(
+            lambda m: m.school_id in school_ids and (status is None or m.status == status),
+            skip,
+            limit,
+        )
+
+    async def matches_of_employer(
+        self, employer_id: str, status: str | None, skip: int, limit: int
+    ) -> list[Match]:
+        return self._matches(
+            lambda m: m.employer_id == employer_id and (status is None or m.status == status),
+            skip,
+            limit,
+        )
+
+    async def matches_with_status(self, status: MatchStatus) -> list[Match]:
+        return self._matches(lambda m: m.status == status, 0, 0)
+
+    def _matches(self, keep: Any, skip: int, limit: int) -> list[Match]:
+        return _page(
+            sorted((m for m in self.matches.values() if keep(m)), key=lambda m: m.id), skip, limit
+        )
+
+    async def placed_students(self, school_ids: Sequence[str] | None) -> set[str]:
+        return {
+            m.student_id
+            for m in self.matches.values()
+            if m.status == MatchStatus.CONFIRMED
+            and (school_ids is None or m.school_id in school_ids)
+        }
+
+    def _replace(self, items: dict[str, Any], item: Any, event: Envelope | None) -> bool:
+        stored = items.get(item.id)
+        if stored is None or stored.version != item.version - 1:
+            return False
+        items[item.id] = item
+        if event is not None:
+            self.events.append(event)
+        return True
+
+
+def _page(items: list[T], skip: int, limit: int) -> list[T]:
+    """`limit` 0 means no limit, as in MongoDB."""
+    return items[skip : skip + limit] if limit else items[skip:]

@@ -1,0 +1,102 @@
+"""Who is calling: the admin, an employer or a coordinator, from the bearer secret.
+
+401 when there is no secret or nobody holds it; 403 when it belongs to someone whose
+role may not make this call. Scope (whose opening, which school) is the use cases' concern.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from wbl_common.secrets import same_secret
+from wbl_registry.domain import Coordinator, Employer
+from wbl_registry.handlers import Registry
+
+bearer = HTTPBearer(
+    auto_error=False, description="Admin token, employer API key or coordinator token"
+)
+
+
+@dataclass(frozen=True)
+class AdminRole:
+    pass
+
+
+Principal = AdminRole | Employer | Coordinator
+
+
+def get_registry(request: Request) -> Registry:
+    registry: Registry = request.app.state.registry
+    return registry
+
+
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def unauthenticated() -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        "missing or unknown bearer secret",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def wrong_role(*roles: str) -> HTTPException:
+    return HTTPException(status.HTTP_403_FORBIDDEN, f"this call is for {' or '.join(roles)}s")
+
+
+async def principal(request: Request, registry: RegistryDep, credentials: Credentials) -> Principal:
+    if credentials is None or not credentials.credentials:
+        raise unauthenticated()
+    secret = credentials.credentials
+    if same_secret(secret, request.app.state.admin_token):
+        return AdminRole()
+    found = await registry.employer_for(secret) or await registry.coordinator_for(secret)
+    if found is None:
+        raise unauthenticated()
+    return found
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+async def require_admin(caller: Caller) -> AdminRole:
+    if not isinstance(caller, AdminRole):
+        raise wrong_role("admin")
+    return caller
+
+
+async def current_employer(caller: Caller) -> Employer:
+    if not isinstance(caller, Employer):
+        raise wrong_role("employer")
+    return caller
+
+
+async def current_coordinator(caller: Caller) -> Coordinator:
+    if not isinstance(caller, Coordinator):
+        raise wrong_role("coordinator")
+    return caller
+
+
+async def employer_or_coordinator(caller: Caller) -> Employer | Coordinator:
+    if isinstance(caller, AdminRole):
+        raise wrong_role("employer", "coordinator")
+    return caller
+
+
+async def admin_or_coordinator(caller: Caller) -> AdminRole | Coordinator:
+    if isinstance(caller, Employer):
+        raise wrong_role("admin", "coordinator")
+    return caller
+
+
+Admin = Annotated[AdminRole, Depends(require_admin)]
+CurrentEmployer = Annotated[Employer, Depends(current_employer)]
+CurrentCoordinator = Annotated[Coordinator, Depends(current_coordinator)]
+EmployerOrCoordinator = Annotated[Employer | Coordinator, Depends(employer_or_coordinator)]
+AdminOrCoordinator = Annotated[AdminRole | Coordinator, Depends(admin_or_coordinator)]

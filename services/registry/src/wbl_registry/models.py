@@ -1,0 +1,464 @@
+"""HTTP request and response models of the registry API (one family per resource)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from wbl_registry.domain import (
+    SPECIAL_POPULATIONS,
+    Coordinator,
+    Match,
+    MatchStatus,
+    Opening,
+    OpeningTerms,
+    OutcomeRow,
+    PersonalDetails,
+    Student,
+    StudentPlan,
+)
+from wbl_registry.handlers import Placement, StudentApplication
+from wbl_schemas.events import HiringPreferences, NotificationChannels, Place
+
+SchoolId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+CodeList = list[Annotated[str, Field(min_length=1, max_length=80)]]
+SpecialPopulation = Literal[
+    "economically-disadvantaged",
+    "students-with-disabilities",
+    "english-learners",
+    "high-needs",
+    "first-generation",
+]
+assert set(SpecialPopulation.__args__) == set(SPECIAL_POPULATIONS)  # type: ignore[attr-defined]
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- employers ----------------------------------------------------------------------------
+
+
+class EmployerCreate(StrictModel):
+    model_config = ConfigDict(extra="forbid", **_examples({"name": "Acme Robotics"}))
+
+    name: str = Field(min_length=1, max_length=200, examples=["Acme Robotics"])
+
+
+class EmployerKey(BaseModel):
+    id: str = Field(examples=["emp_3f2a9c1d0b7e4a55"])
+    name: str = Field(examples=["Acme Robotics"])
+    api_key: str = Field(description="Shown once; store it safely.", examples=["emp_…"])
+
+
+# -- coordinators -------------------------------------------------------------------------
+
+CHANNELS_EXAMPLE = {
+    "email": "dana.rivera@worcestertech.example.org",
+    "webhook_url": "https://sis.worcestertech.example.org/hooks/wbl",
+    "digest": "immediate",
+}
+
+
+class CoordinatorCreate(StrictModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        **_examples(
+            {
+                "name": "Dana Rivera",
+                "school_ids": ["sch_worcester_tech"],
+                "channels": CHANNELS_EXAMPLE,
+            }
+        ),
+    )
+
+    name: str = Field(min_length=1, max_length=200, examples=["Dana Rivera"])
+    school_ids: list[SchoolId] = Field(
+        min_length=1, max_length=50, examples=[["sch_worcester_tech"]]
+    )
+    channels: NotificationChannels = NotificationChannels()
+
+
+class CoordinatorUpdate(StrictModel):
+    """Only the fields given change."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        **_examples({"school_ids": ["sch_worcester_tech", "sch_quinsig_cc"]}),
+    )
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    school_ids: list[SchoolId] | None = Field(default=None, min_length=1, max_length=50)
+    channels: NotificationChannels | None = None
+
+
+class CoordinatorPublic(BaseModel):
+    id: str = Field(examples=["coo_a1b2c3d4e5f60718"])
+    name: str
+    school_ids: list[str]
+    channels: NotificationChannels
+    webhook_secret: str | None = Field(
+        default=None,
+        description="Shown once, when a webhook URL is first set: verify signatures with it.",
+    )
+
+    @classmethod
+    def of(cls, coordinator: Coordinator, webhook_secret: str | None = None) -> CoordinatorPublic:
+        return cls(
+            id=coordinator.id,
+            name=coordinator.name,
+            school_ids=list(coordinator.school_ids),
+            channels=coordinator.channels,
+            webhook_secret=webhook_secret,
+        )
+
+
+class CoordinatorCreated(CoordinatorPublic):
+    token: str = Field(description="Shown once; store it safely.", examples=["coo_…"])
+
+
+# -- openings -----------------------------------------------------------------------------
+
+OPENING_EXAMPLE: dict[str, Any] = {
+    "title": "Robotics technician intern",
+    "career_field": "robotics-and-automation-technology",
+    "seats": 2,
+    "location": {"town": "Worcester", "lat": 42.2626, "lon": -71.8023},
+    "starts_on": "2027-06-01",
+    "ends_on": "2027-08-27",
+    "hours_per_week": 20,
+    "paid": True,
+    "hazardous": False,
+    "min_age": 16,
+    "required_credentials": ["osha-10-general"],
+    "hiring_preferences": {"partner_programs": ["p-tech"], "partner_schools": []},
+}
+
+
+class OpeningCreate(StrictModel):
+    model_config = ConfigDict(extra="forbid", **_examples(OPENING_EXAMPLE))
+
+    title: str = Field(min_length=1, max_length=200, examples=["Robotics technician intern"])
+    career_field: str = Field(max_length=80, examples=["robotics-and-automation-technology"])
+    seats: int = Field(ge=1, le=500)
+    location: Place | None = None
+    remote: bool = False
+    starts_on: date
+    ends_on: date
+    hours_per_week: int = Field(ge=1, le=40)
+    paid: bool
+    hazardous: bool = False
+    min_age: int = Field(default=16, ge=14, le=99)
+    min_grade: int = Field(default=9, ge=9, le=14)
+    required_credentials: CodeList = Field(default=[], max_length=20)
+    hiring_preferences: HiringPreferences = HiringPreferences()
+
+    def terms(self) -> OpeningTerms:
+        return OpeningTerms(
+            **self.model_dump(exclude={"required_credentials", "hiring_preferences", "location"}),
+            location=self.location,
+            required_credentials=tuple(self.required_credentials),
+            hiring_preferences=self.hiring_preferences,
+        )
+
+
+OPENING_PATCH_EXAMPLES = {
+    "more seats": {"summary": "Add a seat", "value": {"seats": 3}},
+    "new dates": {
+        "summary": "Move the dates",
+        "value": {"starts_on": "2027-06-15", "ends_on": "2027-09-10"},
+    },
+}
+
+
+class OpeningPublic(OpeningCreate):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    employer_id: str
+    status: Literal["open", "closed"]
+    seats_remaining: int
+    version: int
+
+    @classmethod
+    def of(cls, opening: Opening) -> OpeningPublic:
+        t = opening.terms
+        return cls(
+            id=opening.id,
+            employer_id=opening.employer_id,
+            status="closed" if opening.status == "closed" else "open",
+            seats_remaining=opening.seats_remaining,
+            version=opening.version,
+            title=t.title,
+            career_field=t.career_field,
+            seats=t.seats,
+            location=t.location,
+            remote=t.remote,
+            starts_on=t.starts_on,
+            ends_on=t.ends_on,
+            hours_per_week=t.hours_per_week,
+            paid=t.paid,
+            hazardous=t.hazardous,
+            min_age=t.min_age,
+            min_grade=t.min_grade,
+            required_credentials=list(t.required_credentials),
+            hiring_preferences=t.hiring_preferences,
+        )
+
+
+# -- students -----------------------------------------------------------------------------
+
+STUDENT_EXAMPLE: dict[str, Any] = {
+    "school_id": "sch_worcester_tech",
+    "first_name": "Ana",
+    "last_name": "Souza",
+    "email": "ana.souza@students.worcestertech.example.org",
+    "date_of_birth": "2010-03-14",
+    "grade": 11,
+    "program": "stem-tech-academy",
+    "career_fields": ["robotics-and-automation-technology", "mechatronics"],
+    "credentials": ["osha-10-general"],
+    "languages": ["pt", "en"],
+    "home": {"town": "Worcester", "lat": 42.27, "lon": -71.80},
+    "max_commute_km": 20,
+    "available_from": "2027-06-01",
+    "available_to": "2027-08-31",
+    "hours_per_week": 20,
+    "special_populations": ["english-learners"],
+}
+
+
+class StudentCreate(StrictModel):
+    model_config = ConfigDict(extra="forbid", **_examples(STUDENT_EXAMPLE))
+
+    school_id: SchoolId = Field(examples=["sch_worcester_tech"])
+    first_name: str = Field(min_length=1, max_length=100)
+    last_name: str = Field(min_length=1, max_length=100)
+    email: EmailStr
+    date_of_birth: date
+    grade: int = Field(ge=9, le=14)
+    program: str = Field(max_length=80, examples=["stem-tech-academy"])
+    career_fields: CodeList = Field(min_length=1, max_length=10)
+    credentials: CodeList = Field(default=[], max_length=30)
+    languages: list[Annotated[str, Field(min_length=2, max_length=35)]] = Field(
+        default=[], max_length=10
+    )
+    home: Place
+    max_commute_km: float = Field(ge=0, le=500)
+    available_from: date
+    available_to: date
+    hours_per_week: int = Field(ge=1, le=40)
+    special_populations: list[SpecialPopulation] = Field(
+        default=[],
+        description="Kept in registry for the outcomes report only: never on the bus, "
+        "never an input to matching.",
+    )
+
+    def application(self) -> StudentApplication:
+        return StudentApplication(
+            school_id=self.school_id,
+            person=PersonalDetails(
+                first_name=self.first_name,
+                last_name=self.last_name,
+                email=str(self.email),
+                date_of_birth=self.date_of_birth,
+            ),
+            plan=StudentPlan(
+                program=self.program,
+                career_fields=tuple(self.career_fields),
+                credentials=tuple(self.credentials),
+                grade=self.grade,
+                languages=tuple(self.languages),
+                home=self.home,
+                max_commute_km=self.max_commute_km,
+                available_from=self.available_from,
+                available_to=self.available_to,
+                hours_per_week=self.hours_per_week,
+            ),
+            special_populations=tuple(self.special_populations),
+        )
+
+
+STUDENT_PATCH_EXAMPLES = {
+    "new credential": {
+        "summary": "Record a new credential",
+        "value": {"credentials": ["osha-10-general", "cpr-first-aid"]},
+    },
+    "grade": {"summary": "Move up a grade", "value": {"grade": 12}},
+}
+
+
+class StudentPublic(StudentCreate):
+    """Returned only to coordinators of the student's school."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    status: Literal["active", "withdrawn"]
+    version: int
+    age_at_start: int = Field(description="Age on available_from")
+
+    @classmethod
+    def of(cls, student: Student) -> StudentPublic:
+        p, plan = student.person, student.plan
+        return cls(
+            id=student.id,
+            status="withdrawn" if student.status == "withdrawn" else "active",
+            version=student.version,
+            age_at_start=student.match_profile().age_at_start,
+            school_id=student.school_id,
+            first_name=p.first_name,
+            last_name=p.last_name,
+            email=p.email,
+            date_of_birth=p.date_of_birth,
+            grade=plan.grade,
+            program=plan.program,
+            career_fields=list(plan.career_fields),
+            credentials=list(plan.credentials),
+            languages=list(plan.languages),
+            home=plan.home,
+            max_commute_km=plan.max_commute_km,
+            available_from=plan.available_from,
+            available_to=plan.available_to,
+            hours_per_week=plan.hours_per_week,
+            special_populations=list(student.special_populations),
+        )
+
+
+class RowError(BaseModel):
+    row: int = Field(description="1-based position of the record; a CSV header is not counted")
+    field: str
+    message: str
+
+
+class RegisteredRow(BaseModel):
+    row: int
+    id: str
+
+
+class ClassRegistration(BaseModel):
+    registered: list[RegisteredRow]
+    errors: list[RowError]
+
+
+# -- matches ------------------------------------------------------------------------------
+
+
+class Decision(StrictModel):
+    model_config = ConfigDict(extra="forbid", **_examples({"note": "Spoke with the family"}))
+
+    note: str = Field(default="", max_length=500)
+
+
+class MatchPublic(BaseModel):
+    """A match as the student's coordinator sees it."""
+
+    match_id: str
+    student_id: str
+    school_id: str
+    opening_id: str
+    career_field: str | None
+    status: MatchStatus
+    explanation: list[str]
+    decided_by: str | None
+
+    @classmethod
+    def of(cls, match: Match) -> MatchPublic:
+        return cls(
+            match_id=match.id,
+            student_id=match.student_id,
+            school_id=match.school_id,
+            opening_id=match.opening_id,
+            career_field=match.career_field,
+            status=match.status,
+            explanation=list(match.explanation),
+            decided_by=match.decided_by,
+        )
+
+
+class CandidateSummary(BaseModel):
+    """What an employer sees of a candidate before a placement: nothing that identifies."""
+
+    program: str
+    credentials: list[str]
+    grade: int
+    career_fields: list[str]
+
+
+class Contact(BaseModel):
+    name: str
+    email: str | None
+
+
+class PlacedStudent(BaseModel):
+    first_name: str
+    last_name: str
+
+
+class EmployerMatch(BaseModel):
+    """A match as the employer sees it: anonymous until the placement is confirmed."""
+
+    match_id: str
+    opening_id: str
+    status: MatchStatus
+    candidate: CandidateSummary | None
+    student: PlacedStudent | None = Field(default=None, description="Once confirmed only")
+    coordinator: Contact | None = Field(default=None, description="Once confirmed only")
+
+    @classmethod
+    def of(cls, placement: Placement) -> EmployerMatch:
+        match, student, coordinator = placement.match, placement.student, placement.coordinator
+        confirmed = match.status == MatchStatus.CONFIRMED
+        return cls(
+            match_id=match.id,
+            opening_id=match.opening_id,
+            status=match.status,
+            candidate=CandidateSummary(
+                program=student.plan.program,
+                credentials=list(student.plan.credentials),
+                grade=student.plan.grade,
+                career_fields=list(student.plan.career_fields),
+            )
+            if student
+            else None,
+            student=PlacedStudent(
+                first_name=student.person.first_name, last_name=student.person.last_name
+            )
+            if confirmed and student
+            else None,
+            coordinator=Contact(name=coordinator.name, email=coordinator.channels.email)
+            if confirmed and coordinator
+            else None,
+        )
+
+
+# -- reports ------------------------------------------------------------------------------
+
+
+class OutcomePublic(BaseModel):
+    dimension: Literal["program", "career_field", "school", "special_population"]
+    group: str
+    students: int
+    placed: int
+    placement_rate: float
+
+    @classmethod
+    def of(cls, row: OutcomeRow) -> OutcomePublic:
+        return cls(
+            dimension=row.dimension,
+            group=row.group,
+            students=row.students,
+            placed=row.placed,
+            placement_rate=row.placement_rate,
+        )
+
+
+class Reference(BaseModel):
+    code: str
+    name: str
