@@ -1,14 +1,19 @@
-"""Notifier's outbound adapters: registry's HTTP API, which vouches for coordinator tokens."""
+"""Notifier's outbound adapters: registry's HTTP API (which vouches for coordinator tokens
+and takes placement decisions), the SMTP server and webhook receivers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email.message import EmailMessage
 from typing import Protocol
+from urllib.parse import quote
 
+import aiosmtplib
 import httpx
 from cachetools import TTLCache
 
 from wbl_common.secrets import hash_secret
+from wbl_notifier.config import SmtpSettings
 
 
 @dataclass(frozen=True)
@@ -46,3 +51,114 @@ class RegistryDirectory:
         identity = CoordinatorIdentity(body["id"], tuple(body["school_ids"]))
         self._cache[key] = identity
         return identity
+
+
+# -- channels: SMTP and webhooks ------------------------------------------------------------
+
+
+class DeliveryError(Exception):
+    """One attempt failed in a way that may pass: the worker retries it."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying cannot help (e.g. the receiver refused the request as malformed)."""
+
+
+class Mailer(Protocol):
+    async def send(self, message: EmailMessage) -> None: ...
+
+
+class WebhookSender(Protocol):
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> None: ...
+
+
+class SmtpMailer:
+    def __init__(self, settings: SmtpSettings) -> None:
+        self._settings = settings
+
+    async def send(self, message: EmailMessage) -> None:
+        s = self._settings
+        if s.host is None:
+            raise PermanentDeliveryError("email is not configured (WBL_NOTIFIER_SMTP__HOST)")
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=s.host,
+                port=s.port,
+                username=s.username,
+                password=s.password.get_secret_value() if s.password else None,
+                use_tls=s.security == "tls",
+                start_tls=s.security == "starttls",
+                timeout=s.timeout_s,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            raise PermanentDeliveryError(f"recipient refused: {error}") from error
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            raise DeliveryError(f"{type(error).__name__}: {error}") from error
+
+
+# Answers that retrying cannot change; 408 and 429 are worth another try.
+PERMANENT_HTTP = frozenset(range(400, 500)) - {408, 425, 429}
+
+
+class HttpWebhookSender:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> None:
+        try:
+            response = await self._client.post(url, content=body, headers=headers)
+        except httpx.HTTPError as error:
+            raise DeliveryError(f"{type(error).__name__}: {error}") from error
+        if response.status_code in PERMANENT_HTTP:
+            raise PermanentDeliveryError(f"HTTP {response.status_code}")
+        if not response.is_success:
+            raise DeliveryError(f"HTTP {response.status_code}")
+
+
+# -- registry's placement API, called with the coordinator's own token ----------------------
+
+
+@dataclass(frozen=True)
+class RegistryAnswer:
+    status_code: int
+    body: object
+    content_type: str
+
+
+class PlacementDesk(Protocol):
+    async def decide(self, token: str, match_id: str, decision: str) -> RegistryAnswer: ...
+
+    async def student(self, token: str, student_id: str) -> RegistryAnswer: ...
+
+
+class RegistryPlacements:
+    """Forwards a coordinator's decision or student look-up to registry under their token;
+    registry alone decides whether they may (their school, a seat left, not withdrawn)."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def decide(self, token: str, match_id: str, decision: str) -> RegistryAnswer:
+        response = await self._client.post(
+            f"/v1/matches/{quote(match_id, safe='')}/{decision}",
+            json={},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        return _answer(response)
+
+    async def student(self, token: str, student_id: str) -> RegistryAnswer:
+        response = await self._client.get(
+            f"/v1/students/{quote(student_id, safe='')}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        return _answer(response)
+
+
+def _answer(response: httpx.Response) -> RegistryAnswer:
+    content_type = response.headers.get("content-type", "application/json")
+    try:
+        body: object = response.json()
+    except ValueError:
+        body = {"title": "registry answered without JSON", "status": response.status_code}
+    return RegistryAnswer(response.status_code, body, content_type)

@@ -1,18 +1,24 @@
-"""Notifier's HTTP entrypoint: the coordinator's inbox."""
+"""Notifier's HTTP entrypoint: the coordinator's inbox, its live stream, and their decisions
+(forwarded to registry with their own token)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import httpx
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from wbl_notifier.adapters import CoordinatorDirectory, CoordinatorIdentity
-from wbl_notifier.domain import Notification, NotificationStatus
-from wbl_notifier.handlers import Notifier
+from wbl_common.web import PROBLEM
+from wbl_notifier.adapters import CoordinatorDirectory, CoordinatorIdentity, RegistryAnswer
+from wbl_notifier.domain import Channel, Delivery, DeliveryStatus, Notification, NotificationStatus
+from wbl_notifier.handlers import Decisions, LinkNotYours, LinkSpent, Notifier
+from wbl_notifier.links import Decision, LinkRefused, Signer
 
 router = APIRouter(prefix="/v1", tags=["inbox"])
 bearer = HTTPBearer(auto_error=False, description="The coordinator's token")
@@ -23,31 +29,68 @@ def get_notifier(request: Request) -> Notifier:
     return notifier
 
 
-async def current_coordinator(
-    request: Request,
+def get_decisions(request: Request) -> Decisions:
+    decisions: Decisions = request.app.state.decisions
+    return decisions
+
+
+def get_signer(request: Request) -> Signer:
+    signer: Signer = request.app.state.signer
+    return signer
+
+
+def unauthenticated(detail: str = "missing or unknown coordinator token") -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, {"WWW-Authenticate": "Bearer"})
+
+
+def bearer_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> CoordinatorIdentity:
-    unauthenticated = HTTPException(
-        status.HTTP_401_UNAUTHORIZED,
-        "missing or unknown coordinator token",
-        {"WWW-Authenticate": "Bearer"},
-    )
+) -> str:
     if credentials is None:
-        raise unauthenticated
+        raise unauthenticated()
+    return credentials.credentials
+
+
+async def current_coordinator(
+    request: Request, token: Annotated[str, Depends(bearer_token)]
+) -> CoordinatorIdentity:
     directory: CoordinatorDirectory = request.app.state.directory
     try:
-        identity = await directory.identify(credentials.credentials)
+        identity = await directory.identify(token)
     except httpx.HTTPError as error:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "registry cannot check tokens right now"
-        ) from error
+        raise registry_unavailable() from error
     if identity is None:
-        raise unauthenticated
+        raise unauthenticated()
     return identity
 
 
+def registry_unavailable() -> HTTPException:
+    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "registry cannot be reached now")
+
+
 NotifierDep = Annotated[Notifier, Depends(get_notifier)]
+DecisionsDep = Annotated[Decisions, Depends(get_decisions)]
+SignerDep = Annotated[Signer, Depends(get_signer)]
 CurrentCoordinator = Annotated[CoordinatorIdentity, Depends(current_coordinator)]
+Token = Annotated[str, Depends(bearer_token)]
+
+
+class DeliveryPublic(BaseModel):
+    channel: Channel
+    event_type: str
+    status: DeliveryStatus
+    attempts: int
+    last_error: str | None
+
+    @classmethod
+    def of(cls, d: Delivery) -> DeliveryPublic:
+        return cls(
+            channel=d.channel,
+            event_type=d.event_type,
+            status=d.status,
+            attempts=d.attempts,
+            last_error=d.last_error,
+        )
 
 
 class InboxItem(BaseModel):
@@ -60,11 +103,12 @@ class InboxItem(BaseModel):
     status: NotificationStatus
     explanation: list[str]
     history: list[str]
+    deliveries: list[DeliveryPublic]
     created_at: datetime
     updated_at: datetime
 
     @classmethod
-    def of(cls, n: Notification) -> InboxItem:
+    def of(cls, n: Notification, deliveries: list[Delivery]) -> InboxItem:
         return cls(
             match_id=n.match_id,
             student_id=n.student_id,
@@ -75,9 +119,17 @@ class InboxItem(BaseModel):
             status=n.status,
             explanation=list(n.explanation),
             history=list(n.history),
+            deliveries=[DeliveryPublic.of(d) for d in deliveries],
             created_at=n.created_at,
             updated_at=n.updated_at,
         )
+
+
+async def inbox_items(
+    notifier: Notifier, coordinator_id: str, found: list[Notification]
+) -> list[InboxItem]:
+    deliveries = await notifier.deliveries_of(coordinator_id, found)
+    return [InboxItem.of(n, deliveries[n.match_id]) for n in found]
 
 
 @router.get("/inbox", summary="The coordinator's match notifications, newest first")
@@ -89,4 +141,134 @@ async def inbox(
     size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[InboxItem]:
     found = await notifier.inbox(coordinator.coordinator_id, status_filter, page, size)
-    return [InboxItem.of(n) for n in found]
+    return await inbox_items(notifier, coordinator.coordinator_id, found)
+
+
+class StreamTicket(BaseModel):
+    ticket: str
+    expires_in: int
+    stream_url: str
+
+
+@router.post(
+    "/inbox/stream-tickets",
+    status_code=201,
+    summary="A short-lived ticket that opens the inbox's live stream",
+    description=(
+        "EventSource cannot send an Authorization header, and a bearer token in a URL ends "
+        "up in logs and history. The page trades its token for a signed ticket that only "
+        "opens this coordinator's stream and expires within a minute."
+    ),
+)
+async def stream_ticket(coordinator: CurrentCoordinator, signer: SignerDep) -> StreamTicket:
+    ticket = signer.stream_ticket(coordinator.coordinator_id)
+    return StreamTicket(
+        ticket=ticket,
+        expires_in=signer.ticket_ttl_s,
+        stream_url=f"/v1/inbox/stream?ticket={ticket}",
+    )
+
+
+@router.get(
+    "/inbox/stream",
+    summary="Server-sent events: each new or changed notification as an `inbox` event",
+    response_class=EventSourceResponse,
+)
+async def inbox_stream(
+    request: Request,
+    notifier: NotifierDep,
+    signer: SignerDep,
+    ticket: Annotated[str, Query(min_length=1, max_length=400)],
+) -> EventSourceResponse:
+    try:
+        coordinator_id = signer.read_stream_ticket(ticket)
+    except LinkRefused as error:
+        raise unauthenticated(str(error)) from error
+    poll_s: float = request.app.state.stream_poll_s
+    return EventSourceResponse(
+        changes_of(notifier, coordinator_id, poll_s), ping=15, send_timeout=30
+    )
+
+
+async def changes_of(
+    notifier: Notifier, coordinator_id: str, poll_s: float
+) -> AsyncIterator[ServerSentEvent]:
+    """Polls the inbox for changes (woken early by this process's handlers); the page loads
+    the full list once the stream is open, so nothing falls between the two."""
+    since = notifier.clock() - timedelta(seconds=1)
+    sent: dict[str, datetime] = {}
+    yield ServerSentEvent(event="ready", data="{}")
+    while True:
+        changed = [
+            n
+            for n in await notifier.changed_since(coordinator_id, since)
+            if sent.get(n.match_id) != n.updated_at
+        ]
+        for item in await inbox_items(notifier, coordinator_id, changed):
+            sent[item.match_id] = item.updated_at
+            yield ServerSentEvent(event="inbox", data=item.model_dump_json())
+        if changed:
+            since = max(n.updated_at for n in changed)
+            sent = {k: v for k, v in sent.items() if v >= since}
+        await notifier.changes.wait(poll_s)
+
+
+class DecisionRequest(BaseModel):
+    link: str | None = Field(
+        default=None, max_length=400, description="The email link's token, spent by this call"
+    )
+
+
+def forwarded(answer: RegistryAnswer) -> JSONResponse:
+    media = PROBLEM if answer.status_code >= 400 else "application/json"
+    return JSONResponse(answer.body, status_code=answer.status_code, media_type=media)
+
+
+@router.post(
+    "/inbox/{match_id}/{decision}",
+    summary="Confirm or decline a match; registry takes the decision with your token",
+    responses={
+        409: {"description": "no seat left, or the match was withdrawn or already decided"},
+        410: {"description": "the email link was already used or has expired"},
+    },
+)
+async def decide(
+    match_id: Annotated[str, Path(min_length=1, max_length=64)],
+    decision: Decision,
+    coordinator: CurrentCoordinator,
+    token: Token,
+    decisions: DecisionsDep,
+    body: DecisionRequest | None = None,
+) -> JSONResponse:
+    link = body.link if body else None
+    try:
+        answer = await decisions.decide(token, coordinator.coordinator_id, match_id, decision, link)
+    except LinkRefused as error:
+        code = status.HTTP_410_GONE if error.expired else status.HTTP_400_BAD_REQUEST
+        raise HTTPException(code, str(error)) from error
+    except LinkSpent as error:
+        raise HTTPException(status.HTTP_410_GONE, str(error)) from error
+    except LinkNotYours as error:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(error)) from error
+    except httpx.HTTPError as error:
+        raise registry_unavailable() from error
+    return forwarded(answer)
+
+
+@router.get(
+    "/inbox/students/{student_id}",
+    summary="A student's details, fetched from registry with your token (never stored here)",
+)
+async def student(
+    student_id: Annotated[str, Path(min_length=1, max_length=64)],
+    coordinator: CurrentCoordinator,
+    token: Token,
+    decisions: DecisionsDep,
+) -> JSONResponse:
+    try:
+        answer = await decisions.student(token, student_id)
+    except httpx.HTTPError as error:
+        raise registry_unavailable() from error
+    response = forwarded(answer)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -11,9 +11,10 @@ from fastapi import FastAPI
 from wbl_common.logs import configure_logging
 from wbl_common.settings import load_settings
 from wbl_common.web import install_problem_handlers, ops_router, serve
-from wbl_notifier import api
+from wbl_notifier import api, page
 from wbl_notifier.bootstrap import bootstrap
 from wbl_notifier.config import NotifierSettings
+from wbl_notifier.handlers import Decisions
 
 
 def create_app(settings: NotifierSettings) -> FastAPI:
@@ -23,6 +24,14 @@ def create_app(settings: NotifierSettings) -> FastAPI:
             app.state.notifier = service.notifier
             app.state.directory = service.directory
             app.state.runtime = service.runtime
+            app.state.signer = service.signer
+            app.state.stream_poll_s = settings.stream_poll_s
+            app.state.decisions = Decisions(
+                store=service.store,
+                signer=service.signer,
+                placements=service.placements,
+                clock=service.notifier.clock,
+            )
             yield
 
     app = FastAPI(
@@ -33,6 +42,8 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     )
     install_problem_handlers(app)
     app.include_router(api.router)
+    app.include_router(page.router)
+    app.mount("/inbox/static", page.static, name="inbox-static")
     app.include_router(
         ops_router(lambda: app.state.runtime.ready(), lambda: app.state.runtime.metrics)
     )

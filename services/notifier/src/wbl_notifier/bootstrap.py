@@ -9,10 +9,19 @@ from dataclasses import dataclass
 import httpx
 
 from wbl_common.runtime import Runtime, open_runtime
-from wbl_notifier.adapters import RegistryDirectory
+from wbl_notifier.adapters import (
+    HttpWebhookSender,
+    Mailer,
+    RegistryDirectory,
+    RegistryPlacements,
+    SmtpMailer,
+    WebhookSender,
+)
 from wbl_notifier.config import NotifierSettings
 from wbl_notifier.handlers import Notifier
+from wbl_notifier.links import Signer
 from wbl_notifier.store import MongoNotifierStore
+from wbl_notifier.worker import DeliveryPolicy, DeliveryWorker
 from wbl_schemas import topics
 from wbl_schemas.topics import TOPIC_SPECS
 
@@ -23,23 +32,77 @@ SPECS = {spec.name: spec for spec in TOPIC_SPECS}
 class NotifierService:
     notifier: Notifier
     directory: RegistryDirectory
+    placements: RegistryPlacements
+    signer: Signer
+    worker: DeliveryWorker
+    store: MongoNotifierStore
     runtime: Runtime
+    settings: NotifierSettings
+
+
+def delivery_policy(settings: NotifierSettings) -> DeliveryPolicy:
+    d = settings.delivery
+    return DeliveryPolicy(
+        max_attempts=d.max_attempts,
+        backoff_initial_s=d.backoff_initial_s,
+        backoff_max_s=d.backoff_max_s,
+        poll_s=d.poll_s,
+        concurrency=d.concurrency,
+        digest_period_s=settings.digest.period_s,
+        digest_check_s=settings.digest.check_s,
+    )
 
 
 @contextlib.asynccontextmanager
-async def bootstrap(settings: NotifierSettings) -> AsyncIterator[NotifierService]:
+async def bootstrap(
+    settings: NotifierSettings,
+    *,
+    mailer: Mailer | None = None,
+    webhooks: WebhookSender | None = None,
+) -> AsyncIterator[NotifierService]:
     async with (
-        open_runtime("notifier", settings.kafka, settings.mongo) as runtime,
+        open_runtime(settings.consumer_name, settings.kafka, settings.mongo) as runtime,
         httpx.AsyncClient(
             base_url=settings.registry.url, timeout=settings.registry.timeout_s
         ) as registry_http,
+        httpx.AsyncClient(
+            timeout=settings.delivery.webhook_timeout_s, follow_redirects=False
+        ) as webhook_http,
     ):
         store = MongoNotifierStore(runtime.db)
         await store.ensure_indexes()
         notifier = Notifier(store=store)
+        signer = Signer(
+            settings.link_secret.get_secret_value(),
+            settings.link_ttl_s,
+            settings.stream_ticket_ttl_s,
+        )
+        worker = DeliveryWorker(
+            store=store,
+            mailer=mailer or SmtpMailer(settings.smtp),
+            webhooks=webhooks or HttpWebhookSender(webhook_http),
+            dead_letters=runtime.bus,
+            signer=signer,
+            policy=delivery_policy(settings),
+            webhook_key=settings.webhook_key.get_secret_value(),
+            inbox_url=settings.inbox_url,
+            sender=settings.smtp.sender,
+            clock=notifier.clock,
+        )
+        notifier.on_deliveries = worker.wake
         runtime.consume(SPECS[topics.COORDINATORS], notifier.on_coordinator_event)
         runtime.consume(SPECS[topics.MATCHES], notifier.on_match_event)
         runtime.consume(SPECS[topics.PLACEMENTS], notifier.on_placement_event)
         await runtime.start()
-        directory = RegistryDirectory(registry_http, settings.registry.identity_cache_s)
-        yield NotifierService(notifier=notifier, directory=directory, runtime=runtime)
+        runtime.spawn(worker.run, "delivery-worker")
+        runtime.spawn(worker.run_digests, "digests")
+        yield NotifierService(
+            notifier=notifier,
+            directory=RegistryDirectory(registry_http, settings.registry.identity_cache_s),
+            placements=RegistryPlacements(registry_http),
+            signer=signer,
+            worker=worker,
+            store=store,
+            runtime=runtime,
+            settings=settings,
+        )

@@ -1,16 +1,30 @@
 """Notifier use cases: keep the coordinator directory, turn match events into inbox
-notifications (exactly one per coordinator and match), and follow their status."""
+notifications (exactly one per coordinator and match) and pending deliveries over each
+coordinator's channels (exactly one per coordinator, match, channel and event type), and
+follow their status. Handlers only record; the delivery worker sends."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from uuid import uuid4
 
-from wbl_notifier.domain import Notification, NotificationStatus, notifications_for
+from wbl_notifier.adapters import PlacementDesk, RegistryAnswer
+from wbl_notifier.domain import (
+    Delivery,
+    Notification,
+    NotificationStatus,
+    deliveries_for,
+    notifications_for,
+)
+from wbl_notifier.links import ActionLink, Decision, Signer
 from wbl_notifier.store import NotifierStore
 from wbl_schemas.events import (
     AnyEvent,
+    CoordinatorProfile,
     CoordinatorRegistered,
     CoordinatorRemoved,
     CoordinatorUpdated,
@@ -25,19 +39,43 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def new_delivery_id() -> str:
+    return str(uuid4())
+
+
+class Changes:
+    """Wakes this process's live inbox streams when a handler changed something. Streams
+    also poll the database, so changes made by another notifier instance arrive too."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, at_most_s: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), at_most_s)
+
+
 @dataclass
 class Notifier:
     store: NotifierStore
     clock: Callable[[], datetime] = utcnow
+    new_id: Callable[[], str] = new_delivery_id
+    # Called after deliveries were recorded (wakes the delivery worker).
+    on_deliveries: Callable[[], None] = lambda: None
+    changes: Changes = field(default_factory=Changes)
 
     async def on_coordinator_event(self, event: AnyEvent) -> None:
         if isinstance(event, CoordinatorRegistered | CoordinatorUpdated):
             await self.store.save_coordinator(event.payload)
             # Matches proposed before this coordinator was known still reach them.
             backlog = await self.store.open_matches_of(event.payload.school_ids)
-            now = self.clock()
-            await self.store.add_notifications(
-                [n for p in backlog for n in notifications_for(p, [event.payload], now)]
+            await self._notify(
+                [n for p in backlog for n in notifications_for(p, [event.payload], self.clock())],
+                [event.payload],
             )
         elif isinstance(event, CoordinatorRemoved):
             await self.store.remove_coordinator(event.payload.coordinator_id, event.payload.version)
@@ -46,8 +84,8 @@ class Notifier:
         if isinstance(event, MatchProposed):
             await self.store.save_match(event.payload)
             coordinators = await self.store.coordinators_of(event.payload.school_id)
-            await self.store.add_notifications(
-                notifications_for(event.payload, coordinators, self.clock())
+            await self._notify(
+                notifications_for(event.payload, coordinators, self.clock()), coordinators
             )
         elif isinstance(event, MatchWithdrawn):
             await self.store.set_match_status(event.payload.match_id, NotificationStatus.WITHDRAWN)
@@ -57,6 +95,24 @@ class Notifier:
                 f"withdrawn: {event.payload.reason}",
                 self.clock(),
             )
+            self.changes.notify()
+
+    async def _notify(
+        self, notifications: list[Notification], coordinators: list[CoordinatorProfile]
+    ) -> None:
+        """Inbox entries first, then their deliveries: both keyed, so a redelivered event
+        or a crash between the two writes only fills in what is missing."""
+        await self.store.add_notifications(notifications)
+        profiles = {c.coordinator_id: c for c in coordinators}
+        now = self.clock()
+        deliveries: list[Delivery] = [
+            d
+            for n in notifications
+            for d in deliveries_for(n, profiles[n.coordinator_id], now, self.new_id)
+        ]
+        if await self.store.add_deliveries(deliveries):
+            self.on_deliveries()
+        self.changes.notify()
 
     async def on_placement_event(self, event: AnyEvent) -> None:
         if isinstance(event, PlacementConfirmed):
@@ -69,8 +125,77 @@ class Notifier:
         await self.store.set_status(
             event.payload.match_id, status, f"{status.value} by coordinator", self.clock()
         )
+        self.changes.notify()
 
     async def inbox(
         self, coordinator_id: str, status: NotificationStatus | None, page: int, size: int
     ) -> list[Notification]:
         return await self.store.inbox(coordinator_id, status, (page - 1) * size, size)
+
+    async def deliveries_of(
+        self, coordinator_id: str, notifications: list[Notification]
+    ) -> dict[str, list[Delivery]]:
+        """Each notification's deliveries (digests show through the deliveries they bundle)."""
+        found = await self.store.deliveries_of(coordinator_id, [n.match_id for n in notifications])
+        by_match: dict[str, list[Delivery]] = {n.match_id: [] for n in notifications}
+        for d in found:
+            by_match[d.match_id].append(d)
+        return by_match
+
+    async def changed_since(self, coordinator_id: str, since: datetime) -> list[Notification]:
+        return await self.store.changed_since(coordinator_id, since)
+
+
+class LinkSpent(Exception):
+    """The coordinator already acted on this match from an email link."""
+
+
+class LinkNotYours(Exception):
+    """The link was issued to another coordinator, match or decision."""
+
+
+@dataclass
+class Decisions:
+    """A coordinator's confirm or decline, taken by registry under their own token; an email
+    link, when given, must be theirs, unexpired and unused, and is spent by this call."""
+
+    store: NotifierStore
+    signer: Signer
+    placements: PlacementDesk
+    clock: Callable[[], datetime] = utcnow
+
+    async def check_link(self, token: str) -> ActionLink:
+        """Read a link without spending it: mail scanners open links, only a person posts."""
+        link = self.signer.read_action_link(token)
+        if await self.store.link_spent(link.use_key):
+            raise LinkSpent("this link was already used")
+        return link
+
+    async def decide(
+        self,
+        token: str,
+        coordinator_id: str,
+        match_id: str,
+        decision: Decision,
+        link_token: str | None,
+    ) -> RegistryAnswer:
+        spent: str | None = None
+        if link_token is not None:
+            link = self.signer.read_action_link(link_token)
+            if link != ActionLink(coordinator_id, match_id, decision):
+                raise LinkNotYours("this link is for another coordinator, match or decision")
+            if not await self.store.spend_link(link.use_key, self.clock()):
+                raise LinkSpent("this link was already used")
+            spent = link.use_key
+        try:
+            answer = await self.placements.decide(token, match_id, decision.value)
+        except Exception:
+            if spent is not None:  # registry never decided: the link stays usable
+                await self.store.release_link(spent)
+            raise
+        if spent is not None and answer.status_code >= 500:
+            await self.store.release_link(spent)
+        return answer
+
+    async def student(self, token: str, student_id: str) -> RegistryAnswer:
+        return await self.placements.student(token, student_id)

@@ -1,5 +1,7 @@
-"""Notifier persistence: the coordinator directory (from `wbl.coordinators`) and the
-inbox, one notification per coordinator and match (a unique key, never check-then-insert)."""
+"""Notifier persistence: the coordinator directory (from `wbl.coordinators`), the inbox (one
+notification per coordinator and match), the deliveries over email and webhook (one per
+coordinator, match, channel and event type) and the spent action links. Every "only once"
+is a unique key, never check-then-insert."""
 
 from __future__ import annotations
 
@@ -7,15 +9,23 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import TypeAdapter
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from wbl_common.mongo import Document, upsert_if_newer
-from wbl_notifier.domain import FINAL, Notification, NotificationStatus
+from wbl_notifier.domain import (
+    DIGEST_EVENT,
+    FINAL,
+    Delivery,
+    DeliveryStatus,
+    Notification,
+    NotificationStatus,
+)
 from wbl_schemas.events import CoordinatorProfile, MatchProposal
 
 NOTIFICATION = TypeAdapter(Notification)
+DELIVERY = TypeAdapter(Delivery)
 
 
 class NotifierStore(Protocol):
@@ -41,12 +51,44 @@ class NotifierStore(Protocol):
         self, coordinator_id: str, status: NotificationStatus | None, skip: int, limit: int
     ) -> list[Notification]: ...
 
+    async def changed_since(self, coordinator_id: str, since: datetime) -> list[Notification]: ...
+
+    async def add_deliveries(self, deliveries: list[Delivery]) -> int: ...
+
+    async def claim_due(self, now: datetime, lease_until: datetime) -> Delivery | None: ...
+
+    async def record_attempt(
+        self, delivery_id: str, attempts: int, error: str, lease_until: datetime
+    ) -> None: ...
+
+    async def finish(self, delivery: Delivery, now: datetime) -> None: ...
+
+    async def undead_lettered(self) -> list[Delivery]: ...
+
+    async def mark_dead_lettered(self, delivery_id: str) -> None: ...
+
+    async def held(self) -> list[Delivery]: ...
+
+    async def bundle(self, delivery_ids: list[str], digest_id: str) -> None: ...
+
+    async def release_digests(self) -> int: ...
+
+    async def deliveries_of(self, coordinator_id: str, match_ids: list[str]) -> list[Delivery]: ...
+
+    async def spend_link(self, use_key: str, now: datetime) -> bool: ...
+
+    async def release_link(self, use_key: str) -> None: ...
+
+    async def link_spent(self, use_key: str) -> bool: ...
+
 
 class MongoNotifierStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.coordinators = db["coordinators"]
         self.notifications = db["notifications"]
         self.matches = db["matches"]
+        self.deliveries = db["deliveries"]
+        self.spent_links = db["spent_links"]
 
     async def ensure_indexes(self) -> None:
         await self.coordinators.create_index("school_ids")
@@ -58,6 +100,20 @@ class MongoNotifierStore:
         await self.notifications.create_index(
             [("coordinator_id", ASCENDING), ("created_at", DESCENDING)]
         )
+        await self.notifications.create_index(
+            [("coordinator_id", ASCENDING), ("updated_at", ASCENDING)]
+        )
+        await self.deliveries.create_index(
+            [
+                ("coordinator_id", ASCENDING),
+                ("match_id", ASCENDING),
+                ("channel", ASCENDING),
+                ("event_type", ASCENDING),
+            ],
+            unique=True,
+        )
+        await self.deliveries.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
+        await self.deliveries.create_index("digest_id")
 
     async def save_coordinator(self, profile: CoordinatorProfile) -> None:
         fields = {**profile.model_dump(mode="json", exclude={"version"}), "removed": False}
@@ -130,3 +186,115 @@ class MongoNotifierStore:
             .limit(limit)
         )
         return [NOTIFICATION.validate_python(doc) async for doc in cursor]
+
+    async def changed_since(self, coordinator_id: str, since: datetime) -> list[Notification]:
+        """Notifications created or changed at or after `since`, oldest change first (the
+        inbox's live stream polls this; FerretDB serves no change streams)."""
+        cursor = self.notifications.find(
+            {"coordinator_id": coordinator_id, "updated_at": {"$gte": since}}, {"_id": 0}
+        ).sort([("updated_at", ASCENDING), ("match_id", ASCENDING)])
+        return [NOTIFICATION.validate_python(doc) async for doc in cursor]
+
+    async def add_deliveries(self, deliveries: list[Delivery]) -> int:
+        if not deliveries:
+            return 0
+        docs = [_delivery_doc(d) for d in deliveries]
+        try:
+            result = await self.deliveries.insert_many(docs, ordered=False)
+            return len(result.inserted_ids)
+        except BulkWriteError as error:  # redelivery or restart: the unique key keeps one
+            return int(error.details.get("nInserted", 0))
+
+    async def claim_due(self, now: datetime, lease_until: datetime) -> Delivery | None:
+        """Take the next due delivery for `lease_until`; a worker that dies leaves it due
+        again once the lease passes, so a restart resumes it."""
+        doc = await self.deliveries.find_one_and_update(
+            {"status": DeliveryStatus.PENDING.value, "next_attempt_at": {"$lte": now}},
+            {"$set": {"next_attempt_at": lease_until}},
+            sort=[("next_attempt_at", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else _delivery(doc)
+
+    async def record_attempt(
+        self, delivery_id: str, attempts: int, error: str, lease_until: datetime
+    ) -> None:
+        await self.deliveries.update_one(
+            {"_id": delivery_id},
+            {"$set": {"attempts": attempts, "last_error": error, "next_attempt_at": lease_until}},
+        )
+
+    async def finish(self, delivery: Delivery, now: datetime) -> None:
+        """Record the outcome on the delivery, on the deliveries a digest bundles, and touch
+        the notifications so the inbox's live stream shows it."""
+        outcome = {
+            "status": delivery.status.value,
+            "attempts": delivery.attempts,
+            "last_error": delivery.last_error,
+        }
+        await self.deliveries.update_one({"_id": delivery.delivery_id}, {"$set": outcome})
+        await self.deliveries.update_many({"digest_id": delivery.delivery_id}, {"$set": outcome})
+        await self.notifications.update_many(
+            {
+                "coordinator_id": delivery.coordinator_id,
+                "match_id": {"$in": [m.match_id for m in delivery.matches]},
+            },
+            {"$set": {"updated_at": now}},
+        )
+
+    async def undead_lettered(self) -> list[Delivery]:
+        cursor = self.deliveries.find(
+            {"status": DeliveryStatus.FAILED.value, "dead_lettered": False}
+        )
+        return [_delivery(doc) async for doc in cursor]
+
+    async def mark_dead_lettered(self, delivery_id: str) -> None:
+        await self.deliveries.update_one({"_id": delivery_id}, {"$set": {"dead_lettered": True}})
+
+    async def held(self) -> list[Delivery]:
+        cursor = self.deliveries.find({"status": DeliveryStatus.HELD.value})
+        return [_delivery(doc) async for doc in cursor]
+
+    async def bundle(self, delivery_ids: list[str], digest_id: str) -> None:
+        await self.deliveries.update_many(
+            {"_id": {"$in": delivery_ids}, "status": DeliveryStatus.HELD.value},
+            {"$set": {"status": DeliveryStatus.BUNDLED.value, "digest_id": digest_id}},
+        )
+
+    async def release_digests(self) -> int:
+        """Digests whose matches are bundled become due."""
+        result = await self.deliveries.update_many(
+            {"event_type": DIGEST_EVENT, "status": DeliveryStatus.HELD.value},
+            {"$set": {"status": DeliveryStatus.PENDING.value}},
+        )
+        return result.modified_count
+
+    async def deliveries_of(self, coordinator_id: str, match_ids: list[str]) -> list[Delivery]:
+        cursor = self.deliveries.find(
+            {"coordinator_id": coordinator_id, "match_id": {"$in": match_ids}}
+        ).sort([("channel", ASCENDING), ("event_type", ASCENDING)])
+        return [_delivery(doc) async for doc in cursor]
+
+    async def spend_link(self, use_key: str, now: datetime) -> bool:
+        """True the first time; the unique `_id` makes a second use fail, even concurrently."""
+        try:
+            await self.spent_links.insert_one({"_id": use_key, "spent_at": now})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def release_link(self, use_key: str) -> None:
+        await self.spent_links.delete_one({"_id": use_key})
+
+    async def link_spent(self, use_key: str) -> bool:
+        return await self.spent_links.find_one({"_id": use_key}) is not None
+
+
+def _delivery_doc(delivery: Delivery) -> Document:
+    doc: Document = DELIVERY.dump_python(delivery, mode="python")
+    doc["_id"] = doc.pop("delivery_id")
+    return doc
+
+
+def _delivery(doc: Document) -> Delivery:
+    return DELIVERY.validate_python({**doc, "delivery_id": doc["_id"]})

@@ -1,0 +1,81 @@
+"""What a coordinator receives by email or webhook (pure: builds messages, sends nothing).
+
+Messages carry the pseudonymous student reference, the opening id, the career field and the
+matcher's explanation; names and contact details stay in registry and reach the coordinator
+only on the inbox page, fetched with their own token."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from wbl_notifier.domain import DIGEST_EVENT, Delivery, MatchSummary
+
+TEMPLATES = Environment(
+    loader=PackageLoader("wbl_notifier", "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@dataclass(frozen=True)
+class MatchLinks:
+    inbox: str
+    confirm: str
+    decline: str
+
+
+def subject(delivery: Delivery) -> str:
+    if delivery.event_type == DIGEST_EVENT:
+        count = len(delivery.matches)
+        return f"WBL placements: {count} new match{'es' if count != 1 else ''} to review"
+    match = delivery.matches[0]
+    return f"WBL placements: new match for opening {match.opening_id} ({match.career_field})"
+
+
+def email_message(
+    delivery: Delivery, links: dict[str, MatchLinks], inbox_url: str, sender: str
+) -> EmailMessage:
+    context = {
+        "digest": delivery.event_type == DIGEST_EVENT,
+        "matches": [(m, links[m.match_id]) for m in delivery.matches],
+        "inbox_url": inbox_url,
+    }
+    message = EmailMessage()
+    message["Subject"] = subject(delivery)
+    message["From"] = sender
+    message["To"] = delivery.target
+    message["Message-ID"] = make_msgid(idstring=delivery.delivery_id, domain="wbl-placements")
+    message["X-WBL-Event-Id"] = delivery.delivery_id
+    message.set_content(TEMPLATES.get_template("email.txt").render(context))
+    message.add_alternative(TEMPLATES.get_template("email.html").render(context), subtype="html")
+    return message
+
+
+def _match_json(match: MatchSummary, links: MatchLinks) -> dict[str, object]:
+    return {
+        "match_id": match.match_id,
+        "student_ref": match.student_ref,
+        "opening_id": match.opening_id,
+        "career_field": match.career_field,
+        "explanation": list(match.explanation),
+        "inbox_url": links.inbox,
+    }
+
+
+def webhook_body(delivery: Delivery, links: dict[str, MatchLinks], inbox_url: str) -> bytes:
+    """The JSON a webhook receiver gets; signed as these exact bytes."""
+    body = {
+        "event_id": delivery.delivery_id,
+        "event_type": delivery.event_type,
+        "coordinator_id": delivery.coordinator_id,
+        "created_at": delivery.created_at.isoformat(),
+        "inbox_url": inbox_url,
+        "matches": [_match_json(m, links[m.match_id]) for m in delivery.matches],
+    }
+    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()

@@ -1,0 +1,74 @@
+"""The coordinator's inbox page: plain HTML and a small script, served by notifier.
+
+The page keeps the coordinator's token in sessionStorage (gone when the tab closes; never a
+cookie, so no request carries it implicitly and cross-site request forgery has nothing to
+ride on) and talks only to this origin: notifier forwards decisions and student look-ups to
+registry with that token, so registry needs no CORS and the content security policy can
+allow `connect-src 'self'` only."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from wbl_notifier.handlers import Decisions, LinkSpent
+from wbl_notifier.links import ActionLink, LinkRefused
+from wbl_notifier.messages import TEMPLATES
+
+router = APIRouter(tags=["inbox page"], include_in_schema=False)
+static = StaticFiles(packages=[("wbl_notifier", "static")])
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    # The action link's token is in the URL: it must not leak through a Referer header.
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+def html(body: str, status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse(body, status_code=status_code, headers=SECURITY_HEADERS)
+
+
+def inbox_page(action: ActionLink | None = None, link: str | None = None) -> HTMLResponse:
+    return html(TEMPLATES.get_template("inbox.html").render(action=action, link=link))
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+async def inbox() -> Response:
+    return inbox_page()
+
+
+@router.get("/inbox/act", response_class=HTMLResponse)
+async def act(request: Request, t: Annotated[str, Query(max_length=400)] = "") -> Response:
+    """Where an email's confirm/decline link lands: checked here, spent only when the
+    coordinator, signed in, presses the button (mail scanners open links too)."""
+    decisions: Decisions = request.app.state.decisions
+    try:
+        action = await decisions.check_link(t)
+    except LinkRefused as error:
+        return refused(
+            "This link has expired" if error.expired else "This link is not valid",
+            str(error),
+            410 if error.expired else 400,
+        )
+    except LinkSpent:
+        return refused(
+            "This link was already used",
+            "A decision was already taken from this email. Open your inbox to see where the "
+            "match stands.",
+            410,
+        )
+    return inbox_page(action, t)
+
+
+def refused(title: str, detail: str, status_code: int) -> HTMLResponse:
+    body = TEMPLATES.get_template("refused.html").render(title=title, detail=detail)
+    return html(body, status_code)

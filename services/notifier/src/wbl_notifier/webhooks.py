@@ -1,0 +1,112 @@
+"""Webhook signing and verification (pure; no I/O).
+
+A webhook is a JSON POST with three headers:
+
+- `X-WBL-Event-Id`: stable across retries of the same delivery, so receivers can dedupe;
+- `X-WBL-Timestamp`: Unix seconds when this attempt was signed;
+- `X-WBL-Signature`: `v1=<hex HMAC-SHA256 of "<timestamp>.<raw body>">` under the
+  coordinator's webhook secret.
+
+Receivers recompute the HMAC over the raw body bytes, compare in constant time, refuse a
+timestamp outside the tolerance (stale or from the future), and refuse a signature they
+have already accepted (a replay inside the tolerance window): `verify` does all of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+EVENT_ID = "X-WBL-Event-Id"
+TIMESTAMP = "X-WBL-Timestamp"
+SIGNATURE = "X-WBL-Signature"
+SCHEME = "v1"
+
+
+class WebhookVerificationError(ValueError):
+    """The request is not a fresh, authentic webhook from wbl-placements."""
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    signed = f"{timestamp}.".encode() + body
+    return f"{SCHEME}=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def signed_headers(secret: str, event_id: str, body: bytes, timestamp: int) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        EVENT_ID: event_id,
+        TIMESTAMP: str(timestamp),
+        SIGNATURE: sign(secret, timestamp, body),
+    }
+
+
+@dataclass
+class ReplayGuard:
+    """Signatures accepted within the tolerance window; older ones are refused as stale
+    anyway, so they are forgotten."""
+
+    accepted: dict[str, int] = field(default_factory=dict)
+
+    def first_time(self, signature: str, timestamp: int, oldest: int) -> bool:
+        for seen, at in list(self.accepted.items()):
+            if at < oldest:
+                del self.accepted[seen]
+        if signature in self.accepted:
+            return False
+        self.accepted[signature] = timestamp
+        return True
+
+
+def verify(
+    secret: str,
+    timestamp: str,
+    body: bytes,
+    signature: str,
+    *,
+    tolerance_s: int = 300,
+    now: Callable[[], float] = time.time,
+    replays: ReplayGuard | None = None,
+) -> None:
+    """Raise WebhookVerificationError unless `signature` is ours over `timestamp.body`,
+    the timestamp is within `tolerance_s` of now, and (given a guard) it is not a replay."""
+    try:
+        sent_at = int(timestamp)
+    except ValueError as error:
+        raise WebhookVerificationError("timestamp is not an integer") from error
+    current = int(now())
+    if abs(current - sent_at) > tolerance_s:
+        raise WebhookVerificationError("timestamp outside the tolerance (stale or future)")
+    expected = sign(secret, sent_at, body)
+    offered = [s.strip() for s in signature.split(",") if s.strip().startswith(f"{SCHEME}=")]
+    if not any(hmac.compare_digest(expected, s) for s in offered):
+        raise WebhookVerificationError("signature does not match")
+    if replays is not None and not replays.first_time(expected, sent_at, current - tolerance_s):
+        raise WebhookVerificationError("signature already used (replay)")
+
+
+def verify_headers(
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    tolerance_s: int = 300,
+    now: Callable[[], float] = time.time,
+    replays: ReplayGuard | None = None,
+) -> None:
+    """`verify` reading the timestamp and signature from request headers (any case)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if TIMESTAMP.lower() not in lowered or SIGNATURE.lower() not in lowered:
+        raise WebhookVerificationError("missing signature headers")
+    verify(
+        secret,
+        lowered[TIMESTAMP.lower()],
+        body,
+        lowered[SIGNATURE.lower()],
+        tolerance_s=tolerance_s,
+        now=now,
+        replays=replays,
+    )
