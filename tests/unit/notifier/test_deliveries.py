@@ -61,7 +61,7 @@ def profile(
         channels=NotificationChannels(
             email="lee@school.example.org" if email else None,
             webhook_url="https://hooks.example.org/wbl" if webhook else None,
-            digest=digest,  # type: ignore[arg-type]
+            digest=digest,
         ),
     )
 
