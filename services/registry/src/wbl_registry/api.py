@@ -9,9 +9,11 @@ from collections.abc import Awaitable
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from wbl_common.web import problem
 from wbl_registry import bulk
 from wbl_registry.auth import (
     Admin,
@@ -60,10 +62,24 @@ Size = Annotated[int, Query(ge=1, le=200, examples=[50])]
 
 
 class RequestError(HTTPException):
-    """A domain rule broken by the request: 422 with the field it concerns."""
+    """Input the domain refuses: 422 with the fields it concerns (see `invalid_request`)."""
 
     def __init__(self, message: str, field_name: str | None) -> None:
-        super().__init__(422, [{"field": field_name or "", "message": message}])
+        self.errors = [{"field": field_name or "", "message": message}]
+        super().__init__(422, message)
+
+    @classmethod
+    def of(cls, error: ValidationError) -> RequestError:
+        fields = [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in error.errors()]
+        made = cls(fields[0][1], fields[0][0])
+        made.errors = [{"field": f, "message": m} for f, m in fields]
+        return made
+
+
+async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
+    """The same problem+json shape as a request that fails schema validation."""
+    assert isinstance(exc, RequestError)
+    return problem(422, "Invalid request", "One or more fields are invalid.", errors=exc.errors)
 
 
 def domain_error(error: DomainError) -> HTTPException:
@@ -232,7 +248,7 @@ def _merge(model: type[T], current: dict[str, Any], changes: dict[str, Any]) -> 
     try:
         return model.model_validate({**current, **changes})  # type: ignore[attr-defined, no-any-return]
     except ValidationError as error:
-        raise field_errors(error) from None
+        raise RequestError.of(error) from None
 
 
 @router.delete(

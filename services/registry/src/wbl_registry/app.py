@@ -96,6 +96,7 @@ def create_app(settings: RegistrySettings) -> FastAPI:
     )
     app.state.admin_token = settings.admin_token.get_secret_value()
     install_problem_handlers(app)
+    app.add_exception_handler(api.RequestError, api.invalid_request)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.include_router(api.router)
     app.include_router(

@@ -1,0 +1,347 @@
+"""Registry use cases over the in-memory store: identities, students, matches, reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+
+import pytest
+
+from tests.unit.registry.builders import PLAN, TERMS, application, proposed, withdrawn
+from wbl_common.secrets import derive_secret
+from wbl_registry.domain import (
+    Conflict,
+    Coordinator,
+    DomainError,
+    Employer,
+    MatchStatus,
+    NotFound,
+    Opening,
+    abandon_confirmation,
+    start_confirmation,
+)
+from wbl_registry.handlers import Registry
+from wbl_registry.store import InMemoryRegistryStore
+from wbl_schemas.envelope import Envelope
+from wbl_schemas.events import (
+    CoordinatorRemoved,
+    CoordinatorUpdated,
+    MatchProposed,
+    NotificationChannels,
+    PlacementConfirmed,
+    PlacementDeclined,
+    StudentUpdated,
+    StudentWithdrawn,
+)
+from wbl_schemas.reference import load_reference
+
+pytestmark = pytest.mark.unit
+
+WEBHOOK_KEY = "k" * 40
+
+
+@pytest.fixture
+def store() -> InMemoryRegistryStore:
+    return InMemoryRegistryStore()
+
+
+@pytest.fixture
+def registry(store: InMemoryRegistryStore) -> Registry:
+    return Registry(store=store, reference=load_reference(), webhook_key=WEBHOOK_KEY)
+
+
+async def status_of(store: InMemoryRegistryStore, match_id: str) -> MatchStatus | None:
+    match = await store.match(match_id)
+    return match.status if match else None
+
+
+def of_type(store: InMemoryRegistryStore, kind: type[Envelope]) -> list[Envelope]:
+    return [e for e in store.events if isinstance(e, kind)]
+
+
+# -- employers -----------------------------------------------------------------------------
+
+
+async def test_a_rotated_key_replaces_the_old_one_at_once(registry: Registry) -> None:
+    employer, old_key = await registry.create_employer("Acme")
+    _, new_key = await registry.rotate_employer_key(employer.id)
+    assert await registry.employer_for(old_key) is None
+    found = await registry.employer_for(new_key)
+    assert found is not None and found.id == employer.id
+
+
+async def test_a_revoked_key_opens_nothing_until_an_admin_rotates_it(registry: Registry) -> None:
+    employer, key = await registry.create_employer("Acme")
+    await registry.revoke_employer_key(employer.id)
+    assert await registry.employer_for(key) is None
+    _, reinstated = await registry.rotate_employer_key(employer.id)
+    assert await registry.employer_for(reinstated) is not None
+
+
+async def test_rotating_an_unknown_employer_is_not_found(registry: Registry) -> None:
+    with pytest.raises(NotFound):
+        await registry.rotate_employer_key("emp_nobody")
+
+
+# -- coordinators --------------------------------------------------------------------------
+
+
+async def test_the_webhook_secret_is_derived_from_the_key_not_stored(registry: Registry) -> None:
+    hook = NotificationChannels(webhook_url="https://example.org/hook")
+    coordinator, _ = await registry.create_coordinator("Dana", ("sch_1",), hook)
+    assert registry.webhook_secret(coordinator) == derive_secret(
+        WEBHOOK_KEY, "whsec", coordinator.id
+    )
+    plain, _ = await registry.create_coordinator("Lee", ("sch_1",), NotificationChannels())
+    assert registry.webhook_secret(plain) is None
+
+
+async def test_webhooks_are_refused_when_no_webhook_key_is_configured(
+    store: InMemoryRegistryStore,
+) -> None:
+    keyless = Registry(store=store, reference=load_reference())
+    with pytest.raises(Conflict) as caught:
+        await keyless.create_coordinator(
+            "Dana", ("sch_1",), NotificationChannels(webhook_url="https://example.org/hook")
+        )
+    assert caught.value.field == "channels.webhook_url"
+    assert store.coordinators == {}
+
+
+async def test_updating_a_coordinator_publishes_its_new_profile(
+    registry: Registry, store: InMemoryRegistryStore
+) -> None:
+    coordinator, _ = await registry.create_coordinator("Dana", ("sch_1",), NotificationChannels())
+    hook = NotificationChannels(webhook_url="https://example.org/hook", digest="daily")
+    revised, secret = await registry.update_coordinator(
+        coordinator.id, None, ("sch_1", "sch_2"), hook
+    )
+    assert secret == derive_secret(WEBHOOK_KEY, "whsec", coordinator.id)
+    [event] = of_type(store, CoordinatorUpdated)
+    assert isinstance(event, CoordinatorUpdated)
+    assert event.payload.school_ids == ("sch_1", "sch_2")
+    assert event.payload.channels.digest == "daily"
+    assert event.payload.version == revised.version == 2
+    _, again = await registry.update_coordinator(coordinator.id, "Dana R.", None, None)
+    assert again is None  # the secret is shown only when a webhook is first set
+
+
+async def test_a_removed_coordinator_loses_access_and_is_announced(
+    registry: Registry, store: InMemoryRegistryStore
+) -> None:
+    coordinator, token = await registry.create_coordinator(
+        "Dana", ("sch_1",), NotificationChannels()
+    )
+    await registry.remove_coordinator(coordinator.id)
+    assert await registry.coordinator_for(token) is None
+    [event] = of_type(store, CoordinatorRemoved)
+    assert isinstance(event, CoordinatorRemoved) and event.payload.coordinator_id == coordinator.id
+    with pytest.raises(NotFound):
+        await registry.remove_coordinator(coordinator.id)
+
+
+# -- students ------------------------------------------------------------------------------
+
+
+async def test_update_and_withdrawal_publish_matching_attributes_only(
+    registry: Registry, store: InMemoryRegistryStore
+) -> None:
+    coordinator, _ = await registry.create_coordinator("Dana", ("sch_1",), NotificationChannels())
+    a = application("sch_1", special_populations=("english-learners",))
+    student = await registry.register_student(
+        coordinator, a.school_id, a.person, a.plan, a.special_populations
+    )
+    updated = await registry.update_student(
+        coordinator, student.id, replace(a, plan=replace(PLAN, grade=12))
+    )
+    withdrawn_student = await registry.withdraw_student(coordinator, student.id)
+    assert (updated.version, withdrawn_student.version) == (2, 3)
+    [update] = of_type(store, StudentUpdated)
+    [withdrawal] = of_type(store, StudentWithdrawn)
+    assert isinstance(update, StudentUpdated) and update.payload.grade == 12
+    assert isinstance(withdrawal, StudentWithdrawn) and withdrawal.payload.version == 3
+    for event in (update, withdrawal):
+        raw = event.model_dump_json()
+        assert "english-learners" not in raw and a.person.email not in raw
+    with pytest.raises(Conflict):
+        await registry.update_student(coordinator, student.id, a)
+
+
+async def test_a_student_stays_at_their_school(registry: Registry) -> None:
+    coordinator, _ = await registry.create_coordinator(
+        "Dana", ("sch_1", "sch_2"), NotificationChannels()
+    )
+    a = application("sch_1")
+    student = await registry.register_student(coordinator, a.school_id, a.person, a.plan)
+    with pytest.raises(DomainError) as caught:
+        await registry.update_student(coordinator, student.id, replace(a, school_id="sch_2"))
+    assert caught.value.field == "school_id"
+
+
+async def test_unknown_special_populations_are_refused(registry: Registry) -> None:
+    coordinator, _ = await registry.create_coordinator("Dana", ("sch_1",), NotificationChannels())
+    a = application("sch_1")
+    with pytest.raises(DomainError) as caught:
+        await registry.register_student(coordinator, "sch_1", a.person, a.plan, ("left-handed",))
+    assert caught.value.field == "special_populations"
+
+
+async def test_a_class_keeps_its_good_rows_and_reports_each_bad_one(
+    registry: Registry, store: InMemoryRegistryStore
+) -> None:
+    coordinator, _ = await registry.create_coordinator("Dana", ("sch_1",), NotificationChannels())
+    good = application("sch_1")
+    rows = [
+        (1, good),
+        (2, application("sch_2")),  # not their school
+        (3, replace(good, plan=replace(PLAN, program="juggling"))),
+        (4, replace(good, plan=replace(PLAN, available_to=date(2027, 1, 1)))),
+        (5, application("sch_1")),
+        (6, good),  # the same email again at the same school
+    ]
+    stored, problems = await registry.register_class(coordinator, rows)
+    assert [row for row, _ in stored] == [1, 5]
+    assert [(p.row, p.field) for p in problems] == [
+        (2, "school_id"),
+        (3, "program"),
+        (4, "available_to"),
+        (6, "email"),
+    ]
+    assert len(store.students) == 2 and len(store.events) == 1 + 2
+
+
+# -- matches -------------------------------------------------------------------------------
+
+
+@dataclass
+class Scene:
+    employer: Employer
+    opening: Opening
+    coordinator: Coordinator
+    proposals: list[MatchProposed]
+
+    def match_id(self, index: int) -> str:
+        return self.proposals[index].payload.match_id
+
+
+async def placed_scene(registry: Registry, seats: int = 1) -> Scene:
+    employer, _ = await registry.create_employer("Acme")
+    opening = await registry.post_opening(employer, replace(TERMS, seats=seats))
+    coordinator, _ = await registry.create_coordinator(
+        "Dana", ("sch_1",), NotificationChannels(email="dana@school.example.org")
+    )
+    students = []
+    for _ in range(seats + 1):
+        a = application("sch_1")
+        students.append(await registry.register_student(coordinator, "sch_1", a.person, a.plan))
+    proposals = [proposed(s.id, "sch_1", opening.id, employer.id) for s in students]
+    for event in proposals:
+        await registry.on_match_event(event)
+    return Scene(employer, opening, coordinator, proposals)
+
+
+async def test_confirmations_take_seats_until_none_is_left(
+    registry: Registry, store: InMemoryRegistryStore
+) -> None:
+    scene = await placed_scene(registry, seats=1)
+    opening, coordinator, proposals = scene.opening, scene.coordinator, scene.proposals
+    first, second = (p.payload.match_id for p in proposals)
+    confirmed = await registry.confirm_match(coordinator, first, "ok")
+    assert confirmed.status == MatchStatus.CONFIRMED
+    with pytest.raises(Conflict):
+        await registry.confirm_match(coordinator, second)
+    assert await status_of(store, second) == MatchStatus.PROPOSED
+    assert store.openings[opening.id].seats_remaining == 0
+    [event] = of_type(store, PlacementConfirmed)
+    assert isinstance(event, PlacementConfirmed)
+    assert event.key() == proposals[0].payload.student_id
+    assert event.payload.coordinator_id == coordinator.id
+    with pytest.raises(Conflict):  # already decided
+        await registry.confirm_match(coordinator, first)
+
+
+async def test_an_interrupted_confirmation_resumes_without_a_second_seat(
+    registry: Registry, store: InMemoryRegistryStore
+) -> None:
+    scene = await placed_scene(registry, seats=2)
+    opening, coordinator, proposals = scene.opening, scene.coordinator, scene.proposals
+    match_id = proposals[0].payload.match_id
+    match = await store.match(match_id)
+    assert match is not None
+    # A crash after marking "confirming" and taking the seat, before finalising:
+    confirming = start_confirmation(match, coordinator.id, "")
+    assert await store.replace_match(confirming, None)
+    await store.take_seat(opening.id, match_id)
+    assert await registry.resume_confirmations() == 1
+    assert store.openings[opening.id].seats_remaining == 1
+    assert await status_of(store, match_id) == MatchStatus.CONFIRMED
+    assert len(of_type(store, PlacementConfirmed)) == 1
+
+
+async def test_a_retry_of_a_confirmation_stuck_in_confirming_finishes_it(
+    registry: Registry, store: InMemoryRegistryStore
+) -> None:
+    scene = await placed_scene(registry, seats=2)
+    opening, coordinator, proposals = scene.opening, scene.coordinator, scene.proposals
+    match_id = proposals[0].payload.match_id
+    match = await store.match(match_id)
+    assert match is not None
+    assert await store.replace_match(start_confirmation(match, coordinator.id, ""), None)
+    confirmed = await registry.confirm_match(coordinator, match_id)
+    assert confirmed.status == MatchStatus.CONFIRMED
+    assert store.openings[opening.id].seats_remaining == 1
+    assert abandon_confirmation(confirmed).status == MatchStatus.PROPOSED
+
+
+async def test_decline_withdrawal_and_scope(
+    registry: Registry, store: InMemoryRegistryStore
+) -> None:
+    scene = await placed_scene(registry, seats=1)
+    coordinator, proposals = scene.coordinator, scene.proposals
+    other, _ = await registry.create_coordinator("Lee", ("sch_9",), NotificationChannels())
+    first, second = proposals
+    with pytest.raises(NotFound):
+        await registry.decline_match(other, first.payload.match_id)
+    declined = await registry.decline_match(coordinator, first.payload.match_id, "dates")
+    assert declined.status == MatchStatus.DECLINED
+    [event] = of_type(store, PlacementDeclined)
+    assert isinstance(event, PlacementDeclined) and event.payload.note == "dates"
+    await registry.on_match_event(withdrawn(second))
+    with pytest.raises(Conflict):
+        await registry.confirm_match(coordinator, second.payload.match_id)
+    await registry.on_match_event(withdrawn(first))  # a decided match stays decided
+    assert await status_of(store, first.payload.match_id) == MatchStatus.DECLINED
+
+
+async def test_proposals_are_kept_once_and_a_withdrawal_first_wins(
+    registry: Registry, store: InMemoryRegistryStore
+) -> None:
+    event = proposed("stu_1", "sch_1", "opn_1", "emp_1")
+    await registry.on_match_event(withdrawn(event))
+    await registry.on_match_event(event)
+    await registry.on_match_event(event)
+    assert [m.status for m in store.matches.values()] == [MatchStatus.WITHDRAWN]
+
+
+async def test_employers_see_anonymous_candidates_until_confirmed(registry: Registry) -> None:
+    scene = await placed_scene(registry, seats=1)
+    employer, coordinator, proposals = scene.employer, scene.coordinator, scene.proposals
+    await registry.confirm_match(coordinator, proposals[0].payload.match_id)
+    seen = {p.match.id: p for p in await registry.matches_for_employer(employer, None, 1, 50)}
+    placed = seen[proposals[0].payload.match_id]
+    pending = seen[proposals[1].payload.match_id]
+    assert placed.coordinator is not None and placed.coordinator.id == coordinator.id
+    assert pending.coordinator is None
+    other, _ = await registry.create_employer("Globex")
+    assert await registry.matches_for_employer(other, None, 1, 50) == []
+
+
+async def test_outcomes_count_placements_by_group(registry: Registry) -> None:
+    scene = await placed_scene(registry, seats=1)
+    coordinator, proposals = scene.coordinator, scene.proposals
+    await registry.confirm_match(coordinator, proposals[0].payload.match_id)
+    rows = {(r.dimension, r.group): r for r in await registry.outcomes(None)}
+    school = rows[("school", "sch_1")]
+    assert (school.students, school.placed, school.placement_rate) == (2, 1, 0.5)
+    assert rows[("program", "stem-tech-academy")].placed == 1
+    assert await registry.outcomes(("sch_9",)) == []
