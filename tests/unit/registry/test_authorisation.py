@@ -39,10 +39,10 @@ class World:
 
 async def build_world(registry: Registry) -> World:
     employer_a, key_a = await registry.create_employer("Acme")
-    employer_b, key_b = await registry.create_employer("Globex")
+    _, key_b = await registry.create_employer("Globex")
     spare, _ = await registry.create_employer("Initech")
     coord_x, token_x = await registry.create_coordinator("Xavi", ("sch_x",), NotificationChannels())
-    coord_y, token_y = await registry.create_coordinator("Yara", ("sch_y",), NotificationChannels())
+    _, token_y = await registry.create_coordinator("Yara", ("sch_y",), NotificationChannels())
     spare_coord, _ = await registry.create_coordinator("Zed", ("sch_z",), NotificationChannels())
     opening_a = await registry.post_opening(employer_a, TERMS)
     a = application("sch_x")
