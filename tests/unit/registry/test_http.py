@@ -1,0 +1,316 @@
+"""The HTTP edge over the in-memory store: field-level 422s with nothing stored, body
+limits, class lists, reports, and the OpenAPI document."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.unit.registry.builders import opening_body, student_body
+from tests.unit.registry.conftest import ADMIN_TOKEN, BODY_LIMIT, bearer
+from wbl_registry.bulk import CSV_COLUMNS
+from wbl_registry.store import InMemoryRegistryStore
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+async def employer_key(http: httpx.AsyncClient) -> str:
+    created = await http.post("/v1/employers", json={"name": "Acme"}, headers=bearer(ADMIN_TOKEN))
+    key: str = created.json()["api_key"]
+    return key
+
+
+@pytest.fixture
+async def coordinator_token(http: httpx.AsyncClient) -> str:
+    created = await http.post(
+        "/v1/coordinators",
+        json={"name": "Dana", "school_ids": ["sch_1"]},
+        headers=bearer(ADMIN_TOKEN),
+    )
+    token: str = created.json()["token"]
+    return token
+
+
+def problem_fields(response: httpx.Response) -> list[str]:
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    return [e["field"] for e in response.json()["errors"]]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"career_field": "basket-weaving"}, "career_field"),
+        ({"required_credentials": ["osha-99"]}, "required_credentials"),
+        ({"ends_on": "2027-05-01"}, "ends_on"),
+        ({"ends_on": "2027-06-01"}, "ends_on"),
+        ({"seats": 0}, "seats"),
+        ({"hours_per_week": 0}, "hours_per_week"),
+        ({"hours_per_week": 41}, "hours_per_week"),
+        ({"hazardous": True}, "min_age"),
+        ({"hazardous": True, "min_age": 17}, "min_age"),
+        ({"location": {"town": "Nowhere", "lat": 91, "lon": 0}}, "location.lat"),
+        ({"location": {"town": "Nowhere", "lat": 0, "lon": -181}}, "location.lon"),
+        ({"location": None}, "location"),
+        ({"starts_on": "not-a-date"}, "starts_on"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+async def test_a_bad_opening_names_the_field_and_stores_nothing(
+    http: httpx.AsyncClient,
+    memory_store: InMemoryRegistryStore,
+    employer_key: str,
+    changes: dict[str, Any],
+    field: str,
+) -> None:
+    response = await http.post(
+        "/v1/openings", json=opening_body(**changes), headers=bearer(employer_key)
+    )
+    assert field in problem_fields(response)
+    assert memory_store.openings == {} and memory_store.events == []
+
+
+async def test_a_bad_patch_names_the_field_and_changes_nothing(
+    http: httpx.AsyncClient, memory_store: InMemoryRegistryStore, employer_key: str
+) -> None:
+    posted = await http.post("/v1/openings", json=opening_body(), headers=bearer(employer_key))
+    path = f"/v1/openings/{posted.json()['id']}"
+    for changes, field in (({"seats": 0}, "seats"), ({"career_field": "juggling"}, "career_field")):
+        response = await http.patch(path, json=changes, headers=bearer(employer_key))
+        assert problem_fields(response) == [field]
+    assert len(memory_store.events) == 1
+    assert (await http.get(path, headers=bearer(employer_key))).json()["version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"grade": 8}, "grade"),
+        ({"grade": 15}, "grade"),
+        ({"email": "not-an-email"}, "email"),
+        ({"program": "juggling"}, "program"),
+        ({"career_fields": []}, "career_fields"),
+        ({"career_fields": ["basket-weaving"]}, "career_fields"),
+        ({"credentials": ["osha-99"]}, "credentials"),
+        ({"date_of_birth": "2020-01-01"}, "date_of_birth"),
+        ({"available_to": "2027-05-01"}, "available_to"),
+        ({"home": {"town": "X", "lat": 100, "lon": 0}}, "home.lat"),
+        ({"hours_per_week": 50}, "hours_per_week"),
+        ({"max_commute_km": -1}, "max_commute_km"),
+        ({"special_populations": ["left-handed"]}, "special_populations.0"),
+        ({"first_name": ""}, "first_name"),
+    ],
+)
+async def test_a_bad_student_names_the_field_and_stores_nothing(
+    http: httpx.AsyncClient,
+    memory_store: InMemoryRegistryStore,
+    coordinator_token: str,
+    changes: dict[str, Any],
+    field: str,
+) -> None:
+    events_before = len(memory_store.events)
+    response = await http.post(
+        "/v1/students", json=student_body("sch_1", **changes), headers=bearer(coordinator_token)
+    )
+    assert field in problem_fields(response)
+    assert memory_store.students == {} and len(memory_store.events) == events_before
+
+
+async def test_the_same_student_twice_is_a_conflict(
+    http: httpx.AsyncClient, coordinator_token: str
+) -> None:
+    body = student_body("sch_1")
+    first = await http.post("/v1/students", json=body, headers=bearer(coordinator_token))
+    again = await http.post("/v1/students", json=body, headers=bearer(coordinator_token))
+    assert (first.status_code, again.status_code) == (201, 409)
+    assert first.json()["age_at_start"] == 17
+
+
+async def test_a_coordinator_with_a_webhook_gets_its_secret_once(http: httpx.AsyncClient) -> None:
+    created = await http.post(
+        "/v1/coordinators",
+        json={
+            "name": "Dana",
+            "school_ids": ["sch_1"],
+            "channels": {"webhook_url": "https://h.example/x"},
+        },
+        headers=bearer(ADMIN_TOKEN),
+    )
+    assert created.status_code == 201
+    assert created.json()["webhook_secret"].startswith("whsec_")
+    me = await http.get("/v1/coordinators/me", headers=bearer(created.json()["token"]))
+    assert me.json()["webhook_secret"] is None
+
+
+# -- body limits -------------------------------------------------------------------------
+
+
+async def test_a_declared_oversized_body_is_refused(
+    http: httpx.AsyncClient, coordinator_token: str
+) -> None:
+    response = await http.post(
+        "/v1/students/bulk",
+        content=b"x" * (BODY_LIMIT + 1),
+        headers={**bearer(coordinator_token), "content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize("path", ["/v1/students", "/v1/students/bulk"])
+async def test_a_chunked_oversized_body_is_refused_while_reading(
+    http: httpx.AsyncClient, memory_store: InMemoryRegistryStore, coordinator_token: str, path: str
+) -> None:
+    sent = 0
+
+    async def chunks() -> AsyncIterator[bytes]:
+        nonlocal sent
+        yield b"["
+        while sent < 4 * BODY_LIMIT:
+            sent += 8192
+            yield b" " * 8192
+        yield b"]"
+
+    response = await http.post(
+        path,
+        content=chunks(),
+        headers={**bearer(coordinator_token), "content-type": "application/json"},
+    )
+    assert response.status_code == 413, response.text
+    assert "content-length" not in response.request.headers
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert memory_store.students == {}
+
+
+# -- class lists -------------------------------------------------------------------------
+
+
+def class_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS))
+    writer.writeheader()
+    for body in rows:
+        flat = {k: v for k, v in body.items() if k != "home"}
+        for name in ("career_fields", "credentials", "languages", "special_populations"):
+            flat[name] = ";".join(body.get(name, []))
+        flat.update(
+            home_town=body["home"]["town"],
+            home_lat=body["home"]["lat"],
+            home_lon=body["home"]["lon"],
+        )
+        writer.writerow(flat)
+    return out.getvalue()
+
+
+async def test_a_csv_class_list_stores_good_rows_and_reports_bad_ones(
+    http: httpx.AsyncClient, memory_store: InMemoryRegistryStore, coordinator_token: str
+) -> None:
+    rows = [
+        student_body("sch_1", "Ana", special_populations=["english-learners"]),
+        student_body("sch_1", "Ben", grade=7),
+        student_body("sch_1", "Cy", career_fields=["cybersecurity", "mechatronics"]),
+        student_body("sch_1", "Di", program="juggling"),
+        student_body("sch_1", "Ed", email="nope"),
+    ]
+    response = await http.post(
+        "/v1/students/bulk",
+        files={"file": ("class.csv", class_csv(rows), "text/csv")},
+        headers=bearer(coordinator_token),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [r["row"] for r in body["registered"]] == [1, 3]
+    assert [(e["row"], e["field"]) for e in body["errors"]] == [
+        (2, "grade"),
+        (4, "program"),
+        (5, "email"),
+    ]
+    stored = {s.id: s for s in memory_store.students.values()}
+    assert set(stored) == {r["id"] for r in body["registered"]}
+    cy = stored[body["registered"][1]["id"]]
+    assert cy.plan.career_fields == ("cybersecurity", "mechatronics")
+    assert stored[body["registered"][0]["id"]].special_populations == ("english-learners",)
+
+
+async def test_a_class_list_without_the_needed_columns_is_refused_whole(
+    http: httpx.AsyncClient, memory_store: InMemoryRegistryStore, coordinator_token: str
+) -> None:
+    response = await http.post(
+        "/v1/students/bulk",
+        content="school_id,first_name\nsch_1,Ana\n",
+        headers={**bearer(coordinator_token), "content-type": "text/csv"},
+    )
+    assert problem_fields(response) == ["file"]
+    assert "email" in response.json()["errors"][0]["message"]
+    assert memory_store.students == {}
+
+
+async def test_a_class_list_in_another_format_is_unsupported(
+    http: httpx.AsyncClient, coordinator_token: str
+) -> None:
+    response = await http.post(
+        "/v1/students/bulk",
+        content=b"<students/>",
+        headers={**bearer(coordinator_token), "content-type": "application/xml"},
+    )
+    assert response.status_code == 415
+
+
+# -- reports -----------------------------------------------------------------------------
+
+
+async def test_the_outcomes_report_as_csv(http: httpx.AsyncClient, coordinator_token: str) -> None:
+    for first in ("Ana", "Ben"):
+        body = student_body("sch_1", first, special_populations=["high-needs"])
+        await http.post("/v1/students", json=body, headers=bearer(coordinator_token))
+    response = await http.get("/v1/reports/outcomes?format=csv", headers=bearer(ADMIN_TOKEN))
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    by_group = {(r["dimension"], r["group"]): r for r in rows}
+    assert by_group[("special_population", "high-needs")]["students"] == "2"
+    assert by_group[("school", "sch_1")]["placement_rate"] == "0.0"
+    assert "Ana" not in response.text
+
+
+# -- OpenAPI -----------------------------------------------------------------------------
+
+
+def test_every_operation_documents_an_example(app: FastAPI) -> None:
+    spec = app.openapi()
+    schemas = spec["components"]["schemas"]
+    missing = []
+    for path, operations in spec["paths"].items():
+        if not path.startswith("/v1/"):
+            continue
+        for method, operation in operations.items():
+            if not _has_example(operation, schemas):
+                missing.append(f"{method.upper()} {path}")
+    assert missing == []
+
+
+def _has_example(operation: dict[str, Any], schemas: dict[str, Any]) -> bool:
+    """A request example for a body, else an example for each parameter; plain GETs of
+    fixed lists (the reference data) need none."""
+    body = operation.get("requestBody")
+    if body:
+        for media in body["content"].values():
+            if "example" in media or "examples" in media:
+                return True
+            ref = media.get("schema", {}).get("$ref", "")
+            if "examples" in schemas.get(ref.rsplit("/", 1)[-1], {}):
+                return True
+            ref = media.get("schema", {}).get("anyOf", [{}])[0].get("$ref", "")
+            if "examples" in schemas.get(ref.rsplit("/", 1)[-1], {}):
+                return True
+        return False
+    return all(
+        "examples" in p.get("schema", {}) or "examples" in p or "example" in p
+        for p in operation.get("parameters", [])
+    )
