@@ -50,6 +50,7 @@ def delivery_policy(settings: NotifierSettings) -> DeliveryPolicy:
         concurrency=d.concurrency,
         digest_period_s=settings.digest.period_s,
         digest_check_s=settings.digest.check_s,
+        lease_s=d.lease_s,
     )
 
 

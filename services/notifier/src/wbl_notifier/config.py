@@ -42,6 +42,9 @@ class DeliverySettings(BaseModel):
     poll_s: float = Field(default=1.0, gt=0)
     concurrency: int = Field(default=8, ge=1, le=256)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
+    # A claimed delivery is due again after this, so a crashed worker's work resumes; it
+    # must outlast one attempt (timeout) plus the longest backoff, as each attempt renews it.
+    lease_s: float = Field(default=300.0, gt=0)
 
 
 class DigestSettings(BaseModel):

@@ -201,4 +201,3 @@ def digests_due(
         )
         digests.append((digest, ordered))
     return digests
-

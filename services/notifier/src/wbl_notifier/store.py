@@ -65,13 +65,15 @@ class NotifierStore(Protocol):
 
     async def undead_lettered(self) -> list[Delivery]: ...
 
-    async def mark_dead_lettered(self, delivery_id: str) -> None: ...
+    async def claim_dead_letter(self, delivery_id: str) -> bool: ...
+
+    async def unclaim_dead_letter(self, delivery_id: str) -> None: ...
 
     async def held(self) -> list[Delivery]: ...
 
     async def bundle(self, delivery_ids: list[str], digest_id: str) -> None: ...
 
-    async def release_digests(self) -> int: ...
+    async def release_digests(self, now: datetime) -> int: ...
 
     async def deliveries_of(self, coordinator_id: str, match_ids: list[str]) -> list[Delivery]: ...
 
@@ -248,8 +250,15 @@ class MongoNotifierStore:
         )
         return [_delivery(doc) async for doc in cursor]
 
-    async def mark_dead_lettered(self, delivery_id: str) -> None:
-        await self.deliveries.update_one({"_id": delivery_id}, {"$set": {"dead_lettered": True}})
+    async def claim_dead_letter(self, delivery_id: str) -> bool:
+        """True for the one caller that gets to publish this failure."""
+        result = await self.deliveries.update_one(
+            {"_id": delivery_id, "dead_lettered": False}, {"$set": {"dead_lettered": True}}
+        )
+        return result.modified_count == 1
+
+    async def unclaim_dead_letter(self, delivery_id: str) -> None:
+        await self.deliveries.update_one({"_id": delivery_id}, {"$set": {"dead_lettered": False}})
 
     async def held(self) -> list[Delivery]:
         cursor = self.deliveries.find({"status": DeliveryStatus.HELD.value})
@@ -261,11 +270,11 @@ class MongoNotifierStore:
             {"$set": {"status": DeliveryStatus.BUNDLED.value, "digest_id": digest_id}},
         )
 
-    async def release_digests(self) -> int:
+    async def release_digests(self, now: datetime) -> int:
         """Digests whose matches are bundled become due."""
         result = await self.deliveries.update_many(
             {"event_type": DIGEST_EVENT, "status": DeliveryStatus.HELD.value},
-            {"$set": {"status": DeliveryStatus.PENDING.value}},
+            {"$set": {"status": DeliveryStatus.PENDING.value, "next_attempt_at": now}},
         )
         return result.modified_count
 

@@ -45,11 +45,11 @@ class DeliveryPolicy:
     concurrency: int
     digest_period_s: float
     digest_check_s: float
+    lease_s: float
 
     @property
     def lease(self) -> timedelta:
-        # Longer than one attempt's wait plus its own timeout, so a live worker keeps it.
-        return timedelta(seconds=self.backoff_max_s + 120)
+        return timedelta(seconds=self.lease_s)
 
 
 def _retryable(error: BaseException) -> bool:
@@ -202,6 +202,8 @@ class DeliveryWorker:
             await self._dead_letter(delivery)
 
     async def _dead_letter(self, delivery: Delivery) -> None:
+        if not await self.store.claim_dead_letter(delivery.delivery_id):
+            return  # another sweep or worker publishes it
         body = json.dumps(
             {
                 "delivery_id": delivery.delivery_id,
@@ -219,10 +221,9 @@ class DeliveryWorker:
         }
         try:
             await self.dead_letters.publish(DEAD_LETTERS, delivery.coordinator_id, body, headers)
-        except Exception as error:  # kept as not dead-lettered; the next sweep retries
+        except Exception as error:  # left unclaimed; the next sweep publishes it
             log.warning("dead-lettering paused", error=type(error).__name__)
-            return
-        await self.store.mark_dead_lettered(delivery.delivery_id)
+            await self.store.unclaim_dead_letter(delivery.delivery_id)
 
     async def send_digests(self, now: datetime) -> int:
         """Bundle held deliveries of closed periods into digests; returns how many new."""
@@ -235,6 +236,6 @@ class DeliveryWorker:
             stored = await self.store.deliveries_of(digest.coordinator_id, [digest.match_id])
             digest_id = next(d.delivery_id for d in stored if d.key == digest.key)
             await self.store.bundle([d.delivery_id for d in bundled], digest_id)
-        if await self.store.release_digests():
+        if await self.store.release_digests(self.clock()):
             self.wake()
         return created

@@ -1,0 +1,257 @@
+"""Notifier against the real broker, database, SMTP server and webhook receiver."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests.integration.notifier.conftest import SmtpServer, WebhookReceiver
+from tests.support import eventually, read_topic
+from wbl_notifier.bootstrap import NotifierService, bootstrap
+from wbl_notifier.domain import Channel, Delivery, DeliveryStatus
+from wbl_schemas.events import (
+    CoordinatorProfile,
+    CoordinatorRegistered,
+    MatchProposal,
+    MatchProposed,
+    NotificationChannels,
+)
+
+pytestmark = pytest.mark.integration
+
+
+class Scenario:
+    """One school, one coordinator and matches for one student (one partition, so events
+    arrive in the order published)."""
+
+    def __init__(self, digest: str = "immediate", webhook_url: str | None = None) -> None:
+        tag = secrets.token_hex(4)
+        self.school = f"sch_{tag}"
+        self.student = f"stu_{tag}"
+        self.email = f"coordinator-{tag}@school.example.org"
+        self.coordinator = CoordinatorRegistered(
+            producer="test",
+            payload=CoordinatorProfile(
+                coordinator_id=f"coo_{tag}",
+                version=1,
+                school_ids=(self.school,),
+                channels=NotificationChannels(
+                    email=self.email,
+                    webhook_url=webhook_url,
+                    digest=digest,
+                ),
+            ),
+        )
+
+    @property
+    def coordinator_id(self) -> str:
+        return self.coordinator.payload.coordinator_id
+
+    def match(self, n: int) -> MatchProposed:
+        return MatchProposed(
+            producer="test",
+            payload=MatchProposal(
+                match_id=f"mat_{self.student}_{n}",
+                round_id="rnd_1",
+                student_id=self.student,
+                school_id=self.school,
+                opening_id=f"opn_{n}",
+                employer_id="emp_1",
+                career_field="cybersecurity",
+                explanation=("career field cybersecurity matches", "holds osha-10"),
+            ),
+        )
+
+
+async def deliveries(service: NotifierService, s: Scenario, match: MatchProposed) -> list[Delivery]:
+    return await service.store.deliveries_of(s.coordinator_id, [match.payload.match_id])
+
+
+def one(found: list[Delivery], channel: Channel) -> Delivery:
+    [delivery] = [d for d in found if d.channel is channel]
+    return delivery
+
+
+async def test_each_channel_carries_one_message_per_match_however_often_it_is_delivered(
+    settings_for: Any, smtp: SmtpServer, webhook_receiver: WebhookReceiver, publish: Any
+) -> None:
+    s = Scenario(webhook_url=webhook_receiver.url)
+    first, marker = s.match(1), s.match(2)
+    reproposed = first.model_copy(update={"event_id": s.match(1).event_id})
+    async with bootstrap(settings_for(smtp.port)) as service:
+        await publish(s.coordinator)
+        for event in (first, first, reproposed, marker):
+            await publish(event)
+        await eventually(
+            lambda: _async(
+                len(smtp.mailbox.to(s.email)) >= 2 and len(webhook_receiver.received) >= 2
+            ),
+            what="an email and a webhook for each match",
+        )
+        inbox = await service.notifier.inbox(s.coordinator_id, None, 1, 50)
+        recorded = await deliveries(service, s, first)
+
+    subjects = sorted(m["Subject"] for m in smtp.mailbox.to(s.email))
+    assert subjects == [
+        "WBL placements: new match for opening opn_1 (cybersecurity)",
+        "WBL placements: new match for opening opn_2 (cybersecurity)",
+    ]
+    assert [h.body["matches"][0]["match_id"] for h in webhook_receiver.received] == [
+        first.payload.match_id,
+        marker.payload.match_id,
+    ]
+    assert all(h.verified for h in webhook_receiver.received)
+    assert sorted(n.match_id for n in inbox) == [first.payload.match_id, marker.payload.match_id]
+    assert {(d.channel, d.status) for d in recorded} == {
+        (Channel.EMAIL, DeliveryStatus.SENT),
+        (Channel.WEBHOOK, DeliveryStatus.SENT),
+    }
+    # No student personal data: only the pseudonymous reference travels.
+    mail = smtp.mailbox.to(s.email)[0]
+    text = mail.get_payload()[0].get_payload(decode=True).decode()  # type: ignore[index, union-attr]
+    assert s.student in text and "/inbox/act?t=" in text
+
+
+async def test_an_smtp_outage_is_retried_with_backoff_and_recovers(
+    settings_for: Any, smtp_down: SmtpServer, publish: Any
+) -> None:
+    s = Scenario()
+    match = s.match(1)
+    async with bootstrap(settings_for(smtp_down.port, max_attempts=50)) as service:
+        await publish(s.coordinator)
+        await publish(match)
+
+        async def retried() -> bool:
+            found = await deliveries(service, s, match)
+            return bool(found) and found[0].attempts >= 2 and found[0].last_error is not None
+
+        await eventually(retried, what="failed attempts recorded while SMTP is down")
+        smtp_down.start()
+        await eventually(lambda: _async(smtp_down.mailbox.to(s.email)), what="the email")
+
+        async def sent() -> list[Delivery]:
+            d = one(await deliveries(service, s, match), Channel.EMAIL)
+            return [d] if d.status is DeliveryStatus.SENT else []
+
+        [delivery] = await eventually(sent, what="the delivery marked sent")
+    assert delivery.attempts >= 3
+    assert len(smtp_down.mailbox.to(s.email)) == 1
+
+
+async def test_a_restart_resumes_a_pending_delivery_and_duplicates_nothing(
+    settings_for: Any, smtp_down: SmtpServer, publish: Any
+) -> None:
+    s = Scenario()
+    first, marker = s.match(1), s.match(2)
+    settings = settings_for(smtp_down.port, max_attempts=50)
+    async with bootstrap(settings) as service:
+        await publish(s.coordinator)
+        await publish(first)
+
+        async def attempted() -> bool:
+            found = await deliveries(service, s, first)
+            return bool(found) and found[0].attempts >= 1
+
+        await eventually(attempted, what="a failed attempt before the restart")
+    smtp_down.start()
+    await publish(first)  # redelivered after the restart
+    await publish(marker)
+    async with bootstrap(settings) as service:
+        await eventually(
+            lambda: _async(len(smtp_down.mailbox.to(s.email)) >= 2), what="both emails"
+        )
+        inbox = await service.notifier.inbox(s.coordinator_id, None, 1, 50)
+        resumed = one(await deliveries(service, s, first), Channel.EMAIL)
+    assert sorted(m["Subject"] for m in smtp_down.mailbox.to(s.email)) == [
+        "WBL placements: new match for opening opn_1 (cybersecurity)",
+        "WBL placements: new match for opening opn_2 (cybersecurity)",
+    ]
+    assert resumed.status is DeliveryStatus.SENT and resumed.attempts >= 2
+    assert len(inbox) == 2
+
+
+async def test_a_failing_webhook_is_retried_then_recorded_in_the_inbox_and_dead_lettered(
+    settings_for: Any,
+    smtp: SmtpServer,
+    webhook_receiver: WebhookReceiver,
+    publish: Any,
+    kafka_bootstrap: str,
+) -> None:
+    webhook_receiver.status = 500
+    s = Scenario(webhook_url=webhook_receiver.url)
+    match = s.match(1)
+    async with bootstrap(settings_for(smtp.port, max_attempts=3)) as service:
+        await publish(s.coordinator)
+        await publish(match)
+
+        async def failed() -> list[Delivery]:
+            found = await deliveries(service, s, match)
+            return [
+                d
+                for d in found
+                if d.channel is Channel.WEBHOOK and d.status is DeliveryStatus.FAILED
+            ]
+
+        [delivery] = await eventually(failed, what="the webhook delivery marked failed")
+        inbox = await service.notifier.inbox(s.coordinator_id, None, 1, 50)
+    assert delivery.attempts == 3 and delivery.last_error == "HTTP 500"
+    assert [h.event_id for h in webhook_receiver.received] == [delivery.delivery_id] * 3
+    assert all(h.verified for h in webhook_receiver.received)
+    assert [n.match_id for n in inbox] == [match.payload.match_id]  # the inbox entry stays
+
+    def dead_lettered(records: list[Any]) -> bool:
+        return any(_header(r, "x-delivery-id") == delivery.delivery_id for r in records)
+
+    records = await read_topic(kafka_bootstrap, "wbl.matches.dlq", dead_lettered)
+    [record] = [r for r in records if _header(r, "x-delivery-id") == delivery.delivery_id]
+    assert _header(record, "x-error") == "webhook delivery failed: HTTP 500"
+
+
+async def test_a_daily_coordinator_gets_one_digest_for_the_period(
+    settings_for: Any, smtp: SmtpServer, publish: Any
+) -> None:
+    s = Scenario(digest="daily")
+    first, second = s.match(1), s.match(2)
+    async with bootstrap(settings_for(smtp.port)) as service:
+        await publish(s.coordinator)
+        await publish(first)
+        await publish(second)
+
+        async def both_held() -> bool:
+            held = await service.store.deliveries_of(
+                s.coordinator_id, [first.payload.match_id, second.payload.match_id]
+            )
+            return [d.status for d in held] == [DeliveryStatus.HELD] * 2
+
+        await eventually(both_held, what="both deliveries held for the digest")
+        assert smtp.mailbox.to(s.email) == []
+        tomorrow = service.notifier.clock() + timedelta(days=1)
+        assert await service.worker.send_digests(tomorrow) == 1
+        assert await service.worker.send_digests(tomorrow) == 0  # a rerun adds nothing
+        await eventually(lambda: _async(smtp.mailbox.to(s.email)), what="the digest email")
+
+        async def bundled_sent() -> bool:
+            found = await service.store.deliveries_of(
+                s.coordinator_id, [first.payload.match_id, second.payload.match_id]
+            )
+            return all(d.status is DeliveryStatus.SENT for d in found)
+
+        await eventually(bundled_sent, what="the bundled deliveries marked sent")
+    [digest] = smtp.mailbox.to(s.email)
+    assert digest["Subject"] == "WBL placements: 2 new matches to review"
+    text = digest.get_payload()[0].get_payload(decode=True).decode()  # type: ignore[index, union-attr]
+    assert "opn_1" in text and "opn_2" in text
+
+
+def _header(record: Any, name: str) -> str | None:
+    for key, value in record.headers or ():
+        if key == name:
+            return bytes(value).decode()
+    return None
+
+
+async def _async(value: Any) -> Any:
+    return value
