@@ -12,16 +12,16 @@ from wbl_common.secrets import derive_secret
 from wbl_registry.domain import (
     Conflict,
     Coordinator,
+    Decision,
+    DecisionKind,
     DomainError,
     Employer,
     MatchStatus,
     NotFound,
     Opening,
-    abandon_confirmation,
-    start_confirmation,
 )
 from wbl_registry.handlers import Registry
-from wbl_registry.store import InMemoryRegistryStore
+from wbl_registry.store import InMemoryRegistryStore, SeatTaken
 from wbl_schemas.envelope import Envelope
 from wbl_schemas.events import (
     CoordinatorRemoved,
@@ -264,33 +264,62 @@ async def test_an_interrupted_confirmation_resumes_without_a_second_seat(
     registry: Registry, store: InMemoryRegistryStore
 ) -> None:
     scene = await placed_scene(registry, seats=2)
-    opening, coordinator, proposals = scene.opening, scene.coordinator, scene.proposals
-    match_id = proposals[0].payload.match_id
-    match = await store.match(match_id)
-    assert match is not None
-    # A crash after marking "confirming" and taking the seat, before finalising:
-    confirming = start_confirmation(match, coordinator.id, "")
-    assert await store.replace_match(confirming, None)
-    await store.take_seat(opening.id, match_id)
+    match_id = scene.match_id(0)
+    # A crash after claiming the decision and taking the seat, before recording it:
+    await store.claim_decision(Decision(match_id, DecisionKind.CONFIRM, scene.coordinator.id))
+    assert await store.take_seat(scene.opening.id, match_id) == SeatTaken.TAKEN
     assert await registry.resume_confirmations() == 1
-    assert store.openings[opening.id].seats_remaining == 1
+    assert store.openings[scene.opening.id].seats_remaining == 1
     assert await status_of(store, match_id) == MatchStatus.CONFIRMED
     assert len(of_type(store, PlacementConfirmed)) == 1
+    assert await store.unsettled_confirmations() == []
+    assert await registry.resume_confirmations() == 0
 
 
-async def test_a_retry_of_a_confirmation_stuck_in_confirming_finishes_it(
+async def test_a_retry_after_a_crash_before_the_seat_finishes_the_confirmation(
     registry: Registry, store: InMemoryRegistryStore
 ) -> None:
     scene = await placed_scene(registry, seats=2)
-    opening, coordinator, proposals = scene.opening, scene.coordinator, scene.proposals
-    match_id = proposals[0].payload.match_id
-    match = await store.match(match_id)
-    assert match is not None
-    assert await store.replace_match(start_confirmation(match, coordinator.id, ""), None)
-    confirmed = await registry.confirm_match(coordinator, match_id)
+    match_id = scene.match_id(0)
+    await store.claim_decision(Decision(match_id, DecisionKind.CONFIRM, scene.coordinator.id))
+    confirmed = await registry.confirm_match(scene.coordinator, match_id)
     assert confirmed.status == MatchStatus.CONFIRMED
-    assert store.openings[opening.id].seats_remaining == 1
-    assert abandon_confirmation(confirmed).status == MatchStatus.PROPOSED
+    assert store.openings[scene.opening.id].seats_remaining == 1
+    with pytest.raises(Conflict):  # and it cannot be turned into a decline afterwards
+        await registry.decline_match(scene.coordinator, match_id)
+
+
+async def test_a_decline_in_flight_blocks_a_confirmation(
+    registry: Registry, store: InMemoryRegistryStore
+) -> None:
+    scene = await placed_scene(registry, seats=2)
+    match_id = scene.match_id(0)
+    await store.claim_decision(Decision(match_id, DecisionKind.DECLINE, scene.coordinator.id))
+    with pytest.raises(Conflict):
+        await registry.confirm_match(scene.coordinator, match_id)
+    assert store.openings[scene.opening.id].seats_remaining == 2
+
+
+async def test_a_placement_event_id_is_derived_from_the_match() -> None:
+    """Two writes of the same decision (a retry racing the original) carry one event id,
+    so consumers, idempotent on event_id, see one placement."""
+    ids = []
+    for _ in range(2):
+        store = InMemoryRegistryStore()
+        registry = Registry(store=store, reference=load_reference())
+        coordinator, _ = await registry.create_coordinator(
+            "Dana", ("sch_1",), NotificationChannels()
+        )
+        a = application("sch_1")
+        student = await registry.register_student(coordinator, "sch_1", a.person, a.plan)
+        employer, _ = await registry.create_employer("Acme")
+        opening = await registry.post_opening(employer, TERMS)
+        event = proposed(student.id, "sch_1", opening.id, employer.id, match_id="mat_fixed")
+        await registry.on_match_event(event)
+        await registry.confirm_match(coordinator, "mat_fixed")
+        [placement] = of_type(store, PlacementConfirmed)
+        ids.append(placement.event_id)
+    assert ids[0] == ids[1]
 
 
 async def test_decline_withdrawal_and_scope(

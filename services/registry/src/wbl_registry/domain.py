@@ -141,8 +141,7 @@ class Opening:
     seats_remaining: int
     status: str = "open"
     version: int = 1
-    # Matches holding a seat: taking one is conditional on the match not being listed, so
-    # a retried confirmation never takes a second seat.
+    # The confirmed (or being confirmed) matches holding a seat, as the store counts them.
     seat_holders: tuple[str, ...] = ()
 
     def snapshot(self) -> OpeningSnapshot:
@@ -355,7 +354,6 @@ def withdraw_student(student: Student) -> Student:
 class MatchStatus(StrEnum):
     PROPOSED = "proposed"
     WITHDRAWN = "withdrawn"
-    CONFIRMING = "confirming"  # a seat is being taken; a retry or the start-up sweep resumes
     CONFIRMED = "confirmed"
     DECLINED = "declined"
 
@@ -378,42 +376,39 @@ class Match:
     version: int = 1
 
 
-def start_confirmation(match: Match, coordinator_id: str, note: str) -> Match:
-    _must_be_proposed(match)
-    return replace(
-        match,
-        status=MatchStatus.CONFIRMING,
-        decided_by=coordinator_id,
-        note=note,
-        version=match.version + 1,
-    )
+class DecisionKind(StrEnum):
+    CONFIRM = "confirm"
+    DECLINE = "decline"
+    WITHDRAW = "withdraw"  # by the matcher
 
 
-def finish_confirmation(match: Match) -> Match:
-    return replace(match, status=MatchStatus.CONFIRMED, version=match.version + 1)
+@dataclass(frozen=True)
+class Decision:
+    """The one decision a match gets. Claimed by a unique insert keyed by the match, so of
+    concurrent deciders exactly one wins; `settled` once the match document records it."""
+
+    match_id: str
+    kind: DecisionKind
+    by: str
+    note: str = ""
+    settled: bool = False
 
 
-def abandon_confirmation(match: Match) -> Match:
-    """No seat was left: the match goes back to proposed, to be declined or left."""
-    return replace(
-        match, status=MatchStatus.PROPOSED, decided_by=None, note="", version=match.version + 1
-    )
-
-
-def decline(match: Match, coordinator_id: str, note: str) -> Match:
-    _must_be_proposed(match)
-    return replace(
-        match,
-        status=MatchStatus.DECLINED,
-        decided_by=coordinator_id,
-        note=note,
-        version=match.version + 1,
-    )
-
-
-def _must_be_proposed(match: Match) -> None:
+def apply_decision(match: Match, decision: Decision) -> Match:
     if match.status != MatchStatus.PROPOSED:
         raise Conflict(f"the match is {match.status.value}, no longer open to a decision")
+    status = {
+        DecisionKind.CONFIRM: MatchStatus.CONFIRMED,
+        DecisionKind.DECLINE: MatchStatus.DECLINED,
+        DecisionKind.WITHDRAW: MatchStatus.WITHDRAWN,
+    }[decision.kind]
+    return replace(
+        match,
+        status=status,
+        decided_by=None if decision.kind == DecisionKind.WITHDRAW else decision.by,
+        note=decision.note,
+        version=match.version + 1,
+    )
 
 
 # -- outcomes report ------------------------------------------------------------------------

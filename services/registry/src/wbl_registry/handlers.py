@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from uuid import UUID, uuid5
 
 import structlog
 
@@ -11,6 +12,8 @@ from wbl_common.secrets import derive_secret, hash_secret, new_secret
 from wbl_registry.domain import (
     Conflict,
     Coordinator,
+    Decision,
+    DecisionKind,
     DomainError,
     Employer,
     Forbidden,
@@ -23,14 +26,12 @@ from wbl_registry.domain import (
     PersonalDetails,
     Student,
     StudentPlan,
-    abandon_confirmation,
+    apply_decision,
     check_opening_terms,
     check_special_populations,
     check_student_plan,
     close_opening,
-    decline,
     enrol_student,
-    finish_confirmation,
     new_id,
     open_opening,
     outcomes,
@@ -40,7 +41,6 @@ from wbl_registry.domain import (
     revise_student,
     revoke_key,
     rotate_key,
-    start_confirmation,
     withdraw_student,
 )
 from wbl_registry.store import RegistryStore, SeatTaken
@@ -51,6 +51,7 @@ from wbl_schemas.events import (
     CoordinatorRemoved,
     CoordinatorUpdated,
     MatchProposed,
+    MatchWithdrawal,
     MatchWithdrawn,
     NotificationChannels,
     OpeningClosed,
@@ -70,6 +71,7 @@ from wbl_schemas.reference import ReferenceData
 __all__ = ["Conflict", "Forbidden", "Registry", "StudentApplication"]
 
 PRODUCER = "registry"
+EVENT_NAMESPACE = UUID("6f1d2c1e-0b8a-4f5e-9a51-3c2f7d9e8b40")
 BULK_BATCH = 500
 WEBHOOK_PURPOSE = "whsec"
 
@@ -387,9 +389,16 @@ class Registry:
                 )
             )
         elif isinstance(event, MatchWithdrawn):
-            w = event.payload
+            await self._withdraw(event.payload)
+
+    async def _withdraw(self, w: MatchWithdrawal) -> None:
+        claim = Decision(w.match_id, DecisionKind.WITHDRAW, "matcher", w.reason)
+        if await self.store.claim_decision(claim) != claim:
+            return  # the coordinator decided first: their decision stands
+        match = await self.store.match(w.match_id)
+        if match is None:  # withdrawn before we saw it proposed: remember, so it stays so
             opening = await self.store.opening(w.opening_id)
-            await self.store.record_withdrawal(
+            await self.store.save_proposal(
                 Match(
                     id=w.match_id,
                     round_id=w.round_id,
@@ -402,6 +411,9 @@ class Registry:
                     note=w.reason,
                 )
             )
+        elif match.status == MatchStatus.PROPOSED:
+            await self.store.replace_match(apply_decision(match, claim), None)
+        await self.store.settle_decision(w.match_id)
 
     async def match_for(self, coordinator: Coordinator, match_id: str) -> Match:
         match = await self.store.match(match_id)
@@ -410,58 +422,73 @@ class Registry:
         return match
 
     async def confirm_match(self, coordinator: Coordinator, match_id: str, note: str = "") -> Match:
-        """Confirm in three conditional steps, each safe to repeat: mark the match
-        "confirming", take the seat (at most once per match), then mark it "confirmed" with
-        its PlacementConfirmed event. A crash in between leaves "confirming", which a retry
-        or the start-up sweep resumes; a seat is never lost nor taken twice."""
+        """Claim the decision (a unique insert: of concurrent deciders one wins), take a seat
+        (a unique slot insert, at most one per match), then record the confirmation on the
+        match with its PlacementConfirmed event. Every step is safe to repeat, so a retry or
+        the start-up sweep finishes what a crash interrupted; a seat is never lost nor
+        taken twice. No seat left: the claim is released and the match stays proposed."""
         match = await self.match_for(coordinator, match_id)
-        if match.status == MatchStatus.PROPOSED:
-            student = await self.store.student(match.student_id)
-            if student is None or student.status != "active":
-                raise Conflict("the student has been withdrawn")
-            confirming = start_confirmation(match, coordinator.id, note)
-            if not await self.store.replace_match(confirming, None):
-                raise Conflict("the match was decided meanwhile")
-            match = confirming
-        elif match.status != MatchStatus.CONFIRMING:
-            raise Conflict(f"the match is {match.status.value}, no longer open to a decision")
-        return await self._finish_confirmation(match)
+        _still_open(match)
+        student = await self.store.student(match.student_id)
+        if student is None or student.status != "active":
+            raise Conflict("the student has been withdrawn")
+        claim = await self._claim(Decision(match.id, DecisionKind.CONFIRM, coordinator.id, note))
+        return await self._carry_out_confirmation(match, claim)
 
-    async def _finish_confirmation(self, match: Match) -> Match:
+    async def _claim(self, decision: Decision) -> Decision:
+        stood = await self.store.claim_decision(decision)
+        if stood.kind != decision.kind:
+            raise Conflict(f"the match was decided meanwhile ({stood.kind.value})")
+        return stood  # ours, or the same kind claimed by an interrupted or concurrent call
+
+    async def _carry_out_confirmation(self, match: Match, claim: Decision) -> Match:
         seat = await self.store.take_seat(match.opening_id, match.id)
         if seat is SeatTaken.NONE:
-            await self.store.replace_match(abandon_confirmation(match), None)
+            await self.store.release_decision(claim)
             raise Conflict("no seat is left on this opening, or it is closed", "seats_remaining")
-        confirmed = finish_confirmation(match)
-        event = PlacementConfirmed(producer=PRODUCER, payload=self._decision(confirmed))
-        if not await self.store.replace_match(confirmed, event):
-            # A concurrent retry finished it first; its seat is the one taken.
-            current = await self.store.match(match.id)
-            if current is None or current.status != MatchStatus.CONFIRMED:
-                raise Conflict("the match changed meanwhile")
-            return current
-        self.written()
+        confirmed = await self._record(match, claim)
         log.info("placement confirmed", match_id=match.id, seat=seat.value)
         return confirmed
+
+    async def _record(self, match: Match, claim: Decision) -> Match:
+        """Write the decision on the match with its event, whose id is derived from the
+        match so a repeated write can only repeat the same event (consumers dedupe it)."""
+        decided = apply_decision(match, claim)
+        kind = PlacementConfirmed if claim.kind == DecisionKind.CONFIRM else PlacementDeclined
+        event = kind(
+            event_id=uuid5(EVENT_NAMESPACE, f"{match.id}:{decided.status.value}"),
+            producer=PRODUCER,
+            payload=self._decision(decided),
+        )
+        if not await self.store.replace_match(decided, event):
+            current = await self.store.match(match.id)
+            if current is None or current.status != decided.status:
+                raise Conflict("the match changed meanwhile")
+            decided = current  # a concurrent call for the same decision recorded it
+        await self.store.settle_decision(match.id)
+        self.written()
+        return decided
 
     async def resume_confirmations(self) -> int:
         """Finish confirmations a crash interrupted; run at start-up."""
         resumed = 0
-        for match in await self.store.matches_with_status(MatchStatus.CONFIRMING):
+        for claim in await self.store.unsettled_confirmations():
+            match = await self.store.match(claim.match_id)
+            if match is None or match.status != MatchStatus.PROPOSED:
+                await self.store.settle_decision(claim.match_id)
+                continue
             try:
-                await self._finish_confirmation(match)
+                await self._carry_out_confirmation(match, claim)
                 resumed += 1
             except Conflict:
-                log.info("interrupted confirmation had no seat", match_id=match.id)
+                log.info("interrupted confirmation had no seat", match_id=claim.match_id)
         return resumed
 
     async def decline_match(self, coordinator: Coordinator, match_id: str, note: str = "") -> Match:
         match = await self.match_for(coordinator, match_id)
-        declined = decline(match, coordinator.id, note)
-        event = PlacementDeclined(producer=PRODUCER, payload=self._decision(declined))
-        if not await self.store.replace_match(declined, event):
-            raise Conflict("the match was decided meanwhile")
-        self.written()
+        _still_open(match)
+        claim = await self._claim(Decision(match.id, DecisionKind.DECLINE, coordinator.id, note))
+        declined = await self._record(match, claim)
         log.info("placement declined", match_id=match_id)
         return declined
 
@@ -514,3 +541,8 @@ class Registry:
         facts = await self.store.outcome_facts(school_ids)
         placed = await self.store.placed_students(school_ids)
         return outcomes(facts, placed)
+
+
+def _still_open(match: Match) -> None:
+    if match.status != MatchStatus.PROPOSED:
+        raise Conflict(f"the match is {match.status.value}, no longer open to a decision")

@@ -20,6 +20,8 @@ from wbl_common.outbox import new_with_outbox, with_outbox
 from wbl_registry.domain import (
     Conflict,
     Coordinator,
+    Decision,
+    DecisionKind,
     Employer,
     Match,
     MatchStatus,
@@ -83,7 +85,8 @@ class RegistryStore(Protocol):
     ) -> list[Opening]: ...
 
     async def take_seat(self, opening_id: str, match_id: str) -> SeatTaken:
-        """Atomically take one seat of an open opening for `match_id`, at most once."""
+        """Take one seat of an open opening for `match_id`, at most once per match and never
+        more than the opening's seats, however many callers race."""
         ...
 
     # -- students
@@ -109,12 +112,20 @@ class RegistryStore(Protocol):
 
     # -- matches
     async def save_proposal(self, match: Match) -> bool:
-        """Store a new proposal; False when the match is already known (a redelivery)."""
+        """Store a new match; False when the match is already known (a redelivery)."""
         ...
 
-    async def record_withdrawal(self, match: Match) -> bool:
-        """Mark the match withdrawn if still proposed (or store it withdrawn if unknown)."""
+    async def claim_decision(self, decision: Decision) -> Decision:
+        """Record `decision` unless the match has one; returns the one that stands."""
         ...
+
+    async def release_decision(self, decision: Decision) -> None:
+        """Drop a claimed decision that could not be carried out (no seat left)."""
+        ...
+
+    async def settle_decision(self, match_id: str) -> None: ...
+
+    async def unsettled_confirmations(self) -> list[Decision]: ...
 
     async def match(self, match_id: str) -> Match | None: ...
 
@@ -127,8 +138,6 @@ class RegistryStore(Protocol):
     async def matches_of_employer(
         self, employer_id: str, status: str | None, skip: int, limit: int
     ) -> list[Match]: ...
-
-    async def matches_with_status(self, status: MatchStatus) -> list[Match]: ...
 
     async def placed_students(self, school_ids: Sequence[str] | None) -> set[str]: ...
 
@@ -156,6 +165,16 @@ EMPLOYERS, COORDINATORS, OPENINGS, STUDENTS, MATCHES = (
     _Codec(Student),
     _Codec(Match),
 )
+DECISIONS = TypeAdapter(Decision)
+# Seats are counted from the `seats` collection, never stored on the opening document.
+DERIVED_OPENING_FIELDS = ("seats_remaining", "seat_holders")
+
+
+def _opening_doc(opening: Opening) -> Document:
+    doc = OPENINGS.to_doc(opening)
+    for name in DERIVED_OPENING_FIELDS:
+        doc.pop(name)
+    return doc
 
 
 def _filter(base: dict[str, Any], status: str | None) -> dict[str, Any]:
@@ -169,6 +188,11 @@ class MongoRegistryStore:
         self.openings = db["openings"]
         self.students = db["students"]
         self.matches = db["matches"]
+        # Claims by unique insert: FerretDB 1.24 does not apply concurrent updates of one
+        # document atomically (lost $inc, stale conditional findAndModify), but it does
+        # enforce unique indexes; so seats and decisions are claimed by inserting.
+        self.seats = db["seats"]
+        self.decisions = db["decisions"]
 
     @property
     def outbox_collections(self) -> list[AsyncCollection[Document]]:
@@ -183,6 +207,9 @@ class MongoRegistryStore:
         )
         await self.matches.create_index([("school_id", ASCENDING), ("status", ASCENDING)])
         await self.matches.create_index([("employer_id", ASCENDING), ("status", ASCENDING)])
+        await self.seats.create_index("match_id", unique=True)
+        await self.seats.create_index("opening_id")
+        await self.decisions.create_index([("kind", ASCENDING), ("settled", ASCENDING)])
         for collection in self.outbox_collections:
             await collection.create_index("outbox_pending")
 
@@ -226,14 +253,29 @@ class MongoRegistryStore:
     # -- openings
 
     async def add_opening(self, opening: Opening, event: Envelope) -> None:
-        await self.openings.insert_one(new_with_outbox(OPENINGS.to_doc(opening), event))
+        await self.openings.insert_one(new_with_outbox(_opening_doc(opening), event))
 
     async def opening(self, opening_id: str) -> Opening | None:
         doc = await self.openings.find_one({"_id": opening_id})
-        return OPENINGS.from_doc(doc) if doc else None
+        return (await self._with_seats([doc]))[0] if doc else None
+
+    async def _with_seats(self, docs: list[Document]) -> list[Opening]:
+        holders: dict[str, list[str]] = {doc["_id"]: [] for doc in docs}
+        async for seat in self.seats.find({"opening_id": {"$in": list(holders)}}):
+            holders[seat["opening_id"]].append(seat["match_id"])
+        return [
+            OPENINGS.from_doc(
+                {
+                    **doc,
+                    "seats_remaining": max(doc["terms"]["seats"] - len(holders[doc["_id"]]), 0),
+                    "seat_holders": sorted(holders[doc["_id"]]),
+                }
+            )
+            for doc in docs
+        ]
 
     async def replace_opening(self, opening: Opening, event: Envelope) -> bool:
-        return await _replace(self.openings, OPENINGS.to_doc(opening), event)
+        return await _replace(self.openings, _opening_doc(opening), event)
 
     async def openings_of(
         self, employer_id: str, status: str | None, career_field: str | None, skip: int, limit: int
@@ -242,27 +284,33 @@ class MongoRegistryStore:
         if career_field:
             query["terms.career_field"] = career_field
         cursor = self.openings.find(query).sort("_id", ASCENDING).skip(skip).limit(limit)
-        return [OPENINGS.from_doc(doc) async for doc in cursor]
+        return await self._with_seats([doc async for doc in cursor])
 
     async def take_seat(self, opening_id: str, match_id: str) -> SeatTaken:
-        # One conditional write: never read-then-write. The version moves too, so a
-        # concurrent revision of the opening cannot overwrite the count.
-        taken = await self.openings.find_one_and_update(
-            {
-                "_id": opening_id,
-                "status": "open",
-                "seats_remaining": {"$gt": 0},
-                "seat_holders": {"$ne": match_id},
-            },
-            {"$inc": {"seats_remaining": -1, "version": 1}, "$push": {"seat_holders": match_id}},
-            projection={"_id": 1},
-        )
-        if taken is not None:
+        """Each seat is a slot document `<opening>#<n>`: inserting one claims it. The unique
+        `_id` lets one caller have each slot; the unique `match_id` one slot per match."""
+        opening = await self.opening(opening_id)
+        if opening is not None and match_id in opening.seat_holders:
+            return SeatTaken.ALREADY
+        if opening is None or opening.status != "open":
+            return SeatTaken.NONE
+        taken = {
+            doc["_id"] async for doc in self.seats.find({"opening_id": opening_id}, {"_id": 1})
+        }
+        for slot in range(opening.terms.seats):
+            slot_id = f"{opening_id}#{slot}"
+            if slot_id in taken:
+                continue
+            try:
+                await self.seats.insert_one(
+                    {"_id": slot_id, "opening_id": opening_id, "match_id": match_id}
+                )
+            except DuplicateKeyError:
+                if await self.seats.find_one({"match_id": match_id}) is not None:
+                    return SeatTaken.ALREADY
+                continue
             return SeatTaken.TAKEN
-        held = await self.openings.find_one(
-            {"_id": opening_id, "seat_holders": match_id}, {"_id": 1}
-        )
-        return SeatTaken.ALREADY if held else SeatTaken.NONE
+        return SeatTaken.NONE
 
     # -- students
 
@@ -337,16 +385,28 @@ class MongoRegistryStore:
             return False
         return True
 
-    async def record_withdrawal(self, match: Match) -> bool:
-        result = await self.matches.update_one(
-            {"_id": match.id, "status": MatchStatus.PROPOSED.value},
-            {"$set": {"status": MatchStatus.WITHDRAWN.value}, "$inc": {"version": 1}},
+    async def claim_decision(self, decision: Decision) -> Decision:
+        doc = DECISIONS.dump_python(decision, mode="json")
+        doc["_id"] = doc.pop("match_id")
+        try:
+            await self.decisions.insert_one(doc)
+        except DuplicateKeyError:
+            stood = await self.decisions.find_one({"_id": decision.match_id})
+            assert stood is not None, "a decision is never deleted once another exists"
+            return _decision(stood)
+        return decision
+
+    async def release_decision(self, decision: Decision) -> None:
+        await self.decisions.delete_one(
+            {"_id": decision.match_id, "kind": decision.kind.value, "by": decision.by}
         )
-        if result.modified_count == 1:
-            return True
-        # Unknown so far (the proposal may never come): remember the withdrawal, so a late
-        # proposal cannot revive it. Known and decided: the coordinator's decision stands.
-        return await self.save_proposal(replace(match, status=MatchStatus.WITHDRAWN))
+
+    async def settle_decision(self, match_id: str) -> None:
+        await self.decisions.update_one({"_id": match_id}, {"$set": {"settled": True}})
+
+    async def unsettled_confirmations(self) -> list[Decision]:
+        cursor = self.decisions.find({"kind": DecisionKind.CONFIRM.value, "settled": False})
+        return [_decision(doc) async for doc in cursor]
 
     async def match(self, match_id: str) -> Match | None:
         doc = await self.matches.find_one({"_id": match_id})
@@ -367,9 +427,6 @@ class MongoRegistryStore:
     ) -> list[Match]:
         return await self._matches(_filter({"employer_id": employer_id}, status), skip, limit)
 
-    async def matches_with_status(self, status: MatchStatus) -> list[Match]:
-        return await self._matches({"status": status.value}, 0, 0)
-
     async def _matches(self, query: dict[str, Any], skip: int, limit: int) -> list[Match]:
         cursor = self.matches.find(query).sort("_id", ASCENDING).skip(skip).limit(limit)
         return [MATCHES.from_doc(doc) async for doc in cursor]
@@ -379,6 +436,10 @@ class MongoRegistryStore:
         if school_ids is not None:
             query["school_id"] = {"$in": list(school_ids)}
         return {doc["student_id"] async for doc in self.matches.find(query, {"student_id": 1})}
+
+
+def _decision(doc: Document) -> Decision:
+    return DECISIONS.validate_python({**doc, "match_id": doc["_id"]})
 
 
 async def _replace(
@@ -402,6 +463,7 @@ class InMemoryRegistryStore:
     openings: dict[str, Opening] = field(default_factory=dict)
     students: dict[str, Student] = field(default_factory=dict)
     matches: dict[str, Match] = field(default_factory=dict)
+    decisions: dict[str, Decision] = field(default_factory=dict)
     events: list[Envelope] = field(default_factory=list)
 
     # -- employers
@@ -473,8 +535,7 @@ class InMemoryRegistryStore:
         self.openings[opening_id] = replace(
             opening,
             seats_remaining=opening.seats_remaining - 1,
-            version=opening.version + 1,
-            seat_holders=(*opening.seat_holders, match_id),
+            seat_holders=tuple(sorted((*opening.seat_holders, match_id))),
         )
         return SeatTaken.TAKEN
 
@@ -545,16 +606,22 @@ class InMemoryRegistryStore:
         self.matches[match.id] = match
         return True
 
-    async def record_withdrawal(self, match: Match) -> bool:
-        stored = self.matches.get(match.id)
-        if stored is None:
-            return await self.save_proposal(replace(match, status=MatchStatus.WITHDRAWN))
-        if stored.status != MatchStatus.PROPOSED:
-            return False
-        self.matches[match.id] = replace(
-            stored, status=MatchStatus.WITHDRAWN, version=stored.version + 1
-        )
-        return True
+    async def claim_decision(self, decision: Decision) -> Decision:
+        return self.decisions.setdefault(decision.match_id, decision)
+
+    async def release_decision(self, decision: Decision) -> None:
+        stood = self.decisions.get(decision.match_id)
+        if stood is not None and (stood.kind, stood.by) == (decision.kind, decision.by):
+            del self.decisions[decision.match_id]
+
+    async def settle_decision(self, match_id: str) -> None:
+        if match_id in self.decisions:
+            self.decisions[match_id] = replace(self.decisions[match_id], settled=True)
+
+    async def unsettled_confirmations(self) -> list[Decision]:
+        return [
+            d for d in self.decisions.values() if d.kind == DecisionKind.CONFIRM and not d.settled
+        ]
 
     async def match(self, match_id: str) -> Match | None:
         return self.matches.get(match_id)
@@ -579,9 +646,6 @@ class InMemoryRegistryStore:
             skip,
             limit,
         )
-
-    async def matches_with_status(self, status: MatchStatus) -> list[Match]:
-        return self._matches(lambda m: m.status == status, 0, 0)
 
     def _matches(self, keep: Any, skip: int, limit: int) -> list[Match]:
         return _page(

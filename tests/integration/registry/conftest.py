@@ -1,0 +1,76 @@
+"""The registry app in-process against the real Kafka and FerretDB of the test run."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pymongo.asynchronous.database import AsyncDatabase
+
+from tests.unit.registry.conftest import ADMIN_TOKEN, bearer, settings
+from wbl_common.mongo import Document
+from wbl_registry.app import create_app
+from wbl_registry.config import RegistrySettings
+from wbl_registry.handlers import Registry
+
+
+@dataclass
+class RunningRegistry:
+    app: FastAPI
+    http: httpx.AsyncClient
+    db: AsyncDatabase[Document]
+
+    @property
+    def registry(self) -> Registry:
+        registry: Registry = self.app.state.registry
+        return registry
+
+    async def employer(self, name: str = "Acme") -> dict[str, str]:
+        created = await self.http.post(
+            "/v1/employers", json={"name": name}, headers=bearer(ADMIN_TOKEN)
+        )
+        assert created.status_code == 201, created.text
+        body: dict[str, str] = created.json()
+        return body
+
+    async def coordinator(self, *school_ids: str) -> dict[str, str]:
+        created = await self.http.post(
+            "/v1/coordinators",
+            json={
+                "name": "Dana Coordinator",
+                "school_ids": list(school_ids),
+                "channels": {"email": "dana@school.example.org"},
+            },
+            headers=bearer(ADMIN_TOKEN),
+        )
+        assert created.status_code == 201, created.text
+        body: dict[str, str] = created.json()
+        return body
+
+
+def integration_settings(
+    kafka: str, mongo: str, database: str, **changes: object
+) -> RegistrySettings:
+    return settings(
+        kafka={"bootstrap_servers": kafka, "request_timeout_ms": 5000},
+        mongo={"uri": mongo, "database": database, "server_selection_timeout_ms": 5000},
+        max_body_bytes=8 * 1024 * 1024,
+        **changes,
+    )
+
+
+@pytest.fixture
+async def running(
+    kafka_bootstrap: str, mongo_uri: str, db: AsyncDatabase[Document]
+) -> AsyncIterator[RunningRegistry]:
+    app = create_app(integration_settings(kafka_bootstrap, mongo_uri, db.name))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url="http://registry", timeout=120
+        ) as http,
+    ):
+        yield RunningRegistry(app=app, http=http, db=db)

@@ -1,0 +1,216 @@
+"""One contract, two stores: the in-memory fake behaves as the MongoDB store on FerretDB."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from tests.unit.registry.builders import TERMS, application, proposed
+from wbl_common.mongo import Document
+from wbl_registry.domain import (
+    Coordinator,
+    Decision,
+    DecisionKind,
+    Employer,
+    Match,
+    MatchStatus,
+    Opening,
+    Student,
+    close_opening,
+    enrol_student,
+    revoke_key,
+    withdraw_student,
+)
+from wbl_registry.store import (
+    AlreadyRegistered,
+    InMemoryRegistryStore,
+    MongoRegistryStore,
+    RegistryStore,
+    SeatTaken,
+)
+from wbl_schemas.events import (
+    CoordinatorRegistered,
+    NotificationChannels,
+    OpeningPublished,
+    StudentRegistered,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["memory", "mongo"])
+async def store(request: pytest.FixtureRequest, db: AsyncDatabase[Document]) -> RegistryStore:
+    if request.param == "memory":
+        return InMemoryRegistryStore()
+    mongo = MongoRegistryStore(db)
+    await mongo.ensure_indexes()
+    return mongo
+
+
+def new_student(school_id: str = "sch_1") -> tuple[Student, StudentRegistered]:
+    a = application(school_id)
+    student = enrol_student(a.school_id, a.person, a.plan, ("high-needs",))
+    return student, StudentRegistered(producer="test", payload=student.match_profile())
+
+
+async def new_opening(store: RegistryStore, seats: int, employer_id: str = "emp_1") -> Opening:
+    opening = Opening(
+        id=f"opn_{seats}_{employer_id}",
+        employer_id=employer_id,
+        terms=replace(TERMS, seats=seats),
+        seats_remaining=seats,
+    )
+    await store.add_opening(opening, OpeningPublished(producer="test", payload=opening.snapshot()))
+    return opening
+
+
+def match_of(student_id: str, opening_id: str, school_id: str = "sch_1") -> Match:
+    p = proposed(student_id, school_id, opening_id, "emp_1").payload
+    return Match(
+        id=p.match_id,
+        round_id=p.round_id,
+        student_id=p.student_id,
+        school_id=p.school_id,
+        opening_id=p.opening_id,
+        employer_id=p.employer_id,
+        career_field=p.career_field,
+        status=MatchStatus.PROPOSED,
+    )
+
+
+async def test_employers_by_key_hash_and_saved_changes(store: RegistryStore) -> None:
+    employer = Employer(id="emp_1", name="Acme", key_hash="h1")
+    await store.add_employer(employer)
+    assert await store.employer_by_key_hash("h1") == employer
+    await store.save_employer(revoke_key(employer))
+    assert (await store.employer("emp_1")) == replace(employer, status="revoked")
+    assert await store.employer_by_key_hash("nope") is None
+
+
+async def test_coordinators_replace_only_from_the_stored_version(store: RegistryStore) -> None:
+    coordinator = Coordinator("coo_1", "Dana", ("sch_1",), NotificationChannels(), "t1")
+    event = CoordinatorRegistered(producer="test", payload=coordinator.profile())
+    await store.add_coordinator(coordinator, event)
+    assert await store.coordinator_by_token_hash("t1") == coordinator
+    revised = replace(coordinator, school_ids=("sch_1", "sch_2"), version=2)
+    assert await store.replace_coordinator(revised, event)
+    assert not await store.replace_coordinator(revised, event)  # stale: version 1 is gone
+    assert await store.coordinators_by_id(["coo_1", "coo_x"]) == [revised]
+
+
+async def test_openings_list_filter_and_page(store: RegistryStore) -> None:
+    for seats in (1, 2, 3):
+        await new_opening(store, seats)
+    other = await new_opening(store, 1, employer_id="emp_2")
+    first = await store.opening("opn_1_emp_1")
+    assert first is not None
+    closed = close_opening(first)
+    assert await store.replace_opening(
+        closed, OpeningPublished(producer="t", payload=closed.snapshot())
+    )
+    assert [o.id for o in await store.openings_of("emp_1", None, None, 0, 2)] == [
+        "opn_1_emp_1",
+        "opn_2_emp_1",
+    ]
+    assert [o.id for o in await store.openings_of("emp_1", "open", None, 0, 10)] == [
+        "opn_2_emp_1",
+        "opn_3_emp_1",
+    ]
+    assert await store.openings_of("emp_1", None, "cybersecurity", 0, 10) == []
+    assert [o.id for o in await store.openings_of("emp_2", None, None, 0, 10)] == [other.id]
+
+
+async def test_a_seat_is_taken_once_per_match_and_never_below_zero(store: RegistryStore) -> None:
+    opening = await new_opening(store, 1)
+    assert await store.take_seat(opening.id, "mat_a") == SeatTaken.TAKEN
+    assert await store.take_seat(opening.id, "mat_a") == SeatTaken.ALREADY
+    assert await store.take_seat(opening.id, "mat_b") == SeatTaken.NONE
+    stored = await store.opening(opening.id)
+    assert stored is not None
+    assert (stored.seats_remaining, stored.seat_holders) == (0, ("mat_a",))
+    assert await store.take_seat("opn_missing", "mat_a") == SeatTaken.NONE
+
+
+async def test_a_closed_opening_gives_no_seat(store: RegistryStore) -> None:
+    opening = await new_opening(store, 2)
+    closed = close_opening(opening)
+    assert await store.replace_opening(
+        closed, OpeningPublished(producer="t", payload=closed.snapshot())
+    )
+    assert await store.take_seat(opening.id, "mat_a") == SeatTaken.NONE
+
+
+async def test_students_are_unique_by_school_and_email(store: RegistryStore) -> None:
+    student, event = new_student()
+    await store.add_student(student, event)
+    twin = replace(student, id="stu_twin")
+    with pytest.raises(AlreadyRegistered):
+        await store.add_student(twin, event)
+    elsewhere = replace(twin, id="stu_elsewhere", school_id="sch_2")
+    fresh, fresh_event = new_student()
+    failed = await store.add_students(
+        [(elsewhere, event), (replace(twin, id="stu_t2"), event), (fresh, fresh_event)]
+    )
+    assert list(failed) == [1]
+    assert {
+        s.id for s in await store.students_by_id([student.id, elsewhere.id, fresh.id, "stu_t2"])
+    } == {student.id, elsewhere.id, fresh.id}
+
+
+async def test_students_replace_list_and_report_facts(store: RegistryStore) -> None:
+    student, event = new_student()
+    other, other_event = new_student("sch_2")
+    await store.add_students([(student, event), (other, other_event)])
+    gone = withdraw_student(student)
+    assert await store.replace_student(gone, event)
+    assert not await store.replace_student(gone, event)
+    assert [s.id for s in await store.students_of(["sch_1"], "withdrawn", 0, 10)] == [student.id]
+    assert await store.students_of(["sch_1"], "active", 0, 10) == []
+    facts = {f.student_id: f for f in await store.outcome_facts(None)}
+    assert facts[student.id].active is False and facts[other.id].active is True
+    assert facts[other.id].special_populations == ("high-needs",)
+    assert [f.student_id for f in await store.outcome_facts(["sch_2"])] == [other.id]
+
+
+async def test_matches_are_kept_once_and_replaced_conditionally(store: RegistryStore) -> None:
+    match = match_of("stu_1", "opn_1")
+    assert await store.save_proposal(match)
+    assert not await store.save_proposal(match)
+    confirmed = replace(match, status=MatchStatus.CONFIRMED, decided_by="coo_1", version=2)
+    assert await store.replace_match(confirmed, None)
+    assert not await store.replace_match(confirmed, None)
+    assert await store.placed_students(None) == {"stu_1"}
+    assert await store.placed_students(["sch_2"]) == set()
+    assert await store.matches_of_schools(["sch_1"], "confirmed", 0, 10) == [confirmed]
+    assert await store.matches_of_employer("emp_1", "proposed", 0, 10) == []
+    assert await store.matches_of_employer("emp_1", None, 0, 10) == [confirmed]
+
+
+async def test_the_first_decision_claimed_stands(store: RegistryStore) -> None:
+    confirm = Decision("mat_1", DecisionKind.CONFIRM, "coo_1", "ok")
+    decline = Decision("mat_1", DecisionKind.DECLINE, "coo_2")
+    assert await store.claim_decision(confirm) == confirm
+    assert await store.claim_decision(decline) == confirm
+    assert await store.unsettled_confirmations() == [confirm]
+    await store.release_decision(decline)  # not the standing one: no effect
+    assert await store.claim_decision(decline) == confirm
+    await store.settle_decision("mat_1")
+    assert await store.unsettled_confirmations() == []
+    other = Decision("mat_2", DecisionKind.CONFIRM, "coo_1")
+    await store.claim_decision(other)
+    await store.release_decision(other)
+    assert await store.claim_decision(decline_of("mat_2")) == decline_of("mat_2")
+
+
+def decline_of(match_id: str) -> Decision:
+    return Decision(match_id, DecisionKind.DECLINE, "coo_2")
+
+
+async def test_seats_are_counted_on_reading_an_opening(store: RegistryStore) -> None:
+    opening = await new_opening(store, 3)
+    await store.take_seat(opening.id, "mat_b")
+    await store.take_seat(opening.id, "mat_a")
+    [listed] = await store.openings_of("emp_1", None, None, 0, 10)
+    assert (listed.seats_remaining, listed.seat_holders) == (1, ("mat_a", "mat_b"))
