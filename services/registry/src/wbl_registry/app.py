@@ -23,10 +23,11 @@ DATA_LOGGERS = ("pymongo", "aiokafka", "faststream", "httpx", "multipart", "pyth
 
 
 def quiet_data_loggers() -> None:
+    """Pin these loggers at INFO or above, so a DEBUG root level later cannot reach them
+    (pymongo's command log at DEBUG holds whole documents: names, emails, birth dates)."""
     for name in DATA_LOGGERS:
         logger = logging.getLogger(name)
-        if logger.getEffectiveLevel() < logging.INFO:
-            logger.setLevel(logging.INFO)
+        logger.setLevel(max(logger.level, logging.INFO))
 
 
 class BodyTooLarge(HTTPException):
