@@ -93,9 +93,9 @@ async def test_a_proposal_from_the_bus_is_confirmed_into_a_placement(
         "/v1/openings", json=opening_body(seats=1), headers=bearer(employer["api_key"])
     )
     students = []
-    for first in ("Avery", "Blake"):
+    for name in ("Avery", "Blake"):
         created = await running.http.post(
-            "/v1/students", json=student_body("sch_flow", first), headers=token
+            "/v1/students", json=student_body("sch_flow", name), headers=token
         )
         students.append(created.json()["id"])
     first, second = (
