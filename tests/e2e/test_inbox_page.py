@@ -1,0 +1,149 @@
+"""The coordinator's inbox page in a real browser (Debian's chromium driven by Playwright),
+against registry, matcher and notifier as processes: sign in, a match arrives live,
+student details come from registry, confirming reaches registry."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, async_playwright, expect
+
+from tests.e2e.conftest import System
+from tests.e2e.test_flow import opening_body, student_body
+from tests.support import eventually
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path("/tmp")
+HAVE_CHROMIUM = Path(CHROMIUM).exists()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not HAVE_CHROMIUM:
+        pytest.fail(f"{CHROMIUM} is missing: run deploy/local/install-browser.sh")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def setup_school(http: httpx.AsyncClient, system: System, school: str) -> dict[str, Any]:
+    employer = (
+        await http.post(
+            f"{system.registry}/v1/employers",
+            json={"name": "Merrimack Robotics"},
+            headers=system.admin,
+        )
+    ).json()
+    created = await http.post(
+        f"{system.registry}/v1/coordinators",
+        json={"name": "Rosa", "school_ids": [school]},
+        headers=system.admin,
+    )
+    assert created.status_code == 201, created.text
+    opening = await http.post(
+        f"{system.registry}/v1/openings",
+        json=opening_body("mechatronics", 1) | {"title": "Mechatronics intern"},
+        headers={"Authorization": f"Bearer {employer['api_key']}"},
+    )
+    assert opening.status_code == 201, opening.text
+    return {"token": created.json()["token"], "opening_id": opening.json()["id"]}
+
+
+async def test_a_coordinator_sees_a_match_arrive_live_and_confirms_it(
+    system: System, browser: Browser
+) -> None:
+    school = f"sch_page_{secrets.token_hex(3)}"
+    async with httpx.AsyncClient(timeout=10) as http:
+        school_setup = await setup_school(http, system, school)
+        token = school_setup["token"]
+        page = await browser.new_page(viewport={"width": 390, "height": 844})
+        await page.goto(f"{system.notifier}/inbox")
+        await page.get_by_label("Coordinator token").fill(token)
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.locator("#connection")).to_contain_text("Live", timeout=20_000)
+        assert await page.evaluate("sessionStorage.length") == 1
+        assert await page.context.cookies() == []
+
+        # A student registered now becomes a match that appears without a reload.
+        student = student_body("Maya", "mechatronics") | {"school_id": school}
+        registered = await http.post(
+            f"{system.registry}/v1/students",
+            json=student,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert registered.status_code == 201, registered.text
+        student_id = registered.json()["id"]
+        item = page.locator("li.item", has_text=school_setup["opening_id"])
+        await expect(item).to_be_visible(timeout=60_000)
+        await expect(page.locator("#live")).to_contain_text("New match")
+        match_id = await item.get_attribute("data-match")
+        assert match_id and await item.get_attribute("data-status") == "proposed"
+        await expect(item).to_contain_text(student_id)  # the pseudonymous reference only
+        await expect(item).not_to_contain_text("Maya")
+
+        # Student details come from registry with the coordinator's token, on request.
+        await item.get_by_role("button", name="Show student details").click()
+        await expect(item.locator(".student")).to_contain_text("Maya Tester")
+        await page.screenshot(path=str(SCREENSHOTS / "wbl-inbox-phone.png"), full_page=True)
+
+        await item.get_by_role("button", name="Confirm placement").click()
+        await expect(item).to_have_attribute("data-status", "confirmed", timeout=20_000)
+        await expect(page.locator("#live")).to_contain_text("confirm")
+
+        async def confirmed_in_registry() -> list[dict[str, Any]]:
+            response = await http.get(
+                f"{system.registry}/v1/matches", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert response.status_code == 200, response.text
+            return [
+                m
+                for m in response.json()
+                if m["match_id"] == match_id and m["status"] == "confirmed"
+            ]
+
+        await eventually(confirmed_in_registry, what="the placement confirmed in registry")
+
+        # The notifier hears PlacementConfirmed back from registry: the inbox says so too.
+        async def confirmed_in_inbox() -> bool:
+            response = await http.get(
+                f"{system.notifier}/v1/inbox", headers={"Authorization": f"Bearer {token}"}
+            )
+            return any(
+                n["match_id"] == match_id and n["status"] == "confirmed" for n in response.json()
+            )
+
+        await eventually(confirmed_in_inbox, within=60, what="the inbox notification confirmed")
+        await page.set_viewport_size({"width": 1200, "height": 800})
+        await page.screenshot(path=str(SCREENSHOTS / "wbl-inbox-desktop.png"), full_page=True)
+
+
+async def test_a_stale_or_forged_email_link_gets_a_clear_refusal_page(
+    system: System, browser: Browser
+) -> None:
+    page = await browser.new_page()
+    response = await page.goto(f"{system.notifier}/inbox/act?t=not-a-real-link")
+    assert response is not None and response.status == 400
+    await expect(page.get_by_role("heading", level=2)).to_have_text("This link is not valid")
+    await expect(page.get_by_role("link", name="Open your inbox")).to_be_visible()
