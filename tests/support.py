@@ -7,7 +7,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from wbl_schemas.topics import TOPIC_SPECS
 
 T = TypeVar("T")
 
@@ -50,3 +52,22 @@ async def read_topic(
         raise AssertionError(f"{topic}: condition not met within {within}s ({len(records)} read)")
     finally:
         await consumer.stop()
+
+
+async def start_groups_at_the_end(bootstrap: str, consumer: str) -> None:
+    """Commit the consumer groups of `consumer` at the end of every topic, so a service
+    started under that name hears only the events its test publishes from now on."""
+    for spec in TOPIC_SPECS:
+        group = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=f"{consumer}.{spec.name}",
+            enable_auto_commit=False,
+        )
+        await group.start()
+        try:
+            partitions = [TopicPartition(spec.name, p) for p in range(spec.partitions)]
+            group.assign(partitions)
+            ends = await group.end_offsets(partitions)
+            await group.commit(dict(ends.items()))
+        finally:
+            await group.stop()

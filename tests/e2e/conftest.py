@@ -10,7 +10,6 @@ from pathlib import Path
 
 import infra
 import pytest
-
 import run_services
 
 

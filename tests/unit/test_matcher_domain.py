@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from wbl_matcher.domain import Assignment, MatchingInputs, Proposal, changes_for, fields_of
+from wbl_matcher.domain import Assignment, Proposal, changes_for, fields_of
 from wbl_schemas.events import OpeningSnapshot, Place, StudentMatchProfile
 
 pytestmark = pytest.mark.unit
@@ -91,12 +91,3 @@ def test_an_unmatched_student_loses_their_proposal() -> None:
 def test_related_fields_widen_a_students_partition() -> None:
     related = {"cybersecurity": frozenset({"programming-and-web-development"})}
     assert fields_of(student("s1"), related) == {"cybersecurity", "programming-and-web-development"}
-
-
-def test_the_fingerprint_changes_with_any_input_version() -> None:
-    base = MatchingInputs(openings=(opening("o1"),), students=(student("s1"),))
-    bumped = MatchingInputs(
-        openings=(opening("o1").model_copy(update={"version": 2}),), students=(student("s1"),)
-    )
-    assert base.fingerprint() == MatchingInputs(base.openings, base.students).fingerprint()
-    assert base.fingerprint() != bumped.fingerprint()

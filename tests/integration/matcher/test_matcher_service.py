@@ -13,7 +13,7 @@ import pytest
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry
 
-from tests.support import eventually, read_topic
+from tests.support import eventually, read_topic, start_groups_at_the_end
 from wbl_common.bus import KafkaBus, build_broker, publish_event
 from wbl_common.config import KafkaSettings, MongoSettings
 from wbl_matcher.app import create_app
@@ -53,7 +53,10 @@ class Running:
 @pytest.fixture
 async def running(kafka_bootstrap: str, mongo_uri: str) -> AsyncIterator[Running]:
     tag = secrets.token_hex(4)
+    consumer = f"matcher-test-{tag}"
+    await start_groups_at_the_end(kafka_bootstrap, consumer)
     settings = MatcherSettings(
+        consumer_name=consumer,
         kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap),
         mongo=MongoSettings(uri=mongo_uri, database=f"test_matcher_{tag}"),
         admin_token=secrets.token_urlsafe(24),

@@ -15,18 +15,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from pymongo.asynchronous.database import AsyncDatabase
 
+from tests.support import start_groups_at_the_end
 from wbl_common.bus import serialize
 from wbl_common.mongo import Document
 from wbl_common.secrets import derive_secret
 from wbl_notifier.config import NotifierSettings
 from wbl_notifier.webhooks import WebhookVerificationError, verify_headers
 from wbl_schemas.envelope import Envelope as EventEnvelope
-from wbl_schemas.topics import TOPIC_SPECS
 
 WEBHOOK_KEY = secrets.token_urlsafe(32)
 
@@ -135,25 +135,6 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-async def start_groups_at_the_end(bootstrap: str, consumer: str) -> None:
-    """Commit this test's consumer groups at the end of the topics, so its notifier hears
-    only this test's events and not every earlier test's coordinators and matches."""
-    for spec in TOPIC_SPECS:
-        group = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=f"{consumer}.{spec.name}",
-            enable_auto_commit=False,
-        )
-        await group.start()
-        try:
-            partitions = [TopicPartition(spec.name, p) for p in range(spec.partitions)]
-            group.assign(partitions)
-            ends = await group.end_offsets(partitions)
-            await group.commit({tp: offset for tp, offset in ends.items()})
-        finally:
-            await group.stop()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from wbl_common.secrets import same_secret
-from wbl_matcher.domain import RoundRecord
+from wbl_matcher.domain import RoundRecord, Tally
 from wbl_matcher.handlers import Matcher
 
 router = APIRouter(prefix="/v1", tags=["rounds"])
@@ -36,6 +36,12 @@ async def require_admin(
 MatcherDep = Annotated[Matcher, Depends(get_matcher)]
 
 
+class TallyOut(BaseModel):
+    considered: int
+    matched: int
+    unmatched: int
+
+
 class RoundSummary(BaseModel):
     round_id: str
     seed: int
@@ -46,10 +52,36 @@ class RoundSummary(BaseModel):
     unmatched: int
     proposed: int
     withdrawn: int
+    by_career_field: dict[str, TallyOut]
+    by_program: dict[str, TallyOut]
 
     @classmethod
     def of(cls, record: RoundRecord) -> RoundSummary:
-        return cls(**{**record.__dict__, "career_fields": list(record.career_fields)})
+        def table(tallies: dict[str, Tally]) -> dict[str, TallyOut]:
+            return {
+                key: TallyOut(considered=t.considered, matched=t.matched, unmatched=t.unmatched)
+                for key, t in sorted(tallies.items())
+            }
+
+        return cls(
+            round_id=record.round_id,
+            seed=record.seed,
+            fingerprint=record.fingerprint,
+            career_fields=list(record.career_fields),
+            eligible=record.eligible,
+            matched=record.matched,
+            unmatched=record.unmatched,
+            proposed=record.proposed,
+            withdrawn=record.withdrawn,
+            by_career_field=table(record.by_career_field),
+            by_program=table(record.by_program),
+        )
+
+
+class WhyNotMatched(BaseModel):
+    student_id: str
+    round_id: str
+    reasons: list[str]
 
 
 @router.post("/rounds", status_code=201, dependencies=[Depends(require_admin)])
@@ -64,3 +96,14 @@ async def latest_round(matcher: MatcherDep) -> RoundSummary:
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no round has run yet")
     return RoundSummary.of(record)
+
+
+@router.get("/students/{student_id}/why-not", dependencies=[Depends(require_admin)])
+async def why_not_matched(student_id: str, matcher: MatcherDep) -> WhyNotMatched:
+    """Why the student was not matched in their latest round, per opening in their fields:
+    the constraint that failed, or who held the seat with a stronger claim."""
+    found = await matcher.store.why_not(student_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no unmatched round for {student_id!r}")
+    round_id, reasons = found
+    return WhyNotMatched(student_id=student_id, round_id=round_id, reasons=list(reasons))

@@ -26,7 +26,7 @@ class MatcherService:
 
 @contextlib.asynccontextmanager
 async def bootstrap(settings: MatcherSettings) -> AsyncIterator[MatcherService]:
-    async with open_runtime("matcher", settings.kafka, settings.mongo) as runtime:
+    async with open_runtime(settings.consumer_name, settings.kafka, settings.mongo) as runtime:
         store = MongoMatcherStore(runtime.db)
         await store.ensure_indexes()
         runtime.relay = OutboxRelay(store.outbox_collections, runtime.bus)

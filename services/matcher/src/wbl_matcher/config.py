@@ -20,3 +20,8 @@ class MatcherSettings(ServiceSettings):
         description="Seed of the tie-breaking lottery; fixed per season so re-solves are stable.",
     )
     batch_window_ms: int = Field(default=200, ge=0, le=60_000)
+    consumer_name: str = Field(
+        default="matcher",
+        pattern=r"^[a-z0-9][a-z0-9._-]*$",
+        description="Prefix of the Kafka consumer groups (one per topic).",
+    )

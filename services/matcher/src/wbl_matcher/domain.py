@@ -4,11 +4,17 @@ becomes the differences to publish, and the round's audit record. Pure: no I/O."
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from wbl_matcher.engine.profiles import (
+    HiringPreferences,
+    Location,
+    OpeningProfile,
+    StudentProfile,
+)
+from wbl_matcher.engine.rounds import propose_matches
 from wbl_schemas.events import OpeningSnapshot, StudentMatchProfile
 
 
@@ -43,14 +49,6 @@ class MatchingInputs:
     seats_taken: Mapping[str, int] = field(default_factory=dict)
     declined: frozenset[tuple[str, str]] = frozenset()
 
-    def fingerprint(self) -> str:
-        """A digest of the inputs' ids and versions, so a round can be replayed and audited."""
-        parts = sorted(f"o:{o.opening_id}:{o.version}" for o in self.openings)
-        parts += sorted(f"s:{s.student_id}:{s.version}" for s in self.students)
-        parts += sorted(f"t:{k}:{v}" for k, v in self.seats_taken.items())
-        parts += sorted(f"d:{s}:{o}" for s, o in self.declined)
-        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
-
 
 @dataclass(frozen=True)
 class Assignment:
@@ -71,12 +69,17 @@ def new_round_id() -> str:
     return f"rnd_{secrets.token_hex(8)}"
 
 
-def fields_of(student: StudentMatchProfile, related: Mapping[str, frozenset[str]]) -> set[str]:
-    """The career fields a student can be matched in: their own plus declared related ones."""
-    fields = set(student.career_fields)
-    for own in student.career_fields:
+def expand(interests: Iterable[str], related: Mapping[str, frozenset[str]]) -> set[str]:
+    """Career fields of interest plus the related fields declared for them."""
+    fields = set(interests)
+    for own in list(fields):
         fields |= related.get(own, frozenset())
     return fields
+
+
+def fields_of(student: StudentMatchProfile, related: Mapping[str, frozenset[str]]) -> set[str]:
+    """The career fields a student can be matched in: their own plus declared related ones."""
+    return expand(student.career_fields, related)
 
 
 def changes_for(
@@ -115,7 +118,19 @@ def changes_for(
 
 
 @dataclass(frozen=True)
+class Tally:
+    considered: int = 0
+    matched: int = 0
+
+    @property
+    def unmatched(self) -> int:
+        return self.considered - self.matched
+
+
+@dataclass(frozen=True)
 class RoundRecord:
+    """What a round did, kept so it can be audited and replayed (same seed, same inputs)."""
+
     round_id: str
     seed: int
     fingerprint: str
@@ -125,36 +140,102 @@ class RoundRecord:
     unmatched: int
     proposed: int
     withdrawn: int
+    by_career_field: dict[str, Tally] = field(default_factory=dict)
+    by_program: dict[str, Tally] = field(default_factory=dict)
+
+
+def tallies(
+    students: Iterable[StudentMatchProfile], assignments: Mapping[str, Assignment | None]
+) -> tuple[dict[str, Tally], dict[str, Tally]]:
+    """Considered and matched students per first-choice career field and per program."""
+    by_field: dict[str, Tally] = {}
+    by_program: dict[str, Tally] = {}
+    for student in students:
+        matched = int(assignments.get(student.student_id) is not None)
+        for table, key in ((by_field, student.career_fields[0]), (by_program, student.program)):
+            before = table.get(key, Tally())
+            table[key] = Tally(before.considered + 1, before.matched + matched)
+    return by_field, by_program
+
+
+@dataclass(frozen=True)
+class RoundOutcome:
+    """A solved round: each student's assignment, and for the unmatched, why not."""
+
+    assignments: dict[str, Assignment | None]
+    why_not: dict[str, tuple[str, ...]]
+    fingerprint: str
+    timings: Mapping[str, float]
+
+
+def opening_profile(opening: OpeningSnapshot) -> OpeningProfile:
+    prefs = opening.hiring_preferences
+    location = opening.location
+    return OpeningProfile(
+        id=opening.opening_id,
+        employer_id=opening.employer_id,
+        career_field=opening.career_field,
+        seats=opening.seats,
+        starts_on=opening.starts_on,
+        ends_on=opening.ends_on,
+        hours_per_week=opening.hours_per_week,
+        paid=opening.paid,
+        location=Location(location.town, location.lat, location.lon) if location else None,
+        remote=opening.remote,
+        hazardous=opening.hazardous,
+        min_age=opening.min_age,
+        min_grade=opening.min_grade,
+        required_credentials=frozenset(opening.required_credentials),
+        hiring_preferences=HiringPreferences(
+            partner_programs=frozenset(prefs.partner_programs),
+            partner_schools=frozenset(prefs.partner_schools),
+            preferred_credentials=frozenset(prefs.preferred_credentials),
+            languages=frozenset(prefs.languages),
+        ),
+    )
+
+
+def student_profile(student: StudentMatchProfile) -> StudentProfile:
+    home = student.home
+    return StudentProfile(
+        id=student.student_id,
+        school_id=student.school_id,
+        program=student.program,
+        career_fields=student.career_fields,
+        grade=student.grade,
+        age=student.age_at_start,
+        home=Location(home.town, home.lat, home.lon),
+        max_commute_km=student.max_commute_km,
+        available_from=student.available_from,
+        available_to=student.available_to,
+        hours_per_week=student.hours_per_week,
+        credentials=frozenset(student.credentials),
+        languages=frozenset(student.languages),
+        favourites=frozenset(student.favourites),
+    )
 
 
 def solve_round(
     inputs: MatchingInputs, seed: int, related: Mapping[str, frozenset[str]]
-) -> dict[str, Assignment | None]:
-    """Interim career-field solver, replaced by the engine (wbl_matcher.engine)."""
-    import random
-
-    lottery = random.Random(seed)
-    capacity = {
-        o.opening_id: max(0, o.seats - inputs.seats_taken.get(o.opening_id, 0))
-        for o in inputs.openings
+) -> RoundOutcome:
+    """Eligibility, both sides' rankings and the student-optimal stable assignment."""
+    solved = propose_matches(
+        [opening_profile(o) for o in inputs.openings],
+        [student_profile(s) for s in inputs.students],
+        seed=seed,
+        related_fields=related,
+        taken_seats=inputs.seats_taken,
+        excluded_pairs=inputs.declined,
+    )
+    assignments: dict[str, Assignment | None] = {
+        sid: Assignment(oid, tuple(solved.explanations[sid].lines())) if oid else None
+        for sid, oid in solved.assignments.items()
     }
-    by_field: dict[str, list[OpeningSnapshot]] = {}
-    for o in sorted(inputs.openings, key=lambda o: o.opening_id):
-        by_field.setdefault(o.career_field, []).append(o)
-    result: dict[str, Assignment | None] = {}
-    students = sorted(inputs.students, key=lambda s: s.student_id)
-    lottery.shuffle(students)
-    for s in students:
-        result[s.student_id] = None
-        for f in s.career_fields:
-            for o in by_field.get(f, []):
-                if (
-                    capacity[o.opening_id] > 0
-                    and (s.student_id, o.opening_id) not in inputs.declined
-                ):
-                    capacity[o.opening_id] -= 1
-                    result[s.student_id] = Assignment(o.opening_id, (f"Career field {f} matches",))
-                    break
-            if result[s.student_id]:
-                break
-    return result
+    why_not = {
+        sid: tuple(f"{w.opening_id}: {'; '.join(w.reasons)}" for w in reasons)
+        for sid, reasons in solved.why_not.items()
+    }
+    # Declined pairs are inputs too: fold them in so a replay is checked against them.
+    declined = ",".join(sorted(f"{sid}/{oid}" for sid, oid in inputs.declined))
+    fingerprint = hashlib.sha256(f"{solved.fingerprint}|{declined}".encode()).hexdigest()
+    return RoundOutcome(assignments, why_not, fingerprint, solved.timings)

@@ -15,9 +15,11 @@ from wbl_matcher.domain import (
     Placement,
     RoundRecord,
     changes_for,
+    expand,
     fields_of,
     new_round_id,
     solve_round,
+    tallies,
 )
 from wbl_matcher.store import MatcherStore
 from wbl_schemas.envelope import Envelope
@@ -117,24 +119,30 @@ class Matcher:
         scope = await self._partition_closure(career_fields)
         inputs = await self.store.inputs_for(scope)
         round_id = new_round_id()
-        assignments = solve_round(inputs, self.seed, self.related)
+        outcome = solve_round(inputs, self.seed, self.related)
+        assignments = outcome.assignments
         openings = {o.opening_id: o for o in inputs.openings}
         current = await self.store.proposals(s.student_id for s in inputs.students)
         changes = changes_for(round_id, inputs.students, openings, current, assignments)
         await self.store.apply(changes, {c.student_id: self._events(c) for c in changes})
+        matched_ids = [sid for sid, a in assignments.items() if a is not None]
+        await self.store.save_why_not(round_id, outcome.why_not, matched_ids)
         if changes:
             self.written()
-        matched = sum(1 for a in assignments.values() if a is not None)
+        matched = len(matched_ids)
+        by_field, by_program = tallies(inputs.students, assignments)
         record = RoundRecord(
             round_id=round_id,
             seed=self.seed,
-            fingerprint=inputs.fingerprint(),
+            fingerprint=outcome.fingerprint,
             career_fields=tuple(sorted(scope)) if scope is not None else (),
             eligible=len(inputs.students),
             matched=matched,
             unmatched=len(inputs.students) - matched,
             proposed=sum(1 for c in changes if c.propose),
             withdrawn=sum(1 for c in changes if c.withdraw),
+            by_career_field=by_field,
+            by_program=by_program,
         )
         await self.store.save_round(record)
         log.info(
@@ -143,15 +151,17 @@ class Matcher:
         return record
 
     async def _partition_closure(self, career_fields: set[str] | None) -> set[str] | None:
-        """Grow the fields to whole partitions: fields joined by a student's interests."""
+        """Grow the fields to whole partitions: fields joined by a student's interests
+        (and their related fields), so a student is never solved in two partitions."""
         if career_fields is None:
             return None
         scope = set(career_fields)
         while True:
-            inputs = await self.store.inputs_for(scope)
             grown = set(scope)
-            for student in inputs.students:
-                grown |= fields_of(student, self.related)
+            # Students whose interests relate to a field in scope can be matched there too.
+            reaching = scope | {f for f, rel in self.related.items() if rel & scope}
+            for interests in await self.store.interests(reaching):
+                grown |= expand(interests, self.related)
             if grown == scope:
                 return scope
             scope = grown

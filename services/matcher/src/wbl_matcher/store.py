@@ -7,14 +7,14 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any, Protocol
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from wbl_common.mongo import Document, upsert_if_newer
 from wbl_common.outbox import with_outbox
-from wbl_matcher.domain import Change, MatchingInputs, Placement, Proposal, RoundRecord
+from wbl_matcher.domain import Change, MatchingInputs, Placement, Proposal, RoundRecord, Tally
 from wbl_schemas.envelope import Envelope
 from wbl_schemas.events import OpeningSnapshot, StudentMatchProfile
 
@@ -46,6 +46,14 @@ class MatcherStore(Protocol):
 
     async def apply(self, changes: list[Change], events: dict[str, list[Envelope]]) -> None: ...
 
+    async def save_why_not(
+        self, round_id: str, why_not: dict[str, tuple[str, ...]], matched: list[str]
+    ) -> None: ...
+
+    async def interests(self, career_fields: set[str]) -> list[tuple[str, ...]]: ...
+
+    async def why_not(self, student_id: str) -> tuple[str, tuple[str, ...]] | None: ...
+
     async def save_round(self, record: RoundRecord) -> None: ...
 
     async def latest_round(self) -> RoundRecord | None: ...
@@ -63,6 +71,7 @@ class MongoMatcherStore:
         self.proposals_ = db["proposals"]
         self.dirty = db["dirty_fields"]
         self.rounds = db["rounds"]
+        self.why_not_ = db["why_not"]
 
     @property
     def outbox_collections(self) -> list[AsyncCollection[Document]]:
@@ -159,6 +168,14 @@ class MongoMatcherStore:
             declined=frozenset(declined),
         )
 
+    async def interests(self, career_fields: set[str]) -> list[tuple[str, ...]]:
+        """The career fields of active students interested in any of `career_fields`."""
+        cursor = self.students.find(
+            {"status": "active", "career_fields": {"$in": sorted(career_fields)}},
+            {"career_fields": 1},
+        )
+        return [tuple(doc["career_fields"]) async for doc in cursor]
+
     async def proposals(self, student_ids: Iterable[str]) -> dict[str, Proposal]:
         ids = list(student_ids)
         found: dict[str, Proposal] = {}
@@ -181,6 +198,30 @@ class MongoMatcherStore:
                 upsert=True,
             )
 
+    async def save_why_not(
+        self, round_id: str, why_not: dict[str, tuple[str, ...]], matched: list[str]
+    ) -> None:
+        """The latest reasons per unmatched student, so a coordinator can act on them."""
+        if matched:
+            await self.why_not_.delete_many({"_id": {"$in": matched}})
+        if not why_not:
+            return
+        await self.why_not_.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": sid},
+                    {"$set": {"round_id": round_id, "reasons": list(reasons)}},
+                    upsert=True,
+                )
+                for sid, reasons in why_not.items()
+            ],
+            ordered=False,
+        )
+
+    async def why_not(self, student_id: str) -> tuple[str, tuple[str, ...]] | None:
+        doc = await self.why_not_.find_one({"_id": student_id})
+        return (doc["round_id"], tuple(doc["reasons"])) if doc else None
+
     async def save_round(self, record: RoundRecord) -> None:
         seq = await self.rounds.count_documents({})
         await self.rounds.insert_one({"_id": record.round_id, "started_seq": seq, **asdict(record)})
@@ -191,4 +232,6 @@ class MongoMatcherStore:
             return None
         fields = {k: v for k, v in doc.items() if k not in ("_id", "started_seq")}
         fields["career_fields"] = tuple(fields["career_fields"])
+        for table in ("by_career_field", "by_program"):
+            fields[table] = {k: Tally(**v) for k, v in fields.get(table, {}).items()}
         return RoundRecord(**fields)
