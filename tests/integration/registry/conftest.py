@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.unit.registry.conftest import ADMIN_TOKEN, bearer, settings
@@ -63,14 +65,21 @@ def integration_settings(
 
 
 @pytest.fixture
-async def running(
-    kafka_bootstrap: str, mongo_uri: str, db: AsyncDatabase[Document]
-) -> AsyncIterator[RunningRegistry]:
-    app = create_app(integration_settings(kafka_bootstrap, mongo_uri, db.name))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app), base_url="http://registry", timeout=120
-        ) as http,
-    ):
-        yield RunningRegistry(app=app, http=http, db=db)
+async def running(kafka_bootstrap: str, mongo_uri: str) -> AsyncIterator[RunningRegistry]:
+    """The app on a fresh database that is left in place afterwards: FerretDB 1.24 can hang
+    for good when a database is dropped while a write to it is still in flight, which the
+    outbox relay's last write may be as the app stops. The test run directory (removed by
+    `make test` before each run) takes the data away."""
+    name = f"test_registry_{secrets.token_hex(6)}"
+    client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    app = create_app(integration_settings(kafka_bootstrap, mongo_uri, name))
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app), base_url="http://registry", timeout=120
+            ) as http,
+        ):
+            yield RunningRegistry(app=app, http=http, db=client[name])
+    finally:
+        await client.close()

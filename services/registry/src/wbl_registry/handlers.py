@@ -319,7 +319,9 @@ class Registry:
                     problems.append(RowProblem(row, "email", failed[index]))
                 else:
                     stored.append((row, student))
-            self.written()
+        # Wake the relay once, after the inserts: FerretDB on SQLite copes badly with the
+        # relay's updates racing large inserts into the same collection.
+        self.written()
         log.info("class registered", stored=len(stored), refused=len(problems))
         return stored, sorted(problems, key=lambda p: p.row)
 
