@@ -8,6 +8,7 @@ with the error; infrastructure failures are retried with backoff, then redeliver
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -32,10 +33,17 @@ class EventRejected(Exception):
     """A well-formed event the domain cannot accept; it goes to the dead-letter topic."""
 
 
+Message = tuple[str, str, bytes]  # topic, key, value
+
+
 class MessageBus(Protocol):
     async def publish(
         self, topic: str, key: str, value: bytes, headers: dict[str, str] | None = None
     ) -> None: ...
+
+    async def publish_many(self, messages: list[Message]) -> None:
+        """Send all, in order per key, and return once the broker acknowledged every one."""
+        ...
 
 
 def serialize(event: Envelope) -> bytes:
@@ -71,6 +79,14 @@ class KafkaBus:
     ) -> None:
         await self._broker.publish(value, topic=topic, key=key.encode(), headers=headers)
 
+    async def publish_many(self, messages: list[Message]) -> None:
+        # Queue everything first so the producer batches it, then wait for every ack.
+        pending = [
+            await self._broker.publish(value, topic=topic, key=key.encode(), no_confirm=True)
+            for topic, key, value in messages
+        ]
+        await asyncio.gather(*pending)
+
 
 @dataclass
 class InMemoryBus:
@@ -82,6 +98,10 @@ class InMemoryBus:
         self, topic: str, key: str, value: bytes, headers: dict[str, str] | None = None
     ) -> None:
         self.sent.append((topic, key, value, headers or {}))
+
+    async def publish_many(self, messages: list[Message]) -> None:
+        for topic, key, value in messages:
+            await self.publish(topic, key, value)
 
     def events(self, topic: str) -> list[AnyEvent]:
         return [parse_event(topic, value) for t, _, value, _ in self.sent if t == topic]

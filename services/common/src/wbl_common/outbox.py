@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
+from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from wbl_common.bus import MessageBus, serialize
@@ -82,16 +83,36 @@ class OutboxRelay:
         """Publish one batch of pending events per collection; returns how many were sent."""
         sent = 0
         for collection in self._collections:
-            cursor = collection.find({"outbox_pending": True}, {"outbox": 1, "version": 1}).limit(
-                self._batch
-            )
-            async for doc in cursor:
-                entries: list[Document] = doc["outbox"]
-                for entry in entries:
-                    await self._bus.publish(entry["topic"], entry["key"], entry["value"].encode())
-                await self._remove(collection, doc["_id"], {e["event_id"] for e in entries})
-                sent += len(entries)
+            docs = await collection.find(
+                {"outbox_pending": True}, {"outbox": 1, "version": 1}
+            ).to_list(self._batch)
+            if not docs:
+                continue
+            messages = [
+                (e["topic"], e["key"], e["value"].encode()) for doc in docs for e in doc["outbox"]
+            ]
+            await self._bus.publish_many(messages)
+            await self._clear(collection, docs)
+            sent += len(messages)
         return sent
+
+    async def _clear(self, collection: AsyncCollection[Document], docs: list[Document]) -> None:
+        """Remove the published entries: one bulk write conditioned on each version; the
+        documents a writer touched meanwhile are then settled one by one."""
+        result = await collection.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": doc["_id"], "version": doc["version"]},
+                    {"$set": {"outbox": [], "outbox_pending": False}},
+                )
+                for doc in docs
+            ],
+            ordered=False,
+        )
+        if result.matched_count == len(docs):
+            return
+        for doc in docs:
+            await self._remove(collection, doc["_id"], {e["event_id"] for e in doc["outbox"]})
 
     async def _remove(
         self, collection: AsyncCollection[Document], doc_id: Any, event_ids: set[str]
