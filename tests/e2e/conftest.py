@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ from pathlib import Path
 import infra
 import pytest
 import run_services
+
+from tests.support import start_groups_at_the_end
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,12 @@ def system(
             "WBL_MATCHER_BATCH_WINDOW_MS": "50",
         }
     )
+    for name in ("matcher", "notifier"):
+        # Consumer groups of their own, starting at the end of the topics: the services
+        # hear this session's events, not a backlog left by earlier runs.
+        consumer = f"e2e-{tag}-{name}"
+        env[f"WBL_{name.upper()}_CONSUMER_NAME"] = consumer
+        asyncio.run(start_groups_at_the_end(kafka_bootstrap, consumer))
     for offset, service in enumerate(run_services.SERVICES, start=1):
         env[f"{service.prefix}HTTP__PORT"] = str(base + offset)
         env[f"{service.prefix}KAFKA__BOOTSTRAP_SERVERS"] = kafka_bootstrap
