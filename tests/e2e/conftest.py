@@ -50,7 +50,7 @@ def system(
             "WBL_MATCHER_BATCH_WINDOW_MS": "50",
         }
     )
-    for name in ("matcher", "notifier"):
+    for name in ("registry", "matcher", "notifier"):
         # Consumer groups of their own, starting at the end of the topics: the services
         # hear this session's events, not a backlog left by earlier runs.
         consumer = f"e2e-{tag}-{name}"

@@ -73,13 +73,15 @@ async def running(kafka_bootstrap: str, mongo_uri: str) -> AsyncIterator[Running
         await store.openings.database.client.drop_database(store.openings.database.name)
 
 
-def opening(opening_id: str, seats: int = 1, version: int = 1) -> OpeningSnapshot:
+def opening(
+    opening_id: str, seats: int = 1, version: int = 1, career_field: str = FIELD
+) -> OpeningSnapshot:
     return OpeningSnapshot(
         opening_id=opening_id,
         employer_id="emp_hvac",
         version=version,
         title="HVAC apprentice",
-        career_field=FIELD,
+        career_field=career_field,
         seats=seats,
         seats_remaining=seats,
         location=WORCESTER,
@@ -91,13 +93,13 @@ def opening(opening_id: str, seats: int = 1, version: int = 1) -> OpeningSnapsho
     )
 
 
-def student(student_id: str) -> StudentMatchProfile:
+def student(student_id: str, career_field: str = FIELD) -> StudentMatchProfile:
     return StudentMatchProfile(
         student_id=student_id,
         school_id="sch_hvac",
         version=1,
         program="chapter-74",
-        career_fields=(FIELD,),
+        career_fields=(career_field,),
         grade=12,
         age_at_start=17,
         home=WORCESTER,
@@ -184,9 +186,13 @@ async def test_closing_an_opening_withdraws_its_proposal_exactly_once(
 
     await eventually(withdrawn, what="the proposal withdrawn in the matcher's view")
     await running.matcher.run_round(None)  # re-solving again must not withdraw twice
-    sentinel = f"stu_e2_{running.tag}"
-    await publish_event(running.bus, OpeningPublished(producer="test", payload=opening(f"{o1}_x")))
-    await publish_event(running.bus, StudentRegistered(producer="test", payload=student(sentinel)))
+    # A later pair in another field: once its proposal is out, so is anything about s1.
+    sentinel, other = f"stu_e2_{running.tag}", "plumbing"
+    later = opening(f"{o1}_x", career_field=other)
+    await publish_event(running.bus, OpeningPublished(producer="test", payload=later))
+    await publish_event(
+        running.bus, StudentRegistered(producer="test", payload=student(sentinel, other))
+    )
     events = await match_events(kafka_bootstrap, {s1, sentinel}, 3)
     about_s1 = [type(e) for e in events if e.key() == s1]
     assert about_s1 == [MatchProposed, MatchWithdrawn]

@@ -37,6 +37,25 @@ def outbox_entry(event: Envelope) -> Document:
     }
 
 
+_LOCKS: dict[tuple[int, str, str], asyncio.Lock] = {}
+
+
+def outbox_lock(collection: AsyncCollection[Document]) -> asyncio.Lock:
+    """The lock a process holds while it updates outbox-bearing documents of `collection`.
+
+    FerretDB 1.24 applies concurrent updates to one document as read-modify-write without
+    isolation (40 concurrent `$inc`s left a counter at 6 in our tests), so the relay's
+    clearing could overwrite a writer's `$push` and lose an event. Within one service
+    process, writers of outbox updates and the relay take this lock; MongoDB itself makes
+    single-document updates atomic, so replicas against MongoDB need nothing more.
+    """
+    key = (id(asyncio.get_running_loop()), collection.database.name, collection.name)
+    lock = _LOCKS.get(key)
+    if lock is None:
+        lock = _LOCKS[key] = asyncio.Lock()
+    return lock
+
+
 def with_outbox(update: Document, *events: Envelope) -> Document:
     """`update` plus the fragments that queue `events` in the same single-document write."""
     merged: Document = {op: dict(fields) for op, fields in update.items()}
@@ -99,6 +118,14 @@ class OutboxRelay:
     async def _clear(self, collection: AsyncCollection[Document], docs: list[Document]) -> None:
         """Remove the published entries: one bulk write conditioned on each version; the
         documents a writer touched meanwhile are then settled one by one."""
+        async with outbox_lock(collection):
+            result = await self._clear_all(collection, docs)
+        if result == len(docs):
+            return
+        for doc in docs:
+            await self._remove(collection, doc["_id"], {e["event_id"] for e in doc["outbox"]})
+
+    async def _clear_all(self, collection: AsyncCollection[Document], docs: list[Document]) -> int:
         result = await collection.bulk_write(
             [
                 UpdateOne(
@@ -109,10 +136,7 @@ class OutboxRelay:
             ],
             ordered=False,
         )
-        if result.matched_count == len(docs):
-            return
-        for doc in docs:
-            await self._remove(collection, doc["_id"], {e["event_id"] for e in doc["outbox"]})
+        return result.matched_count
 
     async def _remove(
         self, collection: AsyncCollection[Document], doc_id: Any, event_ids: set[str]
@@ -122,9 +146,10 @@ class OutboxRelay:
             if doc is None:
                 return
             remaining = [e for e in doc["outbox"] if e["event_id"] not in event_ids]
-            result = await collection.update_one(
-                {"_id": doc_id, "version": doc["version"]},
-                {"$set": {"outbox": remaining, "outbox_pending": bool(remaining)}},
-            )
+            async with outbox_lock(collection):
+                result = await collection.update_one(
+                    {"_id": doc_id, "version": doc["version"]},
+                    {"$set": {"outbox": remaining, "outbox_pending": bool(remaining)}},
+                )
             if result.matched_count == 1:
                 return

@@ -50,6 +50,9 @@ class Matcher:
     seed: int
     written: Callable[[], None] = lambda: None
     _pending: asyncio.Event = field(default_factory=asyncio.Event)
+    # One round at a time: two rounds diffing against the same proposals would both
+    # publish the same change (the background loop and an admin's full round).
+    _solving: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     # -- the view ------------------------------------------------------------------------
 
@@ -116,6 +119,10 @@ class Matcher:
 
     async def run_round(self, career_fields: set[str] | None) -> RoundRecord:
         """One round over the partitions (connected career fields) containing `career_fields`."""
+        async with self._solving:
+            return await self._solve(career_fields)
+
+    async def _solve(self, career_fields: set[str] | None) -> RoundRecord:
         scope = await self._partition_closure(career_fields)
         inputs = await self.store.inputs_for(scope)
         round_id = new_round_id()

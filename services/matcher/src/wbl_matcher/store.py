@@ -13,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from wbl_common.mongo import Document, upsert_if_newer
-from wbl_common.outbox import with_outbox
+from wbl_common.outbox import outbox_lock, with_outbox
 from wbl_matcher.domain import Change, MatchingInputs, Placement, Proposal, RoundRecord, Tally
 from wbl_schemas.envelope import Envelope
 from wbl_schemas.events import OpeningSnapshot, StudentMatchProfile
@@ -187,16 +187,17 @@ class MongoMatcherStore:
 
     async def apply(self, changes: list[Change], events: dict[str, list[Envelope]]) -> None:
         """Each student's new proposal and its events: one single-document write."""
-        for change in changes:
-            current = asdict(change.propose) if change.propose else None
-            await self.proposals_.update_one(
-                {"_id": change.student_id},
-                with_outbox(
-                    {"$set": {"current": current}, "$inc": {"version": 1}},
-                    *events[change.student_id],
-                ),
-                upsert=True,
-            )
+        async with outbox_lock(self.proposals_):
+            for change in changes:
+                current = asdict(change.propose) if change.propose else None
+                await self.proposals_.update_one(
+                    {"_id": change.student_id},
+                    with_outbox(
+                        {"$set": {"current": current}, "$inc": {"version": 1}},
+                        *events[change.student_id],
+                    ),
+                    upsert=True,
+                )
 
     async def save_why_not(
         self, round_id: str, why_not: dict[str, tuple[str, ...]], matched: list[str]

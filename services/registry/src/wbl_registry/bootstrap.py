@@ -26,7 +26,7 @@ class RegistryService:
 
 @contextlib.asynccontextmanager
 async def bootstrap(settings: RegistrySettings) -> AsyncIterator[RegistryService]:
-    async with open_runtime("registry", settings.kafka, settings.mongo) as runtime:
+    async with open_runtime(settings.consumer_name, settings.kafka, settings.mongo) as runtime:
         store = MongoRegistryStore(runtime.db)
         await store.ensure_indexes()
         runtime.relay = OutboxRelay(store.outbox_collections, runtime.bus)

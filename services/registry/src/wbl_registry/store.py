@@ -16,7 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from wbl_common.mongo import Document
-from wbl_common.outbox import new_with_outbox, with_outbox
+from wbl_common.outbox import new_with_outbox, outbox_lock, with_outbox
 from wbl_registry.domain import (
     Conflict,
     Coordinator,
@@ -447,10 +447,11 @@ async def _replace(
 ) -> bool:
     doc_id = doc.pop("_id")
     update: Document = {"$set": doc}
-    result = await collection.update_one(
-        {"_id": doc_id, "version": doc["version"] - 1},
-        with_outbox(update, event) if event is not None else update,
-    )
+    async with outbox_lock(collection):
+        result = await collection.update_one(
+            {"_id": doc_id, "version": doc["version"] - 1},
+            with_outbox(update, event) if event is not None else update,
+        )
     return result.matched_count == 1
 
 
