@@ -31,7 +31,9 @@ class System:
         return {"Authorization": f"Bearer {self.admin_token}"}
 
 
-@pytest.fixture(scope="session")
+# Package scope: the services stop when the e2e tests are done, so they never consume
+# (and act on) the events that later integration tests publish.
+@pytest.fixture(scope="package")
 def system(
     kafka_bootstrap: str, mongo_uri: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[System]:
