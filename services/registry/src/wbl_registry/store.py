@@ -325,7 +325,9 @@ class MongoRegistryStore:
             return {}
         docs = [new_with_outbox(STUDENTS.to_doc(s), e) for s, e in batch]
         try:
-            await self.students.insert_many(docs, ordered=False)
+            # Never alongside the relay's clearing: FerretDB 1.24 has hung on that race.
+            async with outbox_lock(self.students):
+                await self.students.insert_many(docs, ordered=False)
         except BulkWriteError as error:
             return {
                 int(e["index"]): ALREADY_REGISTERED
