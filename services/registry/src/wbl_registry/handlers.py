@@ -114,6 +114,12 @@ class Registry:
     written: Callable[[], None] = lambda: None
     webhook_key: str = ""
 
+    def _stored(self, stored: bool, what: str) -> None:
+        """A versioned write either landed (wake the relay) or lost to a concurrent one."""
+        if not stored:
+            raise Conflict(f"the {what} changed meanwhile; read it again and retry")
+        self.written()
+
     # -- identities ----------------------------------------------------------------------
 
     async def create_employer(self, name: str) -> tuple[Employer, str]:
@@ -184,9 +190,7 @@ class Registry:
             self._check_channels(channels)
         revised = revise_coordinator(current, name, school_ids, channels)
         event = CoordinatorUpdated(producer=PRODUCER, payload=revised.profile())
-        if not await self.store.replace_coordinator(revised, event):
-            raise Conflict("the coordinator changed meanwhile; read it again and retry")
-        self.written()
+        self._stored(await self.store.replace_coordinator(revised, event), "coordinator")
         log.info("coordinator updated", coordinator_id=coordinator_id)
         first_webhook = current.channels.webhook_url is None
         return revised, self.webhook_secret(revised) if first_webhook else None
@@ -195,11 +199,12 @@ class Registry:
         current = await self._active_coordinator(coordinator_id)
         removed = remove_coordinator(current)
         ref = CoordinatorRef(coordinator_id=removed.id, version=removed.version)
-        if not await self.store.replace_coordinator(
-            removed, CoordinatorRemoved(producer=PRODUCER, payload=ref)
-        ):
-            raise Conflict("the coordinator changed meanwhile; read it again and retry")
-        self.written()
+        self._stored(
+            await self.store.replace_coordinator(
+                removed, CoordinatorRemoved(producer=PRODUCER, payload=ref)
+            ),
+            "coordinator",
+        )
         log.info("coordinator removed", coordinator_id=coordinator_id)
         return removed
 
@@ -245,9 +250,7 @@ class Registry:
         current = await self.opening_of(employer, opening_id)
         revised = revise_opening(current, check_opening_terms(terms, self.reference))
         event = OpeningUpdated(producer=PRODUCER, payload=revised.snapshot())
-        if not await self.store.replace_opening(revised, event):
-            raise Conflict("the opening changed meanwhile; read it again and retry")
-        self.written()
+        self._stored(await self.store.replace_opening(revised, event), "opening")
         return revised
 
     async def close_opening(self, employer: Employer, opening_id: str) -> Opening:
@@ -258,11 +261,10 @@ class Registry:
         ref = OpeningRef(
             opening_id=closed.id, employer_id=closed.employer_id, version=closed.version
         )
-        if not await self.store.replace_opening(
-            closed, OpeningClosed(producer=PRODUCER, payload=ref)
-        ):
-            raise Conflict("the opening changed meanwhile; read it again and retry")
-        self.written()
+        self._stored(
+            await self.store.replace_opening(closed, OpeningClosed(producer=PRODUCER, payload=ref)),
+            "opening",
+        )
         return closed
 
     # -- students ------------------------------------------------------------------------
@@ -349,9 +351,7 @@ class Registry:
         populations = check_special_populations(application.special_populations)
         revised = revise_student(current, application.person, application.plan, populations)
         event = StudentUpdated(producer=PRODUCER, payload=revised.match_profile())
-        if not await self.store.replace_student(revised, event):
-            raise Conflict("the student changed meanwhile; read it again and retry")
-        self.written()
+        self._stored(await self.store.replace_student(revised, event), "student")
         log.info("student updated", student_id=student_id)
         return revised
 
@@ -363,11 +363,12 @@ class Registry:
         ref = StudentRef(
             student_id=withdrawn.id, school_id=withdrawn.school_id, version=withdrawn.version
         )
-        if not await self.store.replace_student(
-            withdrawn, StudentWithdrawn(producer=PRODUCER, payload=ref)
-        ):
-            raise Conflict("the student changed meanwhile; read it again and retry")
-        self.written()
+        self._stored(
+            await self.store.replace_student(
+                withdrawn, StudentWithdrawn(producer=PRODUCER, payload=ref)
+            ),
+            "student",
+        )
         log.info("student withdrawn", student_id=student_id)
         return withdrawn
 
