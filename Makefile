@@ -68,4 +68,6 @@ test: setup
 	@$(TEST_ENV) $(SERVICES) stop >/dev/null; $(TEST_ENV) $(INFRA) stop >/dev/null; rm -rf .run/test
 	$(TEST_ENV) $(INFRA) start
 	@set +e; $(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -ne 0 ]; then echo "--- tests failed: the servers' last log lines"; \
+	$(TEST_ENV) $(INFRA) logs --lines 40; fi; \
 	$(TEST_ENV) $(SERVICES) stop >/dev/null; $(TEST_ENV) $(INFRA) stop; exit $$rc

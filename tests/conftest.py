@@ -8,6 +8,8 @@ a message saying how to run them (they are never silently skipped).
 
 from __future__ import annotations
 
+import asyncio
+import io
 import os
 import secrets
 import shutil
@@ -15,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -26,6 +29,42 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 
 HOW_TO = "run the suite with `make test`, which starts Kafka and FerretDB for it"
+
+_SESSION_LOOP: list[asyncio.AbstractEventLoop] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _remember_the_event_loop() -> None:
+    _SESSION_LOOP.append(asyncio.get_running_loop())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On a test timeout, pytest-timeout prints every thread's stack; an async test waits
+    in the event loop's select, so print where each asyncio task is waiting too."""
+    import pytest_timeout  # type: ignore[import-untyped]
+
+    threads_only = pytest_timeout.dump_stacks
+
+    def dump_stacks(terminal: Any) -> None:
+        threads_only(terminal)
+        for loop in _SESSION_LOOP:
+            for task in asyncio.all_tasks(loop):
+                terminal.sep("~", title=f"asyncio task {task.get_name()}")
+                terminal.write(_awaiting(task.get_coro()))
+
+    pytest_timeout.dump_stacks = dump_stacks
+
+
+def _awaiting(coro: Any) -> str:
+    """The chain of awaits a suspended coroutine is waiting in, outermost first."""
+    lines = io.StringIO()
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            code = frame.f_code
+            lines.write(f"  {code.co_filename}:{frame.f_lineno} in {code.co_name}\n")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return lines.getvalue() or "  (not started or finished)\n"
 
 
 def _docker_available() -> bool:
