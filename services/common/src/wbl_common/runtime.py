@@ -30,6 +30,8 @@ from wbl_schemas.topics import TopicSpec
 
 log = structlog.get_logger(__name__)
 
+STOP_STEP_SECONDS = 15.0
+
 
 @dataclass
 class Runtime:
@@ -105,13 +107,28 @@ class Runtime:
             self.spawn(self.relay.run, "outbox-relay")
 
     async def stop(self) -> None:
+        """Each step is bounded: a peer that stops answering (a consumer group mid-join, a
+        stalled database) must not keep the process from exiting. At-least-once delivery
+        and the outbox make an unfinished step safe: the work is redone after restart."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        await self.broker.stop()
-        await self.mongo.close()
+        await self._bounded(
+            "background tasks", asyncio.gather(*self._tasks, return_exceptions=True)
+        )
+        await self._bounded("kafka", self.broker.stop())
+        await self._bounded("mongodb", self.mongo.close())
+
+    @staticmethod
+    async def _bounded(step: str, work: Awaitable[object]) -> None:
+        # asyncio.wait, not wait_for: wait_for would await a cancellation the stuck step
+        # may never honour.
+        task = asyncio.ensure_future(work)
+        done, _ = await asyncio.wait({task}, timeout=STOP_STEP_SECONDS)
+        if not done:
+            task.cancel()
+            log.warning("shutdown step abandoned", step=step, after_s=STOP_STEP_SECONDS)
+        elif not task.cancelled() and (error := task.exception()) is not None:
+            log.warning("shutdown step failed", step=step, error=type(error).__name__)
 
 
 @contextlib.asynccontextmanager
