@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from tests.support import start_groups_at_the_end
 from tests.unit.registry.conftest import ADMIN_TOKEN, bearer, settings
 from wbl_common.mongo import Document
 from wbl_registry.app import create_app
@@ -70,9 +71,14 @@ async def running(kafka_bootstrap: str, mongo_uri: str) -> AsyncIterator[Running
     for good when a database is dropped while a write to it is still in flight, which the
     outbox relay's last write may be as the app stops. The test run directory (removed by
     `make test` before each run) takes the data away."""
-    name = f"test_registry_{secrets.token_hex(6)}"
+    tag = secrets.token_hex(6)
+    name = f"test_registry_{tag}"
+    # A consumer group of its own: members of earlier tests' apps never share (or delay)
+    # this app's group joins, and it hears only what is published from now on.
+    consumer = f"registry-test-{tag}"
+    await start_groups_at_the_end(kafka_bootstrap, consumer)
     client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_uri, tz_aware=True)
-    app = create_app(integration_settings(kafka_bootstrap, mongo_uri, name))
+    app = create_app(integration_settings(kafka_bootstrap, mongo_uri, name, consumer_name=consumer))
     try:
         async with (
             app.router.lifespan_context(app),
