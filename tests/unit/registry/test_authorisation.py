@@ -102,6 +102,13 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
         expect(FOR_ADMIN, admin=200),
     ),
     ("DELETE", "/v1/coordinators/{coordinator}", None, expect(FOR_ADMIN, admin=204)),
+    ("POST", "/v1/coordinators/{coordinator}/token", None, expect(FOR_ADMIN, admin=200)),
+    (
+        "POST",
+        "/v1/coordinators/me/token",
+        None,
+        expect(FOR_COORDINATORS, coordinator_x=200, coordinator_y=200),
+    ),
     (
         "GET",
         "/v1/coordinators/me",
@@ -273,3 +280,24 @@ async def test_a_revoked_or_rotated_key_is_unknown(app: FastAPI, http: httpx.Asy
     revoked = await http.delete(f"/v1/employers/{employer_id}/api-key", headers=bearer(ADMIN_TOKEN))
     assert revoked.status_code == 204
     assert (await http.get("/v1/openings", headers=bearer(new))).status_code == 401
+
+
+async def test_a_reissued_coordinator_token_is_unknown(
+    app: FastAPI, http: httpx.AsyncClient
+) -> None:
+    world = await build_world(app.state.registry)
+    old = world.secrets["coordinator_x"]
+    reissued = await http.post("/v1/coordinators/me/token", headers=bearer(old))
+    assert reissued.status_code == 200
+    assert (await http.get("/v1/students", headers=bearer(old))).status_code == 401
+    new = reissued.json()["token"]
+    assert (await http.get("/v1/students", headers=bearer(new))).status_code == 200
+    by_admin = await http.post(
+        f"/v1/coordinators/{reissued.json()['id']}/token", headers=bearer(ADMIN_TOKEN)
+    )
+    assert (await http.get("/v1/students", headers=bearer(new))).status_code == 401
+    assert (
+        await http.get("/v1/students", headers=bearer(by_admin.json()["token"]))
+    ).status_code == 200
+    unknown = await http.post("/v1/coordinators/coo_nobody/token", headers=bearer(ADMIN_TOKEN))
+    assert unknown.status_code == 404

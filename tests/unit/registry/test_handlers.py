@@ -140,6 +140,30 @@ async def test_a_removed_coordinator_loses_access_and_is_announced(
         await registry.remove_coordinator(coordinator.id)
 
 
+async def test_a_reissued_token_replaces_the_old_one_at_once(
+    registry: Registry, store: InMemoryRegistryStore
+) -> None:
+    coordinator, old_token = await registry.create_coordinator(
+        "Dana", ("sch_1",), NotificationChannels()
+    )
+    revised, new_token = await registry.reissue_coordinator_token(coordinator.id)
+    assert new_token != old_token
+    assert await registry.coordinator_for(old_token) is None
+    found = await registry.coordinator_for(new_token)
+    assert found is not None and found.id == coordinator.id
+    [event] = of_type(store, CoordinatorUpdated)
+    assert isinstance(event, CoordinatorUpdated)
+    assert event.payload.version == revised.version == 2
+    assert event.payload.school_ids == ("sch_1",)  # the profile itself is unchanged
+
+
+async def test_a_removed_coordinator_gets_no_new_token(registry: Registry) -> None:
+    coordinator, _ = await registry.create_coordinator("Dana", ("sch_1",), NotificationChannels())
+    await registry.remove_coordinator(coordinator.id)
+    with pytest.raises(NotFound):
+        await registry.reissue_coordinator_token(coordinator.id)
+
+
 # -- students ------------------------------------------------------------------------------
 
 

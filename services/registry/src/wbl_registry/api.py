@@ -168,6 +168,28 @@ async def coordinator_me(coordinator: CurrentCoordinator) -> CoordinatorPublic:
     return CoordinatorPublic.of(coordinator)
 
 
+@router.post("/coordinators/me/token", tags=["coordinators"], summary="Replace your own token")
+async def reissue_own_token(
+    coordinator: CurrentCoordinator, registry: RegistryDep
+) -> CoordinatorCreated:
+    """The old token stops working at once; the new one is shown once."""
+    revised, token = await attempt(registry.reissue_coordinator_token(coordinator.id))
+    return CoordinatorCreated(**CoordinatorPublic.of(revised).model_dump(), token=token)
+
+
+@router.post(
+    "/coordinators/{coordinator_id}/token",
+    tags=["admin"],
+    summary="Issue a coordinator a new token",
+)
+async def reissue_coordinator_token(
+    coordinator_id: CoordinatorId, _: Admin, registry: RegistryDep
+) -> CoordinatorCreated:
+    """For a lost or leaked token: the old one stops working at once."""
+    revised, token = await attempt(registry.reissue_coordinator_token(coordinator_id))
+    return CoordinatorCreated(**CoordinatorPublic.of(revised).model_dump(), token=token)
+
+
 @router.patch(
     "/coordinators/{coordinator_id}", tags=["admin"], summary="Change schools or channels"
 )

@@ -105,6 +105,13 @@ def revise_coordinator(
     )
 
 
+def reissue_token(coordinator: Coordinator, token_hash: str) -> Coordinator:
+    """A new token replaces the old one at once (a lost or leaked token)."""
+    if coordinator.status != "active":
+        raise Conflict("a removed coordinator cannot get a new token")
+    return replace(coordinator, token_hash=token_hash, version=coordinator.version + 1)
+
+
 def remove_coordinator(coordinator: Coordinator) -> Coordinator:
     return replace(coordinator, status="removed", version=coordinator.version + 1)
 

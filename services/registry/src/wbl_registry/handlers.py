@@ -35,6 +35,7 @@ from wbl_registry.domain import (
     new_id,
     open_opening,
     outcomes,
+    reissue_token,
     remove_coordinator,
     revise_coordinator,
     revise_opening,
@@ -194,6 +195,19 @@ class Registry:
         log.info("coordinator updated", coordinator_id=coordinator_id)
         first_webhook = current.channels.webhook_url is None
         return revised, self.webhook_secret(revised) if first_webhook else None
+
+    async def reissue_coordinator_token(self, coordinator_id: str) -> tuple[Coordinator, str]:
+        """A new token, shown once; the old one stops opening registry at once (and
+        notifier once its short token cache expires)."""
+        current = await self._active_coordinator(coordinator_id)
+        token = new_secret("coo")
+        revised = reissue_token(current, hash_secret(token))
+        # The profile is unchanged; the event carries the new version so every view
+        # keeps following the coordinator's versions in order.
+        event = CoordinatorUpdated(producer=PRODUCER, payload=revised.profile())
+        self._stored(await self.store.replace_coordinator(revised, event), "coordinator")
+        log.info("coordinator token reissued", coordinator_id=coordinator_id)
+        return revised, token
 
     async def remove_coordinator(self, coordinator_id: str) -> Coordinator:
         current = await self._active_coordinator(coordinator_id)
