@@ -1,10 +1,12 @@
 """Matcher persistence: its own view of open openings and unplaced students (built from the
-compacted topics), its current proposals with their outgoing events, and round records."""
+compacted topics), its current proposals with their outgoing events, and round records.
+A `MatcherStore` protocol, its MongoDB implementation, and an in-memory one for unit tests."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from pymongo import ASCENDING, UpdateOne
@@ -91,7 +93,8 @@ class MongoMatcherStore:
     async def close_opening(self, opening_id: str, version: int) -> str | None:
         found = await self.openings.find_one({"_id": opening_id})
         closed = await upsert_if_newer(self.openings, opening_id, version, {"status": "closed"})
-        return found["career_field"] if closed and found else None
+        # `get`: a closure can precede the opening's publication, so no career field yet.
+        return found.get("career_field") if closed and found else None
 
     async def save_student(self, student: StudentMatchProfile) -> bool:
         doc = {
@@ -105,7 +108,8 @@ class MongoMatcherStore:
         found = await self.students.find_one({"_id": student_id})
         if not await upsert_if_newer(self.students, student_id, version, {"status": "withdrawn"}):
             return []
-        return list(found["career_fields"]) if found else []
+        # `get`: a decline or withdrawal can precede the profile, so no career fields yet.
+        return list(found.get("career_fields", [])) if found else []
 
     async def career_field_of(self, opening_id: str) -> str | None:
         found = await self.openings.find_one({"_id": opening_id}, {"career_field": 1})
@@ -121,8 +125,12 @@ class MongoMatcherStore:
         return True
 
     async def record_decline(self, student_id: str, opening_id: str) -> None:
+        # Version 0 on insert: `upsert_if_newer` never matches a document without a version,
+        # so a decline seen before the student's profile would otherwise block it for good.
         await self.students.update_one(
-            {"_id": student_id}, {"$addToSet": {"declined": opening_id}}, upsert=True
+            {"_id": student_id},
+            {"$addToSet": {"declined": opening_id}, "$setOnInsert": {"version": 0}},
+            upsert=True,
         )
 
     async def mark_dirty(self, career_fields: Iterable[str]) -> None:
@@ -236,3 +244,156 @@ class MongoMatcherStore:
         for table in ("by_career_field", "by_program"):
             fields[table] = {k: Tally(**v) for k, v in fields.get(table, {}).items()}
         return RoundRecord(**fields)
+
+
+@dataclass
+class _OpeningRow:
+    version: int
+    status: str
+    snapshot: OpeningSnapshot | None  # None: closed before its publication was seen
+
+
+@dataclass
+class _StudentRow:
+    version: int = 0  # 0: only declines are known, so any profile is newer
+    status: str | None = None
+    profile: StudentMatchProfile | None = None  # None: declined or withdrawn before seen
+    declined: set[str] = field(default_factory=set)
+
+
+def _newer(row: _OpeningRow | _StudentRow | None, version: int) -> bool:
+    """As `upsert_if_newer`: an unknown entity takes any version, a known one a higher one."""
+    return row is None or row.version < version
+
+
+@dataclass
+class InMemoryMatcherStore:
+    """Same contract as the MongoDB store; `events` stands in for the proposals' outbox."""
+
+    openings: dict[str, _OpeningRow] = field(default_factory=dict)
+    students: dict[str, _StudentRow] = field(default_factory=dict)
+    placements: dict[str, str] = field(default_factory=dict)  # student id -> opening id
+    current: dict[str, Proposal] = field(default_factory=dict)
+    dirty: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    rounds: list[RoundRecord] = field(default_factory=list)
+    events: list[Envelope] = field(default_factory=list)
+
+    async def save_opening(self, opening: OpeningSnapshot) -> bool:
+        if not _newer(self.openings.get(opening.opening_id), opening.version):
+            return False
+        self.openings[opening.opening_id] = _OpeningRow(opening.version, "open", opening)
+        return True
+
+    async def close_opening(self, opening_id: str, version: int) -> str | None:
+        row = self.openings.get(opening_id)
+        if not _newer(row, version):
+            return None
+        snapshot = row.snapshot if row else None
+        self.openings[opening_id] = _OpeningRow(version, "closed", snapshot)
+        return snapshot.career_field if snapshot else None
+
+    async def save_student(self, student: StudentMatchProfile) -> bool:
+        if not _newer(self.students.get(student.student_id), student.version):
+            return False
+        row = self.students.setdefault(student.student_id, _StudentRow())
+        row.version, row.status, row.profile = student.version, "active", student
+        return True
+
+    async def withdraw_student(self, student_id: str, version: int) -> list[str]:
+        if not _newer(self.students.get(student_id), version):
+            return []
+        row = self.students.setdefault(student_id, _StudentRow())
+        row.version, row.status = version, "withdrawn"
+        return list(row.profile.career_fields) if row.profile else []
+
+    async def career_field_of(self, opening_id: str) -> str | None:
+        row = self.openings.get(opening_id)
+        return row.snapshot.career_field if row and row.snapshot else None
+
+    async def record_placement(self, placement: Placement) -> bool:
+        if placement.student_id in self.placements:
+            return False
+        self.placements[placement.student_id] = placement.opening_id
+        return True
+
+    async def record_decline(self, student_id: str, opening_id: str) -> None:
+        self.students.setdefault(student_id, _StudentRow()).declined.add(opening_id)
+
+    async def mark_dirty(self, career_fields: Iterable[str]) -> None:
+        for career_field in career_fields:
+            self.dirty[career_field] = self.dirty.get(career_field, 0) + 1
+
+    async def dirty_fields(self) -> dict[str, int]:
+        return dict(self.dirty)
+
+    async def clear_dirty(self, marks: dict[str, int]) -> None:
+        for career_field, n in marks.items():
+            if self.dirty.get(career_field) == n:  # marked again meanwhile: keep it
+                del self.dirty[career_field]
+
+    def _active(
+        self, career_fields: set[str] | None
+    ) -> list[tuple[StudentMatchProfile, _StudentRow]]:
+        """Active students with a profile, interested in any of `career_fields` (None: all)."""
+        return [
+            (row.profile, row)
+            for row in self.students.values()
+            if row.status == "active"
+            and row.profile is not None
+            and (career_fields is None or not career_fields.isdisjoint(row.profile.career_fields))
+        ]
+
+    async def inputs_for(self, career_fields: set[str] | None) -> MatchingInputs:
+        openings = [
+            row.snapshot
+            for row in self.openings.values()
+            if row.status == "open"
+            and row.snapshot is not None
+            and (career_fields is None or row.snapshot.career_field in career_fields)
+        ]
+        unplaced = [
+            (profile, row)
+            for profile, row in self._active(career_fields)
+            if profile.student_id not in self.placements
+        ]
+        return MatchingInputs(
+            openings=tuple(openings),
+            students=tuple(profile for profile, _ in unplaced),
+            # Seats are counted over every placement, not only those in scope, as in MongoDB.
+            seats_taken=dict(Counter(self.placements.values())),
+            declined=frozenset(
+                (profile.student_id, o) for profile, row in unplaced for o in row.declined
+            ),
+        )
+
+    async def interests(self, career_fields: set[str]) -> list[tuple[str, ...]]:
+        return [profile.career_fields for profile, _ in self._active(career_fields)]
+
+    async def proposals(self, student_ids: Iterable[str]) -> dict[str, Proposal]:
+        return {sid: self.current[sid] for sid in student_ids if sid in self.current}
+
+    async def apply(self, changes: list[Change], events: dict[str, list[Envelope]]) -> None:
+        for change in changes:
+            if change.propose is not None:
+                self.current[change.student_id] = change.propose
+            else:
+                self.current.pop(change.student_id, None)
+            self.events.extend(events[change.student_id])
+
+    async def save_why_not(
+        self, round_id: str, why_not: dict[str, tuple[str, ...]], matched: list[str]
+    ) -> None:
+        for student_id in matched:
+            self.reasons.pop(student_id, None)
+        for student_id, reasons in why_not.items():
+            self.reasons[student_id] = (round_id, reasons)
+
+    async def why_not(self, student_id: str) -> tuple[str, tuple[str, ...]] | None:
+        return self.reasons.get(student_id)
+
+    async def save_round(self, record: RoundRecord) -> None:
+        self.rounds.append(record)
+
+    async def latest_round(self) -> RoundRecord | None:
+        return self.rounds[-1] if self.rounds else None

@@ -1,0 +1,158 @@
+"""Matcher use cases over the in-memory store: events in, rounds solved, differences queued."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.test_matcher_domain import opening, student
+from wbl_matcher.handlers import Matcher
+from wbl_matcher.store import InMemoryMatcherStore
+from wbl_schemas.envelope import Envelope
+from wbl_schemas.events import (
+    MatchProposed,
+    MatchWithdrawn,
+    OpeningClosed,
+    OpeningPublished,
+    OpeningRef,
+    PlacementConfirmed,
+    PlacementDecision,
+    PlacementDeclined,
+    StudentRegistered,
+    StudentUpdated,
+)
+
+pytestmark = pytest.mark.unit
+
+CYBER = "cybersecurity"
+
+
+@pytest.fixture
+def store() -> InMemoryMatcherStore:
+    return InMemoryMatcherStore()
+
+
+@pytest.fixture
+def matcher(store: InMemoryMatcherStore) -> Matcher:
+    return Matcher(store=store, related={}, seed=7)
+
+
+async def publish(matcher: Matcher, opening_id: str, seats: int = 1) -> None:
+    snapshot = opening(opening_id).model_copy(update={"seats": seats, "seats_remaining": seats})
+    await matcher.on_opening_event(OpeningPublished(producer="test", payload=snapshot))
+
+
+async def register(matcher: Matcher, *student_ids: str) -> None:
+    for sid in student_ids:
+        await matcher.on_student_event(StudentRegistered(producer="test", payload=student(sid)))
+
+
+def decision(student_id: str, opening_id: str) -> PlacementDecision:
+    return PlacementDecision(
+        match_id=f"mat_{student_id}",
+        student_id=student_id,
+        school_id="sch_1",
+        opening_id=opening_id,
+        coordinator_id="coo_1",
+    )
+
+
+def history(store: InMemoryMatcherStore, student_id: str) -> list[tuple[type[Envelope], str]]:
+    """The queued events about a student, as (kind, opening id)."""
+    return [
+        (type(e), e.payload.opening_id)
+        for e in store.events
+        if isinstance(e, MatchProposed | MatchWithdrawn) and e.payload.student_id == student_id
+    ]
+
+
+async def dirty_round(matcher: Matcher, store: InMemoryMatcherStore) -> int:
+    """One pass of the background loop: solve the dirty fields, clear them; the proposals."""
+    marks = await store.dirty_fields()
+    record = await matcher.run_round(set(marks))
+    await store.clear_dirty(marks)
+    return record.proposed
+
+
+async def test_an_opening_and_students_arriving_are_proposed_once(
+    matcher: Matcher, store: InMemoryMatcherStore
+) -> None:
+    await publish(matcher, "o1", seats=2)
+    await register(matcher, "s1", "s2")
+    assert await store.dirty_fields() == {CYBER: 3}
+    assert await dirty_round(matcher, store) == 2
+    assert {sid: p.opening_id for sid, p in (await store.proposals(["s1", "s2"])).items()} == {
+        "s1": "o1",
+        "s2": "o1",
+    }
+    record = await store.latest_round()
+    assert record is not None and (record.career_fields, record.matched) == ((CYBER,), 2)
+    assert await store.dirty_fields() == {}
+    # A redelivered registration marks nothing; a full round with nothing new queues nothing.
+    await register(matcher, "s1")
+    assert await store.dirty_fields() == {}
+    assert (await matcher.run_round(None)).proposed == 0
+    assert history(store, "s1") == history(store, "s2") == [(MatchProposed, "o1")]
+
+
+async def test_a_confirmed_placement_takes_the_seat_from_later_rounds(
+    matcher: Matcher, store: InMemoryMatcherStore
+) -> None:
+    await publish(matcher, "o1")
+    await register(matcher, "s1")
+    await dirty_round(matcher, store)
+    await matcher.on_placement_event(
+        PlacementConfirmed(producer="test", payload=decision("s1", "o1"))
+    )
+    assert await store.dirty_fields() == {CYBER: 1}
+    await register(matcher, "s2")
+    assert await dirty_round(matcher, store) == 0
+    assert await store.proposals(["s2"]) == {}
+    why = await store.why_not("s2")
+    assert why is not None and why[1][0].startswith("o1: ")
+    assert history(store, "s1") == [(MatchProposed, "o1")]  # the placed proposal stays
+
+
+async def test_a_declined_opening_is_not_proposed_again(
+    matcher: Matcher, store: InMemoryMatcherStore
+) -> None:
+    await publish(matcher, "o1")
+    await publish(matcher, "o2")
+    await register(matcher, "s1")
+    await dirty_round(matcher, store)
+    [(_, first)] = history(store, "s1")
+    await matcher.on_placement_event(
+        PlacementDeclined(producer="test", payload=decision("s1", first))
+    )
+    assert await dirty_round(matcher, store) == 1
+    [other] = {"o1", "o2"} - {first}
+    assert history(store, "s1") == [
+        (MatchProposed, first),
+        (MatchWithdrawn, first),
+        (MatchProposed, other),
+    ]
+
+
+async def test_closing_an_opening_withdraws_its_proposal_exactly_once(
+    matcher: Matcher, store: InMemoryMatcherStore
+) -> None:
+    await publish(matcher, "o1")
+    await register(matcher, "s1")
+    await dirty_round(matcher, store)
+    ref = OpeningRef(opening_id="o1", employer_id="emp_1", version=2)
+    await matcher.on_opening_event(OpeningClosed(producer="test", payload=ref))
+    assert await store.dirty_fields() == {CYBER: 1}
+    await dirty_round(matcher, store)
+    await matcher.run_round(None)  # re-solving must not withdraw again
+    assert history(store, "s1") == [(MatchProposed, "o1"), (MatchWithdrawn, "o1")]
+    assert await store.proposals(["s1"]) == {}
+
+
+async def test_a_stale_student_update_changes_nothing(
+    matcher: Matcher, store: InMemoryMatcherStore
+) -> None:
+    newer = student("s1").model_copy(update={"version": 2, "career_fields": ("welding",)})
+    await matcher.on_student_event(StudentUpdated(producer="test", payload=newer))
+    await store.clear_dirty(await store.dirty_fields())
+    await register(matcher, "s1")  # version 1 arrives late
+    assert await store.dirty_fields() == {}
+    assert await store.interests({CYBER}) == []
