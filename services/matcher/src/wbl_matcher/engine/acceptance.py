@@ -3,8 +3,8 @@
 Student-proposing deferred acceptance (Gale-Shapley in its hospitals/residents
 form, Roth 1984) returns the student-optimal stable matching. This module holds
 the validation of explicit instances and the solver itself, on plain lists and
-dicts; :mod:`.stable` wraps it in frozen dataclasses. It imports only ``gc`` and
-``heapq`` so that the command line starts fast.
+dicts; :mod:`.stable` wraps it in frozen dataclasses. It imports only ``gc``,
+``heapq`` and ``itertools`` so that the command line starts fast.
 
 How it is fast: every reference check runs in C over whole rankings (``set``,
 ``dict(zip(...))``, key-view comparisons); each opening keeps a dict from student
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 from heapq import heappush, heapreplace
+from itertools import chain, repeat
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:
@@ -182,6 +183,19 @@ def bad_reference(
     return InstanceError(f"{owner_kind} {owner!r}: invalid ranking")  # pragma: no cover
 
 
+def raise_if_bad(
+    owner_kind: str, owner: str, ranking: Sequence[object], index: Mapping[str, int], kind: str
+) -> None:
+    """Raise the error naming what is wrong with one ranking, if anything is."""
+    try:
+        distinct = set(ranking)
+        ok = len(distinct) == len(ranking) and index.keys() >= distinct
+    except TypeError:
+        ok = False
+    if not ok:
+        raise bad_reference(owner_kind, owner, ranking, index, kind)
+
+
 class Indexed:
     """A validated instance, keyed for :func:`assign`."""
 
@@ -219,33 +233,38 @@ def index_columns(columns: Columns) -> Indexed:
     to name the culprit.
     """
     student_ids, opening_ids = columns.student_ids, columns.opening_ids
+    student_rankings, opening_rankings = columns.student_rankings, columns.opening_rankings
     student_index = index_ids(student_ids, "student")
     opening_index = index_ids(opening_ids, "opening")
-    known_students = student_index.keys()
-    known_openings = opening_index.keys()
 
-    for student_id, ranking in zip(student_ids, columns.student_rankings, strict=True):
-        try:
-            distinct = set(ranking)
-            ok = len(distinct) == len(ranking) and known_openings >= distinct
-        except TypeError:  # an unhashable entry
-            ok = False
-        if not ok:
-            raise bad_reference("student", student_id, ranking, opening_index, "opening")
+    # Whole-instance checks first, each one pass in C; the per-ranking walk below runs
+    # only to name the culprit of a failed check.
+    try:
+        ok = list(map(len, map(set, student_rankings))) == list(
+            map(len, student_rankings)
+        ) and opening_index.keys() >= set(chain.from_iterable(student_rankings))
+    except TypeError:  # an unhashable entry
+        ok = False
+    if not ok:
+        for student_id, ranking in zip(student_ids, student_rankings, strict=True):
+            raise_if_bad("student", student_id, ranking, opening_index, "opening")
+        raise InstanceError("invalid student rankings")  # pragma: no cover - named above
 
-    negative_rank: dict[str, dict[str, int]] = {}
-    ranking_of: dict[str, Sequence[str]] = {}
-    for opening_id, ranking in zip(opening_ids, columns.opening_rankings, strict=True):
-        try:
-            # range(0, -n, -1) has exactly len(ranking) items: strict adds only cost
-            ranks = dict(zip(ranking, range(0, -len(ranking), -1), strict=False))
-            ok = len(ranks) == len(ranking) and known_students >= ranks.keys()
-        except TypeError:
-            ok = False
-        if not ok:
-            raise bad_reference("opening", opening_id, ranking, student_index, "student")
-        negative_rank[opening_id] = ranks
-        ranking_of[opening_id] = ranking
+    # Ranks as 0, -1, -2, ...: one shared tuple of ints, so the dicts allocate no ints.
+    negative = tuple(range(0, -max(map(len, opening_rankings), default=0), -1))
+    try:
+        rank_dicts = list(map(dict, map(zip, opening_rankings, repeat(negative))))
+        ok = list(map(len, rank_dicts)) == list(
+            map(len, opening_rankings)
+        ) and student_index.keys() >= set(chain.from_iterable(opening_rankings))
+    except TypeError:
+        ok = False
+    if not ok:
+        for opening_id, ranking in zip(opening_ids, opening_rankings, strict=True):
+            raise_if_bad("opening", opening_id, ranking, student_index, "student")
+        raise InstanceError("invalid opening rankings")  # pragma: no cover - named above
+    negative_rank = dict(zip(opening_ids, rank_dicts, strict=True))
+    ranking_of = dict(zip(opening_ids, opening_rankings, strict=True))
 
     capacity = dict(zip(opening_ids, columns.capacities, strict=True))
     return Indexed(
