@@ -17,8 +17,10 @@ from wbl_schemas.events import (
     PlacementConfirmed,
     PlacementDecision,
     PlacementDeclined,
+    StudentRef,
     StudentRegistered,
     StudentUpdated,
+    StudentWithdrawn,
 )
 
 pytestmark = pytest.mark.unit
@@ -156,3 +158,40 @@ async def test_a_stale_student_update_changes_nothing(
     await register(matcher, "s1")  # version 1 arrives late
     assert await store.dirty_fields() == {}
     assert await store.interests({CYBER}) == []
+
+
+def withdrawal(student_id: str) -> StudentWithdrawn:
+    return StudentWithdrawn(
+        producer="test", payload=StudentRef(student_id=student_id, school_id="sch_1", version=2)
+    )
+
+
+async def test_a_withdrawn_students_open_proposal_is_withdrawn_once(
+    matcher: Matcher, store: InMemoryMatcherStore
+) -> None:
+    await publish(matcher, "o1")
+    await register(matcher, "s1")
+    await dirty_round(matcher, store)
+    await matcher.on_student_event(withdrawal("s1"))
+    await matcher.on_student_event(withdrawal("s1"))  # redelivered
+    await dirty_round(matcher, store)
+    assert history(store, "s1") == [(MatchProposed, "o1"), (MatchWithdrawn, "o1")]
+    [gone] = [e for e in store.events if isinstance(e, MatchWithdrawn)]
+    assert isinstance(gone, MatchWithdrawn) and gone.payload.reason == "the student was withdrawn"
+    assert await store.proposals(["s1"]) == {}
+    # The seat is free again for the next student.
+    await register(matcher, "s2")
+    assert await dirty_round(matcher, store) == 1
+
+
+async def test_a_placed_students_withdrawal_leaves_the_placement_to_registry(
+    matcher: Matcher, store: InMemoryMatcherStore
+) -> None:
+    await publish(matcher, "o1")
+    await register(matcher, "s1")
+    await dirty_round(matcher, store)
+    await matcher.on_placement_event(
+        PlacementConfirmed(producer="test", payload=decision("s1", "o1"))
+    )
+    await matcher.on_student_event(withdrawal("s1"))
+    assert history(store, "s1") == [(MatchProposed, "o1")]

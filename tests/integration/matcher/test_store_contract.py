@@ -165,7 +165,9 @@ async def test_a_placement_is_kept_once_and_takes_student_and_seat(store: Matche
     for sid in ("s1", "s2"):
         await store.save_student(student_v(sid, 1))
     await store.record_decline("s1", "o2")
+    assert not await store.placed("s1")
     assert await store.record_placement(Placement("s1", "o1"))
+    assert await store.placed("s1") and not await store.placed("s2")
     assert not await store.record_placement(Placement("s1", "o1"))
     assert not await store.record_placement(Placement("s1", "o2"))  # one placement a student
     inputs = await store.inputs_for({CYBER})

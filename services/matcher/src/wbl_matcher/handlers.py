@@ -75,10 +75,22 @@ class Matcher:
             if await self.store.save_student(event.payload):
                 touched = fields_of(event.payload, self.related)
         elif isinstance(event, StudentWithdrawn):
-            touched = set(
-                await self.store.withdraw_student(event.payload.student_id, event.payload.version)
-            )
+            student_id = event.payload.student_id
+            touched = set(await self.store.withdraw_student(student_id, event.payload.version))
+            await self._withdraw_open_proposal(student_id)
         await self._touch(touched)
+
+    async def _withdraw_open_proposal(self, student_id: str) -> None:
+        """Rounds diff only the students still in the view, so a withdrawn student's open
+        proposal is withdrawn here. Idempotent: a redelivery finds no proposal left."""
+        async with self._solving:
+            current = (await self.store.proposals([student_id])).get(student_id)
+            if current is None or await self.store.placed(student_id):
+                return  # a confirmed placement is the registry's to end, not ours
+            change = Change(student_id, withdraw=current, propose=None)
+            events = self._events(change, unmatched_because="the student was withdrawn")
+            await self.store.apply([change], {student_id: events})
+        self.written()
 
     async def on_placement_event(self, event: AnyEvent) -> None:
         if isinstance(event, PlacementConfirmed):
@@ -173,14 +185,16 @@ class Matcher:
                 return scope
             scope = grown
 
-    def _events(self, change: Change) -> list[Envelope]:
+    def _events(
+        self, change: Change, unmatched_because: str = "no longer matched in this round"
+    ) -> list[Envelope]:
         events: list[Envelope] = []
         if change.withdraw is not None:
             old = change.withdraw
             reason = (
                 f"moved to opening {change.propose.opening_id}"
                 if change.propose
-                else "no longer matched in this round"
+                else unmatched_because
             )
             events.append(
                 MatchWithdrawn(

@@ -34,6 +34,8 @@ class MatcherStore(Protocol):
 
     async def record_placement(self, placement: Placement) -> bool: ...
 
+    async def placed(self, student_id: str) -> bool: ...
+
     async def record_decline(self, student_id: str, opening_id: str) -> None: ...
 
     async def mark_dirty(self, career_fields: Iterable[str]) -> None: ...
@@ -123,6 +125,9 @@ class MongoMatcherStore:
         except DuplicateKeyError:
             return False
         return True
+
+    async def placed(self, student_id: str) -> bool:
+        return await self.placements.find_one({"_id": student_id}) is not None
 
     async def record_decline(self, student_id: str, opening_id: str) -> None:
         # Version 0 on insert: `upsert_if_newer` never matches a document without a version,
@@ -316,6 +321,9 @@ class InMemoryMatcherStore:
             return False
         self.placements[placement.student_id] = placement.opening_id
         return True
+
+    async def placed(self, student_id: str) -> bool:
+        return student_id in self.placements
 
     async def record_decline(self, student_id: str, opening_id: str) -> None:
         self.students.setdefault(student_id, _StudentRow()).declined.add(opening_id)
