@@ -77,6 +77,8 @@ MALFORMED: dict[str, tuple[str | bytes, str]] = {
     "bad JSON": ('{"students": [', "invalid JSON"),
     "not UTF-8": (b'{"students": "\xff"}', "invalid JSON"),
     "empty": ("", "invalid JSON"),
+    "trailing data": ('{"students": [], "openings": []} x', "invalid JSON: Extra data"),
+    "only whitespace": (" \n", "invalid JSON: Expecting value"),
     "top level list": ("[]", "instance must be a JSON object"),
     "missing openings": ('{"students": []}', "missing field 'openings'"),
     "missing id": (_bad(students=[{"ranking": []}]), "missing field 'id'"),
@@ -220,7 +222,8 @@ def test_solve_path_imports_no_service_frameworks() -> None:
     code = (
         "import sys; from wbl_matcher import cli; "
         "cli.main(['solve', '-']); "
-        "heavy = {'pydantic', 'faststream', 'pymongo', 'fastapi', 'numpy'} & set(sys.modules); "
+        "heavy = {'pydantic', 'faststream', 'pymongo', 'fastapi', 'numpy', 'json', 're'} "
+        "& set(sys.modules); "
         "profile = {m for m in sys.modules if m.startswith('wbl_matcher.engine.')} - "
         "{'wbl_matcher.engine.acceptance'}; "
         "print(sorted(heavy | profile), file=sys.stderr)"
@@ -235,3 +238,30 @@ def test_solve_path_imports_no_service_frameworks() -> None:
     )
     assert done.returncode == 0
     assert done.stderr.strip() == b"[]"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"students": [], "openings": []}',
+        b'  \n\t{"a": [1, -2.5e3, true, false, null, "\\u00e9\\ud83d\\ude00", "caf\xc3\xa9"]}\r\n ',
+        b'\xef\xbb\xbf{"bom": 1}',  # UTF-8 BOM: json.loads accepts it from bytes
+        '{"utf16": 1}'.encode("utf-16"),
+        b"[NaN, Infinity, -Infinity, 123456789012345678901234567890]",
+        b'{"dup": 1, "dup": 2}',
+    ],
+)
+def test_the_light_reader_reads_exactly_what_json_reads(raw: bytes) -> None:
+    light = cli._light_codec()
+    assert light is not None
+    loads, _ = light
+    assert repr(loads(raw)) == repr(json.loads(raw))
+
+
+def test_the_light_writer_writes_exactly_what_json_writes() -> None:
+    light = cli._light_codec()
+    assert light is not None
+    _, dump = light
+    assignments = {"s1": "o1", 's"2': None, "é\n": "ö\\", "\x00\u2028": "\U0001f600"}
+    expected = json.dumps({"assignments": assignments}, separators=(",", ":"), ensure_ascii=False)
+    assert dump(assignments) == expected.encode()
