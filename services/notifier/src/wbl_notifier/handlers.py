@@ -71,6 +71,8 @@ class Notifier:
     async def on_coordinator_event(self, event: AnyEvent) -> None:
         if isinstance(event, CoordinatorRegistered | CoordinatorUpdated):
             await self.store.save_coordinator(event.payload)
+            if not await self._is_current(event.payload):
+                return  # replayed after a newer profile or the removal: that one stands
             # Matches proposed before this coordinator was known still reach them.
             backlog = await self.store.open_matches_of(event.payload.school_ids)
             await self._notify(
@@ -79,6 +81,15 @@ class Notifier:
             )
         elif isinstance(event, CoordinatorRemoved):
             await self.store.remove_coordinator(event.payload.coordinator_id, event.payload.version)
+
+    async def _is_current(self, profile: CoordinatorProfile) -> bool:
+        """Whether `profile` is the stored one: still true when this very event is redelivered
+        (so a crash before its backlog is filled in is repaired), false when it is stale."""
+        stored = await self.store.coordinators_of(profile.school_ids[0])
+        return any(
+            (c.coordinator_id, c.version) == (profile.coordinator_id, profile.version)
+            for c in stored
+        )
 
     async def on_match_event(self, event: AnyEvent) -> None:
         if isinstance(event, MatchProposed):

@@ -1,12 +1,14 @@
 """Notifier persistence: the coordinator directory (from `wbl.coordinators`), the inbox (one
 notification per coordinator and match), the deliveries over email and webhook (one per
 coordinator, match, channel and event type) and the spent action links. Every "only once"
-is a unique key, never check-then-insert."""
+is a unique key, never check-then-insert. `InMemoryNotifierStore` keeps the same contract
+in dicts, for unit tests."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
 
 from pydantic import TypeAdapter
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -23,6 +25,8 @@ from wbl_notifier.domain import (
     NotificationStatus,
 )
 from wbl_schemas.events import CoordinatorProfile, MatchProposal
+
+T = TypeVar("T")
 
 NOTIFICATION = TypeAdapter(Notification)
 DELIVERY = TypeAdapter(Delivery)
@@ -307,3 +311,235 @@ def _delivery_doc(delivery: Delivery) -> Document:
 
 def _delivery(doc: Document) -> Delivery:
     return DELIVERY.validate_python({**doc, "delivery_id": doc["_id"]})
+
+
+def _bson_time(moment: datetime) -> datetime:
+    """`moment` as MongoDB gives it back: in UTC (naive counts as UTC), to the millisecond
+    below, so both stores order and compare times alike."""
+    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
+
+
+def _page(items: list[T], skip: int, limit: int) -> list[T]:
+    """`limit` 0 means no limit, as in MongoDB."""
+    return items[skip : skip + limit] if limit else items[skip:]
+
+
+@dataclass
+class InMemoryNotifierStore:
+    """Same contract as the MongoDB store: each unique index is a dict key here, and the
+    dicts keep insertion order where MongoDB's order is unspecified."""
+
+    # coordinator_id -> (version, profile); None marks a removal, kept so that an older
+    # event arriving late cannot bring the coordinator back.
+    coordinators: dict[str, tuple[int, CoordinatorProfile | None]] = field(default_factory=dict)
+    matches: dict[str, tuple[NotificationStatus, MatchProposal]] = field(default_factory=dict)
+    notifications: dict[tuple[str, str], Notification] = field(default_factory=dict)
+    deliveries: dict[str, Delivery] = field(default_factory=dict)
+    spent_links: set[str] = field(default_factory=set)
+
+    async def save_coordinator(self, profile: CoordinatorProfile) -> None:
+        self._if_newer(profile.coordinator_id, profile.version, profile)
+
+    async def remove_coordinator(self, coordinator_id: str, version: int) -> None:
+        self._if_newer(coordinator_id, version, None)
+
+    def _if_newer(
+        self, coordinator_id: str, version: int, profile: CoordinatorProfile | None
+    ) -> None:
+        stored = self.coordinators.get(coordinator_id)
+        if stored is None or stored[0] < version:
+            self.coordinators[coordinator_id] = (version, profile)
+
+    async def coordinators_of(self, school_id: str) -> list[CoordinatorProfile]:
+        return [
+            profile
+            for _, profile in self.coordinators.values()
+            if profile is not None and school_id in profile.school_ids
+        ]
+
+    async def save_match(self, proposal: MatchProposal) -> None:
+        # A redelivered proposal refreshes the proposal but never reopens a decided match.
+        stored = self.matches.get(proposal.match_id)
+        status = stored[0] if stored else NotificationStatus.PROPOSED
+        self.matches[proposal.match_id] = (status, proposal)
+
+    async def set_match_status(self, match_id: str, status: NotificationStatus) -> None:
+        if match_id in self.matches:
+            self.matches[match_id] = (status, self.matches[match_id][1])
+
+    async def open_matches_of(self, school_ids: tuple[str, ...]) -> list[MatchProposal]:
+        return [
+            proposal
+            for status, proposal in self.matches.values()
+            if proposal.school_id in school_ids and status == NotificationStatus.PROPOSED
+        ]
+
+    async def add_notifications(self, notifications: list[Notification]) -> int:
+        added = 0
+        for n in notifications:
+            key = (n.coordinator_id, n.match_id)
+            if key not in self.notifications:
+                self.notifications[key] = replace(
+                    n, created_at=_bson_time(n.created_at), updated_at=_bson_time(n.updated_at)
+                )
+                added += 1
+        return added
+
+    async def set_status(
+        self, match_id: str, status: NotificationStatus, note: str, now: datetime
+    ) -> int:
+        changed = 0
+        for key, n in self.notifications.items():
+            if n.match_id == match_id and n.status not in FINAL:
+                self.notifications[key] = replace(
+                    n, status=status, updated_at=_bson_time(now), history=(*n.history, note)
+                )
+                changed += 1
+        return changed
+
+    async def inbox(
+        self, coordinator_id: str, status: NotificationStatus | None, skip: int, limit: int
+    ) -> list[Notification]:
+        found = sorted(
+            (
+                n
+                for n in self.notifications.values()
+                if n.coordinator_id == coordinator_id and (status is None or n.status == status)
+            ),
+            key=lambda n: n.match_id,
+        )
+        found.sort(key=lambda n: n.created_at, reverse=True)  # stable: match_id breaks ties
+        return _page(found, skip, limit)
+
+    async def changed_since(self, coordinator_id: str, since: datetime) -> list[Notification]:
+        since = _bson_time(since)
+        return sorted(
+            (
+                n
+                for n in self.notifications.values()
+                if n.coordinator_id == coordinator_id and n.updated_at >= since
+            ),
+            key=lambda n: (n.updated_at, n.match_id),
+        )
+
+    async def add_deliveries(self, deliveries: list[Delivery]) -> int:
+        keys = {d.key for d in self.deliveries.values()}
+        added = 0
+        for d in deliveries:
+            # Two unique indexes in MongoDB: the `_id` and the delivery's natural key.
+            if d.delivery_id in self.deliveries or d.key in keys:
+                continue
+            self.deliveries[d.delivery_id] = replace(
+                d,
+                created_at=_bson_time(d.created_at),
+                next_attempt_at=_bson_time(d.next_attempt_at),
+            )
+            keys.add(d.key)
+            added += 1
+        return added
+
+    async def claim_due(self, now: datetime, lease_until: datetime) -> Delivery | None:
+        now = _bson_time(now)
+        due = [
+            d
+            for d in self.deliveries.values()
+            if d.status == DeliveryStatus.PENDING and d.next_attempt_at <= now
+        ]
+        if not due:
+            return None
+        claimed = replace(
+            min(due, key=lambda d: d.next_attempt_at), next_attempt_at=_bson_time(lease_until)
+        )
+        self.deliveries[claimed.delivery_id] = claimed
+        return claimed
+
+    async def record_attempt(
+        self, delivery_id: str, attempts: int, error: str, lease_until: datetime
+    ) -> None:
+        if delivery_id in self.deliveries:
+            self.deliveries[delivery_id] = replace(
+                self.deliveries[delivery_id],
+                attempts=attempts,
+                last_error=error,
+                next_attempt_at=_bson_time(lease_until),
+            )
+
+    async def finish(self, delivery: Delivery, now: datetime) -> None:
+        for delivery_id, d in self.deliveries.items():
+            if delivery.delivery_id in (delivery_id, d.digest_id):
+                self.deliveries[delivery_id] = replace(
+                    d,
+                    status=delivery.status,
+                    attempts=delivery.attempts,
+                    last_error=delivery.last_error,
+                )
+        match_ids = {m.match_id for m in delivery.matches}
+        for key, n in self.notifications.items():
+            if n.coordinator_id == delivery.coordinator_id and n.match_id in match_ids:
+                self.notifications[key] = replace(n, updated_at=_bson_time(now))
+
+    async def undead_lettered(self) -> list[Delivery]:
+        return [
+            d
+            for d in self.deliveries.values()
+            if d.status == DeliveryStatus.FAILED and not d.dead_lettered
+        ]
+
+    async def claim_dead_letter(self, delivery_id: str) -> bool:
+        d = self.deliveries.get(delivery_id)
+        if d is None or d.dead_lettered:
+            return False
+        self.deliveries[delivery_id] = replace(d, dead_lettered=True)
+        return True
+
+    async def unclaim_dead_letter(self, delivery_id: str) -> None:
+        if delivery_id in self.deliveries:
+            self.deliveries[delivery_id] = replace(
+                self.deliveries[delivery_id], dead_lettered=False
+            )
+
+    async def held(self) -> list[Delivery]:
+        return [d for d in self.deliveries.values() if d.status == DeliveryStatus.HELD]
+
+    async def bundle(self, delivery_ids: list[str], digest_id: str) -> None:
+        for delivery_id in delivery_ids:
+            d = self.deliveries.get(delivery_id)
+            if d is not None and d.status == DeliveryStatus.HELD:
+                self.deliveries[delivery_id] = replace(
+                    d, status=DeliveryStatus.BUNDLED, digest_id=digest_id
+                )
+
+    async def release_digests(self, now: datetime) -> int:
+        released = [
+            d
+            for d in self.deliveries.values()
+            if d.event_type == DIGEST_EVENT and d.status == DeliveryStatus.HELD
+        ]
+        for d in released:
+            self.deliveries[d.delivery_id] = replace(
+                d, status=DeliveryStatus.PENDING, next_attempt_at=_bson_time(now)
+            )
+        return len(released)
+
+    async def deliveries_of(self, coordinator_id: str, match_ids: list[str]) -> list[Delivery]:
+        return sorted(
+            (
+                d
+                for d in self.deliveries.values()
+                if d.coordinator_id == coordinator_id and d.match_id in match_ids
+            ),
+            key=lambda d: (d.channel.value, d.event_type),
+        )
+
+    async def spend_link(self, use_key: str, now: datetime) -> bool:
+        if use_key in self.spent_links:
+            return False
+        self.spent_links.add(use_key)
+        return True
+
+    async def release_link(self, use_key: str) -> None:
+        self.spent_links.discard(use_key)
+
+    async def link_spent(self, use_key: str) -> bool:
+        return use_key in self.spent_links

@@ -1,0 +1,289 @@
+"""The notifier's handlers and delivery worker over the in-memory store, with fakes for the
+mailer, the webhook sender and the dead-letter bus (no I/O)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Literal
+
+import pytest
+
+from wbl_common.bus import Message
+from wbl_notifier.domain import Channel, Delivery, DeliveryStatus, NotificationStatus
+from wbl_notifier.handlers import Notifier
+from wbl_notifier.links import Signer
+from wbl_notifier.store import InMemoryNotifierStore
+from wbl_notifier.worker import DeliveryPolicy, DeliveryWorker
+from wbl_schemas.events import (
+    CoordinatorProfile,
+    CoordinatorRef,
+    CoordinatorRegistered,
+    CoordinatorRemoved,
+    MatchProposal,
+    MatchProposed,
+    MatchWithdrawal,
+    MatchWithdrawn,
+    NotificationChannels,
+)
+
+pytestmark = pytest.mark.unit
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+HOOK = "https://hooks.example.org/wbl"
+
+
+@dataclass
+class Clock:
+    now: datetime = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Mailbox:
+    """A Mailer that keeps every message it is given."""
+
+    sent: list[EmailMessage] = field(default_factory=list)
+
+    async def send(self, message: EmailMessage) -> None:
+        self.sent.append(message)
+
+    def to(self) -> list[str]:
+        return sorted(str(m["To"]) for m in self.sent)
+
+
+@dataclass
+class Hooks:
+    """A WebhookSender that keeps every request it is given."""
+
+    posted: list[tuple[str, dict[str, object]]] = field(default_factory=list)
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> None:
+        self.posted.append((url, json.loads(body)))
+
+
+@dataclass
+class DeadLetters:
+    """A MessageBus for the worker's dead letters (none expected: the fakes never fail)."""
+
+    published: list[Message] = field(default_factory=list)
+
+    async def publish(
+        self, topic: str, key: str, value: bytes, headers: dict[str, str] | None = None
+    ) -> None:
+        self.published.append((topic, key, value))
+
+    async def publish_many(self, messages: list[Message]) -> None:
+        self.published.extend(messages)
+
+
+@dataclass
+class World:
+    clock: Clock = field(default_factory=Clock)
+    store: InMemoryNotifierStore = field(default_factory=InMemoryNotifierStore)
+    mailbox: Mailbox = field(default_factory=Mailbox)
+    hooks: Hooks = field(default_factory=Hooks)
+    dead_letters: DeadLetters = field(default_factory=DeadLetters)
+    wakes: int = 0
+
+    def __post_init__(self) -> None:
+        ids = iter(range(1, 1_000))
+        self.notifier = Notifier(
+            store=self.store,
+            clock=self.clock,
+            new_id=lambda: f"dlv_{next(ids)}",
+            on_deliveries=self._woken,
+        )
+        self.worker = DeliveryWorker(
+            store=self.store,
+            mailer=self.mailbox,
+            webhooks=self.hooks,
+            dead_letters=self.dead_letters,
+            signer=Signer("s" * 32, link_ttl_s=3600, ticket_ttl_s=60),
+            policy=DeliveryPolicy(
+                max_attempts=3,
+                backoff_initial_s=0,
+                backoff_max_s=0,
+                poll_s=1,
+                concurrency=1,
+                digest_period_s=DAY.total_seconds(),
+                digest_check_s=3600,
+                lease_s=60,
+            ),
+            webhook_key="k" * 40,
+            inbox_url="https://wbl.example.org/inbox",
+            sender="WBL <notifier@wbl.example.org>",
+            clock=self.clock,
+        )
+
+    def _woken(self) -> None:
+        self.wakes += 1
+
+    async def send_due(self) -> None:
+        """What the worker's loop does, one delivery at a time."""
+        now = self.clock()
+        while (due := await self.store.claim_due(now, now + self.worker.policy.lease)) is not None:
+            await self.worker.deliver(due)
+
+    async def inbox(self, coordinator_id: str) -> list[str]:
+        return [n.match_id for n in await self.notifier.inbox(coordinator_id, None, 1, 50)]
+
+    async def deliveries(self, coordinator_id: str, *match_ids: str) -> list[Delivery]:
+        return await self.store.deliveries_of(coordinator_id, list(match_ids))
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def registered(
+    coordinator_id: str,
+    *school_ids: str,
+    version: int = 1,
+    webhook: bool = False,
+    digest: Literal["immediate", "daily"] = "immediate",
+) -> CoordinatorRegistered:
+    channels = NotificationChannels(
+        email=f"{coordinator_id}@school.example.org",
+        webhook_url=HOOK if webhook else None,
+        digest=digest,
+    )
+    profile = CoordinatorProfile(
+        coordinator_id=coordinator_id, version=version, school_ids=school_ids, channels=channels
+    )
+    return CoordinatorRegistered(producer="test", payload=profile)
+
+
+def proposed(match_id: str, school_id: str = "sch_1") -> MatchProposed:
+    return MatchProposed(
+        producer="test",
+        payload=MatchProposal(
+            match_id=match_id,
+            round_id="rnd_1",
+            student_id=f"stu_{match_id}",
+            school_id=school_id,
+            opening_id="opn_1",
+            employer_id="emp_1",
+            career_field="cybersecurity",
+            explanation=("career field cybersecurity matches",),
+        ),
+    )
+
+
+async def test_a_match_reaches_each_coordinator_of_its_school_once_per_channel(
+    world: World,
+) -> None:
+    await world.notifier.on_coordinator_event(registered("coo_a", "sch_1", webhook=True))
+    await world.notifier.on_coordinator_event(registered("coo_b", "sch_2", "sch_1"))
+    await world.notifier.on_coordinator_event(registered("coo_c", "sch_2"))
+    await world.notifier.on_match_event(proposed("mat_1"))
+    assert [await world.inbox(c) for c in ("coo_a", "coo_b", "coo_c")] == [["mat_1"], ["mat_1"], []]
+    assert [(d.channel, d.target) for d in await world.deliveries("coo_a", "mat_1")] == [
+        (Channel.EMAIL, "coo_a@school.example.org"),
+        (Channel.WEBHOOK, HOOK),
+    ]
+    assert [d.channel for d in await world.deliveries("coo_b", "mat_1")] == [Channel.EMAIL]
+    assert await world.deliveries("coo_c", "mat_1") == []
+    assert world.wakes == 1
+    await world.send_due()
+    assert world.mailbox.to() == ["coo_a@school.example.org", "coo_b@school.example.org"]
+    assert [(url, body["coordinator_id"]) for url, body in world.hooks.posted] == [(HOOK, "coo_a")]
+
+
+async def test_a_redelivered_match_adds_and_sends_nothing(world: World) -> None:
+    await world.notifier.on_coordinator_event(registered("coo_a", "sch_1", webhook=True))
+    event = proposed("mat_1")
+    await world.notifier.on_match_event(event)
+    await world.send_due()
+    world.clock.now += timedelta(minutes=5)
+    await world.notifier.on_match_event(event)
+    await world.send_due()
+    [n] = await world.notifier.inbox("coo_a", None, 1, 50)
+    assert (n.match_id, n.created_at) == ("mat_1", T0)
+    assert len(await world.deliveries("coo_a", "mat_1")) == 2
+    assert (len(world.mailbox.sent), len(world.hooks.posted), world.wakes) == (1, 1, 1)
+
+
+async def test_a_withdrawal_changes_the_notification_and_adds_nothing(world: World) -> None:
+    await world.notifier.on_coordinator_event(registered("coo_a", "sch_1"))
+    await world.notifier.on_match_event(proposed("mat_1"))
+    before = await world.deliveries("coo_a", "mat_1")
+    world.clock.now += timedelta(minutes=5)
+    p = proposed("mat_1").payload
+    withdrawal = MatchWithdrawal(
+        match_id=p.match_id,
+        round_id=p.round_id,
+        student_id=p.student_id,
+        school_id=p.school_id,
+        opening_id=p.opening_id,
+        reason="opening closed",
+    )
+    await world.notifier.on_match_event(MatchWithdrawn(producer="test", payload=withdrawal))
+    [n] = await world.notifier.inbox("coo_a", None, 1, 50)
+    assert (n.status, n.history, n.updated_at) == (
+        NotificationStatus.WITHDRAWN,
+        ("withdrawn: opening closed",),
+        world.clock.now,
+    )
+    assert await world.deliveries("coo_a", "mat_1") == before
+    # No longer open: a coordinator who registers now does not hear of it.
+    await world.notifier.on_coordinator_event(registered("coo_late", "sch_1"))
+    assert await world.inbox("coo_late") == []
+
+
+async def test_a_daily_coordinator_s_matches_are_held_then_sent_as_one_digest(
+    world: World,
+) -> None:
+    await world.notifier.on_coordinator_event(registered("coo_d", "sch_1", digest="daily"))
+    await world.notifier.on_match_event(proposed("mat_1"))
+    await world.notifier.on_match_event(proposed("mat_2"))
+    held = await world.deliveries("coo_d", "mat_1", "mat_2")
+    assert [d.status for d in held] == [DeliveryStatus.HELD] * 2
+    await world.send_due()
+    assert world.mailbox.sent == []
+    world.clock.now += DAY
+    assert await world.worker.send_digests(world.clock()) == 1
+    await world.send_due()
+    [digest] = world.mailbox.sent
+    assert digest["Subject"] == "WBL placements: 2 new matches to review"
+    bundled = await world.deliveries("coo_d", "mat_1", "mat_2")
+    assert {(d.status, d.digest_id) for d in bundled} == {
+        (DeliveryStatus.SENT, digest["X-WBL-Event-Id"])
+    }
+    assert await world.worker.send_digests(world.clock()) == 0
+    await world.send_due()
+    assert len(world.mailbox.sent) == 1
+
+
+async def test_a_coordinator_registered_after_a_match_still_hears_of_it(world: World) -> None:
+    await world.notifier.on_match_event(proposed("mat_1"))
+    # As after a crash between the coordinator's save and its backlog: the replay fills in.
+    await world.store.save_coordinator(registered("coo_a", "sch_1").payload)
+    await world.notifier.on_coordinator_event(registered("coo_a", "sch_1"))
+    assert await world.inbox("coo_a") == ["mat_1"]
+    assert len(await world.deliveries("coo_a", "mat_1")) == 1
+
+
+async def test_a_stale_coordinator_event_notifies_no_one(world: World) -> None:
+    """At-least-once delivery can replay an older profile after a newer one or a removal;
+    it must reach neither a removed coordinator nor the schools a coordinator left."""
+    await world.notifier.on_coordinator_event(registered("coo_a", "sch_1", version=1))
+    await world.notifier.on_coordinator_event(
+        CoordinatorRemoved(
+            producer="test", payload=CoordinatorRef(coordinator_id="coo_a", version=2)
+        )
+    )
+    await world.notifier.on_coordinator_event(registered("coo_b", "sch_2", version=2))
+    await world.notifier.on_match_event(proposed("mat_1", "sch_1"))
+    await world.notifier.on_match_event(proposed("mat_2", "sch_2"))
+    await world.notifier.on_coordinator_event(registered("coo_a", "sch_1", version=1))
+    await world.notifier.on_coordinator_event(registered("coo_b", "sch_1", "sch_2", version=1))
+    assert (await world.inbox("coo_a"), await world.inbox("coo_b")) == ([], ["mat_2"])
+    assert await world.deliveries("coo_a", "mat_1") == []
+    assert await world.deliveries("coo_b", "mat_1") == []
