@@ -197,15 +197,16 @@ async def test_a_failing_webhook_is_retried_then_recorded_in_the_inbox_and_dead_
 
         [delivery] = await eventually(failed, what="the webhook delivery marked failed")
         inbox = await service.notifier.inbox(s.coordinator_id, None, 1, 50)
+
+        def dead_lettered(records: list[Any]) -> bool:
+            return any(_header(r, "x-delivery-id") == delivery.delivery_id for r in records)
+
+        # While the service runs: it publishes the dead letter just after recording the failure.
+        records = await read_topic(kafka_bootstrap, "wbl.matches.dlq", dead_lettered)
     assert delivery.attempts == 3 and delivery.last_error == "HTTP 500"
     assert [h.event_id for h in webhook_receiver.received] == [delivery.delivery_id] * 3
     assert all(h.verified for h in webhook_receiver.received)
     assert [n.match_id for n in inbox] == [match.payload.match_id]  # the inbox entry stays
-
-    def dead_lettered(records: list[Any]) -> bool:
-        return any(_header(r, "x-delivery-id") == delivery.delivery_id for r in records)
-
-    records = await read_topic(kafka_bootstrap, "wbl.matches.dlq", dead_lettered)
     [record] = [r for r in records if _header(r, "x-delivery-id") == delivery.delivery_id]
     assert _header(record, "x-error") == "webhook delivery failed: HTTP 500"
 

@@ -410,20 +410,18 @@ async def test_finish_records_the_outcome_on_a_digest_and_what_it_bundles(
     assert [n.updated_at for n in await store.inbox("coo_2", None, 0, 10)] == [T0]
 
 
-async def test_a_failure_is_dead_lettered_by_one_claim(store: NotifierStore) -> None:
+async def test_a_failure_waits_for_its_dead_letter_until_marked(store: NotifierStore) -> None:
     await store.add_deliveries([delivery("dlv_1"), delivery("dlv_2", "mat_2")])
     await store.finish(replace(delivery("dlv_1"), status=FAILED, attempts=5, last_error="x"), T0)
     await store.finish(replace(delivery("dlv_2", "mat_2"), status=SENT, attempts=1), T0)
     assert await store.undead_lettered() == [
         replace(delivery("dlv_1"), status=FAILED, attempts=5, last_error="x")
     ]
-    assert await store.claim_dead_letter("dlv_1")
-    assert not await store.claim_dead_letter("dlv_1")
+    assert ids_of(await store.undead_lettered()) == {"dlv_1"}  # until published and marked
+    await store.mark_dead_lettered("dlv_1")
     assert await store.undead_lettered() == []
-    await store.unclaim_dead_letter("dlv_1")  # publishing failed: the next sweep retries
-    assert ids_of(await store.undead_lettered()) == {"dlv_1"}
-    assert await store.claim_dead_letter("dlv_1")
-    assert not await store.claim_dead_letter("dlv_missing")
+    await store.mark_dead_lettered("dlv_missing")  # nothing to mark: no error
+    assert ids_of(await store.undead_lettered()) == set()
 
 
 async def test_held_deliveries_are_bundled_and_their_digest_released(

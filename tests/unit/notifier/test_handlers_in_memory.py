@@ -12,6 +12,7 @@ from typing import Literal
 import pytest
 
 from wbl_common.bus import Message
+from wbl_notifier.adapters import DeliveryError
 from wbl_notifier.domain import Channel, Delivery, DeliveryStatus, NotificationStatus
 from wbl_notifier.handlers import Notifier
 from wbl_notifier.links import Signer
@@ -59,23 +60,29 @@ class Mailbox:
 
 @dataclass
 class Hooks:
-    """A WebhookSender that keeps every request it is given."""
+    """A WebhookSender that keeps every request it is given; `failing` answers 500."""
 
     posted: list[tuple[str, dict[str, object]]] = field(default_factory=list)
+    failing: bool = False
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> None:
         self.posted.append((url, json.loads(body)))
+        if self.failing:
+            raise DeliveryError("HTTP 500")
 
 
 @dataclass
 class DeadLetters:
-    """A MessageBus for the worker's dead letters (none expected: the fakes never fail)."""
+    """A MessageBus for the worker's dead letters; `down` makes publishing fail."""
 
     published: list[Message] = field(default_factory=list)
+    down: bool = False
 
     async def publish(
         self, topic: str, key: str, value: bytes, headers: dict[str, str] | None = None
     ) -> None:
+        if self.down:
+            raise ConnectionError("broker unreachable")
         self.published.append((topic, key, value))
 
     async def publish_many(self, messages: list[Message]) -> None:
@@ -287,3 +294,46 @@ async def test_a_stale_coordinator_event_notifies_no_one(world: World) -> None:
     assert (await world.inbox("coo_a"), await world.inbox("coo_b")) == ([], ["mat_2"])
     assert await world.deliveries("coo_a", "mat_1") == []
     assert await world.deliveries("coo_b", "mat_1") == []
+
+
+async def test_a_match_held_just_as_its_period_closed_gets_a_digest_of_its_own(
+    world: World,
+) -> None:
+    await world.notifier.on_coordinator_event(registered("coo_d", "sch_1", digest="daily"))
+    await world.notifier.on_match_event(proposed("mat_1"))
+    world.clock.now += DAY
+    assert await world.worker.send_digests(world.clock()) == 1
+    await world.send_due()
+    # Written with yesterday's time, but only after yesterday's digest went out.
+    world.clock.now -= DAY
+    await world.notifier.on_match_event(proposed("mat_2"))
+    world.clock.now += DAY
+    assert await world.worker.send_digests(world.clock()) == 1
+    await world.send_due()
+    assert [m["Subject"] for m in world.mailbox.sent] == [
+        "WBL placements: 1 new match to review"
+    ] * 2
+    [late] = await world.deliveries("coo_d", "mat_2")
+    assert late.status is DeliveryStatus.SENT
+    assert await world.worker.send_digests(world.clock()) == 0
+
+
+async def test_a_final_failure_is_dead_lettered_once_even_if_the_broker_was_down(
+    world: World,
+) -> None:
+    await world.notifier.on_coordinator_event(registered("coo_a", "sch_1", webhook=True))
+    world.hooks.failing = True
+    world.dead_letters.down = True
+    await world.notifier.on_match_event(proposed("mat_1"))
+    await world.send_due()
+    webhook = [d for d in await world.deliveries("coo_a", "mat_1") if d.channel is Channel.WEBHOOK]
+    assert [(d.status, d.attempts) for d in webhook] == [(DeliveryStatus.FAILED, 3)]
+    assert world.dead_letters.published == []
+    assert [d.delivery_id for d in await world.store.undead_lettered()] == [webhook[0].delivery_id]
+    world.dead_letters.down = False
+    await world.worker.dead_letter_failed()  # the worker loop's sweep
+    await world.worker.dead_letter_failed()
+    assert [(topic, key) for topic, key, _ in world.dead_letters.published] == [
+        ("wbl.matches.dlq", "coo_a")
+    ]
+    assert await world.store.undead_lettered() == []

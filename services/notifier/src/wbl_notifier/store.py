@@ -69,9 +69,7 @@ class NotifierStore(Protocol):
 
     async def undead_lettered(self) -> list[Delivery]: ...
 
-    async def claim_dead_letter(self, delivery_id: str) -> bool: ...
-
-    async def unclaim_dead_letter(self, delivery_id: str) -> None: ...
+    async def mark_dead_lettered(self, delivery_id: str) -> None: ...
 
     async def held(self) -> list[Delivery]: ...
 
@@ -86,6 +84,17 @@ class NotifierStore(Protocol):
     async def release_link(self, use_key: str) -> None: ...
 
     async def link_spent(self, use_key: str) -> bool: ...
+
+
+DUPLICATE_KEY = 11000
+
+
+def _inserted_despite_duplicates(error: BulkWriteError) -> int:
+    """How many were inserted when only duplicates were refused; any other write error
+    is raised, so the consumer redelivers instead of losing the rest."""
+    if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+        raise error
+    return int(error.details.get("nInserted", 0))
 
 
 class MongoNotifierStore:
@@ -168,7 +177,7 @@ class MongoNotifierStore:
             result = await self.notifications.insert_many(docs, ordered=False)
             return len(result.inserted_ids)
         except BulkWriteError as error:  # redelivery: the unique key keeps one per coordinator
-            return int(error.details.get("nInserted", 0))
+            return _inserted_despite_duplicates(error)
 
     async def set_status(
         self, match_id: str, status: NotificationStatus, note: str, now: datetime
@@ -209,7 +218,7 @@ class MongoNotifierStore:
             result = await self.deliveries.insert_many(docs, ordered=False)
             return len(result.inserted_ids)
         except BulkWriteError as error:  # redelivery or restart: the unique key keeps one
-            return int(error.details.get("nInserted", 0))
+            return _inserted_despite_duplicates(error)
 
     async def claim_due(self, now: datetime, lease_until: datetime) -> Delivery | None:
         """Take the next due delivery for `lease_until`; a worker that dies leaves it due
@@ -254,15 +263,8 @@ class MongoNotifierStore:
         )
         return [_delivery(doc) async for doc in cursor]
 
-    async def claim_dead_letter(self, delivery_id: str) -> bool:
-        """True for the one caller that gets to publish this failure."""
-        result = await self.deliveries.update_one(
-            {"_id": delivery_id, "dead_lettered": False}, {"$set": {"dead_lettered": True}}
-        )
-        return result.modified_count == 1
-
-    async def unclaim_dead_letter(self, delivery_id: str) -> None:
-        await self.deliveries.update_one({"_id": delivery_id}, {"$set": {"dead_lettered": False}})
+    async def mark_dead_lettered(self, delivery_id: str) -> None:
+        await self.deliveries.update_one({"_id": delivery_id}, {"$set": {"dead_lettered": True}})
 
     async def held(self) -> list[Delivery]:
         cursor = self.deliveries.find({"status": DeliveryStatus.HELD.value})
@@ -486,18 +488,9 @@ class InMemoryNotifierStore:
             if d.status == DeliveryStatus.FAILED and not d.dead_lettered
         ]
 
-    async def claim_dead_letter(self, delivery_id: str) -> bool:
-        d = self.deliveries.get(delivery_id)
-        if d is None or d.dead_lettered:
-            return False
-        self.deliveries[delivery_id] = replace(d, dead_lettered=True)
-        return True
-
-    async def unclaim_dead_letter(self, delivery_id: str) -> None:
+    async def mark_dead_lettered(self, delivery_id: str) -> None:
         if delivery_id in self.deliveries:
-            self.deliveries[delivery_id] = replace(
-                self.deliveries[delivery_id], dead_lettered=False
-            )
+            self.deliveries[delivery_id] = replace(self.deliveries[delivery_id], dead_lettered=True)
 
     async def held(self) -> list[Delivery]:
         return [d for d in self.deliveries.values() if d.status == DeliveryStatus.HELD]

@@ -71,6 +71,7 @@ class DeliveryWorker:
     new_id: Callable[[], str] = field(default=lambda: str(uuid4()))
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _sending: set[asyncio.Task[None]] = field(default_factory=set)
+    _dead_lettering: set[str] = field(default_factory=set)
 
     def wake(self) -> None:
         """Called after the handlers record deliveries, so they leave now, not at the poll."""
@@ -202,8 +203,19 @@ class DeliveryWorker:
             await self._dead_letter(delivery)
 
     async def _dead_letter(self, delivery: Delivery) -> None:
-        if not await self.store.claim_dead_letter(delivery.delivery_id):
-            return  # another sweep or worker publishes it
+        """Publish, then mark: a crash in between publishes again (consumers of the
+        dead-letter topic dedupe on `x-delivery-id`); marking first could lose it."""
+        if delivery.delivery_id in self._dead_lettering:
+            return  # the sweep and the sending task met on the same failure
+        self._dead_lettering.add(delivery.delivery_id)
+        try:
+            await self._publish_dead_letter(delivery)
+        except Exception as error:  # left unmarked: the next sweep publishes it
+            log.warning("dead-lettering paused", error=type(error).__name__)
+        finally:
+            self._dead_lettering.discard(delivery.delivery_id)
+
+    async def _publish_dead_letter(self, delivery: Delivery) -> None:
         body = json.dumps(
             {
                 "delivery_id": delivery.delivery_id,
@@ -219,11 +231,8 @@ class DeliveryWorker:
             "x-original-topic": topics.MATCHES,
             "x-delivery-id": delivery.delivery_id,
         }
-        try:
-            await self.dead_letters.publish(DEAD_LETTERS, delivery.coordinator_id, body, headers)
-        except Exception as error:  # left unclaimed; the next sweep publishes it
-            log.warning("dead-lettering paused", error=type(error).__name__)
-            await self.store.unclaim_dead_letter(delivery.delivery_id)
+        await self.dead_letters.publish(DEAD_LETTERS, delivery.coordinator_id, body, headers)
+        await self.store.mark_dead_lettered(delivery.delivery_id)
 
     async def send_digests(self, now: datetime) -> int:
         """Bundle held deliveries of closed periods into digests; returns how many new."""
@@ -231,11 +240,18 @@ class DeliveryWorker:
         for digest, bundled in digests_due(
             await self.store.held(), now, self.policy.digest_period_s, self.new_id
         ):
-            created += await self.store.add_deliveries([digest])
-            # After a crash the digest exists already: bundle into the stored one.
-            stored = await self.store.deliveries_of(digest.coordinator_id, [digest.match_id])
-            digest_id = next(d.delivery_id for d in stored if d.key == digest.key)
-            await self.store.bundle([d.delivery_id for d in bundled], digest_id)
+            # A delivery written just as its period closed can miss that period's digest,
+            # which may be sent already: such late ones get a digest of their own (keyed by
+            # the first of them, so recomputing after a crash finds the same one).
+            late = replace(digest, match_id=f"{digest.match_id}+{bundled[0].delivery_id}")
+            for candidate in (digest, late):
+                created += await self.store.add_deliveries([candidate])
+                # After a crash the digest exists already: bundle into the stored one.
+                stored = await self.store.deliveries_of(digest.coordinator_id, [candidate.match_id])
+                found = next(d for d in stored if d.key == candidate.key)
+                if found.status is DeliveryStatus.HELD:
+                    await self.store.bundle([d.delivery_id for d in bundled], found.delivery_id)
+                    break
         if await self.store.release_digests(self.clock()):
             self.wake()
         return created
