@@ -4,6 +4,7 @@ A `MatcherStore` protocol, its MongoDB implementation, and an in-memory one for 
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -76,6 +77,10 @@ class MongoMatcherStore:
         self.dirty = db["dirty_fields"]
         self.rounds = db["rounds"]
         self.why_not_ = db["why_not"]
+        # FerretDB 1.24 does not isolate concurrent writes to one document (ADR 3): a
+        # dirty mark's $inc racing the round's clearing was lost, and so was the re-solve.
+        # The view's writers (the three consumers and the round loop) take turns here.
+        self._view_writes = asyncio.Lock()
 
     @property
     def outbox_collections(self) -> list[AsyncCollection[Document]]:
@@ -90,11 +95,13 @@ class MongoMatcherStore:
 
     async def save_opening(self, opening: OpeningSnapshot) -> bool:
         doc = {"snapshot": _json(opening), "career_field": opening.career_field, "status": "open"}
-        return await upsert_if_newer(self.openings, opening.opening_id, opening.version, doc)
+        async with self._view_writes:
+            return await upsert_if_newer(self.openings, opening.opening_id, opening.version, doc)
 
     async def close_opening(self, opening_id: str, version: int) -> str | None:
-        found = await self.openings.find_one({"_id": opening_id})
-        closed = await upsert_if_newer(self.openings, opening_id, version, {"status": "closed"})
+        async with self._view_writes:
+            found = await self.openings.find_one({"_id": opening_id})
+            closed = await upsert_if_newer(self.openings, opening_id, version, {"status": "closed"})
         # `get`: a closure can precede the opening's publication, so no career field yet.
         return found.get("career_field") if closed and found else None
 
@@ -104,12 +111,15 @@ class MongoMatcherStore:
             "career_fields": list(student.career_fields),
             "status": "active",
         }
-        return await upsert_if_newer(self.students, student.student_id, student.version, doc)
+        async with self._view_writes:
+            return await upsert_if_newer(self.students, student.student_id, student.version, doc)
 
     async def withdraw_student(self, student_id: str, version: int) -> list[str]:
-        found = await self.students.find_one({"_id": student_id})
-        if not await upsert_if_newer(self.students, student_id, version, {"status": "withdrawn"}):
-            return []
+        async with self._view_writes:
+            found = await self.students.find_one({"_id": student_id})
+            withdrawn = {"status": "withdrawn"}
+            if not await upsert_if_newer(self.students, student_id, version, withdrawn):
+                return []
         # `get`: a decline or withdrawal can precede the profile, so no career fields yet.
         return list(found.get("career_fields", [])) if found else []
 
@@ -132,22 +142,25 @@ class MongoMatcherStore:
     async def record_decline(self, student_id: str, opening_id: str) -> None:
         # Version 0 on insert: `upsert_if_newer` never matches a document without a version,
         # so a decline seen before the student's profile would otherwise block it for good.
-        await self.students.update_one(
-            {"_id": student_id},
-            {"$addToSet": {"declined": opening_id}, "$setOnInsert": {"version": 0}},
-            upsert=True,
-        )
+        async with self._view_writes:
+            await self.students.update_one(
+                {"_id": student_id},
+                {"$addToSet": {"declined": opening_id}, "$setOnInsert": {"version": 0}},
+                upsert=True,
+            )
 
     async def mark_dirty(self, career_fields: Iterable[str]) -> None:
-        for career_field in career_fields:
-            await self.dirty.update_one({"_id": career_field}, {"$inc": {"n": 1}}, upsert=True)
+        async with self._view_writes:
+            for career_field in career_fields:
+                await self.dirty.update_one({"_id": career_field}, {"$inc": {"n": 1}}, upsert=True)
 
     async def dirty_fields(self) -> dict[str, int]:
         return {doc["_id"]: doc["n"] async for doc in self.dirty.find({})}
 
     async def clear_dirty(self, marks: dict[str, int]) -> None:
-        for career_field, n in marks.items():
-            await self.dirty.delete_one({"_id": career_field, "n": n})
+        async with self._view_writes:
+            for career_field, n in marks.items():
+                await self.dirty.delete_one({"_id": career_field, "n": n})
 
     async def inputs_for(self, career_fields: set[str] | None) -> MatchingInputs:
         """Open openings and active, unplaced students of `career_fields` (None: all)."""

@@ -6,6 +6,7 @@ in dicts, for unit tests."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -104,6 +105,10 @@ class MongoNotifierStore:
         self.matches = db["matches"]
         self.deliveries = db["deliveries"]
         self.spent_links = db["spent_links"]
+        # FerretDB 1.24 does not isolate concurrent updates of one document (ADR 3): the
+        # worker touching a notification as a delivery finishes could undo a consumer's
+        # status change. Updates of notifications take turns within the process.
+        self._notification_writes = asyncio.Lock()
 
     async def ensure_indexes(self) -> None:
         await self.coordinators.create_index("school_ids")
@@ -182,10 +187,11 @@ class MongoNotifierStore:
     async def set_status(
         self, match_id: str, status: NotificationStatus, note: str, now: datetime
     ) -> int:
-        result = await self.notifications.update_many(
-            {"match_id": match_id, "status": {"$nin": [s.value for s in FINAL]}},
-            {"$set": {"status": status.value, "updated_at": now}, "$push": {"history": note}},
-        )
+        async with self._notification_writes:
+            result = await self.notifications.update_many(
+                {"match_id": match_id, "status": {"$nin": [s.value for s in FINAL]}},
+                {"$set": {"status": status.value, "updated_at": now}, "$push": {"history": note}},
+            )
         return result.modified_count
 
     async def inbox(
@@ -249,13 +255,14 @@ class MongoNotifierStore:
         }
         await self.deliveries.update_one({"_id": delivery.delivery_id}, {"$set": outcome})
         await self.deliveries.update_many({"digest_id": delivery.delivery_id}, {"$set": outcome})
-        await self.notifications.update_many(
-            {
-                "coordinator_id": delivery.coordinator_id,
-                "match_id": {"$in": [m.match_id for m in delivery.matches]},
-            },
-            {"$set": {"updated_at": now}},
-        )
+        async with self._notification_writes:
+            await self.notifications.update_many(
+                {
+                    "coordinator_id": delivery.coordinator_id,
+                    "match_id": {"$in": [m.match_id for m in delivery.matches]},
+                },
+                {"$set": {"updated_at": now}},
+            )
 
     async def undead_lettered(self) -> list[Delivery]:
         cursor = self.deliveries.find(
