@@ -1098,6 +1098,10 @@ def cmd_health(config: Config, args: argparse.Namespace) -> None:
     )
 
 
+def _noise(line: str) -> bool:
+    return "endSessions" in line or 'msg="Response header:' in line
+
+
 def cmd_logs(config: Config, args: argparse.Namespace) -> None:
     for name in (KAFKA, FERRETDB):
         path = config.log_path(name)
@@ -1105,8 +1109,11 @@ def cmd_logs(config: Config, args: argparse.Namespace) -> None:
         if args.lines > 0 and path.exists():
             with path.open("rb") as f:
                 f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - 256 * args.lines))
-                tail = f.read().decode(errors="replace").splitlines()[-args.lines :]
+                start = max(0, f.tell() - max(1 << 20, 512 * args.lines))
+                f.seek(start)
+                lines = f.read().decode(errors="replace").splitlines()[1 if start else 0 :]
+            # PyMongo ends sessions FerretDB does not have: a warning pair per client, noise.
+            tail = [line for line in lines if not _noise(line)][-args.lines :]
             for line in tail:
                 print(f"  {line}")
 
