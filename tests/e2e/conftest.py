@@ -13,6 +13,7 @@ import infra
 import pytest
 import run_services
 
+from tests.integration.notifier.conftest import Mailbox, SmtpServer, free_port
 from tests.support import start_groups_at_the_end
 
 
@@ -25,6 +26,7 @@ class System:
     kafka_bootstrap: str
     webhook_key: str
     link_secret: str
+    mailbox: Mailbox  # what notifier sent to the SMTP server on loopback
 
     @property
     def admin(self) -> dict[str, str]:
@@ -42,6 +44,8 @@ def system(
     parent = os.environ.get("WBL_RUN_DIR")
     run = str(Path(parent) / "e2e") if parent else str(tmp_path_factory.mktemp("run"))
     tag = secrets.token_hex(4)
+    smtp = SmtpServer(free_port())
+    smtp.start()
     env = dict(os.environ)
     env.update(
         {
@@ -50,6 +54,11 @@ def system(
             "WBL_WEBHOOK_KEY": secrets.token_urlsafe(24),
             "WBL_NOTIFIER_LINK_SECRET": secrets.token_urlsafe(24),
             "WBL_MATCHER_BATCH_WINDOW_MS": "50",
+            # Links in emails lead to this notifier; its mail goes to the SMTP sink below.
+            "WBL_NOTIFIER_PUBLIC_URL": f"http://127.0.0.1:{base + 3}",
+            "WBL_NOTIFIER_SMTP__HOST": "127.0.0.1",
+            "WBL_NOTIFIER_SMTP__PORT": str(smtp.port),
+            "WBL_NOTIFIER_SMTP__SECURITY": "none",
         }
     )
     for name in ("registry", "matcher", "notifier"):
@@ -74,6 +83,8 @@ def system(
             kafka_bootstrap=kafka_bootstrap,
             webhook_key=env["WBL_WEBHOOK_KEY"],
             link_secret=env["WBL_NOTIFIER_LINK_SECRET"],
+            mailbox=smtp.mailbox,
         )
     finally:
         run_services.stop(config)
+        smtp.stop()

@@ -4,6 +4,7 @@ student details come from registry, confirming reaches registry."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -48,7 +49,9 @@ async def browser() -> AsyncIterator[Browser]:
             await launched.close()
 
 
-async def setup_school(http: httpx.AsyncClient, system: System, school: str) -> dict[str, Any]:
+async def setup_school(
+    http: httpx.AsyncClient, system: System, school: str, email: str | None = None
+) -> dict[str, Any]:
     employer = (
         await http.post(
             f"{system.registry}/v1/employers",
@@ -58,7 +61,7 @@ async def setup_school(http: httpx.AsyncClient, system: System, school: str) -> 
     ).json()
     created = await http.post(
         f"{system.registry}/v1/coordinators",
-        json={"name": "Rosa", "school_ids": [school]},
+        json={"name": "Rosa", "school_ids": [school], "channels": {"email": email}},
         headers=system.admin,
     )
     assert created.status_code == 201, created.text
@@ -147,3 +150,61 @@ async def test_a_stale_or_forged_email_link_gets_a_clear_refusal_page(
     assert response is not None and response.status == 400
     await expect(page.get_by_role("heading", level=2)).to_have_text("This link is not valid")
     await expect(page.get_by_role("link", name="Open your inbox")).to_be_visible()
+
+
+async def test_an_email_link_confirms_on_the_inbox_page_once(
+    system: System, browser: Browser
+) -> None:
+    school = f"sch_mail_{secrets.token_hex(3)}"
+    email = f"rosa-{school}@school.example.org"
+    async with httpx.AsyncClient(timeout=10) as http:
+        school_setup = await setup_school(http, system, school, email)
+        token = school_setup["token"]
+        student = student_body("Noor", "mechatronics") | {"school_id": school}
+        registered = await http.post(
+            f"{system.registry}/v1/students",
+            json=student,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert registered.status_code == 201, registered.text
+
+        async def confirm_link() -> str | None:
+            for mail in system.mailbox.to(email):
+                text = mail.get_payload()[0].get_payload(decode=True).decode()  # type: ignore[index, union-attr]
+                found = re.search(r"Confirm the placement: (\S+)", text)
+                if found:
+                    return found.group(1)
+            return None
+
+        link = await eventually(confirm_link, within=60, what="the match email with its links")
+        assert link is not None and link.startswith(f"{system.notifier}/inbox/act?t=")
+
+        # The link lands on the confirmation step; nothing is decided until the signed-in
+        # coordinator presses the button (mail scanners open links too).
+        page = await browser.new_page()
+        landed = await page.goto(link)
+        assert landed is not None and landed.status == 200
+        await page.get_by_label("Coordinator token").fill(token)
+        await page.get_by_role("button", name="Sign in").click()
+        step = page.locator("#confirm-step")
+        await expect(step).to_be_visible(timeout=20_000)
+        await expect(step.get_by_role("heading")).to_have_text("Confirm this placement?")
+        await page.locator("#confirm-step-go").click()
+        await expect(page.locator("#confirm-step-result")).to_contain_text(
+            "Done: the placement was confirmed", timeout=20_000
+        )
+
+        async def confirmed_in_registry() -> bool:
+            response = await http.get(
+                f"{system.registry}/v1/matches", headers={"Authorization": f"Bearer {token}"}
+            )
+            return [m["status"] for m in response.json()] == ["confirmed"]
+
+        await eventually(confirmed_in_registry, what="the placement confirmed in registry")
+
+        # Spent: the same link, opened again, is refused with a clear page.
+        again = await page.goto(link)
+        assert again is not None and again.status == 410
+        await expect(page.get_by_role("heading", level=2)).to_have_text(
+            "This link was already used"
+        )
