@@ -3,14 +3,16 @@ mailer, the webhook sender and the dead-letter bus (no I/O)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Literal
 
 import pytest
 
+from tests.support import eventually
 from wbl_common.bus import Message
 from wbl_notifier.adapters import DeliveryError
 from wbl_notifier.domain import Channel, Delivery, DeliveryStatus, NotificationStatus
@@ -337,3 +339,39 @@ async def test_a_final_failure_is_dead_lettered_once_even_if_the_broker_was_down
         ("wbl.matches.dlq", "coo_a")
     ]
     assert await world.store.undead_lettered() == []
+
+
+async def test_the_digest_loop_sends_a_closed_period_and_survives_a_failed_run(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.worker.policy = replace(world.worker.policy, digest_check_s=0.01, poll_s=0.01)
+    await world.notifier.on_coordinator_event(registered("coo_d", "sch_1", digest="daily"))
+    await world.notifier.on_match_event(proposed("mat_1"))
+    world.clock.now += DAY
+    held = world.store.held
+    failures = 0
+
+    async def held_once_broken() -> list[Delivery]:
+        nonlocal failures
+        if failures == 0:
+            failures += 1
+            raise ConnectionError("database hiccup")
+        return await held()
+
+    monkeypatch.setattr(world.store, "held", held_once_broken)
+    loops = [
+        asyncio.create_task(world.worker.run_digests()),
+        asyncio.create_task(world.worker.run()),
+    ]
+    try:
+
+        async def digest_sent() -> bool:
+            return len(world.mailbox.sent) == 1
+
+        await eventually(digest_sent, within=10, what="the digest sent by the loops")
+    finally:
+        for loop in loops:
+            loop.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+    assert failures == 1
+    assert world.mailbox.sent[0]["Subject"] == "WBL placements: 1 new match to review"
