@@ -67,6 +67,18 @@ def history(store: InMemoryMatcherStore, student_id: str) -> list[tuple[type[Env
     ]
 
 
+async def place(
+    matcher: Matcher, store: InMemoryMatcherStore, student_id: str, opening_id: str
+) -> None:
+    """An opening and a student, proposed in a round, then the placement confirmed."""
+    await publish(matcher, opening_id)
+    await register(matcher, student_id)
+    await dirty_round(matcher, store)
+    await matcher.on_placement_event(
+        PlacementConfirmed(producer="test", payload=decision(student_id, opening_id))
+    )
+
+
 async def dirty_round(matcher: Matcher, store: InMemoryMatcherStore) -> int:
     """One pass of the background loop: solve the dirty fields, clear them; the proposals."""
     marks = await store.dirty_fields()
@@ -99,12 +111,7 @@ async def test_an_opening_and_students_arriving_are_proposed_once(
 async def test_a_confirmed_placement_takes_the_seat_from_later_rounds(
     matcher: Matcher, store: InMemoryMatcherStore
 ) -> None:
-    await publish(matcher, "o1")
-    await register(matcher, "s1")
-    await dirty_round(matcher, store)
-    await matcher.on_placement_event(
-        PlacementConfirmed(producer="test", payload=decision("s1", "o1"))
-    )
+    await place(matcher, store, "s1", "o1")
     assert await store.dirty_fields() == {CYBER: 1}
     await register(matcher, "s2")
     assert await dirty_round(matcher, store) == 0
@@ -187,11 +194,6 @@ async def test_a_withdrawn_students_open_proposal_is_withdrawn_once(
 async def test_a_placed_students_withdrawal_leaves_the_placement_to_registry(
     matcher: Matcher, store: InMemoryMatcherStore
 ) -> None:
-    await publish(matcher, "o1")
-    await register(matcher, "s1")
-    await dirty_round(matcher, store)
-    await matcher.on_placement_event(
-        PlacementConfirmed(producer="test", payload=decision("s1", "o1"))
-    )
+    await place(matcher, store, "s1", "o1")
     await matcher.on_student_event(withdrawal("s1"))
     assert history(store, "s1") == [(MatchProposed, "o1")]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from tests.unit.notifier.builders import T0, notification
 from wbl_common.mongo import Document
 from wbl_notifier.domain import (
     DIGEST_EVENT,
@@ -25,7 +26,6 @@ from wbl_schemas.events import CoordinatorProfile, MatchProposal, NotificationCh
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 PERIOD = "digest:2026-03-02"  # a digest's match_id names its period
 PROPOSED, WITHDRAWN, CONFIRMED = (
@@ -78,19 +78,7 @@ def proposal(match_id: str, school_id: str = "sch_1", why: str = "fits") -> Matc
 def note(
     coordinator_id: str, match_id: str, created: datetime = T0, updated: datetime | None = None
 ) -> Notification:
-    return Notification(
-        coordinator_id=coordinator_id,
-        match_id=match_id,
-        student_id=f"stu_{match_id}",
-        school_id="sch_1",
-        opening_id="opn_1",
-        employer_id="emp_1",
-        career_field="cybersecurity",
-        explanation=("career field matches",),
-        status=PROPOSED,
-        created_at=created,
-        updated_at=updated or created,
-    )
+    return notification(match_id, coordinator_id, created=created, updated=updated)
 
 
 def delivery(

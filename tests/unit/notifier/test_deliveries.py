@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 import pytest
 
+from tests.unit.notifier.builders import T0, notification
 from wbl_notifier.domain import (
     DIGEST_EVENT,
     PROPOSED_EVENT,
     Channel,
     Delivery,
     DeliveryStatus,
-    Notification,
-    NotificationStatus,
     deliveries_for,
     digests_due,
     period_start,
@@ -27,28 +26,11 @@ from wbl_schemas.events import CoordinatorProfile, NotificationChannels
 pytestmark = pytest.mark.unit
 
 DAY = 86_400.0
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def ids() -> Callable[[], str]:
     counter = itertools.count(1)
     return lambda: f"dlv-{next(counter)}"
-
-
-def notification(match_id: str, coordinator_id: str = "coo_1") -> Notification:
-    return Notification(
-        coordinator_id=coordinator_id,
-        match_id=match_id,
-        student_id=f"stu_{match_id}",
-        school_id="sch_1",
-        opening_id="opn_1",
-        employer_id="emp_1",
-        career_field="cybersecurity",
-        explanation=("career field matches", "holds <osha-10> & more"),
-        status=NotificationStatus.PROPOSED,
-        created_at=T0,
-        updated_at=T0,
-    )
 
 
 def profile(
