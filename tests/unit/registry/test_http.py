@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from tests.unit.registry.builders import opening_body, student_body
 from tests.unit.registry.conftest import ADMIN_TOKEN, BODY_LIMIT, bearer
+from wbl_registry import bulk
 from wbl_registry.bulk import CSV_COLUMNS
 from wbl_registry.store import InMemoryRegistryStore
 
@@ -261,6 +262,51 @@ async def test_a_class_list_in_another_format_is_unsupported(
         headers={**bearer(coordinator_token), "content-type": "application/xml"},
     )
     assert response.status_code == 415
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'[{"first_name": "\x92"}]', "not UTF-8"),  # e.g. a Windows-1252 export
+        (b"[" * 20_000 + b"]" * 20_000, "nested too deeply"),
+        (b"[{", "not JSON"),
+    ],
+)
+async def test_a_json_class_list_that_cannot_be_read_is_refused_whole(
+    http: httpx.AsyncClient,
+    memory_store: InMemoryRegistryStore,
+    coordinator_token: str,
+    body: bytes,
+    message: str,
+) -> None:
+    response = await http.post(
+        "/v1/students/bulk",
+        content=body,
+        headers={**bearer(coordinator_token), "content-type": "application/json"},
+    )
+    assert problem_fields(response) == ["body"]
+    assert message in response.json()["errors"][0]["message"]
+    assert memory_store.students == {}
+
+
+def test_a_csv_with_old_mac_line_ends_reads_and_an_unreadable_one_is_named() -> None:
+    assert len(bulk.csv_records(bulk.CSV_EXAMPLE.replace("\n", "\r"))) == 1
+    oversized = bulk.CSV_EXAMPLE.replace("Ana", "A" * 200_000)  # past csv's field limit
+    with pytest.raises(bulk.ClassListError, match="not readable as CSV: field larger"):
+        bulk.csv_records(oversized)
+
+
+async def test_a_page_beyond_any_list_is_a_field_error_not_a_crash(
+    http: httpx.AsyncClient, coordinator_token: str
+) -> None:
+    too_far = await http.get(
+        "/v1/students", params={"page": 10**22}, headers=bearer(coordinator_token)
+    )
+    assert problem_fields(too_far) == ["query.page"]
+    last = await http.get(
+        "/v1/students", params={"page": 1_000_000}, headers=bearer(coordinator_token)
+    )
+    assert last.status_code == 200 and last.json() == []
 
 
 # -- reports -----------------------------------------------------------------------------

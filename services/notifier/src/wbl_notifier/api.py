@@ -137,7 +137,7 @@ async def inbox(
     coordinator: CurrentCoordinator,
     notifier: NotifierDep,
     status_filter: Annotated[NotificationStatus | None, Query(alias="status")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,  # skip stays a 64-bit integer
     size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[InboxItem]:
     found = await notifier.inbox(coordinator.coordinator_id, status_filter, page, size)

@@ -57,7 +57,9 @@ CoordinatorId = Annotated[str, Path(examples=["coo_a1b2c3d4e5f60718"], max_lengt
 OpeningId = Annotated[str, Path(examples=["opn_9e8d7c6b5a493827"], max_length=64)]
 StudentId = Annotated[str, Path(examples=["stu_0a1b2c3d4e5f6071"], max_length=64)]
 MatchId = Annotated[str, Path(examples=["mat_5c4b3a2918273645"], max_length=64)]
-Page = Annotated[int, Query(ge=1, examples=[1])]
+# Bounded so that (page - 1) * size stays a 64-bit integer for the database.
+MAX_PAGE = 1_000_000
+Page = Annotated[int, Query(ge=1, le=MAX_PAGE, examples=[1])]
 Size = Annotated[int, Query(ge=1, le=200, examples=[50])]
 
 
@@ -365,6 +367,10 @@ async def _class_list(request: Request) -> list[Any]:
             return bulk.json_records(json.loads(await request.body()))
         except json.JSONDecodeError as error:
             raise bulk.ClassListError(f"not JSON: {error.msg}", "body") from None
+        except UnicodeDecodeError:
+            raise bulk.ClassListError("the body is not UTF-8 text", "body") from None
+        except RecursionError:
+            raise bulk.ClassListError("not JSON we accept: nested too deeply", "body") from None
     raise HTTPException(
         415, "send multipart/form-data (field 'file'), text/csv or application/json"
     )

@@ -58,15 +58,19 @@ class ClassListError(ValueError):
 
 def csv_records(text: str) -> list[dict[str, Any]]:
     """CSV rows as request-shaped records: lists split on ';', home columns nested."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = set(reader.fieldnames or ())
-    missing = sorted(CSV_REQUIRED - header)
-    if missing:
-        raise ClassListError(f"the header lacks column(s) {missing}")
-    unknown = sorted(header - set(CSV_COLUMNS))
-    if unknown:
-        raise ClassListError(f"unknown column(s) {unknown}; expected {list(CSV_COLUMNS)}")
-    return [_record(row) for row in reader]
+    # newline="": line ends inside quoted cells are data, and \r\n, \n or \r end a row.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        header = set(reader.fieldnames or ())
+        missing = sorted(CSV_REQUIRED - header)
+        if missing:
+            raise ClassListError(f"the header lacks column(s) {missing}")
+        unknown = sorted(header - set(CSV_COLUMNS))
+        if unknown:
+            raise ClassListError(f"unknown column(s) {unknown}; expected {list(CSV_COLUMNS)}")
+        return [_record(row) for row in reader]
+    except csv.Error as error:  # e.g. a NUL byte: the file is not CSV text
+        raise ClassListError(f"not readable as CSV: {error}") from None
 
 
 def _record(row: dict[str | Any, Any]) -> dict[str, Any]:
