@@ -25,6 +25,7 @@ BAD_EVERY = 50  # rows 50, 100, ... carry a bad grade
 RELAY_SAMPLE = 100
 
 
+@pytest.mark.timeout(300)  # its own deadlines (up to 180 s) speak first under a heavy load
 async def test_a_csv_class_list_stores_good_rows_and_reports_bad_ones(
     running: RunningRegistry, kafka_bootstrap: str
 ) -> None:

@@ -62,6 +62,7 @@ def kafka_up(config: infra.Config) -> bool:
     return infra.kafka_healthy(config, attempt_timeout_s=5)
 
 
+@pytest.mark.timeout(420)  # starts its own Kafka and FerretDB, and waits up to 120 s twice
 async def test_events_written_while_kafka_is_down_arrive_exactly_once(
     private_infra: infra.Config, mongo: AsyncMongoClient[Document]
 ) -> None:
