@@ -375,3 +375,23 @@ async def test_the_digest_loop_sends_a_closed_period_and_survives_a_failed_run(
         await asyncio.gather(*loops, return_exceptions=True)
     assert failures == 1
     assert world.mailbox.sent[0]["Subject"] == "WBL placements: 1 new match to review"
+
+
+async def test_a_digest_goes_to_the_newest_address_of_its_period(world: World) -> None:
+    await world.notifier.on_coordinator_event(registered("coo_d", "sch_1", digest="daily"))
+    await world.notifier.on_match_event(proposed("mat_1"))
+    moved = registered("coo_d", "sch_1", version=2, digest="daily").payload
+    moved = moved.model_copy(
+        update={"channels": moved.channels.model_copy(update={"email": "dana@new.example.org"})}
+    )
+    await world.notifier.on_coordinator_event(CoordinatorRegistered(producer="t", payload=moved))
+    world.clock.now += timedelta(hours=1)
+    await world.notifier.on_match_event(proposed("mat_2"))
+    world.clock.now += DAY
+    assert await world.worker.send_digests(world.clock()) == 1
+    await world.send_due()
+    [digest] = world.mailbox.sent
+    assert (digest["To"], digest["Subject"]) == (
+        "dana@new.example.org",
+        "WBL placements: 2 new matches to review",
+    )

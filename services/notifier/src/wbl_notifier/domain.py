@@ -177,16 +177,17 @@ def digests_due(
     the same key and the unique index keeps a single digest. Digests start held too, and
     are released for sending only once their matches are bundled into them."""
     current = digest_period(now, period_s)
-    groups: dict[tuple[str, Channel, str, int], list[Delivery]] = defaultdict(list)
+    groups: dict[tuple[str, Channel, int], list[Delivery]] = defaultdict(list)
     for d in held:
         period = digest_period(d.created_at, period_s)
         if d.status is DeliveryStatus.HELD and d.event_type != DIGEST_EVENT and period < current:
-            groups[(d.coordinator_id, d.channel, d.target, period)].append(d)
+            groups[(d.coordinator_id, d.channel, period)].append(d)
     digests = []
-    for (coordinator_id, channel, target, period), bundled in sorted(
-        groups.items(), key=lambda item: (item[0][0], item[0][1], item[0][3])
-    ):
+    for (coordinator_id, channel, period), bundled in sorted(groups.items()):
         ordered = sorted(bundled, key=lambda d: (d.created_at, d.match_id))
+        # One digest per channel and period: if the address changed within the period,
+        # it goes to the newest one.
+        target = ordered[-1].target
         digest = Delivery(
             delivery_id=new_id(),
             coordinator_id=coordinator_id,
