@@ -253,8 +253,10 @@ class MongoNotifierStore:
             "attempts": delivery.attempts,
             "last_error": delivery.last_error,
         }
-        await self.deliveries.update_one({"_id": delivery.delivery_id}, {"$set": outcome})
+        # The bundled deliveries first: a crash before the digest's own write leaves the
+        # digest due, so it is sent again and all of it is recorded then.
         await self.deliveries.update_many({"digest_id": delivery.delivery_id}, {"$set": outcome})
+        await self.deliveries.update_one({"_id": delivery.delivery_id}, {"$set": outcome})
         async with self._notification_writes:
             await self.notifications.update_many(
                 {
