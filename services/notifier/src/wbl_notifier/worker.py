@@ -252,6 +252,12 @@ class DeliveryWorker:
                 if found.status is DeliveryStatus.HELD:
                     await self.store.bundle([d.delivery_id for d in bundled], found.delivery_id)
                     break
+            else:  # not expected: both digests already released; the deliveries stay held
+                log.warning(
+                    "held deliveries found no open digest",
+                    coordinator_id=digest.coordinator_id,
+                    deliveries=len(bundled),
+                )
         if await self.store.release_digests(self.clock()):
             self.wake()
         return created
