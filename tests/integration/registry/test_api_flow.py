@@ -151,6 +151,10 @@ async def test_a_proposal_from_the_bus_is_confirmed_into_a_placement(
     assert placed["coordinator"] == {"name": "Dana Coordinator", "email": "dana@school.example.org"}
     assert revealed[second.payload.match_id]["student"] is None
 
-    report = await running.http.get("/v1/reports/outcomes", headers=bearer(ADMIN_TOKEN))
+    report = await running.http.get(
+        "/v1/reports/outcomes", headers=bearer(coordinator["token"])
+    )  # the coordinator's own school: exact (statewide, a group of 2 is withheld)
     school = next(r for r in report.json() if r["dimension"] == "school")
     assert (school["students"], school["placed"], school["placement_rate"]) == (2, 1, 0.5)
+    statewide = await running.http.get("/v1/reports/outcomes", headers=bearer(ADMIN_TOKEN))
+    assert all(r["suppressed"] and r["placed"] is None for r in statewide.json())

@@ -398,3 +398,18 @@ async def test_outcomes_count_placements_by_group(registry: Registry) -> None:
     assert (school.students, school.placed, school.placement_rate) == (2, 1, 0.5)
     assert rows[("program", "stem-tech-academy")].placed == 1
     assert await registry.outcomes(("sch_9",)) == []
+
+
+async def test_the_statewide_report_withholds_groups_below_the_minimum(
+    registry: Registry,
+) -> None:
+    scene = await placed_scene(registry, seats=1)
+    await registry.confirm_match(scene.coordinator, scene.proposals[0].payload.match_id)
+    registry.report_min_group = 2  # the scene has 2 students at sch_1
+    state = {(r.dimension, r.group): r for r in await registry.outcomes(None)}
+    assert not state[("school", "sch_1")].suppressed
+    registry.report_min_group = 3
+    state = {(r.dimension, r.group): r for r in await registry.outcomes(None)}
+    assert all(r.suppressed for r in state.values())
+    own = await registry.outcomes(("sch_1",))
+    assert own and not any(r.suppressed for r in own)

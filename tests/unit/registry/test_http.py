@@ -316,13 +316,29 @@ async def test_the_outcomes_report_as_csv(http: httpx.AsyncClient, coordinator_t
     for first in ("Ana", "Ben"):
         body = student_body("sch_1", first, special_populations=["high-needs"])
         await http.post("/v1/students", json=body, headers=bearer(coordinator_token))
-    response = await http.get("/v1/reports/outcomes?format=csv", headers=bearer(ADMIN_TOKEN))
-    assert response.headers["content-type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(response.text)))
-    by_group = {(r["dimension"], r["group"]): r for r in rows}
-    assert by_group[("special_population", "high-needs")]["students"] == "2"
-    assert by_group[("school", "sch_1")]["placement_rate"] == "0.0"
-    assert "Ana" not in response.text
+
+    def by_group(response: httpx.Response) -> dict[tuple[str, str], dict[str, str]]:
+        assert response.headers["content-type"].startswith("text/csv")
+        assert "Ana" not in response.text
+        rows = csv.DictReader(io.StringIO(response.text))
+        return {(r["dimension"], r["group"]): r for r in rows}
+
+    # The coordinator's own schools: exact figures.
+    own = by_group(
+        await http.get("/v1/reports/outcomes?format=csv", headers=bearer(coordinator_token))
+    )
+    assert own[("special_population", "high-needs")]["students"] == "2"
+    assert own[("school", "sch_1")]["placement_rate"] == "0.0"
+    # Statewide, a group of 2 would single students out: its figures are withheld.
+    state = by_group(await http.get("/v1/reports/outcomes?format=csv", headers=bearer(ADMIN_TOKEN)))
+    assert state[("special_population", "high-needs")] == {
+        "dimension": "special_population",
+        "group": "high-needs",
+        "students": "",
+        "placed": "",
+        "placement_rate": "",
+        "suppressed": "True",
+    }
 
 
 # -- OpenAPI -----------------------------------------------------------------------------

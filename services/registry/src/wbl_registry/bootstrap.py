@@ -35,6 +35,7 @@ async def bootstrap(settings: RegistrySettings) -> AsyncIterator[RegistryService
             reference=load_reference(),
             written=runtime.relay.wake,
             webhook_key=settings.webhook_key.get_secret_value(),
+            report_min_group=settings.report_min_group,
         )
         runtime.consume(SPECS[topics.MATCHES], registry.on_match_event)
         await runtime.start()

@@ -18,6 +18,11 @@ class RegistrySettings(ServiceSettings):
     admin_token: SecretStr = Field(validation_alias=AliasChoices("WBL_ADMIN_TOKEN"))
     webhook_key: SecretStr = Field(validation_alias=AliasChoices("WBL_WEBHOOK_KEY"))
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    report_min_group: int = Field(
+        default=10,
+        ge=0,
+        description="Statewide outcomes report: groups with fewer students are suppressed.",
+    )
     consumer_name: str = Field(
         default="registry",
         pattern=r"^[a-z0-9][a-z0-9._-]*$",

@@ -439,10 +439,17 @@ class OutcomeRow:
     group: str
     students: int
     placed: int
+    suppressed: bool = False  # too few students to publish without singling them out
 
     @property
     def placement_rate(self) -> float:
         return round(self.placed / self.students, 4) if self.students else 0.0
+
+
+def suppress_small_groups(rows: list[OutcomeRow], min_group: int) -> list[OutcomeRow]:
+    """Mark groups of fewer than `min_group` students, whose rates would reveal how
+    individual students fared (the small-cell rule of published education statistics)."""
+    return [replace(r, suppressed=r.students < min_group) for r in rows]
 
 
 def outcomes(students: Iterable[OutcomeFacts], placed: set[str]) -> list[OutcomeRow]:

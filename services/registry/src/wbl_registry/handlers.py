@@ -42,6 +42,7 @@ from wbl_registry.domain import (
     revise_student,
     revoke_key,
     rotate_key,
+    suppress_small_groups,
     withdraw_student,
 )
 from wbl_registry.store import RegistryStore, SeatTaken
@@ -114,6 +115,7 @@ class Registry:
     reference: ReferenceData
     written: Callable[[], None] = lambda: None
     webhook_key: str = ""
+    report_min_group: int = 10
 
     def _stored(self, stored: bool, what: str) -> None:
         """A versioned write either landed (wake the relay) or lost to a concurrent one."""
@@ -554,10 +556,13 @@ class Registry:
     # -- reports ---------------------------------------------------------------------------
 
     async def outcomes(self, school_ids: tuple[str, ...] | None) -> list[OutcomeRow]:
-        """Placement rates over every school (admin) or the given ones (a coordinator)."""
+        """Placement rates over every school (admin) or the given ones (a coordinator).
+        The statewide report suppresses small groups; a coordinator, who holds these
+        students' records already, sees their own schools' exact figures."""
         facts = await self.store.outcome_facts(school_ids)
         placed = await self.store.placed_students(school_ids)
-        return outcomes(facts, placed)
+        rows = outcomes(facts, placed)
+        return suppress_small_groups(rows, self.report_min_group) if school_ids is None else rows
 
 
 def _still_open(match: Match) -> None:

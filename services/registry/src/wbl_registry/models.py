@@ -444,18 +444,32 @@ class EmployerMatch(BaseModel):
 class OutcomePublic(BaseModel):
     dimension: Literal["program", "career_field", "school", "special_population"]
     group: str
-    students: int
-    placed: int
-    placement_rate: float
+    students: int | None = Field(description="null when suppressed")
+    placed: int | None = Field(description="null when suppressed")
+    placement_rate: float | None = Field(description="null when suppressed")
+    suppressed: bool = Field(
+        description="In the statewide report, a group of fewer than "
+        "WBL_REGISTRY_REPORT_MIN_GROUP students: its figures are withheld"
+    )
 
     @classmethod
     def of(cls, row: OutcomeRow) -> OutcomePublic:
+        if row.suppressed:
+            return cls(
+                dimension=row.dimension,
+                group=row.group,
+                students=None,
+                placed=None,
+                placement_rate=None,
+                suppressed=True,
+            )
         return cls(
             dimension=row.dimension,
             group=row.group,
             students=row.students,
             placed=row.placed,
             placement_rate=row.placement_rate,
+            suppressed=False,
         )
 
 
