@@ -41,10 +41,12 @@ def expect(response: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
-def student(first: str, last: str, born: date, fields: list[str]) -> dict[str, Any]:
+def student(
+    first: str, last: str, born: date, fields: list[str], school: str = SCHOOL
+) -> dict[str, Any]:
     start = date.today() + timedelta(days=30)
     return {
-        "school_id": SCHOOL,
+        "school_id": school,
         "first_name": first,
         "last_name": last,
         "email": f"{first.lower()}.{last.lower()}@students.example.org",
@@ -58,6 +60,22 @@ def student(first: str, last: str, born: date, fields: list[str]) -> dict[str, A
         "available_from": start.isoformat(),
         "available_to": (start + timedelta(days=120)).isoformat(),
         "hours_per_week": 20,
+    }
+
+
+def opening_body(seats: int) -> dict[str, Any]:
+    starts = date.today() + timedelta(days=30)
+    return {
+        "title": "Robotics technician intern",
+        "career_field": "robotics-and-automation-technology",
+        "seats": seats,
+        "location": {"town": "Worcester", "lat": 42.2745, "lon": -71.8063},
+        "starts_on": starts.isoformat(),
+        "ends_on": (starts + timedelta(days=90)).isoformat(),
+        "hours_per_week": 15,
+        "paid": True,
+        "required_credentials": ["osha-10-general"],
+        "hiring_preferences": {"partner_programs": ["stem-tech-academy"]},
     }
 
 
@@ -86,23 +104,11 @@ def main() -> int:
         show("coordinator", f"{coordinator['name']} ({coordinator['id']}) for {SCHOOL}")
 
         step("The employer posts an opening")
-        starts = date.today() + timedelta(days=30)
         opening = expect(
             http.post(
                 f"{registry_url}/v1/openings",
                 headers={"Authorization": f"Bearer {employer['api_key']}"},
-                json={
-                    "title": "Robotics technician intern",
-                    "career_field": "robotics-and-automation-technology",
-                    "seats": 2,
-                    "location": {"town": "Worcester", "lat": 42.2745, "lon": -71.8063},
-                    "starts_on": starts.isoformat(),
-                    "ends_on": (starts + timedelta(days=90)).isoformat(),
-                    "hours_per_week": 15,
-                    "paid": True,
-                    "required_credentials": ["osha-10-general"],
-                    "hiring_preferences": {"partner_programs": ["stem-tech-academy"]},
-                },
+                json=opening_body(seats=2),
             ),
             201,
         )
