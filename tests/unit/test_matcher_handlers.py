@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from tests.support import eventually
 from tests.unit.test_matcher_domain import opening, student
 from wbl_matcher.handlers import Matcher
 from wbl_matcher.store import InMemoryMatcherStore
@@ -197,3 +200,45 @@ async def test_a_placed_students_withdrawal_leaves_the_placement_to_registry(
     await place(matcher, store, "s1", "o1")
     await matcher.on_student_event(withdrawal("s1"))
     assert history(store, "s1") == [(MatchProposed, "o1")]
+
+
+async def _rounds_running(matcher: Matcher, window_s: float) -> asyncio.Task[None]:
+    task = asyncio.create_task(matcher.run_rounds(window_s))
+    await asyncio.sleep(0)  # its start-up pass over marks left from before
+    return task
+
+
+async def test_an_event_after_a_quiet_spell_is_solved_at_once(
+    matcher: Matcher, store: InMemoryMatcherStore
+) -> None:
+    rounds = await _rounds_running(matcher, window_s=30)
+    try:
+        await publish(matcher, "o1")
+        await register(matcher, "s1")
+
+        async def proposed() -> bool:
+            return bool(await store.proposals(["s1"]))
+
+        # Far sooner than the 30 s window: the window only spaces rounds out.
+        await eventually(proposed, within=5, what="the proposal of a lone registration")
+    finally:
+        rounds.cancel()
+
+
+async def test_a_burst_of_registrations_is_gathered_into_few_rounds(
+    matcher: Matcher, store: InMemoryMatcherStore
+) -> None:
+    rounds = await _rounds_running(matcher, window_s=0.3)
+    try:
+        await publish(matcher, "o1", seats=50)
+        for n in range(50):  # a class list arriving over about a quarter of a second
+            await register(matcher, f"s{n:02}")
+            await asyncio.sleep(0.005)
+
+        async def all_proposed() -> bool:
+            return len(await store.proposals(f"s{n:02}" for n in range(50))) == 50
+
+        await eventually(all_proposed, within=10, what="50 proposals")
+    finally:
+        rounds.cancel()
+    assert len(store.rounds) <= 3, [r.proposed for r in store.rounds]

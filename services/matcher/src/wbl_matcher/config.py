@@ -19,7 +19,12 @@ class MatcherSettings(ServiceSettings):
         default=20260901,
         description="Seed of the tie-breaking lottery; fixed per season so re-solves are stable.",
     )
-    batch_window_ms: int = Field(default=200, ge=0, le=60_000)
+    batch_window_ms: int = Field(
+        default=200,
+        ge=0,
+        le=60_000,
+        description="At most one round per window; events within it join the next round.",
+    )
     consumer_name: str = Field(
         default="matcher",
         pattern=r"^[a-z0-9][a-z0-9._-]*$",

@@ -112,15 +112,21 @@ class Matcher:
     # -- rounds --------------------------------------------------------------------------
 
     async def run_rounds(self, batch_window_s: float) -> None:
-        """Solve dirty partitions forever, batching a burst of events into one solve."""
+        """Solve dirty partitions forever, at most one round per window: an event after a
+        quiet spell is solved at once, and a burst (a class list) is gathered into the
+        next round rather than solved event by event."""
+        loop = asyncio.get_running_loop()
+        last_round = -batch_window_s
         self._pending.set()  # whatever was left dirty before a restart
         while True:
             await self._pending.wait()
-            await asyncio.sleep(batch_window_s)
+            if (wait := last_round + batch_window_s - loop.time()) > 0:
+                await asyncio.sleep(wait)
             self._pending.clear()
             try:
                 marks = await self.store.dirty_fields()
                 if marks:
+                    last_round = loop.time()
                     await self.run_round(set(marks))
                     await self.store.clear_dirty(marks)
             except Exception as error:  # database trouble: keep the marks, try again soon
