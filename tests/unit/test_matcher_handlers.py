@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -228,12 +229,15 @@ async def test_an_event_after_a_quiet_spell_is_solved_at_once(
 async def test_a_burst_of_registrations_is_gathered_into_few_rounds(
     matcher: Matcher, store: InMemoryMatcherStore
 ) -> None:
-    rounds = await _rounds_running(matcher, window_s=0.3)
+    window_s = 0.3
+    rounds = await _rounds_running(matcher, window_s)
     try:
+        started = time.monotonic()
         await publish(matcher, "o1", seats=50)
         for n in range(50):  # a class list arriving over about a quarter of a second
             await register(matcher, f"s{n:02}")
             await asyncio.sleep(0.005)
+        burst_s = time.monotonic() - started
 
         async def all_proposed() -> bool:
             return len(await store.proposals(f"s{n:02}" for n in range(50))) == 50
@@ -241,4 +245,10 @@ async def test_a_burst_of_registrations_is_gathered_into_few_rounds(
         await eventually(all_proposed, within=10, what="50 proposals")
     finally:
         rounds.cancel()
-    assert len(store.rounds) <= 3, [r.proposed for r in store.rounds]
+    # One round at the first event, then at most one per window while the burst lasts
+    # (on a loaded machine the burst itself stretches).
+    assert len(store.rounds) <= 2 + burst_s / window_s, (
+        burst_s,
+        [r.proposed for r in store.rounds],
+    )
+    assert len(store.rounds) < 10
