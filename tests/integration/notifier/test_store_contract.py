@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tests.unit.notifier.builders import T0, notification
+from tests.unit.notifier.builders import T0, notification, proposal
 from wbl_common.mongo import Document
 from wbl_notifier.domain import (
     DIGEST_EVENT,
@@ -22,7 +22,7 @@ from wbl_notifier.domain import (
     NotificationStatus,
 )
 from wbl_notifier.store import InMemoryNotifierStore, MongoNotifierStore, NotifierStore
-from wbl_schemas.events import CoordinatorProfile, MatchProposal, NotificationChannels
+from wbl_schemas.events import CoordinatorProfile, NotificationChannels
 
 pytestmark = pytest.mark.integration
 
@@ -59,19 +59,6 @@ def profile(
         version=version,
         school_ids=school_ids,
         channels=NotificationChannels(email=f"{coordinator_id}@school.example.org"),
-    )
-
-
-def proposal(match_id: str, school_id: str = "sch_1", why: str = "fits") -> MatchProposal:
-    return MatchProposal(
-        match_id=match_id,
-        round_id="rnd_1",
-        student_id=f"stu_{match_id}",
-        school_id=school_id,
-        opening_id="opn_1",
-        employer_id="emp_1",
-        career_field="cybersecurity",
-        explanation=(why,),
     )
 
 

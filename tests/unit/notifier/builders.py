@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from wbl_notifier.domain import Notification, NotificationStatus
+from wbl_schemas.events import MatchProposal
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -30,4 +31,18 @@ def notification(
         status=NotificationStatus.PROPOSED,
         created_at=created,
         updated_at=updated or created,
+    )
+
+
+def proposal(match_id: str, school_id: str = "sch_1", why: str = "fits") -> MatchProposal:
+    """A MatchProposed payload for a student of `school_id`."""
+    return MatchProposal(
+        match_id=match_id,
+        round_id="rnd_1",
+        student_id=f"stu_{match_id}",
+        school_id=school_id,
+        opening_id="opn_1",
+        employer_id="emp_1",
+        career_field="cybersecurity",
+        explanation=(why,),
     )

@@ -13,6 +13,7 @@ from typing import Literal
 import pytest
 
 from tests.support import eventually
+from tests.unit.notifier.builders import proposal
 from wbl_common.bus import Message
 from wbl_notifier.adapters import DeliveryError
 from wbl_notifier.domain import Channel, Delivery, DeliveryStatus, NotificationStatus
@@ -25,7 +26,6 @@ from wbl_schemas.events import (
     CoordinatorRef,
     CoordinatorRegistered,
     CoordinatorRemoved,
-    MatchProposal,
     MatchProposed,
     MatchWithdrawal,
     MatchWithdrawn,
@@ -170,19 +170,8 @@ def registered(
 
 
 def proposed(match_id: str, school_id: str = "sch_1") -> MatchProposed:
-    return MatchProposed(
-        producer="test",
-        payload=MatchProposal(
-            match_id=match_id,
-            round_id="rnd_1",
-            student_id=f"stu_{match_id}",
-            school_id=school_id,
-            opening_id="opn_1",
-            employer_id="emp_1",
-            career_field="cybersecurity",
-            explanation=("career field cybersecurity matches",),
-        ),
-    )
+    why = "career field cybersecurity matches"
+    return MatchProposed(producer="test", payload=proposal(match_id, school_id, why))
 
 
 async def test_a_match_reaches_each_coordinator_of_its_school_once_per_channel(

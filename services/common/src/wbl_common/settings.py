@@ -4,14 +4,23 @@ admin token that refuses placeholders."""
 from __future__ import annotations
 
 import sys
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 S = TypeVar("S", bound=BaseSettings)
 
 PLACEHOLDERS = {"changeme", "change-me", "secret", "admin", "password", "token", ""}
+
+# Two instances with one name share the work of its consumer groups (one per topic).
+ConsumerName = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9._-]*$",
+        description="Prefix of the Kafka consumer groups (one per topic).",
+    ),
+]
 
 
 def settings_config(prefix: str) -> SettingsConfigDict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, SecretStr
 
 from wbl_common.config import HttpSettings, KafkaSettings, MongoSettings
-from wbl_common.settings import ServiceSettings, settings_config
+from wbl_common.settings import ConsumerName, ServiceSettings, settings_config
 
 
 class MatcherSettings(ServiceSettings):
@@ -25,8 +25,4 @@ class MatcherSettings(ServiceSettings):
         le=60_000,
         description="At most one round per window; events within it join the next round.",
     )
-    consumer_name: str = Field(
-        default="matcher",
-        pattern=r"^[a-z0-9][a-z0-9._-]*$",
-        description="Prefix of the Kafka consumer groups (one per topic).",
-    )
+    consumer_name: ConsumerName = "matcher"

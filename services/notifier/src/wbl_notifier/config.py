@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 
 from wbl_common.config import HttpSettings, KafkaSettings, MongoSettings
-from wbl_common.settings import PLACEHOLDERS, ServiceSettings, settings_config
+from wbl_common.settings import PLACEHOLDERS, ConsumerName, ServiceSettings, settings_config
 
 
 class RegistryClientSettings(BaseModel):
@@ -66,8 +66,7 @@ class NotifierSettings(ServiceSettings):
     smtp: SmtpSettings = SmtpSettings()
     delivery: DeliverySettings = DeliverySettings()
     digest: DigestSettings = DigestSettings()
-    # Consumer groups are named after this; two notifiers with one name share the work.
-    consumer_name: str = Field(default="notifier", pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    consumer_name: ConsumerName = "notifier"
     # Where coordinators reach the inbox page; emails and webhooks link there.
     public_url: str = "http://127.0.0.1:8003"
     # Signs the confirm/decline links in emails and the inbox's stream tickets.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 
 from wbl_common.config import HttpSettings, KafkaSettings, MongoSettings
-from wbl_common.settings import PLACEHOLDERS, ServiceSettings, settings_config
+from wbl_common.settings import PLACEHOLDERS, ConsumerName, ServiceSettings, settings_config
 
 
 class RegistrySettings(ServiceSettings):
@@ -23,11 +23,7 @@ class RegistrySettings(ServiceSettings):
         ge=0,
         description="Statewide outcomes report: groups with fewer students are suppressed.",
     )
-    consumer_name: str = Field(
-        default="registry",
-        pattern=r"^[a-z0-9][a-z0-9._-]*$",
-        description="Prefix of the Kafka consumer groups (one per topic).",
-    )
+    consumer_name: ConsumerName = "registry"
 
     @field_validator("webhook_key")
     @classmethod
