@@ -74,6 +74,21 @@ async def setup_school(
     return {"token": created.json()["token"], "opening_id": opening.json()["id"]}
 
 
+async def register_student(
+    http: httpx.AsyncClient, system: System, token: str, school: str, first_name: str
+) -> str:
+    """A mechatronics student of `school`, registered by its coordinator; their id."""
+    student = student_body(first_name, "mechatronics") | {"school_id": school}
+    registered = await http.post(
+        f"{system.registry}/v1/students",
+        json=student,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert registered.status_code == 201, registered.text
+    student_id: str = registered.json()["id"]
+    return student_id
+
+
 async def test_a_coordinator_sees_a_match_arrive_live_and_confirms_it(
     system: System, browser: Browser
 ) -> None:
@@ -90,14 +105,7 @@ async def test_a_coordinator_sees_a_match_arrive_live_and_confirms_it(
         assert await page.context.cookies() == []
 
         # A student registered now becomes a match that appears without a reload.
-        student = student_body("Maya", "mechatronics") | {"school_id": school}
-        registered = await http.post(
-            f"{system.registry}/v1/students",
-            json=student,
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        assert registered.status_code == 201, registered.text
-        student_id = registered.json()["id"]
+        student_id = await register_student(http, system, token, school, "Maya")
         item = page.locator("li.item", has_text=school_setup["opening_id"])
         await expect(item).to_be_visible(timeout=60_000)
         await expect(page.locator("#live")).to_contain_text("New match")
@@ -160,13 +168,7 @@ async def test_an_email_link_confirms_on_the_inbox_page_once(
     async with httpx.AsyncClient(timeout=10) as http:
         school_setup = await setup_school(http, system, school, email)
         token = school_setup["token"]
-        student = student_body("Noor", "mechatronics") | {"school_id": school}
-        registered = await http.post(
-            f"{system.registry}/v1/students",
-            json=student,
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        assert registered.status_code == 201, registered.text
+        await register_student(http, system, token, school, "Noor")
 
         async def confirm_link() -> str | None:
             for mail in system.mailbox.to(email):
