@@ -138,8 +138,8 @@ def private_system() -> Iterator[tuple[infra.Config, dict[str, str]]]:
             env[name] = secrets.token_urlsafe(32)
         for service, port in zip(run_services.SERVICES, http, strict=True):
             env[f"{service.prefix}HTTP__PORT"] = str(port)
-        infra.cmd_start(config, argparse.Namespace(timeout=120))
-        try:
+        try:  # a start that fails halfway still stops what it started
+            infra.cmd_start(config, argparse.Namespace(timeout=120))
             yield config, run_services.start(config, env)
         finally:
             run_services.stop(config)
