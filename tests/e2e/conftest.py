@@ -44,8 +44,7 @@ def system(
     parent = os.environ.get("WBL_RUN_DIR")
     run = str(Path(parent) / "e2e") if parent else str(tmp_path_factory.mktemp("run"))
     tag = secrets.token_hex(4)
-    smtp = SmtpServer(free_port())
-    smtp.start()
+    smtp = SmtpServer(free_port())  # started with the services below
     env = dict(os.environ)
     env.update(
         {
@@ -74,6 +73,7 @@ def system(
         env[f"{service.prefix}MONGO__DATABASE"] = f"e2e_{tag}_{service.name}"
     config = replace(infra.Config.from_env(), run_dir=Path(run))
     try:
+        smtp.start()
         run_services.start(config, env)
         yield System(
             registry=f"http://127.0.0.1:{base + 1}",
