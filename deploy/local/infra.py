@@ -39,7 +39,7 @@ Configuration (environment variables):
     cache, so e.g. a test instance can run beside a dev instance::
 
         WBL_RUN_DIR=$PWD/.run/test WBL_KAFKA_PORT=19092 WBL_KAFKA_CONTROLLER_PORT=19093 \\
-            WBL_MONGO_PORT=37017 python deploy/local/infra.py start
+            WBL_MONGO_PORT=17017 python deploy/local/infra.py start
 
 ``WBL_KAFKA_PORT`` (default 9092)
     Kafka client (PLAINTEXT) listener, on 127.0.0.1.
