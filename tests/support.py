@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from wbl_schemas.topics import TOPIC_SPECS
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 
 async def eventually(
@@ -71,3 +72,20 @@ async def start_groups_at_the_end(bootstrap: str, consumer: str) -> None:
             await group.commit(dict(ends.items()))
         finally:
             await group.stop()
+
+
+class _Indexed(Protocol):
+    async def ensure_indexes(self) -> None: ...
+
+
+M = TypeVar("M", bound=_Indexed)
+
+
+async def contract_store(kind: str, in_memory: Callable[[], S], on_mongo: Callable[[], M]) -> S | M:
+    """The store a contract test runs against: the in-memory fake, or the MongoDB store
+    (its indexes created) on the test's database."""
+    if kind == "memory":
+        return in_memory()
+    store = on_mongo()
+    await store.ensure_indexes()
+    return store

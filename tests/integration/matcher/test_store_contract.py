@@ -7,6 +7,7 @@ from dataclasses import asdict
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from tests.support import contract_store
 from tests.unit.test_matcher_domain import opening, student
 from wbl_common.mongo import Document
 from wbl_matcher.domain import Change, Placement, Proposal, RoundRecord, Tally
@@ -28,11 +29,7 @@ CYBER = "cybersecurity"
 
 @pytest.fixture(params=["memory", "mongo"])
 async def store(request: pytest.FixtureRequest, db: AsyncDatabase[Document]) -> MatcherStore:
-    if request.param == "memory":
-        return InMemoryMatcherStore()
-    mongo = MongoMatcherStore(db)
-    await mongo.ensure_indexes()
-    return mongo
+    return await contract_store(request.param, InMemoryMatcherStore, lambda: MongoMatcherStore(db))
 
 
 def opening_v(opening_id: str, version: int, field: str = CYBER) -> OpeningSnapshot:

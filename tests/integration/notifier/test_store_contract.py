@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from tests.support import contract_store
 from tests.unit.notifier.builders import T0, notification, proposal
 from wbl_common.mongo import Document
 from wbl_notifier.domain import (
@@ -44,11 +45,9 @@ PENDING, HELD, BUNDLED, SENT, FAILED = (
 
 @pytest.fixture(params=["memory", "mongo"])
 async def store(request: pytest.FixtureRequest, db: AsyncDatabase[Document]) -> NotifierStore:
-    if request.param == "memory":
-        return InMemoryNotifierStore()
-    mongo = MongoNotifierStore(db)
-    await mongo.ensure_indexes()
-    return mongo
+    return await contract_store(
+        request.param, InMemoryNotifierStore, lambda: MongoNotifierStore(db)
+    )
 
 
 def profile(

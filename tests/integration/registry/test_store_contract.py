@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from tests.support import contract_store
 from tests.unit.registry.builders import TERMS, application, proposed
 from wbl_common.mongo import Document
 from wbl_registry.domain import (
@@ -42,11 +43,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(params=["memory", "mongo"])
 async def store(request: pytest.FixtureRequest, db: AsyncDatabase[Document]) -> RegistryStore:
-    if request.param == "memory":
-        return InMemoryRegistryStore()
-    mongo = MongoRegistryStore(db)
-    await mongo.ensure_indexes()
-    return mongo
+    return await contract_store(
+        request.param, InMemoryRegistryStore, lambda: MongoRegistryStore(db)
+    )
 
 
 def new_student(school_id: str = "sch_1") -> tuple[Student, StudentRegistered]:
