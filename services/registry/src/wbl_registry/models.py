@@ -454,22 +454,14 @@ class OutcomePublic(BaseModel):
 
     @classmethod
     def of(cls, row: OutcomeRow) -> OutcomePublic:
-        if row.suppressed:
-            return cls(
-                dimension=row.dimension,
-                group=row.group,
-                students=None,
-                placed=None,
-                placement_rate=None,
-                suppressed=True,
-            )
+        shown = not row.suppressed
         return cls(
             dimension=row.dimension,
             group=row.group,
-            students=row.students,
-            placed=row.placed,
-            placement_rate=row.placement_rate,
-            suppressed=False,
+            students=row.students if shown else None,
+            placed=row.placed if shown else None,
+            placement_rate=row.placement_rate if shown else None,
+            suppressed=row.suppressed,
         )
 
 
