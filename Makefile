@@ -37,7 +37,9 @@ $(UV):
 
 setup: $(VENV)/.synced
 
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml schemas/pyproject.toml services/*/pyproject.toml
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml schemas/pyproject.toml services/*/pyproject.toml \
+		services/matcher/core/pyproject.toml services/matcher/core/setup.py \
+		services/matcher/core/src/wbl_match_core/_core.c
 	$(UV) sync --all-packages --frozen --python $(PYTHON)
 	@touch $@
 

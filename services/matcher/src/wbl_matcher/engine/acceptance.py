@@ -22,8 +22,13 @@ from itertools import chain, repeat
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any
+
+    NativeSolve = Callable[
+        [list[str], list[Sequence[str]], list[str], list[int], list[Sequence[str]]],
+        tuple[dict[str, str | None], int] | None,
+    ]
 
 __all__ = [
     "Columns",
@@ -37,8 +42,22 @@ __all__ = [
     "describe",
     "index_columns",
     "index_ids",
+    "native_solve",
     "solve_columns",
+    "solve_columns_in_python",
 ]
+
+
+def _native_solver() -> NativeSolve | None:
+    """The C solver, where a C compiler built it at install (see :func:`solve_columns`)."""
+    try:
+        from wbl_match_core._core import solve
+    except ImportError:  # pragma: no cover - depends on the machine
+        return None
+    return solve
+
+
+native_solve = _native_solver()
 
 
 class InstanceError(ValueError):
@@ -349,6 +368,15 @@ _NEVER = 1
 _UNRANKED = -(1 << 63)
 
 
+def _empty_seats(capacity: int, ranked: Sequence[str]) -> list[int]:
+    """An opening's heap before any proposal: a free seat per usable seat, or NEVER.
+
+    It cannot hold more students than it ranks, so a huge capacity is no huge list.
+    """
+    seats = min(capacity, len(ranked))
+    return [_FREE_SEAT] * seats if seats else [_NEVER]
+
+
 def assign(indexed: Indexed) -> tuple[list[str | None], int]:
     """Deferred acceptance on an :class:`Indexed` instance.
 
@@ -363,7 +391,7 @@ def assign(indexed: Indexed) -> tuple[list[str | None], int]:
     state: dict[str, tuple[dict[str, int], list[int], Sequence[str]]] = {
         opening_id: (
             negative_rank[opening_id],
-            [_FREE_SEAT] * capacity if capacity else [_NEVER],
+            _empty_seats(capacity, ranking[opening_id]),
             ranking[opening_id],
         )
         for opening_id, capacity in indexed.capacity.items()
@@ -398,7 +426,27 @@ def assign(indexed: Indexed) -> tuple[list[str | None], int]:
 
 
 def solve_columns(columns: Columns) -> tuple[dict[str, str | None], int]:
-    """Validate, index and solve: (student id -> opening id or None, entries examined)."""
+    """Validate, index and solve: (student id -> opening id or None, entries examined).
+
+    The C solver answers the plain well-formed case when it was built; anything it
+    declines (a bad reference, an unusual type) is decided here in Python, which
+    defines the results and names what is wrong.
+    """
+    if native_solve is not None:
+        solved = native_solve(
+            columns.student_ids,
+            columns.student_rankings,
+            columns.opening_ids,
+            columns.capacities,
+            columns.opening_rankings,
+        )
+        if solved is not None:
+            return solved
+    return solve_columns_in_python(columns)
+
+
+def solve_columns_in_python(columns: Columns) -> tuple[dict[str, str | None], int]:
+    """:func:`solve_columns` without the C solver (the reference it is tested against)."""
     with NoGC():
         indexed = index_columns(columns)
         assignment, examined = assign(indexed)
