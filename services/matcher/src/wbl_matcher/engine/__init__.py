@@ -16,8 +16,6 @@ Names are re-exported lazily so ``import wbl_matcher.engine.stable`` (the
 
 from __future__ import annotations
 
-from importlib import import_module
-
 TYPE_CHECKING = False  # typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:
     from typing import Any
@@ -95,6 +93,8 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module  # here: importlib costs the CLI ~0.5 ms at start
+
     value = getattr(import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
