@@ -133,6 +133,18 @@ def wbl_match_command(option: str | None) -> list[str]:
     return [sys.executable, "-m", "wbl_matcher.cli"]
 
 
+def interpreter_of(command: list[str]) -> str:
+    """The Python that runs ``command``: a script's ``#!`` line, else its first word."""
+    try:
+        with open(command[0], "rb") as handle:
+            first = handle.readline()
+    except OSError:
+        return command[0]
+    if first.startswith(b"#!"):
+        return first[2:].decode().split()[0]
+    return command[0]
+
+
 def child_env() -> dict[str, str]:
     """Environment of measured child processes.
 
