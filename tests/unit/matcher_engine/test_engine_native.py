@@ -1,6 +1,7 @@
-"""The C solver (wbl_match_core) against the Python one, which defines the results.
+"""The C solvers (wbl_match_core) against the Python ones, which define the results.
 
-It must give the same assignment and work count on every well-formed instance, and
+On ids (``solve``) and on indices (``deferred_acceptance``, the profile-mode rounds'),
+each must give the same assignment and work count on every well-formed instance, and
 decline (return None) every input the Python solver would reject, so that errors are
 always Python's. Skipped where the extension was not built (no C compiler at install),
 unless WBL_REQUIRE_NATIVE_SOLVER is set, as CI sets it.
@@ -15,16 +16,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wbl_matcher.engine import acceptance
 from wbl_matcher.engine.acceptance import (
     Columns,
     InstanceError,
     columns_of_document,
+    deferred_acceptance_in_python,
+    native_deferred_acceptance,
     native_solve,
     solve_columns,
     solve_columns_in_python,
 )
-from wbl_matcher.engine.generate import random_instance_document
-from wbl_matcher.engine.stable import Instance
+from wbl_matcher.engine.generate import random_instance_document, random_profiles
+from wbl_matcher.engine.rounds import propose_matches
+from wbl_matcher.engine.stable import Instance, parse_instance
 
 from ._instances import instances
 
@@ -188,3 +193,74 @@ def test_solve_columns_uses_the_c_solver_when_built() -> None:
     assert solve_columns(columns) == expected
     if native_solve is not None:
         assert _native(columns) == expected
+
+
+# --------------------------------------------------------------------------- on indices
+
+
+def _indices(instance: Instance) -> tuple[list[list[int]], list[list[int]], list[int]]:
+    """(student choices, opening rankings, capacities) as indices, as rounds.py builds them."""
+    student_at = {s.id: i for i, s in enumerate(instance.students)}
+    opening_at = {o.id: j for j, o in enumerate(instance.openings)}
+    choices = [[opening_at[o] for o in s.ranking] for s in instance.students]
+    ranked = [[student_at[s] for s in o.ranking] for o in instance.openings]
+    return choices, ranked, [o.capacity for o in instance.openings]
+
+
+def _in_python(
+    choices: list[list[int]], ranked: list[list[int]], capacities: list[int]
+) -> tuple[list[int], int]:
+    negative_rank_of = [{s: -r for r, s in enumerate(group)} for group in ranked]
+    return deferred_acceptance_in_python(choices, negative_rank_of, ranked, capacities)
+
+
+@needs_native
+@settings(max_examples=400, deadline=None)
+@given(instances(max_students=10, max_openings=6))
+def test_indices_equal_python_on_small_instances(instance: Instance) -> None:
+    assert native_deferred_acceptance is not None
+    choices, ranked, capacities = _indices(instance)
+    assert native_deferred_acceptance(choices, ranked, capacities) == _in_python(
+        choices, ranked, capacities
+    )
+
+
+@needs_native
+def test_indices_equal_python_on_a_generated_instance() -> None:
+    assert native_deferred_acceptance is not None
+    document = random_instance_document(students=3_000, openings=600, fields=5, seed=6)
+    choices, ranked, capacities = _indices(parse_instance(document))
+    solved = native_deferred_acceptance(choices, ranked, capacities)
+    assert solved is not None
+    assert solved == _in_python(choices, ranked, capacities)
+
+
+@needs_native
+@pytest.mark.parametrize(
+    ("choices", "ranked", "capacities"),
+    [
+        ([[1]], [[0]], [1]),  # opening index out of range
+        ([[0]], [[1]], [1]),  # student index out of range
+        ([[-1]], [[0]], [1]),  # negative index
+        ([[0, 0]], [[0]], [1]),  # an opening chosen twice
+        ([[0]], [[0, 0]], [1]),  # a student ranked twice
+        ([[True]], [[0]], [1]),  # a bool is not an index
+        ([[0]], [[0]], [1, 1]),  # a capacity per opening
+        ([[0]], [[0]], [-1]),
+        (((0,),), [[0]], [1]),  # not a list
+    ],
+)
+def test_indices_declined(choices: Any, ranked: Any, capacities: Any) -> None:
+    assert native_deferred_acceptance is not None
+    assert native_deferred_acceptance(choices, ranked, capacities) is None
+
+
+def test_rounds_give_the_same_round_with_and_without_the_c_solver(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    openings, students, related = random_profiles(students=500, openings=120, fields=4, seed=8)
+    with_c = propose_matches(openings, students, seed=3, related_fields=related)
+    monkeypatch.setattr(acceptance, "native_deferred_acceptance", None)
+    in_python = propose_matches(openings, students, seed=3, related_fields=related)
+    assert with_c == in_python
+    assert with_c.assignments and any(with_c.assignments.values())

@@ -2,10 +2,14 @@
  *
  * solve(student_ids, student_rankings, opening_ids, capacities, opening_rankings)
  *     -> ({student id: opening id or None}, entries examined) | None
+ * deferred_acceptance(student_choices, ranked, capacities)
+ *     -> ([opening index or -1 per student], entries examined) | None
  *
- * The accelerator behind wbl_matcher.engine.acceptance.solve_columns. It answers only
- * the common, well-formed case: exact str ids, list or tuple rankings, int capacities.
- * Anything else (an unknown or duplicate id, an id ranked twice, an unusual type)
+ * The accelerators behind wbl_matcher.engine.acceptance's solve_columns and
+ * deferred_acceptance (the profile-mode rounds, on indices). They answer only
+ * the common, well-formed case: exact str ids (or int indices in range), list or tuple
+ * rankings, int capacities. Anything else (an unknown or duplicate id, an id ranked
+ * twice, an unusual type)
  * returns None, and the Python solver, which defines the semantics and names what is
  * wrong, takes over. So this file never has to phrase an error, and the two can only
  * differ in speed; the tests hold them equal on random instances.
@@ -94,6 +98,22 @@ static int32_t table_find(const IdTable *table, PyObject *key) {
     return -1;
 }
 
+/* How a ranking entry becomes an index: through an id table (strings), or as an int
+ * checked against a range (the profile-mode rounds, which index students themselves). */
+typedef struct {
+    const IdTable *table; /* NULL: entries are ints in [0, count) */
+    Py_ssize_t count;
+} Resolver;
+
+/* The index of a ranking entry, or -1 when it is unknown or of another type. */
+static int32_t resolve(const Resolver *resolver, PyObject *entry) {
+    if (resolver->table != NULL) return table_find(resolver->table, entry);
+    if (!PyLong_CheckExact(entry)) return -1;
+    int overflow;
+    long long index = PyLong_AsLongLongAndOverflow(entry, &overflow);
+    return overflow || index < 0 || index >= resolver->count ? -1 : (int32_t)index;
+}
+
 /* ------------------------------------------------------------------ the instance */
 
 typedef struct {
@@ -128,7 +148,7 @@ static int items_of(PyObject *sequence, PyObject ***items, Py_ssize_t *length) {
 }
 
 /* Student choices as opening indices; 1 on an unknown or repeated opening. */
-static int read_choices(Instance *in, PyObject *rankings, const IdTable *openings,
+static int read_choices(Instance *in, PyObject *rankings, const Resolver *openings,
                         int32_t *chosen_by_count) {
     Py_ssize_t total = 0, length;
     PyObject **items;
@@ -151,7 +171,7 @@ static int read_choices(Instance *in, PyObject *rankings, const IdTable *opening
         items_of(PyList_GET_ITEM(rankings, s), &items, &length);
         int32_t *out = in->choice + in->choice_start[s];
         for (Py_ssize_t k = 0; k < length; k++) {
-            int32_t o = table_find(openings, items[k]);
+            int32_t o = resolve(openings, items[k]);
             if (o < 0 || last_chooser[o] == (int32_t)s) {
                 PyMem_Free(last_chooser);
                 return 1;
@@ -168,7 +188,7 @@ static int read_choices(Instance *in, PyObject *rankings, const IdTable *opening
 /* rank_at for every choice and each opening's usable seats; 1 on a bad ranking.
  * Walks each opening's ranking once, then the choices that name that opening. */
 static int read_rankings(Instance *in, PyObject *rankings, PyObject *capacities,
-                         const IdTable *students, const int32_t *chosen_by_count) {
+                         const Resolver *students, const int32_t *chosen_by_count) {
     Py_ssize_t n_s = in->students, n_o = in->openings;
     Py_ssize_t *chooser_start = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n_o + 1));
     Py_ssize_t *choosers = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(in->choice_start[n_s] + 1));
@@ -201,7 +221,7 @@ static int read_rankings(Instance *in, PyObject *rankings, PyObject *capacities,
             goto done;
         }
         for (Py_ssize_t r = 0; r < length; r++) {
-            int32_t s = table_find(students, items[r]);
+            int32_t s = resolve(students, items[r]);
             if (s < 0 || ranked_by[s] == (int32_t)o) {
                 result = 1;
                 goto done;
@@ -235,6 +255,30 @@ done:
     PyMem_Free(ranked_by);
     PyMem_Free(rank);
     return result;
+}
+
+/* Reads both sides' rankings and the capacities (lists, one entry per student or
+ * opening, sizes already checked) into `in`: -1 error, 0 read, 1 let Python decide. */
+static int read_instance(Instance *in, PyObject *student_rankings, PyObject *opening_rankings,
+                         PyObject *capacities, const Resolver *students,
+                         const Resolver *openings) {
+    in->choice_start = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(in->students + 1));
+    in->seats = PyMem_Malloc(sizeof(int32_t) * (size_t)(in->openings ? in->openings : 1));
+    int32_t *chosen_by_count = PyMem_Calloc((size_t)(in->openings ? in->openings : 1), sizeof(int32_t));
+    int status = -1;
+    if (!in->choice_start || !in->seats || !chosen_by_count) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if ((status = read_choices(in, student_rankings, openings, chosen_by_count)) != 0) goto done;
+    /* rank_at briefly holds each choice's student, for read_rankings to look up */
+    for (Py_ssize_t s = 0; s < in->students; s++)
+        for (Py_ssize_t p = in->choice_start[s]; p < in->choice_start[s + 1]; p++)
+            in->rank_at[p] = (int32_t)s;
+    status = read_rankings(in, opening_rankings, capacities, students, chosen_by_count);
+done:
+    PyMem_Free(chosen_by_count);
+    return status;
 }
 
 /* ------------------------------------------------------------------ deferred acceptance */
@@ -365,7 +409,7 @@ static PyObject *solve(PyObject *module, PyObject *const *args, Py_ssize_t nargs
         Py_RETURN_NONE;
 
     IdTable students = {NULL, 0}, openings = {NULL, 0};
-    int32_t *chosen_by_count = NULL, *assigned = NULL;
+    int32_t *assigned = NULL;
     PyObject *result = NULL;
     int status = -1; /* -1 error, 0 ok, 1 let Python decide */
     if (table_init(&students, in.students) < 0 || table_init(&openings, in.openings) < 0) goto done;
@@ -375,23 +419,16 @@ static PyObject *solve(PyObject *module, PyObject *const *args, Py_ssize_t nargs
     for (Py_ssize_t o = 0; o < in.openings; o++)
         if (table_insert(&openings, PyList_GET_ITEM(opening_ids, o), (int32_t)o)) goto done;
 
+    Resolver by_student = {&students, in.students}, by_opening = {&openings, in.openings};
+    status = read_instance(&in, student_rankings, opening_rankings, capacities, &by_student,
+                           &by_opening);
+    if (status != 0) goto done;
     status = -1;
-    in.choice_start = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(in.students + 1));
-    in.seats = PyMem_Malloc(sizeof(int32_t) * (size_t)(in.openings ? in.openings : 1));
-    chosen_by_count = PyMem_Calloc((size_t)(in.openings ? in.openings : 1), sizeof(int32_t));
     assigned = PyMem_Malloc(sizeof(int32_t) * (size_t)(in.students ? in.students : 1));
-    if (!in.choice_start || !in.seats || !chosen_by_count || !assigned) {
+    if (assigned == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    if ((status = read_choices(&in, student_rankings, &openings, chosen_by_count)) != 0) goto done;
-    /* rank_at briefly holds each choice's student, for read_rankings to look up */
-    for (Py_ssize_t s = 0; s < in.students; s++)
-        for (Py_ssize_t p = in.choice_start[s]; p < in.choice_start[s + 1]; p++) in.rank_at[p] = (int32_t)s;
-    status = read_rankings(&in, opening_rankings, capacities, &students, chosen_by_count);
-    if (status != 0) goto done;
-
-    status = -1;
     Py_ssize_t examined = defer(&in, assigned);
     if (examined < 0) goto done;
     PyObject *assignments = assignments_of(student_ids, opening_ids, assigned, in.students);
@@ -401,7 +438,59 @@ static PyObject *solve(PyObject *module, PyObject *const *args, Py_ssize_t nargs
 done:
     PyMem_Free(students.slots);
     PyMem_Free(openings.slots);
-    PyMem_Free(chosen_by_count);
+    PyMem_Free(assigned);
+    instance_free(&in);
+    if (status == 1) Py_RETURN_NONE;
+    return result;
+}
+
+/* ------------------------------------------------------------------ deferred_acceptance() */
+
+static PyObject *index_list(const int32_t *assigned, Py_ssize_t n_s) {
+    PyObject *result = PyList_New(n_s);
+    if (result == NULL) return NULL;
+    for (Py_ssize_t s = 0; s < n_s; s++) {
+        PyObject *index = PyLong_FromLong(assigned[s]);
+        if (index == NULL) {
+            Py_DECREF(result);
+            return NULL;
+        }
+        PyList_SET_ITEM(result, s, index);
+    }
+    return result;
+}
+
+static PyObject *deferred_acceptance(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError,
+                        "deferred_acceptance(student_choices, ranked, capacities) takes 3 lists");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < 3; i++)
+        if (!PyList_CheckExact(args[i])) Py_RETURN_NONE;
+    PyObject *choices = args[0], *ranked = args[1], *capacities = args[2];
+    Instance in = {PyList_GET_SIZE(choices), PyList_GET_SIZE(ranked), NULL, NULL, NULL, NULL};
+    if (PyList_GET_SIZE(capacities) != in.openings || in.students >= INT32_MAX ||
+        in.openings >= INT32_MAX)
+        Py_RETURN_NONE;
+    Resolver by_student = {NULL, in.students}, by_opening = {NULL, in.openings};
+    int32_t *assigned = NULL;
+    PyObject *result = NULL;
+    int status = read_instance(&in, choices, ranked, capacities, &by_student, &by_opening);
+    if (status != 0) goto done;
+    status = -1;
+    assigned = PyMem_Malloc(sizeof(int32_t) * (size_t)(in.students ? in.students : 1));
+    if (assigned == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t examined = defer(&in, assigned);
+    if (examined < 0) goto done;
+    PyObject *assignment = index_list(assigned, in.students);
+    if (assignment == NULL) goto done;
+    result = Py_BuildValue("(Nn)", assignment, examined);
+    status = result == NULL ? -1 : 0;
+done:
     PyMem_Free(assigned);
     instance_free(&in);
     if (status == 1) Py_RETURN_NONE;
@@ -414,6 +503,11 @@ static PyMethodDef methods[] = {
      "Student-optimal stable assignment: ({student id: opening id or None}, entries "
      "examined),\nor None when the input is not the plain well-formed case (the caller's "
      "Python\nsolver then decides, and names what is wrong)."},
+    {"deferred_acceptance", (PyCFunction)(void (*)(void))deferred_acceptance, METH_FASTCALL,
+     "deferred_acceptance(student_choices, ranked, capacities)\n--\n\n"
+     "The same on integer indices: student_choices[s] lists opening indices, most wanted\n"
+     "first; ranked[o] lists student indices, most preferred first. Returns (opening\n"
+     "index or -1 per student, entries examined), or None for anything else."},
     {NULL, NULL, 0, NULL},
 };
 

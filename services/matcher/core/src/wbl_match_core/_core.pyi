@@ -8,3 +8,9 @@ def solve(
     opening_rankings: list[Sequence[str]],
     /,
 ) -> tuple[dict[str, str | None], int] | None: ...
+def deferred_acceptance(
+    student_choices: Sequence[Sequence[int]],
+    ranked: Sequence[Sequence[int]],
+    capacities: Sequence[int],
+    /,
+) -> tuple[list[int], int] | None: ...

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
         [list[str], list[Sequence[str]], list[str], list[int], list[Sequence[str]]],
         tuple[dict[str, str | None], int] | None,
     ]
+    NativeDeferredAcceptance = Callable[
+        [Sequence[Sequence[int]], Sequence[Sequence[int]], Sequence[int]],
+        tuple[list[int], int] | None,
+    ]
 
 __all__ = [
     "Columns",
@@ -39,25 +43,27 @@ __all__ = [
     "bad_reference",
     "columns_of_document",
     "deferred_acceptance",
+    "deferred_acceptance_in_python",
     "describe",
     "index_columns",
     "index_ids",
+    "native_deferred_acceptance",
     "native_solve",
     "solve_columns",
     "solve_columns_in_python",
 ]
 
 
-def _native_solver() -> NativeSolve | None:
-    """The C solver, where a C compiler built it at install (see :func:`solve_columns`)."""
+def _native_solvers() -> tuple[NativeSolve | None, NativeDeferredAcceptance | None]:
+    """The C solvers, where a C compiler built them at install (see :func:`solve_columns`)."""
     try:
-        from wbl_match_core._core import solve
+        from wbl_match_core._core import deferred_acceptance, solve
     except ImportError:  # pragma: no cover - depends on the machine
-        return None
-    return solve
+        return None, None
+    return solve, deferred_acceptance
 
 
-native_solve = _native_solver()
+native_solve, native_deferred_acceptance = _native_solvers()
 
 
 class InstanceError(ValueError):
@@ -325,7 +331,24 @@ def deferred_acceptance(
     (0 = best, -1 = second, ...); students missing from it are unacceptable to ``o``.
     ``ranked[o][r]`` is the student of rank ``r`` at ``o``.
     Returns (opening index or -1 per student, number of choices examined).
+
+    ``negative_rank_of`` must be ``ranked`` inverted: the C solver, when built, derives
+    it from ``ranked`` itself, and answers every well-formed call.
     """
+    if native_deferred_acceptance is not None:
+        solved = native_deferred_acceptance(student_choices, ranked, capacities)
+        if solved is not None:
+            return solved
+    return deferred_acceptance_in_python(student_choices, negative_rank_of, ranked, capacities)
+
+
+def deferred_acceptance_in_python(
+    student_choices: Sequence[Sequence[int]],
+    negative_rank_of: Sequence[Mapping[int, int]],
+    ranked: Sequence[Sequence[int]],
+    capacities: Sequence[int],
+) -> tuple[list[int], int]:
+    """:func:`deferred_acceptance` without the C solver (the reference it is tested against)."""
     held: list[list[int]] = [[] for _ in capacities]  # per opening: min-heap of -rank
     next_choice = [0] * len(student_choices)
     free = list(range(len(student_choices) - 1, -1, -1))
