@@ -231,7 +231,7 @@ static int read_rankings(Instance *in, PyObject *rankings, PyObject *capacities,
         }
         for (Py_ssize_t c = chooser_start[o]; c < chooser_start[o + 1]; c++) {
             Py_ssize_t p = choosers[c];
-            int32_t s = in->rank_at[p]; /* holds the chooser, set by solve() */
+            int32_t s = in->rank_at[p]; /* holds the chooser, set by read_instance() */
             in->rank_at[p] = ranked_by[s] == (int32_t)o ? rank[s] : UNRANKED;
         }
         PyObject *capacity = PyList_GET_ITEM(capacities, o);
