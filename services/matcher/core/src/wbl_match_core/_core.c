@@ -312,26 +312,29 @@ static void sift_up(Seat *heap, int32_t i) {
     heap[i] = moving;
 }
 
-/* Fills assigned[s] (opening index or -1); returns entries examined, or -1 (no memory). */
-static Py_ssize_t defer(const Instance *in, int32_t *assigned) {
-    Py_ssize_t n_s = in->students, n_o = in->openings, examined = 0;
+/* The opening index (or -1) of each student, to be freed by the caller, and in
+ * *examined the ranking entries looked at; NULL with MemoryError set if out of memory. */
+static int32_t *defer(const Instance *in, Py_ssize_t *examined) {
+    Py_ssize_t n_s = in->students, n_o = in->openings;
+    int32_t *assigned = PyMem_Malloc(sizeof(int32_t) * (size_t)(n_s ? n_s : 1));
     Py_ssize_t *heap_start = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n_o + 1));
     int32_t *held = PyMem_Calloc((size_t)(n_o ? n_o : 1), sizeof(int32_t));
     int32_t *free_students = PyMem_Malloc(sizeof(int32_t) * (size_t)(n_s ? n_s : 1));
     Py_ssize_t *next = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n_s ? n_s : 1));
     Seat *seats = NULL;
-    if (heap_start && held && free_students && next) {
+    if (assigned && heap_start && held && free_students && next) {
         heap_start[0] = 0;
         for (Py_ssize_t o = 0; o < n_o; o++) heap_start[o + 1] = heap_start[o] + in->seats[o];
         seats = PyMem_Malloc(sizeof(Seat) * (size_t)(heap_start[n_o] ? heap_start[n_o] : 1));
     }
     if (seats == NULL) {
+        PyMem_Free(assigned);
         PyMem_Free(heap_start);
         PyMem_Free(held);
         PyMem_Free(free_students);
         PyMem_Free(next);
         PyErr_NoMemory();
-        return -1;
+        return NULL;
     }
     Py_ssize_t free_count = 0;
     for (Py_ssize_t s = n_s - 1; s >= 0; s--) {
@@ -360,9 +363,10 @@ static Py_ssize_t defer(const Instance *in, int32_t *assigned) {
         }
         next[s] = p;
     }
+    *examined = 0;
     for (Py_ssize_t s = 0; s < n_s; s++) {
         assigned[s] = -1;
-        examined += next[s] - in->choice_start[s];
+        *examined += next[s] - in->choice_start[s];
     }
     for (Py_ssize_t o = 0; o < n_o; o++)
         for (int32_t h = 0; h < held[o]; h++) assigned[seats[heap_start[o] + h].student] = (int32_t)o;
@@ -371,7 +375,7 @@ static Py_ssize_t defer(const Instance *in, int32_t *assigned) {
     PyMem_Free(free_students);
     PyMem_Free(next);
     PyMem_Free(seats);
-    return examined;
+    return assigned;
 }
 
 /* ------------------------------------------------------------------ solve() */
@@ -424,13 +428,8 @@ static PyObject *solve(PyObject *module, PyObject *const *args, Py_ssize_t nargs
                            &by_opening);
     if (status != 0) goto done;
     status = -1;
-    assigned = PyMem_Malloc(sizeof(int32_t) * (size_t)(in.students ? in.students : 1));
-    if (assigned == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    Py_ssize_t examined = defer(&in, assigned);
-    if (examined < 0) goto done;
+    Py_ssize_t examined;
+    if ((assigned = defer(&in, &examined)) == NULL) goto done;
     PyObject *assignments = assignments_of(student_ids, opening_ids, assigned, in.students);
     if (assignments == NULL) goto done;
     result = Py_BuildValue("(Nn)", assignments, examined);
@@ -479,13 +478,8 @@ static PyObject *deferred_acceptance(PyObject *module, PyObject *const *args, Py
     int status = read_instance(&in, choices, ranked, capacities, &by_student, &by_opening);
     if (status != 0) goto done;
     status = -1;
-    assigned = PyMem_Malloc(sizeof(int32_t) * (size_t)(in.students ? in.students : 1));
-    if (assigned == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    Py_ssize_t examined = defer(&in, assigned);
-    if (examined < 0) goto done;
+    Py_ssize_t examined;
+    if ((assigned = defer(&in, &examined)) == NULL) goto done;
     PyObject *assignment = index_list(assigned, in.students);
     if (assignment == NULL) goto done;
     result = Py_BuildValue("(Nn)", assignment, examined);
