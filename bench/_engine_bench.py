@@ -133,6 +133,13 @@ def wbl_match_command(option: str | None) -> list[str]:
     return [sys.executable, "-m", "wbl_matcher.cli"]
 
 
+def solver_in_use() -> str:
+    """Which deferred acceptance the engine runs here, for the benchmarks' headers."""
+    from wbl_matcher.engine.acceptance import native_solve
+
+    return "C (wbl_match_core)" if native_solve else "pure Python (C not built)"
+
+
 def interpreter_of(command: list[str]) -> str:
     """The Python that runs ``command``: a script's ``#!`` line, else its first word."""
     try:

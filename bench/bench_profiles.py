@@ -19,9 +19,8 @@ import resource
 import sys
 import time
 
-from _engine_bench import machine
+from _engine_bench import machine, solver_in_use
 
-from wbl_matcher.engine.acceptance import native_deferred_acceptance
 from wbl_matcher.engine.eligibility import check_pair
 from wbl_matcher.engine.generate import random_profiles
 from wbl_matcher.engine.rounds import propose_matches
@@ -36,8 +35,7 @@ def main() -> int:
     parser.add_argument("--sample", type=int, default=1_000, help="students in the baseline")
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    solver = "C (wbl_match_core)" if native_deferred_acceptance else "pure Python (C not built)"
-    print(f"deferred acceptance: {solver}")
+    print(f"solver: {solver_in_use()}")
     started = time.perf_counter()
     openings, students, related = random_profiles(
         students=args.students, openings=args.openings, fields=args.fields, seed=args.seed

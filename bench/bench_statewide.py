@@ -27,9 +27,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from _engine_bench import best_of, machine, run_child, wbl_match_command, write_json
+from _engine_bench import (
+    best_of,
+    machine,
+    run_child,
+    solver_in_use,
+    wbl_match_command,
+    write_json,
+)
 
-from wbl_matcher.engine.acceptance import native_solve
 from wbl_matcher.engine.generate import random_instance_document
 from wbl_matcher.engine.stable import parse_instance, solve, solve_document
 
@@ -80,7 +86,7 @@ def main() -> int:
     command = wbl_match_command(args.wbl_match)
     print(f"machine: {machine()}")
     print(f"wbl-match command: {' '.join(command)}")
-    print(f"solver: {'C (wbl_match_core)' if native_solve else 'pure Python (C not built)'}")
+    print(f"solver: {solver_in_use()}")
     started = time.perf_counter()
     document = random_instance_document(
         students=STUDENTS, openings=OPENINGS, fields=FIELDS, choices=CHOICES, seed=args.seed

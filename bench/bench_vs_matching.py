@@ -33,13 +33,13 @@ from _engine_bench import (
     run_child,
     run_in_big_stack,
     solve_with_matching,
+    solver_in_use,
     wbl_match_command,
     write_json,
 )
 
 from wbl_matcher.engine.acceptance import (
     columns_of_document,
-    native_solve,
     solve_columns_in_python,
 )
 from wbl_matcher.engine.generate import random_instance_document
@@ -60,7 +60,7 @@ def main() -> int:
     idle = interpreter_of(command)
     print(f"machine: {machine()}")
     print(f"wbl-match command: {' '.join(command)}")
-    print(f"solver: {'C (wbl_match_core)' if native_solve else 'pure Python (C not built)'}")
+    print(f"solver: {solver_in_use()}")
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
         for students, openings in SIZES:

@@ -9,8 +9,9 @@ unmatched). Malformed input or a usage error exits with status 2 and one line on
 stderr naming what is wrong.
 
 Start-up is kept light, since small instances solve in milliseconds: ``solve``
-imports only ``sys``, ``json`` and the engine's dependency-free core
-(:mod:`wbl_matcher.engine.acceptance`); argparse is loaded only for ``generate``
+imports only ``sys``, ``gc``, the stdlib's C half of json (``_json``) and the engine's
+dependency-free core (:mod:`wbl_matcher.engine.acceptance`, with its C solver where
+built); argparse is loaded only for ``generate``
 and ``--help``. orjson, when installed, reads and writes large files (its own
 import costs more than it saves on small ones).
 """

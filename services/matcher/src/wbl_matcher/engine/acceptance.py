@@ -4,9 +4,13 @@ Student-proposing deferred acceptance (Gale-Shapley in its hospitals/residents
 form, Roth 1984) returns the student-optimal stable matching. This module holds
 the validation of explicit instances and the solver itself, on plain lists and
 dicts; :mod:`.stable` wraps it in frozen dataclasses. It imports only ``gc``,
-``heapq`` and ``itertools`` so that the command line starts fast.
+``heapq``, ``itertools`` and the C solver so that the command line starts fast.
 
-How it is fast: every reference check runs in C over whole rankings (``set``,
+Where a C compiler built ``wbl_match_core`` at install, :func:`solve_columns` and
+:func:`deferred_acceptance` hand the well-formed case to it (ADR 5); the Python below
+stays the reference, and decides whatever the C solver declines.
+
+How the Python solver is fast: every reference check runs in C over whole rankings (``set``,
 ``dict(zip(...))``, key-view comparisons); each opening keeps a dict from student
 id to minus its rank and a min-heap of the minus-ranks it holds, padded with
 free-seat sentinels, so ``heap[0]`` is the seat it would give up next and one
