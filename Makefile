@@ -15,9 +15,15 @@ SERVICES := $(PY) deploy/local/run_services.py
 # `make test` runs its own Kafka, FerretDB and services on other ports and in another run
 # directory, so it never disturbs a system started with `make up`. The ports stay below
 # Linux's ephemeral range (32768-60999), where a client connection could hold one.
-TEST_ENV := WBL_RUN_DIR=$(CURDIR)/.run/test WBL_KAFKA_PORT=19092 WBL_KAFKA_CONTROLLER_PORT=19093 \
-	WBL_MONGO_PORT=17017 WBL_TEST_KAFKA_BOOTSTRAP=127.0.0.1:19092 \
-	WBL_TEST_MONGO_URI=mongodb://127.0.0.1:17017/
+# Each is overridable (`make test TEST_KAFKA_PORT=...`), so two suites can run side by side.
+TEST_KAFKA_PORT ?= 19092
+TEST_KAFKA_CONTROLLER_PORT ?= 19093
+TEST_MONGO_PORT ?= 17017
+TEST_HTTP_BASE ?= 18000
+TEST_ENV := WBL_RUN_DIR=$(CURDIR)/.run/test WBL_KAFKA_PORT=$(TEST_KAFKA_PORT) \
+	WBL_KAFKA_CONTROLLER_PORT=$(TEST_KAFKA_CONTROLLER_PORT) WBL_MONGO_PORT=$(TEST_MONGO_PORT) \
+	WBL_TEST_KAFKA_BOOTSTRAP=127.0.0.1:$(TEST_KAFKA_PORT) \
+	WBL_TEST_MONGO_URI=mongodb://127.0.0.1:$(TEST_MONGO_PORT)/ WBL_TEST_HTTP_BASE=$(TEST_HTTP_BASE)
 PYTEST_ARGS ?=
 
 .PHONY: help setup up down demo test lint status logs schemas
