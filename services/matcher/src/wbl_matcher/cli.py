@@ -8,12 +8,12 @@
 unmatched). Malformed input or a usage error exits with status 2 and one line on
 stderr naming what is wrong.
 
-Start-up is kept light, since small instances solve in milliseconds: ``solve``
-imports only ``sys``, ``gc``, the stdlib's C half of json (``_json``) and the engine's
+JSON is read and written with the stdlib's ``json``, strictly: UTF-8 (a byte order mark
+is allowed), no ``NaN``/``Infinity``, integers of at most 20 digits, inputs of at most
+``MAX_INPUT_BYTES``. Start-up is kept light, since small instances solve in
+milliseconds: ``solve`` imports only ``sys``, ``gc``, ``json`` and the engine's
 dependency-free core (:mod:`wbl_matcher.engine.acceptance`, with its C solver where
-built); argparse is loaded only for ``generate``
-and ``--help``. orjson, when installed, reads and writes large files (its own
-import costs more than it saves on small ones).
+built); argparse is loaded only for ``generate`` and ``--help``.
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ import sys
 TYPE_CHECKING = False  # typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable
     from typing import Any, NoReturn
 
 PROG = "wbl-match"
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
-ORJSON_FROM_BYTES = 1 << 20  # use orjson (if installed) for inputs of 1 MiB and more
+MAX_INPUT_BYTES = 256 << 20  # 20x the statewide benchmark's 11.8 MB instance
+MAX_INTEGER_DIGITS = 20  # any 64-bit integer; the only number in an instance is a capacity
+_BYTE_ORDER_MARK = "\ufeff"
 
 USAGE = f"""usage: {PROG} solve FILE
        {PROG} generate --students N --openings M [--fields F] [--choices K] [--seed S]
@@ -49,6 +50,10 @@ class _UsageError(Exception):
     pass
 
 
+class _BadInput(Exception):
+    """The input cannot be solved; the message names why, in one line."""
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -58,91 +63,76 @@ def _fail(message: str) -> int:
     return EXIT_BAD_INPUT
 
 
-def _codec(size: int) -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]]:
-    if size >= ORJSON_FROM_BYTES:
-        try:
-            orjson = __import__("orjson")  # optional: present only if installed
-        except ImportError:
-            pass
-        else:
-            fast_loads: Callable[[bytes], Any] = orjson.loads
-            fast_dumps: Callable[[Any], bytes] = orjson.dumps
-            return fast_loads, fast_dumps
+def _dumps(value: Any) -> bytes:
     import json
 
-    def dumps(value: Any) -> bytes:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-    return json.loads, dumps
-
-
-_WHITESPACE = " \t\n\r"  # what JSON allows around a value
-
-
-class _ScannerContext:
-    """The attributes ``_json.make_scanner`` reads, as ``json.JSONDecoder`` sets them."""
-
-    strict = True
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-    parse_constant = {
-        "NaN": float("nan"),
-        "Infinity": float("inf"),
-        "-Infinity": float("-inf"),
-    }.__getitem__
-
-
-def _light_codec() -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]] | None:
-    """The stdlib json's own C scanner and string encoder, without importing ``json``,
-    which pulls in ``re`` and ``enum`` (about 10 ms, a third of a 1,000-student run).
-
-    Anything the fast path refuses (bad JSON, a BOM, UTF-16) is read again by
-    ``json.loads``, so results and error messages are exactly json's.
-    """
-    try:
-        from _json import encode_basestring, make_scanner
-    except ImportError:  # not CPython
-        return None
-    scan = make_scanner(_ScannerContext())  # type: ignore[arg-type]  # any object with these attributes
-
-    def loads(raw: bytes) -> Any:
-        try:
-            text = raw.decode()
-            value, end = scan(text, len(text) - len(text.lstrip(_WHITESPACE)))
-            if not text[end:].strip(_WHITESPACE):
-                return value
-        except (ValueError, StopIteration):  # UnicodeDecodeError is a ValueError
-            pass
-        import json
-
-        return json.loads(raw)
-
-    def dump_assignments(assignments: dict[str, str | None]) -> bytes:
-        items = ",".join(
-            f"{encode_basestring(s)}:{'null' if o is None else encode_basestring(o)}"
-            for s, o in assignments.items()
-        )
-        return f'{{"assignments":{{{items}}}}}'.encode()
-
-    return loads, dump_assignments
-
-
-def _solve_codec(size: int) -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]]:
-    """(read the instance, write ``{"assignments": ...}``) for an input of ``size`` bytes."""
-    light = None if size >= ORJSON_FROM_BYTES else _light_codec()
-    if light is not None:
-        return light
-    loads, dumps = _codec(size)
-    return loads, lambda assignments: dumps({"assignments": assignments})
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _read(path: str) -> bytes:
-    if path == "-":
-        return sys.stdin.buffer.read()
-    with open(path, "rb") as handle:
-        return handle.read()
+    """At most ``MAX_INPUT_BYTES`` of FILE (or stdin), so a wrong file cannot fill memory."""
+    try:
+        if path == "-":
+            raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        else:
+            with open(path, "rb") as handle:
+                raw = handle.read(MAX_INPUT_BYTES + 1)
+    except OSError as exc:
+        raise _BadInput(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_INPUT_BYTES:
+        raise _BadInput(f"input is larger than {MAX_INPUT_BYTES:,} bytes")
+    return raw
+
+
+def _integer(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise ValueError(
+            f"number too large: {digits[:MAX_INTEGER_DIGITS]}... "
+            f"({len(digits)} digits, at most {MAX_INTEGER_DIGITS})"
+        )
+    return int(digits)
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+def _decode(raw: bytes) -> Any:
+    """The JSON document in ``raw``, or :class:`_BadInput` naming what is wrong."""
+    import json
+
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as exc:
+        where = f"byte offset {exc.start} (0x{raw[exc.start]:02x}: {exc.reason})"
+        raise _BadInput(f"invalid JSON: not UTF-8 at {where}") from None
+    if text.startswith(_BYTE_ORDER_MARK):
+        text = text[1:]
+    try:
+        return json.loads(text, parse_int=_integer, parse_constant=_not_json)
+    except RecursionError:
+        raise _BadInput("invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, or a number refused above
+        raise _BadInput(f"invalid JSON: {exc}") from None
+
+
+def _encode_assignments(assignments: dict[str, str | None]) -> bytes:
+    try:
+        return _dumps({"assignments": assignments})
+    except UnicodeEncodeError:  # a "\ud800" escape decodes to a str no UTF-8 can hold
+        raise _BadInput(_unwritable_id(assignments)) from None
+
+
+def _unwritable_id(assignments: dict[str, str | None]) -> str:
+    from wbl_matcher.engine.acceptance import describe
+
+    for student, opening in assignments.items():
+        for kind, value in (("student", student), ("opening", opening or "")):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return f"{kind} id {describe(value)} is not valid Unicode (a lone surrogate escape)"
+    return "the assignments cannot be written as UTF-8"  # pragma: no cover - found above
 
 
 def solve_file(path: str) -> int:
@@ -154,34 +144,26 @@ def solve_file(path: str) -> int:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _solve_file(path)
+        output = _solve(_read(path))
+    except _BadInput as exc:
+        return _fail(str(exc))
     finally:
         if collecting:
             gc.enable()
+    sys.stdout.buffer.write(output + b"\n")
+    sys.stdout.flush()
+    return EXIT_OK
 
 
-def _solve_file(path: str) -> int:
-    try:
-        raw = _read(path)
-    except OSError as exc:
-        return _fail(f"cannot read {path}: {exc.strerror or exc}")
-    loads, dump_assignments = _solve_codec(len(raw))
-    try:
-        document = loads(raw)
-    except ValueError as exc:  # JSONDecodeError (json and orjson), bad UTF-8
-        return _fail(f"invalid JSON: {exc}")
-    except RecursionError:
-        return _fail("invalid JSON: nested too deeply")
-
+def _solve(raw: bytes) -> bytes:
+    document = _decode(raw)
     from wbl_matcher.engine.acceptance import InstanceError, columns_of_document, solve_columns
 
     try:
         assignments, _ = solve_columns(columns_of_document(document))
     except InstanceError as exc:
-        return _fail(str(exc))
-    sys.stdout.buffer.write(dump_assignments(assignments) + b"\n")
-    sys.stdout.flush()
-    return EXIT_OK
+        raise _BadInput(str(exc)) from None
+    return _encode_assignments(assignments)
 
 
 def _generate(argv: list[str]) -> int:
@@ -216,8 +198,7 @@ def _generate(argv: list[str]) -> int:
         )
     except ValueError as exc:
         return _fail(str(exc))
-    _, dumps = _codec(args.students * args.choices * 16)
-    data = dumps(document) + b"\n"
+    data = _dumps(document) + b"\n"
     if args.output in (None, "-"):
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
