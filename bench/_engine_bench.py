@@ -181,12 +181,7 @@ def run_child(command: list[str], stdout_path: Path | None = None) -> tuple[floa
 
 
 def write_json(document: Any, path: Path) -> None:
-    try:
-        import orjson
-
-        path.write_bytes(orjson.dumps(document))
-    except ImportError:
-        path.write_text(json.dumps(document))
+    path.write_text(json.dumps(document, separators=(",", ":")))
 
 
 def which(name: str) -> str | None:

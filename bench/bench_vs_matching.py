@@ -8,9 +8,11 @@ Same seeded random instances (N students x M openings, 10 choices each, capaciti
   create_from_dictionaries(...).solve()`` (its input dictionaries are prepared
   beforehand, untimed). Target ratio >= 100x.
 - whole process: ``wbl-match solve FILE`` vs ``python bench/_matching_solve.py FILE``
-  (reads the same file, solves with `matching`, prints the same JSON). Target >= 25x.
-  Also timed: ``wbl-match``'s own interpreter doing nothing (``python -c pass``), the
-  floor no console script can go below, and the ratio that floor would give.
+  (reads the same file, solves with `matching`, prints the same JSON). Target >= 25x at
+  5,000 x 1,000. At 1,000 x 200 the target is retired (issue 9): there the interpreter's
+  own start-up is most of the time. Also timed: ``wbl-match``'s own interpreter doing
+  nothing (``python -c pass``), the floor no console script can go below, and the ratio
+  that floor would give.
 
     python bench/bench_vs_matching.py [--wbl-match PATH] [--seed S] [--repeat R]
 """
@@ -46,6 +48,8 @@ from wbl_matcher.engine.generate import random_instance_document
 from wbl_matcher.engine.stable import parse_instance, solve, solve_document
 
 SIZES = ((1_000, 200), (5_000, 1_000))
+# Whole-process targets by size; the 1,000 x 200 one (25x) is retired: start-up dominates.
+WHOLE_PROCESS_TARGETS = {(5_000, 1_000): 25.0}
 
 
 def main() -> int:
@@ -113,8 +117,10 @@ def main() -> int:
             print(f"  process     matching {theirs_p * 1e3:9.1f} ms (baseline)")
             print(f"  process     wbl-match {ours_p * 1e3:8.1f} ms; identical output: {same_p}")
             print(f"  process     {idle} -c pass {idle_p * 1e3:.1f} ms (its interpreter, idle)")
+            target = WHOLE_PROCESS_TARGETS.get((students, openings))
+            goal = f"target >= {target:g}x" if target else "no target: retired, start-up dominates"
             print(
-                f"  whole-process ratio {theirs_p / ours_p:6.1f}x  (target >= 25x; "
+                f"  whole-process ratio {theirs_p / ours_p:6.1f}x  ({goal}; "
                 f"{theirs_p / idle_p:.1f}x if wbl-match took no time beyond start-up)"
             )
     return 1 if failures else 0
