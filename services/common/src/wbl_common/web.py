@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wbl_common.config import HttpSettings
@@ -41,6 +42,88 @@ def ops_router(
         return PlainTextResponse(generate_latest(metrics()), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+class FieldError(BaseModel):
+    field: str = Field(
+        description="The field, dotted when nested (`home.lat`, `2.email` in a list); "
+        "empty when the whole body is wrong",
+        examples=["seats"],
+    )
+    message: str = Field(examples=["Input should be greater than or equal to 1"])
+
+
+class Problem(BaseModel):
+    """Every error answer: RFC 9457 problem details, as `application/problem+json`."""
+
+    type: str = Field(description="Always `about:blank`: the status says what kind of error")
+    title: str = Field(description="The status in words", examples=["Not Found"])
+    status: int = Field(ge=400, le=599, examples=[404])
+    detail: str = Field(description="What was wrong with this request")
+
+
+class ValidationProblem(Problem):
+    """422: the request's fields are invalid; `errors` names each one."""
+
+    errors: list[FieldError]
+
+
+# What each error status means here, and an example of its detail.
+ERROR_STATUSES: dict[int, tuple[str, str]] = {
+    400: ("The request cannot be used as sent", "the link is not valid"),
+    401: ("No bearer secret, or one nobody holds", "missing or unknown bearer secret"),
+    403: ("The secret is known, but its role may not make this call", "this call is for admins"),
+    404: ("Not found, or not yours", "no such opening"),
+    409: ("The current state does not allow it", "no seat is left on this opening"),
+    410: ("The link was already used or has expired", "this link was already used"),
+    412: ("`If-Match` does not match the current ETag", "it changed since you read it"),
+    413: ("The body is larger than the limit", "bodies are limited to 5242880 bytes"),
+    415: (
+        "The body's content type is not one this call reads",
+        "send multipart/form-data (field 'file'), text/csv or application/json",
+    ),
+    422: ("One or more fields are invalid", "One or more fields are invalid."),
+    503: ("A service this call needs cannot be reached now", "registry cannot be reached now"),
+}
+
+
+def problem_example(status: int) -> dict[str, Any]:
+    """The example body of an error status, as the services answer it."""
+    _, detail = ERROR_STATUSES[status]
+    if status == 422:
+        errors = [{"field": "seats", "message": "Input should be greater than or equal to 1"}]
+        return {"type": "about:blank", "title": "Invalid request", "status": 422,
+                "detail": detail, "errors": errors}  # fmt: skip
+    return {"type": "about:blank", "title": _title(status), "status": status, "detail": detail}
+
+
+def errors(
+    *statuses: int, described: dict[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for the errors an operation can answer, each documented with the schema
+    of its body (`wbl_common.docs` adds the schemas) and an example:
+    `@router.get(..., responses=errors(401, 403, 404))`. `described` words a status for
+    this operation."""
+    return {
+        status: {
+            "description": (described or {}).get(status, ERROR_STATUSES[status][0]),
+            "content": {
+                PROBLEM: {
+                    "schema": {"$ref": SCHEMA_REF + problem_schema(status)},
+                    "example": problem_example(status),
+                }
+            },
+        }
+        for status in statuses
+    }
+
+
+SCHEMA_REF = "#/components/schemas/"
+
+
+def problem_schema(status: int) -> str:
+    """The name of the schema an error status's body follows."""
+    return ValidationProblem.__name__ if status == 422 else Problem.__name__
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:

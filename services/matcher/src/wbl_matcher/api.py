@@ -9,6 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from wbl_common.secrets import same_secret
+from wbl_common.web import errors
 from wbl_matcher.domain import RoundRecord, Tally
 from wbl_matcher.handlers import Matcher
 
@@ -84,13 +85,17 @@ class WhyNotMatched(BaseModel):
     reasons: list[str]
 
 
-@router.post("/rounds", status_code=201, dependencies=[Depends(require_admin)])
+@router.post(
+    "/rounds", status_code=201, dependencies=[Depends(require_admin)], responses=errors(401, 403)
+)
 async def run_full_round(matcher: MatcherDep) -> RoundSummary:
     """Solve every partition now; publishes only what changed."""
     return RoundSummary.of(await matcher.run_round(None))
 
 
-@router.get("/rounds/latest", dependencies=[Depends(require_admin)])
+@router.get(
+    "/rounds/latest", dependencies=[Depends(require_admin)], responses=errors(401, 403, 404)
+)
 async def latest_round(matcher: MatcherDep) -> RoundSummary:
     record = await matcher.store.latest_round()
     if record is None:
@@ -98,7 +103,11 @@ async def latest_round(matcher: MatcherDep) -> RoundSummary:
     return RoundSummary.of(record)
 
 
-@router.get("/students/{student_id}/why-not", dependencies=[Depends(require_admin)])
+@router.get(
+    "/students/{student_id}/why-not",
+    dependencies=[Depends(require_admin)],
+    responses=errors(401, 403, 404, 422),
+)
 async def why_not_matched(student_id: str, matcher: MatcherDep) -> WhyNotMatched:
     """Why the student was not matched in their latest round, per opening in their fields:
     the constraint that failed, or who held the seat with a stronger claim."""

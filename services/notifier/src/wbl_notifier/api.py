@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from wbl_common.web import PROBLEM
+from wbl_common.web import PROBLEM, errors
 from wbl_notifier.adapters import CoordinatorDirectory, CoordinatorIdentity, RegistryAnswer
 from wbl_notifier.domain import Channel, Delivery, DeliveryStatus, Notification, NotificationStatus
 from wbl_notifier.handlers import Decisions, LinkNotYours, LinkSpent, Notifier
@@ -132,7 +132,11 @@ async def inbox_items(
     return [InboxItem.of(n, deliveries[n.match_id]) for n in found]
 
 
-@router.get("/inbox", summary="The coordinator's match notifications, newest first")
+@router.get(
+    "/inbox",
+    summary="The coordinator's match notifications, newest first",
+    responses=errors(401, 422, 503),
+)
 async def inbox(
     coordinator: CurrentCoordinator,
     notifier: NotifierDep,
@@ -159,6 +163,7 @@ class StreamTicket(BaseModel):
         "up in logs and history. The page trades its token for a signed ticket that only "
         "opens this coordinator's stream and expires within a minute."
     ),
+    responses=errors(401, 503),
 )
 async def stream_ticket(coordinator: CurrentCoordinator, signer: SignerDep) -> StreamTicket:
     ticket = signer.stream_ticket(coordinator.coordinator_id)
@@ -173,6 +178,7 @@ async def stream_ticket(coordinator: CurrentCoordinator, signer: SignerDep) -> S
     "/inbox/stream",
     summary="Server-sent events: each new or changed notification as an `inbox` event",
     response_class=EventSourceResponse,
+    responses=errors(401, 422),
 )
 async def inbox_stream(
     request: Request,
@@ -227,10 +233,22 @@ def forwarded(answer: RegistryAnswer) -> JSONResponse:
 @router.post(
     "/inbox/{match_id}/{decision}",
     summary="Confirm or decline a match; registry takes the decision with your token",
-    responses={
-        409: {"description": "no seat left, or the match was withdrawn or already decided"},
-        410: {"description": "the email link was already used or has expired"},
-    },
+    responses=errors(
+        400,
+        401,
+        403,
+        404,
+        409,
+        410,
+        422,
+        503,
+        described={
+            400: "The email link is not valid",
+            403: "The email link belongs to another coordinator",
+            409: "No seat is left, or the match was withdrawn or already decided",
+            410: "The email link was already used or has expired",
+        },
+    ),
 )
 async def decide(
     match_id: Annotated[str, Path(min_length=1, max_length=64)],
@@ -258,6 +276,7 @@ async def decide(
 @router.get(
     "/inbox/students/{student_id}",
     summary="A student's details, fetched from registry with your token (never stored here)",
+    responses=errors(401, 403, 404, 422, 503),
 )
 async def student(
     student_id: Annotated[str, Path(min_length=1, max_length=64)],

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from wbl_common.docs import install_docs
 from wbl_common.logs import configure_logging
 from wbl_common.settings import load_settings
 from wbl_common.web import install_problem_handlers, ops_router, serve
@@ -39,7 +40,10 @@ def create_app(settings: NotifierSettings) -> FastAPI:
         version="0.1.0",
         description="Coordinators hear about every match and act on it from their inbox.",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, without a CDN
+        redoc_url=None,
     )
+    install_docs(app)
     install_problem_handlers(app)
     app.include_router(api.router)
     app.include_router(page.router)

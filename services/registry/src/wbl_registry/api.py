@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from wbl_common.web import problem
+from wbl_common.web import errors, problem
 from wbl_registry import bulk
 from wbl_registry.auth import (
     Admin,
@@ -115,13 +115,24 @@ def field_errors(error: ValidationError) -> HTTPException:
 # -- employers ----------------------------------------------------------------------------
 
 
-@router.post("/employers", status_code=201, tags=["admin"], summary="Create an employer")
+@router.post(
+    "/employers",
+    status_code=201,
+    tags=["admin"],
+    summary="Create an employer",
+    responses=errors(401, 403, 413, 422),
+)
 async def create_employer(body: EmployerCreate, _: Admin, registry: RegistryDep) -> EmployerKey:
     employer, api_key = await registry.create_employer(body.name)
     return EmployerKey(id=employer.id, name=employer.name, api_key=api_key)
 
 
-@router.post("/employers/me/api-key", tags=["employers"], summary="Rotate your own API key")
+@router.post(
+    "/employers/me/api-key",
+    tags=["employers"],
+    summary="Rotate your own API key",
+    responses=errors(401, 403, 409),
+)
 async def rotate_own_key(employer: CurrentEmployer, registry: RegistryDep) -> EmployerKey:
     """The old key stops working at once; the new one is shown once."""
     rotated, api_key = await attempt(registry.rotate_employer_key(employer.id))
@@ -129,7 +140,10 @@ async def rotate_own_key(employer: CurrentEmployer, registry: RegistryDep) -> Em
 
 
 @router.post(
-    "/employers/{employer_id}/api-key", tags=["admin"], summary="Rotate an employer's API key"
+    "/employers/{employer_id}/api-key",
+    tags=["admin"],
+    summary="Rotate an employer's API key",
+    responses=errors(401, 403, 404, 409),
 )
 async def rotate_employer_key(
     employer_id: EmployerId, _: Admin, registry: RegistryDep
@@ -144,6 +158,7 @@ async def rotate_employer_key(
     status_code=204,
     tags=["admin"],
     summary="Revoke an employer's API key",
+    responses=errors(401, 403, 404, 409),
 )
 async def revoke_employer_key(employer_id: EmployerId, _: Admin, registry: RegistryDep) -> Response:
     await attempt(registry.revoke_employer_key(employer_id))
@@ -153,7 +168,13 @@ async def revoke_employer_key(employer_id: EmployerId, _: Admin, registry: Regis
 # -- coordinators -------------------------------------------------------------------------
 
 
-@router.post("/coordinators", status_code=201, tags=["admin"], summary="Create a coordinator")
+@router.post(
+    "/coordinators",
+    status_code=201,
+    tags=["admin"],
+    summary="Create a coordinator",
+    responses=errors(401, 403, 409, 413, 422),
+)
 async def create_coordinator(
     body: CoordinatorCreate, _: Admin, registry: RegistryDep
 ) -> CoordinatorCreated:
@@ -164,13 +185,23 @@ async def create_coordinator(
     return CoordinatorCreated(**public.model_dump(), token=token)
 
 
-@router.get("/coordinators/me", tags=["coordinators"], summary="Who this token belongs to")
+@router.get(
+    "/coordinators/me",
+    tags=["coordinators"],
+    summary="Who this token belongs to",
+    responses=errors(401, 403),
+)
 async def coordinator_me(coordinator: CurrentCoordinator) -> CoordinatorPublic:
     """Other services (notifier) use it to check coordinator tokens."""
     return CoordinatorPublic.of(coordinator)
 
 
-@router.post("/coordinators/me/token", tags=["coordinators"], summary="Replace your own token")
+@router.post(
+    "/coordinators/me/token",
+    tags=["coordinators"],
+    summary="Replace your own token",
+    responses=errors(401, 403, 409),
+)
 async def reissue_own_token(
     coordinator: CurrentCoordinator, registry: RegistryDep
 ) -> CoordinatorCreated:
@@ -183,6 +214,7 @@ async def reissue_own_token(
     "/coordinators/{coordinator_id}/token",
     tags=["admin"],
     summary="Issue a coordinator a new token",
+    responses=errors(401, 403, 404, 409),
 )
 async def reissue_coordinator_token(
     coordinator_id: CoordinatorId, _: Admin, registry: RegistryDep
@@ -193,7 +225,10 @@ async def reissue_coordinator_token(
 
 
 @router.patch(
-    "/coordinators/{coordinator_id}", tags=["admin"], summary="Change schools or channels"
+    "/coordinators/{coordinator_id}",
+    tags=["admin"],
+    summary="Change schools or channels",
+    responses=errors(401, 403, 404, 409, 413, 422),
 )
 async def update_coordinator(
     coordinator_id: CoordinatorId, body: CoordinatorUpdate, _: Admin, registry: RegistryDep
@@ -210,7 +245,11 @@ async def update_coordinator(
 
 
 @router.delete(
-    "/coordinators/{coordinator_id}", status_code=204, tags=["admin"], summary="Remove one"
+    "/coordinators/{coordinator_id}",
+    status_code=204,
+    tags=["admin"],
+    summary="Remove one",
+    responses=errors(401, 403, 404, 409),
 )
 async def remove_coordinator(
     coordinator_id: CoordinatorId, _: Admin, registry: RegistryDep
@@ -222,14 +261,25 @@ async def remove_coordinator(
 # -- openings -----------------------------------------------------------------------------
 
 
-@router.post("/openings", status_code=201, tags=["openings"], summary="Post an opening")
+@router.post(
+    "/openings",
+    status_code=201,
+    tags=["openings"],
+    summary="Post an opening",
+    responses=errors(401, 403, 413, 422),
+)
 async def post_opening(
     body: OpeningCreate, employer: CurrentEmployer, registry: RegistryDep
 ) -> OpeningPublic:
     return OpeningPublic.of(await attempt(registry.post_opening(employer, body.terms())))
 
 
-@router.get("/openings", tags=["openings"], summary="Your openings, a page at a time")
+@router.get(
+    "/openings",
+    tags=["openings"],
+    summary="Your openings, a page at a time",
+    responses=errors(401, 403, 422),
+)
 async def list_openings(
     employer: CurrentEmployer,
     registry: RegistryDep,
@@ -244,14 +294,24 @@ async def list_openings(
     return [OpeningPublic.of(o) for o in found]
 
 
-@router.get("/openings/{opening_id}", tags=["openings"], summary="One of your openings")
+@router.get(
+    "/openings/{opening_id}",
+    tags=["openings"],
+    summary="One of your openings",
+    responses=errors(401, 403, 404, 422),
+)
 async def get_opening(
     opening_id: OpeningId, employer: CurrentEmployer, registry: RegistryDep
 ) -> OpeningPublic:
     return OpeningPublic.of(await attempt(registry.opening_of(employer, opening_id)))
 
 
-@router.patch("/openings/{opening_id}", tags=["openings"], summary="Change an opening")
+@router.patch(
+    "/openings/{opening_id}",
+    tags=["openings"],
+    summary="Change an opening",
+    responses=errors(401, 403, 404, 409, 413, 422),
+)
 async def update_opening(
     opening_id: OpeningId,
     changes: Annotated[dict[str, Any], Body(openapi_examples=OPENING_PATCH_EXAMPLES)],
@@ -276,7 +336,11 @@ def _merge(model: type[T], current: dict[str, Any], changes: dict[str, Any]) -> 
 
 
 @router.delete(
-    "/openings/{opening_id}", status_code=204, tags=["openings"], summary="Close an opening"
+    "/openings/{opening_id}",
+    status_code=204,
+    tags=["openings"],
+    summary="Close an opening",
+    responses=errors(401, 403, 404, 409, 422),
 )
 async def close_opening(
     opening_id: OpeningId, employer: CurrentEmployer, registry: RegistryDep
@@ -288,7 +352,13 @@ async def close_opening(
 # -- students -----------------------------------------------------------------------------
 
 
-@router.post("/students", status_code=201, tags=["students"], summary="Register a student")
+@router.post(
+    "/students",
+    status_code=201,
+    tags=["students"],
+    summary="Register a student",
+    responses=errors(401, 403, 409, 413, 422),
+)
 async def register_student(
     body: StudentCreate, coordinator: CurrentCoordinator, registry: RegistryDep
 ) -> StudentPublic:
@@ -332,6 +402,7 @@ BULK_BODY: dict[str, Any] = {
     tags=["students"],
     summary="Register a class from a CSV upload or a JSON array",
     openapi_extra=BULK_BODY,
+    responses=errors(401, 403, 413, 415, 422),
 )
 async def register_class(
     request: Request, coordinator: CurrentCoordinator, registry: RegistryDep
@@ -383,7 +454,12 @@ def _text(raw: bytes) -> str:
         raise bulk.ClassListError("the file is not UTF-8 text") from None
 
 
-@router.get("/students", tags=["students"], summary="Students of your schools")
+@router.get(
+    "/students",
+    tags=["students"],
+    summary="Students of your schools",
+    responses=errors(401, 403, 422),
+)
 async def list_students(
     coordinator: CurrentCoordinator,
     registry: RegistryDep,
@@ -397,14 +473,24 @@ async def list_students(
     return [StudentPublic.of(s) for s in found]
 
 
-@router.get("/students/{student_id}", tags=["students"], summary="One student of your schools")
+@router.get(
+    "/students/{student_id}",
+    tags=["students"],
+    summary="One student of your schools",
+    responses=errors(401, 403, 404, 422),
+)
 async def get_student(
     student_id: StudentId, coordinator: CurrentCoordinator, registry: RegistryDep
 ) -> StudentPublic:
     return StudentPublic.of(await attempt(registry.student_for(coordinator, student_id)))
 
 
-@router.patch("/students/{student_id}", tags=["students"], summary="Change a student")
+@router.patch(
+    "/students/{student_id}",
+    tags=["students"],
+    summary="Change a student",
+    responses=errors(401, 403, 404, 409, 413, 422),
+)
 async def update_student(
     student_id: StudentId,
     changes: Annotated[dict[str, Any], Body(openapi_examples=STUDENT_PATCH_EXAMPLES)],
@@ -420,7 +506,12 @@ async def update_student(
     return StudentPublic.of(revised)
 
 
-@router.post("/students/{student_id}/withdraw", tags=["students"], summary="Withdraw a student")
+@router.post(
+    "/students/{student_id}/withdraw",
+    tags=["students"],
+    summary="Withdraw a student",
+    responses=errors(401, 403, 404, 409, 422),
+)
 async def withdraw_student(
     student_id: StudentId, coordinator: CurrentCoordinator, registry: RegistryDep
 ) -> StudentPublic:
@@ -436,6 +527,7 @@ async def withdraw_student(
     tags=["matches"],
     summary="Matches of your schools (coordinator) or of your openings (employer)",
     response_model=list[MatchPublic] | list[EmployerMatch],
+    responses=errors(401, 403, 422),
 )
 async def list_matches(
     caller: EmployerOrCoordinator,
@@ -456,7 +548,12 @@ async def list_matches(
     return [MatchPublic.of(m) for m in found]
 
 
-@router.post("/matches/{match_id}/confirm", tags=["matches"], summary="Confirm a placement")
+@router.post(
+    "/matches/{match_id}/confirm",
+    tags=["matches"],
+    summary="Confirm a placement",
+    responses=errors(401, 403, 404, 409, 413, 422),
+)
 async def confirm_match(
     match_id: MatchId,
     coordinator: CurrentCoordinator,
@@ -469,7 +566,12 @@ async def confirm_match(
     return MatchPublic.of(await attempt(registry.confirm_match(coordinator, match_id, note)))
 
 
-@router.post("/matches/{match_id}/decline", tags=["matches"], summary="Decline a placement")
+@router.post(
+    "/matches/{match_id}/decline",
+    tags=["matches"],
+    summary="Decline a placement",
+    responses=errors(401, 403, 404, 409, 413, 422),
+)
 async def decline_match(
     match_id: MatchId,
     coordinator: CurrentCoordinator,
@@ -491,7 +593,8 @@ async def decline_match(
     responses={
         200: {
             "content": {"text/csv": {"example": "dimension,group,students,placed,placement_rate\n"}}
-        }
+        },
+        **errors(401, 403, 422),
     },
 )
 async def outcomes_report(

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from wbl_common.docs import install_docs
 from wbl_common.logs import configure_logging
 from wbl_common.settings import load_settings
 from wbl_common.web import install_problem_handlers, ops_router, problem, serve
@@ -94,7 +95,10 @@ def create_app(settings: RegistrySettings) -> FastAPI:
         description="Employers post openings; coordinators register students and confirm "
         "matches. Authenticate with `Authorization: Bearer <secret>`.",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, without a CDN
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.admin_token = settings.admin_token.get_secret_value()
     install_problem_handlers(app)
     app.add_exception_handler(api.RequestError, api.invalid_request)
