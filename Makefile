@@ -72,6 +72,7 @@ lint: setup
 
 schemas: setup
 	$(PY) -m wbl_schemas.jsonschema
+	$(PY) -m wbl_schemas.asyncapi
 
 test: setup
 	@$(TEST_ENV) $(SERVICES) stop >/dev/null; $(TEST_ENV) $(INFRA) stop >/dev/null; rm -rf .run/test

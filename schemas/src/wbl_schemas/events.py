@@ -66,16 +66,22 @@ class _OpeningEvent(Envelope):
 
 
 class OpeningPublished(_OpeningEvent):
+    """An employer posted an opening: the whole opening."""
+
     event_type: Literal["OpeningPublished"] = "OpeningPublished"
     payload: OpeningSnapshot
 
 
 class OpeningUpdated(_OpeningEvent):
+    """An employer changed an opening: the whole opening as it now is."""
+
     event_type: Literal["OpeningUpdated"] = "OpeningUpdated"
     payload: OpeningSnapshot
 
 
 class OpeningClosed(_OpeningEvent):
+    """An employer closed an opening; it takes no more students."""
+
     event_type: Literal["OpeningClosed"] = "OpeningClosed"
     payload: OpeningRef
 
@@ -121,16 +127,22 @@ class _StudentEvent(Envelope):
 
 
 class StudentRegistered(_StudentEvent):
+    """A coordinator registered a student: what matching needs, no personal data."""
+
     event_type: Literal["StudentRegistered"] = "StudentRegistered"
     payload: StudentMatchProfile
 
 
 class StudentUpdated(_StudentEvent):
+    """A student's matching attributes changed: all of them as they now are."""
+
     event_type: Literal["StudentUpdated"] = "StudentUpdated"
     payload: StudentMatchProfile
 
 
 class StudentWithdrawn(_StudentEvent):
+    """A student left matching (the record stays for the outcomes report)."""
+
     event_type: Literal["StudentWithdrawn"] = "StudentWithdrawn"
     payload: StudentRef
 
@@ -170,11 +182,15 @@ class _MatchEvent(Envelope):
 
 
 class MatchProposed(_MatchEvent):
+    """The matcher proposes a student for an opening, with the reasons."""
+
     event_type: Literal["MatchProposed"] = "MatchProposed"
     payload: MatchProposal
 
 
 class MatchWithdrawn(_MatchEvent):
+    """A proposal no longer stands; `reason` says why (e.g. a re-solve moved the student)."""
+
     event_type: Literal["MatchWithdrawn"] = "MatchWithdrawn"
     payload: MatchWithdrawal
 
@@ -201,11 +217,15 @@ class _PlacementEvent(Envelope):
 
 
 class PlacementConfirmed(_PlacementEvent):
+    """A coordinator confirmed a match: the student takes a seat."""
+
     event_type: Literal["PlacementConfirmed"] = "PlacementConfirmed"
     payload: PlacementDecision
 
 
 class PlacementDeclined(_PlacementEvent):
+    """A coordinator declined a match."""
+
     event_type: Literal["PlacementDeclined"] = "PlacementDeclined"
     payload: PlacementDecision
 
@@ -245,16 +265,22 @@ class _CoordinatorEvent(Envelope):
 
 
 class CoordinatorRegistered(_CoordinatorEvent):
+    """A coordinator was created: their schools and notification channels."""
+
     event_type: Literal["CoordinatorRegistered"] = "CoordinatorRegistered"
     payload: CoordinatorProfile
 
 
 class CoordinatorUpdated(_CoordinatorEvent):
+    """A coordinator's schools, channels or token changed."""
+
     event_type: Literal["CoordinatorUpdated"] = "CoordinatorUpdated"
     payload: CoordinatorProfile
 
 
 class CoordinatorRemoved(_CoordinatorEvent):
+    """A coordinator was removed; they hear of no more matches."""
+
     event_type: Literal["CoordinatorRemoved"] = "CoordinatorRemoved"
     payload: CoordinatorRef
 
