@@ -377,6 +377,17 @@ def test_the_console_script_names_a_file_it_cannot_read(target: str, tmp_path: P
     assert done.stderr == f"wbl-match: error: cannot read {path}: {reason}\n".encode()
 
 
+def test_a_closed_stdin_is_named() -> None:
+    done = subprocess.run(
+        ["sh", "-c", 'exec "$0" solve - <&-', _wbl_match()],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (2, b"")
+    assert done.stderr == b"wbl-match: error: cannot read stdin: it is closed\n"
+
+
 def test_input_past_the_size_bound_is_refused_unread(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

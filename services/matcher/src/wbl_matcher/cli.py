@@ -73,6 +73,8 @@ def _read(path: str) -> bytes:
     """At most ``MAX_INPUT_BYTES`` of FILE (or stdin), so a wrong file cannot fill memory."""
     try:
         if path == "-":
+            if sys.stdin is None:  # started with stdin closed
+                raise _BadInput("cannot read stdin: it is closed")
             raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
         else:
             with open(path, "rb") as handle:
