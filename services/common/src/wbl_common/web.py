@@ -68,6 +68,8 @@ class ValidationProblem(Problem):
     errors: list[FieldError]
 
 
+SCHEMA_REF = "#/components/schemas/"
+INVALID_TITLE, INVALID_DETAIL = "Invalid request", "One or more fields are invalid."
 # What each error status means here, and an example of its detail.
 ERROR_STATUSES: dict[int, tuple[str, str]] = {
     400: ("The request cannot be used as sent", "the link is not valid"),
@@ -82,7 +84,7 @@ ERROR_STATUSES: dict[int, tuple[str, str]] = {
         "The body's content type is not one this call reads",
         "send multipart/form-data (field 'file'), text/csv or application/json",
     ),
-    422: ("One or more fields are invalid", "One or more fields are invalid."),
+    422: ("One or more fields are invalid", INVALID_DETAIL),
     503: ("A service this call needs cannot be reached now", "registry cannot be reached now"),
 }
 
@@ -91,10 +93,9 @@ def problem_example(status: int) -> dict[str, Any]:
     """The example body of an error status, as the services answer it."""
     _, detail = ERROR_STATUSES[status]
     if status == 422:
-        errors = [{"field": "seats", "message": "Input should be greater than or equal to 1"}]
-        return {"type": "about:blank", "title": "Invalid request", "status": 422,
-                "detail": detail, "errors": errors}  # fmt: skip
-    return {"type": "about:blank", "title": _title(status), "status": status, "detail": detail}
+        field = {"field": "seats", "message": "Input should be greater than or equal to 1"}
+        return problem_body(422, INVALID_TITLE, detail, errors=[field])
+    return problem_body(status, _title(status), detail)
 
 
 def errors(
@@ -118,19 +119,18 @@ def errors(
     }
 
 
-SCHEMA_REF = "#/components/schemas/"
-
-
 def problem_schema(status: int) -> str:
     """The name of the schema an error status's body follows."""
     return ValidationProblem.__name__ if status == 422 else Problem.__name__
 
 
+def problem_body(status: int, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+
+
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(
-        {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra},
-        status_code=status,
-        media_type=PROBLEM,
+        problem_body(status, title, detail, **extra), status_code=status, media_type=PROBLEM
     )
 
 
@@ -146,7 +146,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             }
             for err in exc.errors()
         ]
-        return problem(422, "Invalid request", "One or more fields are invalid.", errors=errors)
+        return problem(422, INVALID_TITLE, INVALID_DETAIL, errors=errors)
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
