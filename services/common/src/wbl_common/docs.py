@@ -82,12 +82,15 @@ def _with_policy(page: HTMLResponse) -> HTMLResponse:
     inline, and ReDoc runs its search in a worker made from a blob. ReDoc's footer logo is
     an image on its CDN: `img-src` stops it before any request leaves."""
     body = bytes(page.body).decode()
-    hashes = " ".join(
-        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
-        for s in _INLINE_SCRIPT.findall(body)
+    scripts = " ".join(
+        ["'self'"]
+        + [
+            "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
+            for s in _INLINE_SCRIPT.findall(body)
+        ]
     )
     page.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+        f"default-src 'none'; script-src {scripts}; style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src blob:; "
         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     )
