@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import logging
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol, TypeVar
 
+import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from wbl_schemas.topics import TOPIC_SPECS
@@ -89,3 +94,47 @@ async def contract_store(kind: str, in_memory: Callable[[], S], on_mongo: Callab
     store = on_mongo()
     await store.ensure_indexes()
     return store
+
+
+# Loggers whose handlers, levels, filters or propagation `configure_logging` changes.
+_CONFIGURED_LOGGERS = (
+    *("faststream", "faststream.access.kafka", "uvicorn", "uvicorn.error", "uvicorn.access"),
+    *("pymongo", "aiokafka", "httpx", "httpcore", "multipart", "python_multipart"),
+)
+LINE_FIELDS = {"timestamp", "level", "event", "service", "logger"}
+
+
+@contextlib.contextmanager
+def restored_logging() -> Iterator[None]:
+    """`configure_logging` changes process-wide state: put it back afterwards."""
+    root = logging.getLogger()
+    saved_root = (list(root.handlers), root.level)
+    saved = {
+        name: (list(lg.handlers), lg.propagate, lg.level, list(lg.filters))
+        for name in _CONFIGURED_LOGGERS
+        for lg in [logging.getLogger(name)]
+    }
+    saved_hook, saved_structlog = sys.excepthook, structlog.get_config()
+    try:
+        yield
+    finally:
+        root.handlers[:], root.level = saved_root
+        for name, (handlers, propagate, level, filters) in saved.items():
+            lg = logging.getLogger(name)
+            lg.handlers[:], lg.filters[:] = handlers, filters
+            lg.propagate, lg.level = propagate, level
+        sys.excepthook = saved_hook
+        logging.captureWarnings(False)
+        structlog.configure(**saved_structlog)
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """Each line of a service's log output, parsed; fails on a line that is not one JSON
+    object with the fields every line carries, or on ANSI colours."""
+    assert "\x1b[" not in text
+    parsed = []
+    for line in text.splitlines():
+        entry = json.loads(line)
+        assert isinstance(entry, dict) and entry.keys() >= LINE_FIELDS, line
+        parsed.append(entry)
+    return parsed

@@ -27,6 +27,10 @@ class System:
     webhook_key: str
     link_secret: str
     mailbox: Mailbox  # what notifier sent to the SMTP server on loopback
+    logs: Path  # each service's output, in <name>.log
+
+    def log_of(self, service: str) -> Path:
+        return self.logs / f"{service}.log"
 
     @property
     def admin(self) -> dict[str, str]:
@@ -84,6 +88,7 @@ def system(
             webhook_key=env["WBL_WEBHOOK_KEY"],
             link_secret=env["WBL_NOTIFIER_LINK_SECRET"],
             mailbox=smtp.mailbox,
+            logs=config.log_path("registry").parent,
         )
     finally:
         run_services.stop(config)

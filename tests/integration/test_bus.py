@@ -18,11 +18,11 @@ from wbl_common.bus import (
     KafkaBus,
     build_broker,
     publish_event,
-    rejected_counter,
     subscribe,
 )
 from wbl_common.config import KafkaSettings
 from wbl_common.idempotency import MongoProcessedEvents
+from wbl_common.metrics import DeadLetterMetrics
 from wbl_common.mongo import Document
 from wbl_common.outbox import OutboxRelay, new_with_outbox, with_outbox
 from wbl_schemas.events import AnyEvent, CoordinatorProfile, CoordinatorRegistered
@@ -93,13 +93,14 @@ async def test_a_malformed_message_goes_to_the_dead_letter_topic_and_the_consume
     await processed.ensure_indexes()
     broker = await started_broker(kafka_bootstrap)
     bus = KafkaBus(broker)
+    metrics = CollectorRegistry()
     consumer = Consumer(
         name=f"test-{marker}",
         topic=SPEC,
         handle=handle,
         processed=processed,
         dead_letters=bus,
-        rejected=rejected_counter(CollectorRegistry()),
+        dead_lettered=DeadLetterMetrics(metrics),
     )
     subscribe(broker, consumer)
     good = coordinator_event(f"coo_{marker}_good")
@@ -129,5 +130,8 @@ async def test_a_malformed_message_goes_to_the_dead_letter_topic_and_the_consume
     errors = {r.key.decode(): dict(r.headers)["x-error"].decode() for r in dead}
     assert errors[f"coo_{marker}_junk"].startswith("invalid event:")
     assert errors[f"coo_{marker}_bad"] == "rejected: no such school"
+    for reason in ("invalid", "rejected"):  # at least ours: the group starts at the earliest
+        labels = {"topic": COORDINATORS, "reason": reason}
+        assert (metrics.get_sample_value("wbl_dead_letters_total", labels) or 0) >= 1, reason
     assert [e.event_id for e in handled].count(good.event_id) == 1
     assert await processed.seen(consumer.name, good.event_id)

@@ -9,24 +9,30 @@ with the error; infrastructure failures are retried with backoff, then redeliver
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import structlog
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from wbl_common.config import KafkaSettings
 from wbl_common.idempotency import ProcessedEvents
+from wbl_common.logs import CONSUMED_MESSAGES
+from wbl_common.metrics import DeadLetterMetrics
 from wbl_schemas.envelope import Envelope
 from wbl_schemas.events import AnyEvent, parse_event
 from wbl_schemas.topics import TopicSpec
+
+log = structlog.get_logger(__name__)
 
 
 class EventRejected(Exception):
@@ -66,7 +72,10 @@ def build_broker(
         enable_idempotence=True,
         allow_auto_create_topics=False,
         middlewares=[KafkaPrometheusMiddleware(registry=metrics, app_name=client_id)],
-        log_level=30,
+        # "Received"/"Processed" for each message: ids only, at DEBUG, through the JSON
+        # handler (FastStream's own logger writes ANSI-coloured lines of its own).
+        logger=logging.getLogger(CONSUMED_MESSAGES),
+        log_level=logging.DEBUG,
     )
 
 
@@ -119,8 +128,11 @@ class Consumer:
     handle: EventHandler
     processed: ProcessedEvents
     dead_letters: MessageBus
-    rejected: Counter
+    dead_lettered: DeadLetterMetrics
     attempts: int = 5
+
+    def __post_init__(self) -> None:
+        self.dead_lettered.expect(self.topic.name, "invalid", "rejected")
 
     async def on_message(self, body: bytes | None, key: bytes | None) -> None:
         if body is None:  # a tombstone on a compacted topic: nothing to do
@@ -128,14 +140,14 @@ class Consumer:
         try:
             event = parse_event(self.topic.name, body)
         except ValidationError as error:
-            await self._dead_letter(body, key, f"invalid event: {_first_errors(error)}")
+            await self._dead_letter(body, key, "invalid", f"invalid event: {_first_errors(error)}")
             return
         if await self.processed.seen(self.name, event.event_id):
             return
         try:
             await self._with_retries(event)
         except EventRejected as error:
-            await self._dead_letter(body, key, f"rejected: {error}")
+            await self._dead_letter(body, key, "rejected", f"rejected: {error}")
             return
         await self.processed.mark(self.name, event.event_id)
 
@@ -149,11 +161,18 @@ class Consumer:
             with attempt:
                 await self.handle(event)
 
-    async def _dead_letter(self, body: bytes, key: bytes | None, error: str) -> None:
-        self.rejected.labels(topic=self.topic.name).inc()
+    async def _dead_letter(self, body: bytes, key: bytes | None, reason: str, error: str) -> None:
         headers = {"x-error": error[:2000], "x-original-topic": self.topic.name}
         await self.dead_letters.publish(
             self.topic.dlq, (key or b"").decode(errors="replace"), body, headers
+        )
+        self.dead_lettered.count(self.topic.name, reason)
+        log.warning(
+            "event dead-lettered",
+            consumer=self.name,
+            topic=self.topic.name,
+            reason=reason,
+            error=error[:500],
         )
 
 
@@ -178,12 +197,3 @@ def subscribe(broker: KafkaBroker, consumer: Consumer) -> None:
         raw = message.raw_message
         record = raw[0] if isinstance(raw, tuple) else raw
         await consumer.on_message(record.value, record.key)
-
-
-def rejected_counter(metrics: CollectorRegistry) -> Counter:
-    return Counter(
-        "wbl_events_dead_lettered",
-        "Events sent to a dead-letter topic",
-        ["topic"],
-        registry=metrics,
-    )

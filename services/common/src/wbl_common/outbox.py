@@ -15,13 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from prometheus_client import CollectorRegistry
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from wbl_common.bus import MessageBus, serialize
+from wbl_common.metrics import OutboxMetrics
 from wbl_common.mongo import Document
 from wbl_schemas.envelope import Envelope
 
@@ -34,6 +37,8 @@ def outbox_entry(event: Envelope) -> Document:
         "topic": event.topic,
         "key": event.key(),
         "value": serialize(event).decode(),
+        # The event was made for this write; how long it has waited is the relay's gauge.
+        "queued_at": event.occurred_at,
     }
 
 
@@ -76,12 +81,16 @@ class OutboxRelay:
         bus: MessageBus,
         poll_seconds: float = 1.0,
         batch: int = 500,
+        metrics: OutboxMetrics | None = None,
     ) -> None:
         self._collections = collections
         self._bus = bus
         self._poll_seconds = poll_seconds
         self._batch = batch
         self._wake = asyncio.Event()
+        self._metrics = metrics or OutboxMetrics(CollectorRegistry())
+        for collection in collections:
+            self._metrics.expect(collection.name)
 
     def wake(self) -> None:
         """Called after a local write so the event leaves now rather than at the next poll."""
@@ -105,6 +114,7 @@ class OutboxRelay:
             docs = await collection.find(
                 {"outbox_pending": True}, {"outbox": 1, "version": 1}
             ).to_list(self._batch)
+            self._metrics.found(collection.name, _queued_at(docs), datetime.now(UTC))
             if not docs:
                 continue
             messages = [
@@ -153,3 +163,9 @@ class OutboxRelay:
                 )
             if result.matched_count == 1:
                 return
+
+
+def _queued_at(docs: list[Document]) -> list[datetime]:
+    # Entries queued before `queued_at` existed count as queued now.
+    now = datetime.now(UTC)
+    return [e.get("queued_at") or now for doc in docs for e in doc["outbox"]]

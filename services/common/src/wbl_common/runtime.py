@@ -1,5 +1,5 @@
 """What every service's composition root builds the same way: MongoDB, the Kafka broker,
-the outbox relay, metrics, and the readiness probe."""
+the outbox relay, metrics (consumer lag included), and the readiness probe."""
 
 from __future__ import annotations
 
@@ -10,20 +10,16 @@ from dataclasses import dataclass, field
 
 import structlog
 from faststream.kafka import KafkaBroker
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from wbl_common.bus import (
-    Consumer,
-    EventHandler,
-    KafkaBus,
-    build_broker,
-    rejected_counter,
-    subscribe,
-)
+from wbl_common.bus import Consumer, EventHandler, KafkaBus, build_broker, subscribe
 from wbl_common.config import KafkaSettings, MongoSettings
 from wbl_common.idempotency import MongoProcessedEvents
+from wbl_common.lag import ConsumerLag
+from wbl_common.logs import quiet_data_loggers
+from wbl_common.metrics import HttpMetrics, ServiceMetrics
 from wbl_common.mongo import Document, connect_mongo, ping
 from wbl_common.outbox import OutboxRelay
 from wbl_schemas.topics import TopicSpec
@@ -41,8 +37,9 @@ class Runtime:
     broker: KafkaBroker
     bus: KafkaBus
     metrics: CollectorRegistry
+    measures: ServiceMetrics
+    lag: ConsumerLag
     processed: MongoProcessedEvents
-    dead_lettered: Counter
     relay: OutboxRelay | None = None
     broker_started: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -55,9 +52,15 @@ class Runtime:
             handle=handle,
             processed=self.processed,
             dead_letters=self.bus,
-            rejected=self.dead_lettered,
+            dead_lettered=self.measures.dead_letters,
         )
         subscribe(self.broker, consumer)
+        self.lag.watch(consumer.name, topic)
+
+    @property
+    def http_metrics(self) -> HttpMetrics:
+        """What the HTTP middleware (wbl_common.metrics.install_http_metrics) records into."""
+        return self.measures.http
 
     def spawn(self, work: Callable[[], Awaitable[None]], name: str) -> None:
         async def guarded() -> None:
@@ -87,7 +90,9 @@ class Runtime:
             try:
                 await self.broker.start()
             except Exception as error:
-                log.warning("kafka not reachable yet", error=type(error).__name__)
+                log.warning(
+                    "kafka not reachable yet", error=type(error).__name__, detail=str(error)[:300]
+                )
                 with contextlib.suppress(Exception):
                     await self.broker.stop()
                 await asyncio.sleep(delay)
@@ -99,10 +104,15 @@ class Runtime:
                 self.relay.wake()
             return
 
+    async def _measure_lag(self) -> None:
+        await self.broker_started.wait()
+        await self.lag.run()
+
     async def start(self) -> None:
         """Connect to Kafka in the background so HTTP is up (and not ready) meanwhile."""
         await self.processed.ensure_indexes()
         self.spawn(self._connect_broker, "connect-broker")
+        self.spawn(self._measure_lag, "consumer-lag")
         if self.relay is not None:
             self.spawn(self.relay.run, "outbox-relay")
 
@@ -128,14 +138,21 @@ class Runtime:
             task.cancel()
             log.warning("shutdown step abandoned", step=step, after_s=STOP_STEP_SECONDS)
         elif not task.cancelled() and (error := task.exception()) is not None:
-            log.warning("shutdown step failed", step=step, error=type(error).__name__)
+            log.warning(
+                "shutdown step failed",
+                step=step,
+                error=type(error).__name__,
+                detail=str(error)[:300],
+            )
 
 
 @contextlib.asynccontextmanager
 async def open_runtime(
     service: str, kafka: KafkaSettings, mongo: MongoSettings
 ) -> AsyncIterator[Runtime]:
+    quiet_data_loggers()
     metrics = CollectorRegistry()
+    measures = ServiceMetrics(metrics)
     client = connect_mongo(mongo)
     db = client[mongo.database]
     broker = build_broker(kafka, client_id=f"wbl-{service}", metrics=metrics)
@@ -146,8 +163,9 @@ async def open_runtime(
         broker=broker,
         bus=KafkaBus(broker),
         metrics=metrics,
+        measures=measures,
+        lag=ConsumerLag(kafka.bootstrap_servers, f"wbl-{service}-lag", measures.consumer_lag),
         processed=MongoProcessedEvents(db),
-        dead_lettered=rejected_counter(metrics),
     )
     try:
         yield runtime

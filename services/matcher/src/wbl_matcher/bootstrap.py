@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from wbl_common.metrics import RoundMetrics
 from wbl_common.outbox import OutboxRelay
 from wbl_common.runtime import Runtime, open_runtime
 from wbl_matcher.config import MatcherSettings
@@ -29,12 +30,15 @@ async def bootstrap(settings: MatcherSettings) -> AsyncIterator[MatcherService]:
     async with open_runtime(settings.consumer_name, settings.kafka, settings.mongo) as runtime:
         store = MongoMatcherStore(runtime.db)
         await store.ensure_indexes()
-        runtime.relay = OutboxRelay(store.outbox_collections, runtime.bus)
+        runtime.relay = OutboxRelay(
+            store.outbox_collections, runtime.bus, metrics=runtime.measures.outbox
+        )
         matcher = Matcher(
             store=store,
             related=load_reference().related_fields,
             seed=settings.lottery_seed,
             written=runtime.relay.wake,
+            metrics=RoundMetrics(runtime.metrics),
         )
         runtime.consume(SPECS[topics.OPENINGS], matcher.on_opening_event)
         runtime.consume(SPECS[topics.STUDENTS], matcher.on_student_event)

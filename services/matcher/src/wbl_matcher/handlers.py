@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import structlog
+from prometheus_client import CollectorRegistry
 
+from wbl_common.metrics import RoundMetrics
 from wbl_matcher.domain import (
     Change,
     Placement,
@@ -49,6 +52,7 @@ class Matcher:
     related: Mapping[str, frozenset[str]]
     seed: int
     written: Callable[[], None] = lambda: None
+    metrics: RoundMetrics = field(default_factory=lambda: RoundMetrics(CollectorRegistry()))
     _pending: asyncio.Event = field(default_factory=asyncio.Event)
     # One round at a time: two rounds diffing against the same proposals would both
     # publish the same change (the background loop and an admin's full round).
@@ -141,6 +145,7 @@ class Matcher:
             return await self._solve(career_fields)
 
     async def _solve(self, career_fields: set[str] | None) -> RoundRecord:
+        started = time.perf_counter()
         scope = await self._partition_closure(career_fields)
         inputs = await self.store.inputs_for(scope)
         round_id = new_round_id()
@@ -170,6 +175,13 @@ class Matcher:
             by_program=by_program,
         )
         await self.store.save_round(record)
+        self.metrics.observe(
+            time.perf_counter() - started,
+            students=len(inputs.students),
+            openings=len(inputs.openings),
+            proposed=record.proposed,
+            withdrawn=record.withdrawn,
+        )
         log.info(
             "round solved", round_id=round_id, proposed=record.proposed, withdrawn=record.withdrawn
         )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from wbl_common.metrics import DeliveryMetrics
 from wbl_common.runtime import Runtime, open_runtime
 from wbl_notifier.adapters import (
     HttpWebhookSender,
@@ -18,6 +19,7 @@ from wbl_notifier.adapters import (
     WebhookSender,
 )
 from wbl_notifier.config import NotifierSettings
+from wbl_notifier.domain import Channel
 from wbl_notifier.handlers import Notifier
 from wbl_notifier.links import Signer
 from wbl_notifier.store import MongoNotifierStore
@@ -89,6 +91,8 @@ async def bootstrap(
             inbox_url=settings.inbox_url,
             sender=settings.smtp.sender,
             clock=notifier.clock,
+            metrics=DeliveryMetrics(runtime.metrics, [c.value for c in Channel]),
+            dead_lettered=runtime.measures.dead_letters,
         )
         notifier.on_deliveries = worker.wake
         runtime.consume(SPECS[topics.COORDINATORS], notifier.on_coordinator_event)

@@ -19,9 +19,11 @@ from datetime import datetime, timedelta
 from uuid import uuid4
 
 import structlog
+from prometheus_client import CollectorRegistry
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from wbl_common.bus import MessageBus
+from wbl_common.metrics import DeadLetterMetrics, DeliveryMetrics
 from wbl_common.secrets import derive_secret
 from wbl_notifier.adapters import DeliveryError, Mailer, PermanentDeliveryError, WebhookSender
 from wbl_notifier.domain import Channel, Delivery, DeliveryStatus, digests_due
@@ -34,6 +36,7 @@ from wbl_schemas import topics
 log = structlog.get_logger(__name__)
 
 DEAD_LETTERS = f"{topics.MATCHES}.dlq"
+UNDELIVERABLE = "undeliverable"  # the dead-letter reason of a delivery that gave up
 
 
 @dataclass(frozen=True)
@@ -69,9 +72,18 @@ class DeliveryWorker:
     sender: str
     clock: Callable[[], datetime]
     new_id: Callable[[], str] = field(default=lambda: str(uuid4()))
+    metrics: DeliveryMetrics = field(
+        default_factory=lambda: DeliveryMetrics(CollectorRegistry(), [c.value for c in Channel])
+    )
+    dead_lettered: DeadLetterMetrics = field(
+        default_factory=lambda: DeadLetterMetrics(CollectorRegistry())
+    )
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _sending: set[asyncio.Task[None]] = field(default_factory=set)
     _dead_lettering: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.dead_lettered.expect(topics.MATCHES, UNDELIVERABLE)
 
     def wake(self) -> None:
         """Called after the handlers record deliveries, so they leave now, not at the poll."""
@@ -86,7 +98,11 @@ class DeliveryWorker:
                     await self.dead_letter_failed()
                     await self._start_due(slots)
                 except Exception as error:  # database down: the deliveries wait, try later
-                    log.warning("delivery worker paused", error=type(error).__name__)
+                    log.warning(
+                        "delivery worker paused",
+                        error=type(error).__name__,
+                        detail=str(error)[:300],
+                    )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.policy.poll_s)
         finally:
@@ -98,7 +114,9 @@ class DeliveryWorker:
             try:
                 await self.send_digests(self.clock())
             except Exception as error:
-                log.warning("digest run failed", error=type(error).__name__)
+                log.warning(
+                    "digest run failed", error=type(error).__name__, detail=str(error)[:300]
+                )
             await asyncio.sleep(self.policy.digest_check_s)
 
     async def _start_due(self, slots: asyncio.Semaphore) -> None:
@@ -151,15 +169,23 @@ class DeliveryWorker:
             last_error=None if error is None else str(error)[:500],
         )
         await self.store.finish(outcome, self.clock())
-        if error is not None:
+        self.metrics.count(delivery.channel.value, outcome.status.value)
+        if error is None:
+            log.info(
+                "delivery sent",
+                delivery_id=delivery.delivery_id,
+                channel=delivery.channel.value,
+                attempts=attempts,
+            )
+        else:
+            log.warning(
+                "delivery failed",
+                delivery_id=delivery.delivery_id,
+                channel=delivery.channel.value,
+                attempts=attempts,
+                reason=outcome.last_error,
+            )
             await self._dead_letter(outcome)
-        log.info(
-            "delivery finished",
-            delivery_id=delivery.delivery_id,
-            channel=delivery.channel.value,
-            status=outcome.status.value,
-            attempts=attempts,
-        )
         return outcome
 
     async def _attempt(self, delivery: Delivery, attempts: int) -> None:
@@ -169,6 +195,13 @@ class DeliveryWorker:
             now = self.clock()
             await self.store.record_attempt(
                 delivery.delivery_id, attempts, str(error)[:500], now + self.policy.lease
+            )
+            log.info(
+                "delivery attempt failed",
+                delivery_id=delivery.delivery_id,
+                channel=delivery.channel.value,
+                attempt=attempts,
+                reason=str(error)[:500],
             )
             raise
 
@@ -211,7 +244,12 @@ class DeliveryWorker:
         try:
             await self._publish_dead_letter(delivery)
         except Exception as error:  # left unmarked: the next sweep publishes it
-            log.warning("dead-lettering paused", error=type(error).__name__)
+            log.warning(
+                "dead-lettering paused",
+                delivery_id=delivery.delivery_id,
+                error=type(error).__name__,
+                detail=str(error)[:300],
+            )
         finally:
             self._dead_lettering.discard(delivery.delivery_id)
 
@@ -232,6 +270,7 @@ class DeliveryWorker:
             "x-delivery-id": delivery.delivery_id,
         }
         await self.dead_letters.publish(DEAD_LETTERS, delivery.coordinator_id, body, headers)
+        self.dead_lettered.count(topics.MATCHES, UNDELIVERABLE)
         await self.store.mark_dead_lettered(delivery.delivery_id)
 
     async def send_digests(self, now: datetime) -> int:

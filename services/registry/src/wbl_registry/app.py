@@ -4,7 +4,6 @@ wbl.matches consumer."""
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, HTTPException
@@ -12,23 +11,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wbl_common.docs import install_docs
 from wbl_common.logs import configure_logging
+from wbl_common.metrics import install_http_metrics
 from wbl_common.settings import load_settings
 from wbl_common.web import install_problem_handlers, ops_router, problem, serve
 from wbl_registry import api
 from wbl_registry.bootstrap import bootstrap
 from wbl_registry.config import RegistrySettings
-
-# Libraries that would write request or document contents (student personal data) when
-# set to DEBUG: held at INFO whatever the service's log level.
-DATA_LOGGERS = ("pymongo", "aiokafka", "faststream", "httpx", "multipart", "python_multipart")
-
-
-def quiet_data_loggers() -> None:
-    """Pin these loggers at INFO or above, so a DEBUG root level later cannot reach them
-    (pymongo's command log at DEBUG holds whole documents: names, emails, birth dates)."""
-    for name in DATA_LOGGERS:
-        logger = logging.getLogger(name)
-        logger.setLevel(max(logger.level, logging.INFO))
 
 
 class BodyTooLarge(HTTPException):
@@ -83,7 +71,6 @@ class BodyLimit:
 def create_app(settings: RegistrySettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        quiet_data_loggers()
         async with bootstrap(settings) as service:
             app.state.registry = service.registry
             app.state.runtime = service.runtime
@@ -103,6 +90,7 @@ def create_app(settings: RegistrySettings) -> FastAPI:
     install_problem_handlers(app)
     app.add_exception_handler(api.RequestError, api.invalid_request)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    install_http_metrics(app)
     app.include_router(api.router)
     app.include_router(
         ops_router(lambda: app.state.runtime.ready(), lambda: app.state.runtime.metrics)
@@ -113,5 +101,4 @@ def create_app(settings: RegistrySettings) -> FastAPI:
 def main() -> None:
     settings = load_settings(RegistrySettings)
     configure_logging("registry", settings.log_level)
-    quiet_data_loggers()
     serve(create_app(settings), settings.http)

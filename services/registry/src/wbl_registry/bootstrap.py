@@ -29,7 +29,9 @@ async def bootstrap(settings: RegistrySettings) -> AsyncIterator[RegistryService
     async with open_runtime(settings.consumer_name, settings.kafka, settings.mongo) as runtime:
         store = MongoRegistryStore(runtime.db)
         await store.ensure_indexes()
-        runtime.relay = OutboxRelay(store.outbox_collections, runtime.bus)
+        runtime.relay = OutboxRelay(
+            store.outbox_collections, runtime.bus, metrics=runtime.measures.outbox
+        )
         registry = Registry(
             store=store,
             reference=load_reference(),
