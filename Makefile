@@ -9,7 +9,7 @@ UV_HOME := $(CACHE)/uv-$(UV_VERSION)
 UV := $(UV_HOME)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
-INFRA := $(PY) deploy/local/infra.py
+INFRA := $(PY) deploy/local/infra
 SERVICES := $(PY) deploy/local/run_services.py
 
 # `make test` runs its own Kafka, FerretDB and services on other ports and in another run
@@ -25,6 +25,8 @@ TEST_ENV := WBL_RUN_DIR=$(CURDIR)/.run/test WBL_KAFKA_PORT=$(TEST_KAFKA_PORT) \
 	WBL_TEST_KAFKA_BOOTSTRAP=127.0.0.1:$(TEST_KAFKA_PORT) \
 	WBL_TEST_MONGO_URI=mongodb://127.0.0.1:$(TEST_MONGO_PORT)/ WBL_TEST_HTTP_BASE=$(TEST_HTTP_BASE)
 PYTEST_ARGS ?=
+# How many last lines of each log `make logs` prints.
+LINES ?= 20
 
 .PHONY: help setup up down demo test lint status logs schemas
 
@@ -34,7 +36,7 @@ help:
 	@echo "make up      start Kafka, FerretDB and the three services in the background"
 	@echo "make down    stop them"
 	@echo "make lint    ruff and mypy"
-	@echo "make status  what is running;  make logs: where the logs are"
+	@echo "make status  what is running;  make logs [LINES=n]: every log's path and last lines"
 
 $(UV):
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
@@ -63,7 +65,7 @@ status:
 	@$(INFRA) status; $(SERVICES) status
 
 logs:
-	@$(INFRA) logs
+	@$(INFRA) logs --lines $(LINES); $(SERVICES) logs --lines $(LINES)
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -78,5 +80,6 @@ test: setup
 	$(TEST_ENV) $(INFRA) start
 	@set +e; $(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -ne 0 ]; then echo "--- tests failed: the servers' last log lines"; \
-	$(TEST_ENV) $(INFRA) logs --lines 40; fi; \
+	$(TEST_ENV) $(INFRA) logs --lines 40; \
+	WBL_RUN_DIR=$(CURDIR)/.run/test/e2e $(SERVICES) logs --lines 40; fi; \
 	$(TEST_ENV) $(SERVICES) stop >/dev/null; $(TEST_ENV) $(INFRA) stop; exit $$rc
