@@ -28,7 +28,7 @@ PYTEST_ARGS ?=
 # How many last lines of each log `make logs` prints.
 LINES ?= 20
 
-.PHONY: help setup up down demo test lint status logs schemas
+.PHONY: help setup browser up down demo test lint status logs schemas
 
 help:
 	@echo "make demo    bring everything up from nothing and play a short scenario"
@@ -44,6 +44,10 @@ $(UV):
 	$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 setup: $(VENV)/.synced
+
+# Debian's chromium, for the browser tests (quick when present; one clear line when it cannot).
+browser:
+	@bash deploy/local/install-browser.sh
 
 $(VENV)/.synced: $(UV) uv.lock pyproject.toml schemas/pyproject.toml services/*/pyproject.toml \
 		services/matcher/core/pyproject.toml services/matcher/core/setup.py \
@@ -75,7 +79,7 @@ lint: setup
 schemas: setup
 	$(PY) -m wbl_schemas.jsonschema
 
-test: setup
+test: setup browser
 	@$(TEST_ENV) $(SERVICES) stop >/dev/null; $(TEST_ENV) $(INFRA) stop >/dev/null; rm -rf .run/test
 	$(TEST_ENV) $(INFRA) start
 	@set +e; $(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
