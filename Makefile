@@ -28,15 +28,16 @@ PYTEST_ARGS ?=
 # How many last lines of each log `make logs` prints.
 LINES ?= 20
 
-.PHONY: help setup browser up down demo test lint status logs schemas
+.PHONY: help setup browser up down demo demo-reset test lint status logs schemas
 
 help:
-	@echo "make demo    bring everything up from nothing and play a short scenario"
-	@echo "make test    run every test against real Kafka and FerretDB (own ports)"
-	@echo "make up      start Kafka, FerretDB and the three services in the background"
-	@echo "make down    stop them"
-	@echo "make lint    ruff and mypy"
-	@echo "make status  what is running;  make logs [LINES=n]: every log's path and last lines"
+	@echo "make demo        bring everything up from nothing and play a short scenario (again and again)"
+	@echo "make demo-reset  retire what the demo made (its openings, students, coordinator, key)"
+	@echo "make test        run every test against real Kafka and FerretDB (own ports)"
+	@echo "make up          start Kafka, FerretDB and the three services in the background"
+	@echo "make down        stop them"
+	@echo "make lint        ruff and mypy"
+	@echo "make status      what is running;  make logs [LINES=n]: every log's path and last lines"
 
 $(UV):
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
@@ -64,6 +65,9 @@ down:
 
 demo: up
 	$(PY) deploy/local/demo.py
+
+demo-reset: setup
+	$(PY) deploy/local/demo.py reset
 
 status:
 	@$(INFRA) status; $(SERVICES) status
