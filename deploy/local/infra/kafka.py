@@ -123,8 +123,8 @@ def fetch(config: Config, progress: Progress) -> bool:
         (tmp / "pom.xml").unlink()
     progress.finish(
         NAME,
-        f"Kafka {VERSION}: {len(jars)} jars ready in {home(config)} ({files} files, {size(total)} "
-        f"downloaded, {time.monotonic() - started:.0f} s)",
+        f"{len(jars)} jars of Kafka {VERSION} ready in {home(config)} ({files} files, "
+        f"{size(total)} downloaded, {time.monotonic() - started:.0f} s)",
     )
     return True
 
