@@ -40,4 +40,4 @@ if ! install; then  # stale or missing package lists: refresh them once, then tr
     "${APT[@]}" update >>"$LOG" 2>&1 || fail "apt-get update failed (read $LOG)"
     install || fail "apt-get install failed: $(grep -m1 '^E:' "$LOG" || tail -n1 "$LOG") (read $LOG)"
 fi
-echo "chromium: installed ($("$BROWSER" --version))"
+echo "chromium: installed ($("$BROWSER" --version 2>/dev/null || echo "$BROWSER"))"
