@@ -124,7 +124,7 @@ async def pipeline(registry: str, notifier: str, admin: dict[str, str], count: i
 def private_system() -> Iterator[tuple[infra.Config, dict[str, str]]]:
     """Kafka, FerretDB and the three services on free ports in a temporary directory."""
     with tempfile.TemporaryDirectory(prefix="wbl-bench-") as run_dir:
-        kafka, controller, mongo, *http = sorted({infra._free_port() for _ in range(6)})
+        kafka, controller, mongo, *http = sorted({infra.free_port() for _ in range(6)})
         config = replace(
             infra.Config.from_env(),
             run_dir=Path(run_dir),
@@ -139,11 +139,11 @@ def private_system() -> Iterator[tuple[infra.Config, dict[str, str]]]:
         for service, port in zip(run_services.SERVICES, http, strict=True):
             env[f"{service.prefix}HTTP__PORT"] = str(port)
         try:  # a start that fails halfway still stops what it started
-            infra.cmd_start(config, argparse.Namespace(timeout=120))
+            infra.start(config, timeout_s=120)
             yield config, run_services.start(config, env)
         finally:
             run_services.stop(config)
-            infra.cmd_stop(config, argparse.Namespace())
+            infra.stop(config)
 
 
 async def measure(

@@ -84,13 +84,13 @@ def servers() -> Iterator[tuple[str, str]]:
         return
     if not _docker_available():
         pytest.fail(f"no Kafka/MongoDB configured and no Docker engine: {HOW_TO}")
-    import infra
+    from infra import topics
     from testcontainers.kafka import KafkaContainer
     from testcontainers.mongodb import MongoDbContainer
 
     with KafkaContainer().with_kraft() as kafka_container, MongoDbContainer() as mongo_container:
         bootstrap = kafka_container.get_bootstrap_server()
-        infra._run_async(infra._ensure_topics(bootstrap, infra._load_topic_specs()), 60)
+        topics.create(bootstrap)
         yield bootstrap, mongo_container.get_connection_url()
 
 

@@ -1,11 +1,12 @@
 """Start and stop the three wbl-placements services as local processes.
 
-Run as ``python deploy/local/run_services.py {start|stop|status}`` with the project's venv
-python. ``start`` returns once every service answers ``GET /readyz`` with 200 (its broker
-and database work); a service that exits or stays unready past the deadline is reported
-with the log file to read.
+Run as ``python deploy/local/run_services.py {start|stop|status|logs}`` with the project's
+venv python. ``start`` returns once every service answers ``GET /readyz`` with 200 (its
+broker and database work); a service that exits or stays unready past the deadline is
+reported with the log file to read. ``logs [-n N]`` prints the services' log paths (and
+their last N lines).
 
-Configuration (environment variables, beside those of ``infra.py``: ``WBL_RUN_DIR``,
+Configuration (environment variables, beside those of ``infra``: ``WBL_RUN_DIR``,
 ``WBL_KAFKA_PORT``, ``WBL_MONGO_PORT``):
 
 ``WBL_REGISTRY_HTTP__PORT`` / ``WBL_MATCHER_HTTP__PORT`` / ``WBL_NOTIFIER_HTTP__PORT``
@@ -36,6 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import infra
+from infra.logs import show
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ def start(config: infra.Config, base_env: Mapping[str, str]) -> dict[str, str]:
         if infra.read_pid(service.name, config.run_dir) is not None:
             continue
         port_var = f"{service.prefix}HTTP__PORT"
-        infra.require_free_ports({port_var: service.port(env)})
+        infra.require_free_ports({port_var: service.port(env)}, command="make up")
         infra.start_process(
             service.name,
             [str(bin_dir / f"wbl-{service.name}")],
@@ -160,7 +162,8 @@ def status(config: infra.Config, env: Mapping[str, str]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("command", choices=["start", "stop", "status"])
+    parser.add_argument("command", choices=["start", "stop", "status", "logs"])
+    parser.add_argument("-n", "--lines", type=int, default=0, help="logs: last N lines too")
     args = parser.parse_args(argv)
     try:
         config = infra.Config.from_env()
@@ -168,8 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             start(config, os.environ)
         elif args.command == "stop":
             stop(config)
-        else:
+        elif args.command == "status":
             status(config, os.environ)
+        else:
+            show({s.name: config.log_path(s.name) for s in SERVICES}, args.lines)
     except infra.InfraError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -5,7 +5,6 @@ disturbs the other tests."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import time
@@ -34,7 +33,7 @@ STUDENTS = 12
 @pytest.fixture(scope="module")
 def private_infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[infra.Config]:
     run_dir = Path(tmp_path_factory.mktemp("outbox-infra"))
-    ports = {infra._free_port() for _ in range(3)}
+    ports = {infra.free_port() for _ in range(3)}
     assert len(ports) == 3
     kafka, controller, mongo = sorted(ports)
     config = replace(
@@ -44,11 +43,11 @@ def private_infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[infra.Co
         controller_port=controller,
         mongo_port=mongo,
     )
-    infra.cmd_start(config, argparse.Namespace(timeout=120))
+    infra.start(config, timeout_s=120)
     try:
         yield config
     finally:
-        infra.cmd_stop(config, argparse.Namespace())
+        infra.stop(config)
 
 
 @pytest.fixture
@@ -59,7 +58,7 @@ async def mongo(private_infra: infra.Config) -> AsyncIterator[AsyncMongoClient[D
 
 
 def kafka_up(config: infra.Config) -> bool:
-    return infra.kafka_healthy(config, attempt_timeout_s=5)
+    return infra.kafka.healthy(config, attempt_timeout_s=5)
 
 
 @pytest.mark.timeout(420)  # starts its own Kafka and FerretDB, and waits up to 120 s twice
@@ -79,7 +78,7 @@ async def test_events_written_while_kafka_is_down_arrive_exactly_once(
         await eventually(
             lambda: _ready(http), within=60, what="registry connected to the private Kafka"
         )
-        assert infra.stop_process(infra.KAFKA, config.run_dir, timeout_s=60)
+        assert infra.stop_process(infra.kafka.NAME, config.run_dir, timeout_s=60)
 
         # Writes are accepted while Kafka is down; their events wait in the outbox.
         admin = bearer(ADMIN_TOKEN)
@@ -104,7 +103,7 @@ async def test_events_written_while_kafka_is_down_arrive_exactly_once(
         assert await db["students"].count_documents({"outbox_pending": True}) == STUDENTS
 
         started = time.monotonic()
-        infra.start_kafka(config)
+        infra.kafka.start(config)
         # infra's health probe runs its own event loop: give it a thread.
         await eventually(
             lambda: asyncio.to_thread(kafka_up, config), within=120, what="Kafka back up"

@@ -201,5 +201,12 @@ document.addEventListener("DOMContentLoaded", () => {
   $("sign-out").addEventListener("click", () => signOut("Signed out."));
   $("status-filter").addEventListener("change", render);
   wireConfirmStep();
+  // A sign-in link (`/inbox#token=...`, as `make demo` prints) signs in; a fragment never
+  // reaches a server or a log, and it leaves the address bar at once.
+  const linked = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (linked) {
+    sessionStorage.setItem(TOKEN_KEY, linked);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
   if (token()) showSignedIn();
 });
