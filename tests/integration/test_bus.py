@@ -4,6 +4,7 @@ at-least-once consumer with its dead-letter topic and idempotency."""
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,9 +23,11 @@ from wbl_common.bus import (
 )
 from wbl_common.config import KafkaSettings
 from wbl_common.idempotency import MongoProcessedEvents
+from wbl_common.lease import Lease
 from wbl_common.metrics import DeadLetterMetrics
 from wbl_common.mongo import Document
-from wbl_common.outbox import OutboxRelay, new_with_outbox, with_outbox
+from wbl_common.outbox import WRITE_ID, Outbox, OutboxRelay
+from wbl_common.versions import created, current, revised
 from wbl_schemas.events import AnyEvent, CoordinatorProfile, CoordinatorRegistered
 from wbl_schemas.topics import COORDINATORS, TOPIC_SPECS
 
@@ -47,33 +50,119 @@ async def started_broker(bootstrap: str) -> KafkaBroker:
     return broker
 
 
-async def test_the_relay_publishes_pending_events_in_order_and_only_once(
+async def relay_for(db: AsyncDatabase[Document], bus: KafkaBus, **changes: Any) -> OutboxRelay:
+    return OutboxRelay(Outbox(db), bus, Lease(db, "outbox-relay"), **changes)
+
+
+def keyed(entity: str) -> Any:
+    return lambda records: [r for r in records if r.key == entity.encode()]
+
+
+async def test_the_relay_publishes_committed_changes_in_order_and_only_once(
     db: AsyncDatabase[Document], kafka_bootstrap: str
 ) -> None:
     entity = f"coo_{secrets.token_hex(6)}"
     first, second = coordinator_event(entity, 1), coordinator_event(entity, 2)
-    collection = db["coordinators"]
-    await collection.insert_one(new_with_outbox({"_id": entity, "version": 1}, first))
-    await collection.update_one({"_id": entity}, with_outbox({"$set": {"version": 2}}, second))
+    outbox = Outbox(db)
+    assert await outbox.write(created("coordinators", {"_id": entity, "version": 1}, [first]))
+    assert await outbox.write(revised("coordinators", {"_id": entity, "version": 2}, [second]))
+    # A second writer of version 2 loses: nothing of it is written or published.
+    loser = coordinator_event(entity, 2)
+    assert not await outbox.write(revised("coordinators", {"_id": entity, "version": 2}, [loser]))
     broker = await started_broker(kafka_bootstrap)
     async with broker:
         await broker.start()
-        relay = OutboxRelay([collection], KafkaBus(broker))
-        assert await relay.publish_pending() == 2
-        assert await relay.publish_pending() == 0
-    doc = await collection.find_one({"_id": entity})
-    assert doc is not None and doc["outbox"] == [] and doc["outbox_pending"] is False
+        relay = await relay_for(db, KafkaBus(broker))
+        assert await relay.lease.hold()
+        assert (await relay.publish_pending()).published == 2
+        assert (await relay.publish_pending()).published == 0
+    assert await db["outbox"].count_documents({}) == 0
+    assert await current(db, "coordinators", entity) == {
+        "_id": entity,
+        "version": 2,
+        WRITE_ID: (await db["coordinators"].find_one({"_id": entity}) or {})[WRITE_ID],
+    }
 
-    ids = [str(first.event_id), str(second.event_id)]
-
-    def both_seen(records: list[Any]) -> bool:
-        return sum(1 for r in records if r.key == entity.encode()) >= 2
-
-    records = await read_topic(kafka_bootstrap, COORDINATORS, both_seen)
-    mine = [r for r in records if r.key == entity.encode()]
-    assert [CoordinatorRegistered.model_validate_json(r.value).event_id.hex for r in mine] == [
-        i.replace("-", "") for i in ids
+    records = await read_topic(
+        kafka_bootstrap, COORDINATORS, lambda rs: len(keyed(entity)(rs)) >= 2
+    )
+    assert [
+        CoordinatorRegistered.model_validate_json(r.value).event_id for r in keyed(entity)(records)
+    ] == [
+        first.event_id,
+        second.event_id,
     ]
+
+
+async def test_an_intent_whose_writer_died_is_committed_by_the_relay_or_dropped(
+    db: AsyncDatabase[Document], kafka_bootstrap: str
+) -> None:
+    """A writer that queued its intent and died before (or while) committing: once the
+    grace period passes, the relay commits it if nobody else did, else drops it."""
+    committed_later = f"coo_{secrets.token_hex(6)}_a"
+    beaten = f"coo_{secrets.token_hex(6)}_b"
+    outbox = Outbox(db)
+    await outbox.write(created("coordinators", {"_id": beaten, "version": 1}))
+    for entity in (committed_later, beaten):
+        change = created("coordinators", {"_id": entity, "version": 1, "by": "the dead writer"})
+        intent = {
+            "_id": f"dead-{entity}",
+            "key": change.key,
+            "seq": 1,
+            "commit": {"collection": "coordinators", "document": change.commit.document},
+            "projection": None,
+            "events": [],
+            "queued_at": datetime.now(UTC) - timedelta(minutes=5),
+            "committed": False,
+        }
+        await db["outbox"].insert_one(intent)
+    broker = await started_broker(kafka_bootstrap)
+    async with broker:
+        await broker.start()
+        relay = await relay_for(db, KafkaBus(broker))
+        stats = await relay.publish_pending()
+    # Published: the live writer's change and the dead writer's, rolled forward.
+    assert (stats.published, stats.discarded) == (2, 1)
+    rolled = await db["coordinators"].find_one({"_id": committed_later})
+    assert rolled is not None and rolled["by"] == "the dead writer"
+    kept = await db["coordinators"].find_one({"_id": beaten})
+    assert kept is not None and "by" not in kept
+    assert await db["outbox"].count_documents({}) == 0
+
+
+async def test_an_event_the_broker_refuses_is_parked_and_the_others_go_on(
+    db: AsyncDatabase[Document], kafka_bootstrap: str
+) -> None:
+    """Seen: one 2 MB event (over Kafka's 1 MiB limit) stopped every later event."""
+    big, small = f"coo_{secrets.token_hex(6)}_big", f"coo_{secrets.token_hex(6)}_small"
+    outbox = Outbox(db)
+    huge = coordinator_event(big).model_copy(update={"correlation_id": "x" * 2_000_000})
+    assert await outbox.write(created("coordinators", {"_id": big, "version": 1}, [huge]))
+    after = coordinator_event(small)
+    assert await outbox.write(created("coordinators", {"_id": small, "version": 1}, [after]))
+    broker = await started_broker(kafka_bootstrap)
+    async with broker:
+        await broker.start()
+        relay = await relay_for(db, KafkaBus(broker))
+        stats = await relay.publish_pending()
+    assert (stats.published, stats.parked) == (1, 1)
+    await read_topic(kafka_bootstrap, COORDINATORS, lambda rs: bool(keyed(small)(rs)))
+    [parked] = await outbox.parked_events()
+    assert parked.entity == f"coordinators/{big}" and "MessageSizeTooLarge" in parked.error
+    assert await outbox.backlog() == (0, 0.0, 1)
+
+
+async def test_one_relay_works_at_a_time_and_another_takes_over_when_it_stops(
+    db: AsyncDatabase[Document],
+) -> None:
+    first, second = Lease(db, "outbox-relay"), Lease(db, "outbox-relay")
+    assert await first.hold()
+    assert not await second.hold()
+    assert await first.hold()  # renewing
+    await first.release()
+    assert await second.hold()
+    assert second.epoch > 1
+    assert not await first.still_held()
 
 
 async def test_a_malformed_message_goes_to_the_dead_letter_topic_and_the_consumer_goes_on(

@@ -13,14 +13,24 @@ from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.support import eventually, json_lines, restored_logging, start_groups_at_the_end
-from wbl_common.bus import Consumer, InMemoryBus, KafkaBus, build_broker, serialize, subscribe
+from wbl_common.bus import (
+    Consumer,
+    InMemoryBus,
+    KafkaBus,
+    MessageBus,
+    build_broker,
+    serialize,
+    subscribe,
+)
 from wbl_common.config import KafkaSettings
 from wbl_common.idempotency import InMemoryProcessedEvents
 from wbl_common.lag import ConsumerLag
+from wbl_common.lease import Lease
 from wbl_common.logs import configure_logging
 from wbl_common.metrics import DeadLetterMetrics, OutboxMetrics, consumer_lag_gauge
 from wbl_common.mongo import Document
-from wbl_common.outbox import OutboxRelay, new_with_outbox
+from wbl_common.outbox import Outbox, OutboxRelay
+from wbl_common.versions import created
 from wbl_schemas.events import AnyEvent, CoordinatorProfile, CoordinatorRegistered
 from wbl_schemas.topics import COORDINATORS, TOPIC_SPECS
 
@@ -145,33 +155,42 @@ class BrokerDown:
     async def publish_many(self, messages: list[tuple[str, str, bytes]]) -> None:
         raise ConnectionError("broker down")
 
+    async def publish_each(
+        self, messages: list[tuple[str, str, bytes]]
+    ) -> list[BaseException | None]:
+        return [ConnectionError("broker down") for _ in messages]
+
 
 async def test_the_outbox_gauges_show_what_waits_and_for_how_long(
     db: AsyncDatabase[Document],
 ) -> None:
-    collection = db["coordinators"]
     an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
-    for n, occurred in enumerate((an_hour_ago, datetime.now(UTC))):
+    for n, written_at in enumerate((an_hour_ago, datetime.now(UTC))):
         entity = f"coo_gauge_{n}"
-        event = coordinator_event(entity, occurred)
-        await collection.insert_one(new_with_outbox({"_id": entity, "version": 1}, event))
+        outbox = Outbox(db, clock=lambda at=written_at: at)  # type: ignore[misc]
+        event = coordinator_event(entity, written_at)
+        assert await outbox.write(created("coordinators", {"_id": entity, "version": 1}, [event]))
     registry = CollectorRegistry()
     metrics = OutboxMetrics(registry)
+    metrics.expect("coordinators")
     labels = {"collection": "coordinators"}
 
     def gauge(name: str) -> float | None:
         return registry.get_sample_value(name, labels)
 
-    OutboxRelay([collection], BrokerDown(), metrics=metrics)
+    def relay(bus: MessageBus) -> OutboxRelay:
+        return OutboxRelay(Outbox(db), bus, Lease(db, "gauges"), metrics=metrics)
+
     assert gauge("wbl_outbox_pending_events") == 0  # visible before the first pass
     with pytest.raises(ConnectionError):
-        await OutboxRelay([collection], BrokerDown(), metrics=metrics).publish_pending()
+        await relay(BrokerDown()).publish_pending()
     assert gauge("wbl_outbox_pending_events") == 2
     age = gauge("wbl_outbox_oldest_pending_age_seconds")
     assert age is not None and 3_590 < age < 3_700
 
-    relay = OutboxRelay([collection], InMemoryBus(), metrics=metrics)
-    assert await relay.publish_pending() == 2
-    assert await relay.publish_pending() == 0
+    working = relay(InMemoryBus())
+    assert (await working.publish_pending()).published == 2
+    assert (await working.publish_pending()).published == 0
     assert gauge("wbl_outbox_pending_events") == 0
     assert gauge("wbl_outbox_oldest_pending_age_seconds") == 0
+    assert registry.get_sample_value("wbl_outbox_parked_events") == 0

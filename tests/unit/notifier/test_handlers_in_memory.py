@@ -90,6 +90,10 @@ class DeadLetters:
     async def publish_many(self, messages: list[Message]) -> None:
         self.published.extend(messages)
 
+    async def publish_each(self, messages: list[Message]) -> list[BaseException | None]:
+        await self.publish_many(messages)
+        return [None] * len(messages)
+
 
 @dataclass
 class World:

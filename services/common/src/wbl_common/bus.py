@@ -51,6 +51,10 @@ class MessageBus(Protocol):
         """Send all, in order per key, and return once the broker acknowledged every one."""
         ...
 
+    async def publish_each(self, messages: list[Message]) -> list[BaseException | None]:
+        """Send all, in order per key; for each, None once acknowledged, or its error."""
+        ...
+
 
 def serialize(event: Envelope) -> bytes:
     return event.model_dump_json().encode()
@@ -96,6 +100,31 @@ class KafkaBus:
         ]
         await asyncio.gather(*pending)
 
+    async def publish_each(self, messages: list[Message]) -> list[BaseException | None]:
+        # Queue everything first so the producer batches it; a message the producer refuses
+        # (too large) fails at once, the others when the broker answers.
+        queued: list[Awaitable[object] | BaseException] = []
+        for topic, key, value in messages:
+            try:
+                queued.append(
+                    await self._broker.publish(
+                        value, topic=topic, key=key.encode(), no_confirm=True
+                    )
+                )
+            except Exception as error:
+                queued.append(error)
+        outcomes: list[BaseException | None] = []
+        for item in queued:
+            if isinstance(item, BaseException):
+                outcomes.append(item)
+                continue
+            try:
+                await item
+                outcomes.append(None)
+            except Exception as error:
+                outcomes.append(error)
+        return outcomes
+
 
 @dataclass
 class InMemoryBus:
@@ -111,6 +140,10 @@ class InMemoryBus:
     async def publish_many(self, messages: list[Message]) -> None:
         for topic, key, value in messages:
             await self.publish(topic, key, value)
+
+    async def publish_each(self, messages: list[Message]) -> list[BaseException | None]:
+        await self.publish_many(messages)
+        return [None] * len(messages)
 
     def events(self, topic: str) -> list[AnyEvent]:
         return [parse_event(topic, value) for t, _, value, _ in self.sent if t == topic]

@@ -26,15 +26,19 @@ class MongoProcessedEvents:
         self._events = db["processed_events"]
 
     async def ensure_indexes(self) -> None:
-        await self._events.create_index([("consumer", 1), ("event_id", 1)], unique=True)
+        """The key is the `_id` (see `_key`): unique, and the one filter FerretDB answers
+        from an index, so a look-up stays quick however many events were processed."""
 
     async def seen(self, consumer: str, event_id: UUID) -> bool:
-        found = await self._events.find_one({"consumer": consumer, "event_id": str(event_id)})
-        return found is not None
+        return await self._events.find_one({"_id": _key(consumer, event_id)}) is not None
 
     async def mark(self, consumer: str, event_id: UUID) -> None:
         with contextlib.suppress(DuplicateKeyError):
-            await self._events.insert_one({"consumer": consumer, "event_id": str(event_id)})
+            await self._events.insert_one({"_id": _key(consumer, event_id)})
+
+
+def _key(consumer: str, event_id: UUID) -> str:
+    return f"{consumer}|{event_id}"
 
 
 class InMemoryProcessedEvents:

@@ -100,8 +100,8 @@ class OutboxMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.pending = Gauge(
             "wbl_outbox_pending_events",
-            "Events written with their entity and not yet published, as the relay last "
-            "found them (at most one batch of documents per collection)",
+            "Events written with their change and not yet published, by the collection of the "
+            "entity they are about, as the relay last found them (at most one relay batch)",
             ["collection"],
             registry=registry,
         )
@@ -111,17 +111,29 @@ class OutboxMetrics:
             ["collection"],
             registry=registry,
         )
+        self.parked = Gauge(
+            "wbl_outbox_parked_events",
+            "Changes whose events the broker refused for good (e.g. too large): set aside "
+            "so the others go on; listed at /readyz and for the admin",
+            registry=registry,
+        )
+        self._seen: set[str] = set()
 
     def expect(self, collection: str) -> None:
+        self._seen.add(collection)
         self.pending.labels(collection)
         self.oldest_age.labels(collection)
 
-    def found(self, collection: str, queued_at: list[datetime], now: datetime) -> None:
-        self.pending.labels(collection).set(len(queued_at))
-        oldest = min(queued_at, default=now)
-        if oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=UTC)
-        self.oldest_age.labels(collection).set(max(0.0, (now - oldest).total_seconds()))
+    def found(self, queued_at: dict[str, list[datetime]], now: datetime) -> None:
+        """The pending events' queue times, by collection; those not named have none."""
+        for collection in self._seen | set(queued_at):
+            self._seen.add(collection)
+            times = queued_at.get(collection, [])
+            self.pending.labels(collection).set(len(times))
+            oldest = min(times, default=now)
+            if oldest.tzinfo is None:
+                oldest = oldest.replace(tzinfo=UTC)
+            self.oldest_age.labels(collection).set(max(0.0, (now - oldest).total_seconds()))
 
 
 class DeadLetterMetrics:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -12,6 +14,11 @@ from pymongo.errors import DuplicateKeyError
 from wbl_common.config import MongoSettings
 
 Document = dict[str, Any]
+DUPLICATE_KEY = 11000
+# FerretDB 1.24 answers from an index only a filter that is exactly `{_id: <value>}` (and that
+# only as patched by deploy/local, ADR 1); every other filter, `$in` included, reads the whole
+# collection. So batches are read one `_id` at a time, a few at once.
+BY_ID_CONCURRENCY = 8
 
 
 def connect_mongo(settings: MongoSettings) -> AsyncMongoClient[Document]:
@@ -31,13 +38,31 @@ async def upsert_if_newer(
     collection: AsyncCollection[Document], doc_id: str, version: int, fields: Document
 ) -> bool:
     """Store `fields` at `version` unless that or a newer version is stored; redelivered
-    and out-of-date events become no-ops. True when something was written."""
-    try:
-        result = await collection.update_one(
-            {"_id": doc_id, "version": {"$lt": version}},
-            {"$set": {**fields, "version": version}},
-            upsert=True,
-        )
-    except DuplicateKeyError:  # the document exists at the same or a newer version
+    and out-of-date events become no-ops. True when something was written. Read and write
+    by `_id` alone (the only filter FerretDB answers from an index)."""
+    stored = await collection.find_one({"_id": doc_id}, {"version": 1})
+    if stored is not None and stored.get("version", 0) >= version:
         return False
-    return result.modified_count == 1 or result.upserted_id is not None
+    if stored is None:
+        try:
+            await collection.insert_one({"_id": doc_id, **fields, "version": version})
+            return True
+        except DuplicateKeyError:  # written meanwhile: judge that one
+            return await upsert_if_newer(collection, doc_id, version, fields)
+    await collection.update_one({"_id": doc_id}, {"$set": {**fields, "version": version}})
+    return True
+
+
+async def find_by_ids(
+    collection: AsyncCollection[Document], ids: Iterable[Any], projection: Document | None = None
+) -> dict[Any, Document]:
+    """The documents with these `_id`s (those that exist), by `_id`."""
+    wanted = list(dict.fromkeys(ids))
+    slots = asyncio.Semaphore(BY_ID_CONCURRENCY)
+
+    async def one(doc_id: Any) -> Document | None:
+        async with slots:
+            return await collection.find_one({"_id": doc_id}, projection)
+
+    found = await asyncio.gather(*(one(i) for i in wanted))
+    return {doc["_id"]: doc for doc in found if doc is not None}

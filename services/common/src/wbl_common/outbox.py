@@ -1,96 +1,274 @@
-"""The transactional outbox without transactions.
+"""The transactional outbox without transactions (ADR 3).
 
-An entity document carries its own pending events in an `outbox` list, written in the same
-single-document update as the entity change (`$push`, and a flag the relay
-queries), so the two cannot diverge. The relay
-publishes each document's pending events in order, then removes exactly those entries with
-a write conditioned on the document's `version`; a concurrent writer bumps the version and
-the relay retries the removal. Kafka down means events wait in the documents, never lost;
-a crash after publishing and before removal republishes, and consumers are idempotent on
-`event_id`.
+FerretDB serves no multi-document transactions and does not isolate concurrent updates of one
+document (two writers can both "win" a conditional update). What it does make atomic is an
+insert against a unique index. So a change and its events are written in three steps:
+
+1. an *intent* goes into the small `outbox` collection: the events, and the one insert that
+   commits the change (its `Commit`: a new entity document, a version claim `<id>@<version>`,
+   or a fact such as a placement, each with a unique `_id`);
+2. the commit insert itself. A duplicate key means another writer committed first: the intent
+   is deleted and the caller told. Then the entity's current document (its `Projection`, read
+   by lists) is brought up to date;
+3. the intent is marked committed.
+
+The relay publishes committed intents, in order per entity, then deletes them. An intent left
+unmarked (its writer crashed, or lost the database) is checked once it is older than a grace
+period: committed → published; no commit → the relay commits it itself, so a change either
+takes effect whole, events and all, or not at all; another writer's commit → discarded. Every
+write the protocol makes is an insert, a delete, or an update of a document only one writer
+touches; no update command carries more than one statement per document, far under the 100
+that wedge FerretDB 1.24.
+
+Only one replica's relay works at a time (a `Lease`); should two overlap, an event is
+published twice with one `event_id`, which consumers skip. An event the broker refuses for
+good (e.g. larger than its limit) is *parked*: moved to `outbox_parked`, counted and shown,
+while the relay goes on with everything else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
-from datetime import UTC, datetime
+import secrets
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry
-from pymongo import UpdateOne
-from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from wbl_common.bus import MessageBus, serialize
+from wbl_common.lease import Lease
 from wbl_common.metrics import OutboxMetrics
-from wbl_common.mongo import Document
+from wbl_common.mongo import DUPLICATE_KEY, Document
 from wbl_schemas.envelope import Envelope
 
 log = structlog.get_logger(__name__)
 
+INTENTS = "outbox"
+PARKED = "outbox_parked"
+WRITE_ID = "write_id"
+# How long an unmarked intent is left to its writer before the relay settles it.
+GRACE = timedelta(seconds=10)
+# Passes an intent may fail while others go through before it is parked.
+STRIKES = 3
+# Broker errors about one message, not about the broker: retrying cannot help.
+PERMANENT_ERRORS = (
+    "MessageSizeTooLargeError",
+    "RecordTooLargeError",
+    "InvalidTopicError",
+    "UnknownTopicOrPartitionError",
+    "CorruptRecordException",
+)
 
-def outbox_entry(event: Envelope) -> Document:
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Commit:
+    """The one insert that makes a change happen; its unique `_id` lets one writer win."""
+
+    collection: str
+    document: Document
+
+
+@dataclass(frozen=True)
+class Projection:
+    """The entity's current document, brought up to date once the change is committed.
+    Reads and lists use it; it is never the arbiter of anything."""
+
+    collection: str
+    doc_id: Any
+    document: Document  # the whole new state; `version` orders it
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change of one entity: `key` names the entity and orders its changes by `seq`."""
+
+    key: str
+    seq: int
+    commit: Commit
+    events: tuple[Envelope, ...] = ()
+    projection: Projection | None = None
+
+
+def _event(event: Envelope) -> Document:
     return {
         "event_id": str(event.event_id),
+        "event_type": event.event_type,
         "topic": event.topic,
         "key": event.key(),
         "value": serialize(event).decode(),
-        # The event was made for this write; how long it has waited is the relay's gauge.
-        "queued_at": event.occurred_at,
     }
 
 
-_LOCKS: dict[tuple[int, str, str], asyncio.Lock] = {}
+def _intent(change: Change, write_id: str, now: datetime) -> Document:
+    projection = change.projection
+    return {
+        "_id": write_id,
+        "key": change.key,
+        "seq": change.seq,
+        "commit": {"collection": change.commit.collection, "document": change.commit.document},
+        "projection": None
+        if projection is None
+        else {
+            "collection": projection.collection,
+            "doc_id": projection.doc_id,
+            "document": projection.document,
+        },
+        "events": [_event(e) for e in change.events],
+        "queued_at": now,
+        "committed": False,
+    }
 
 
-def outbox_lock(collection: AsyncCollection[Document]) -> asyncio.Lock:
-    """The lock a process holds while it updates outbox-bearing documents of `collection`.
+class Outbox:
+    """Writes changes with their events (see the module docstring)."""
 
-    FerretDB 1.24 applies concurrent updates to one document as read-modify-write without
-    isolation (40 concurrent `$inc`s left a counter at 6 in our tests), so the relay's
-    clearing could overwrite a writer's `$push` and lose an event. Within one service
-    process, writers of outbox updates and the relay take this lock; MongoDB itself makes
-    single-document updates atomic, so replicas against MongoDB need nothing more.
-    """
-    key = (id(asyncio.get_running_loop()), collection.database.name, collection.name)
-    lock = _LOCKS.get(key)
-    if lock is None:
-        lock = _LOCKS[key] = asyncio.Lock()
-    return lock
+    def __init__(self, db: AsyncDatabase[Document], clock: Callable[[], datetime] = utcnow):
+        self.db = db
+        self.intents = db[INTENTS]
+        self.parked = db[PARKED]
+        self.clock = clock
+
+    async def write(self, change: Change) -> bool:
+        """Commit `change` and queue its events; False when another writer committed first."""
+        return (await self.write_many([change]))[0]
+
+    async def write_many(self, changes: Sequence[Change]) -> list[bool]:
+        """Commit each change (each on its own: one may lose while the others win)."""
+        if not changes:
+            return []
+        now = self.clock()
+        write_ids = [secrets.token_hex(12) for _ in changes]
+        await self.intents.insert_many(
+            [_intent(c, w, now) for c, w in zip(changes, write_ids, strict=True)], ordered=False
+        )
+        won = await self._commit(changes, write_ids)
+        lost = [w for w, ok in zip(write_ids, won, strict=True) if not ok]
+        if lost:
+            await self.intents.delete_many({"_id": {"$in": lost}})
+        for change, ok in zip(changes, won, strict=True):
+            if ok and change.projection is not None:
+                await project(self.db, change.projection)
+        committed = [w for w, ok in zip(write_ids, won, strict=True) if ok]
+        if committed:
+            await self.intents.update_many(
+                {"_id": {"$in": committed}}, {"$set": {"committed": True}}
+            )
+        return won
+
+    async def _commit(self, changes: Sequence[Change], write_ids: Sequence[str]) -> list[bool]:
+        """Insert every commit document, grouped by collection; True where ours stands."""
+        won = [True] * len(changes)
+        groups: dict[str, list[int]] = defaultdict(list)
+        for index, change in enumerate(changes):
+            groups[change.commit.collection].append(index)
+        for collection, indexes in groups.items():
+            docs = [{**changes[i].commit.document, WRITE_ID: write_ids[i]} for i in indexes]
+            for position in await insert_each(self.db[collection], docs):
+                index = indexes[position]
+                won[index] = await self._ours(changes[index].commit, write_ids[index])
+        return won
+
+    async def _ours(self, commit: Commit, write_id: str) -> bool:
+        """After a duplicate key: whether the stored commit is this write's own (the relay
+        may have rolled a slow writer's intent forward)."""
+        stored = await self.db[commit.collection].find_one({"_id": commit.document["_id"]})
+        return stored is not None and stored.get(WRITE_ID) == write_id
+
+    async def backlog(self) -> tuple[int, float, int]:
+        """Pending events, the oldest one's age in seconds, and parked events."""
+        pending = 0
+        oldest: datetime | None = None
+        async for doc in self.intents.find({}, {"events": 1, "queued_at": 1}):
+            pending += len(doc.get("events", ()))
+            queued = doc["queued_at"]
+            oldest = queued if oldest is None or queued < oldest else oldest
+        parked = await self.parked.count_documents({})
+        age = 0.0 if oldest is None else max(0.0, (self.clock() - oldest).total_seconds())
+        return pending, age, parked
+
+    async def parked_events(self, limit: int = 200) -> list[ParkedChange]:
+        """What an operator needs to act on a parked change: no payloads."""
+        docs = await self.parked.find({}, {"commit": 0, "projection": 0}).to_list(None)
+        docs.sort(key=lambda d: d["parked_at"], reverse=True)
+        return [
+            ParkedChange(
+                entity=d["key"],
+                version=d["seq"],
+                events=tuple(e["event_type"] for e in d["events"]),
+                error=d["error"],
+                parked_at=d["parked_at"],
+            )
+            for d in docs[:limit]
+        ]
 
 
-def with_outbox(update: Document, *events: Envelope) -> Document:
-    """`update` plus the fragments that queue `events` in the same single-document write."""
-    merged: Document = {op: dict(fields) for op, fields in update.items()}
-    merged.setdefault("$push", {})["outbox"] = {"$each": [outbox_entry(e) for e in events]}
-    merged.setdefault("$set", {})["outbox_pending"] = True
-    return merged
+async def insert_each(collection: Any, docs: list[Document]) -> list[int]:
+    """Insert all (unordered); the positions refused as duplicates. Any other write error
+    is raised: the caller must not take it for a lost race."""
+    if not docs:
+        return []
+    try:
+        await collection.insert_many(docs, ordered=False)
+    except BulkWriteError as error:
+        errors = error.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return sorted(int(e["index"]) for e in errors)
+    return []
 
 
-def new_with_outbox(document: Document, *events: Envelope) -> Document:
-    """A new entity document that already carries its first events."""
-    return {**document, "outbox": [outbox_entry(e) for e in events], "outbox_pending": True}
+async def project(db: AsyncDatabase[Document], projection: Projection) -> None:
+    """Bring the current document up to `projection` unless it is already there or newer.
+    A plain update by `_id`: one writer per version (the commit's), and FerretDB uses an
+    index only for a filter that is exactly `{_id}`."""
+    collection = db[projection.collection]
+    stored = await collection.find_one({"_id": projection.doc_id}, {"version": 1})
+    version = projection.document.get("version", 0)
+    if stored is not None and stored.get("version", 0) >= version:
+        return
+    fields = {k: v for k, v in projection.document.items() if k != "_id"}
+    await collection.update_one({"_id": projection.doc_id}, {"$set": fields}, upsert=True)
 
 
+@dataclass(frozen=True)
+class ParkedChange:
+    entity: str  # <collection>/<id>
+    version: int
+    events: tuple[str, ...]  # event types
+    error: str
+    parked_at: datetime
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    parked: int = 0
+    discarded: int = 0
+
+
+@dataclass
 class OutboxRelay:
-    def __init__(
-        self,
-        collections: Sequence[AsyncCollection[Document]],
-        bus: MessageBus,
-        poll_seconds: float = 1.0,
-        batch: int = 500,
-        metrics: OutboxMetrics | None = None,
-    ) -> None:
-        self._collections = collections
-        self._bus = bus
-        self._poll_seconds = poll_seconds
-        self._batch = batch
-        self._wake = asyncio.Event()
-        self._metrics = metrics or OutboxMetrics(CollectorRegistry())
-        for collection in collections:
-            self._metrics.expect(collection.name)
+    """Publishes committed intents in order per entity; one replica at a time (a lease)."""
+
+    outbox: Outbox
+    bus: MessageBus
+    lease: Lease
+    poll_seconds: float = 1.0
+    batch: int = 1000
+    grace: timedelta = GRACE
+    metrics: OutboxMetrics | None = None
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _strikes: dict[str, int] = field(default_factory=dict)
 
     def wake(self) -> None:
         """Called after a local write so the event leaves now rather than at the next poll."""
@@ -99,73 +277,126 @@ class OutboxRelay:
     async def run(self) -> None:
         while True:
             try:
-                while await self.publish_pending() > 0:
-                    pass
+                if await self.lease.hold():
+                    while (await self.publish_pending()).published >= self.batch:
+                        pass
             except Exception as error:  # broker or database down: keep the events, try later
                 log.warning("outbox relay paused", error=type(error).__name__, detail=str(error))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
             self._wake.clear()
 
-    async def publish_pending(self) -> int:
-        """Publish one batch of pending events per collection; returns how many were sent."""
-        sent = 0
-        for collection in self._collections:
-            docs = await collection.find(
-                {"outbox_pending": True}, {"outbox": 1, "version": 1}
-            ).to_list(self._batch)
-            self._metrics.found(collection.name, _queued_at(docs), datetime.now(UTC))
-            if not docs:
-                continue
-            messages = [
-                (e["topic"], e["key"], e["value"].encode()) for doc in docs for e in doc["outbox"]
-            ]
-            await self._bus.publish_many(messages)
-            await self._clear(collection, docs)
-            sent += len(messages)
-        return sent
+    async def publish_pending(self) -> RelayStats:
+        """One pass: settle, publish and delete up to `batch` intents."""
+        stats = RelayStats()
+        intents = await self.outbox.intents.find({}).to_list(self.batch)
+        await self._measure(intents)
+        ready: list[Document] = []
+        for chain in _chains(intents):
+            for intent in chain:
+                verdict = await self._settle(intent)
+                if verdict == "wait":
+                    break  # later changes of this entity wait for this one
+                if verdict == "discard":
+                    await self.outbox.intents.delete_one({"_id": intent["_id"]})
+                    stats.discarded += 1
+                    continue
+                ready.append(intent)
+        published, parked = await self._publish(ready)
+        stats.published, stats.parked = len(published), len(parked)
+        if published:
+            await self.outbox.intents.delete_many({"_id": {"$in": published}})
+        return stats
 
-    async def _clear(self, collection: AsyncCollection[Document], docs: list[Document]) -> None:
-        """Remove the published entries: one bulk write conditioned on each version; the
-        documents a writer touched meanwhile are then settled one by one."""
-        async with outbox_lock(collection):
-            result = await self._clear_all(collection, docs)
-        if result == len(docs):
+    async def _measure(self, intents: list[Document]) -> None:
+        if self.metrics is None:
             return
-        for doc in docs:
-            await self._remove(collection, doc["_id"], {e["event_id"] for e in doc["outbox"]})
+        queued: dict[str, list[datetime]] = defaultdict(list)
+        for intent in intents:
+            collection = intent["key"].split("/", 1)[0]
+            queued[collection].extend(intent["queued_at"] for _ in intent["events"])
+        self.metrics.found(queued, self.outbox.clock())
+        self.metrics.parked.set(await self.outbox.parked.count_documents({}))
 
-    async def _clear_all(self, collection: AsyncCollection[Document], docs: list[Document]) -> int:
-        result = await collection.bulk_write(
-            [
-                UpdateOne(
-                    {"_id": doc["_id"], "version": doc["version"]},
-                    {"$set": {"outbox": [], "outbox_pending": False}},
+    async def _settle(self, intent: Document) -> str:
+        """ "publish", "wait" (its writer may still be at work) or "discard" (lost)."""
+        if intent.get("committed"):
+            return "publish"
+        if self.outbox.clock() - intent["queued_at"] < self.grace:
+            return "wait"
+        commit = Commit(intent["commit"]["collection"], intent["commit"]["document"])
+        stored = await self.outbox.db[commit.collection].find_one({"_id": commit.document["_id"]})
+        if stored is None:  # the writer never committed: commit it now (roll forward)
+            with contextlib.suppress(DuplicateKeyError):
+                await self.outbox.db[commit.collection].insert_one(
+                    {**commit.document, WRITE_ID: intent["_id"]}
                 )
-                for doc in docs
-            ],
-            ordered=False,
+            stored = await self.outbox.db[commit.collection].find_one(
+                {"_id": commit.document["_id"]}
+            )
+        if stored is None or stored.get(WRITE_ID) != intent["_id"]:
+            log.info("outbox intent lost its race", key=intent["key"], seq=intent["seq"])
+            return "discard"
+        if intent.get("projection"):
+            p = intent["projection"]
+            await project(self.outbox.db, Projection(p["collection"], p["doc_id"], p["document"]))
+        return "publish"
+
+    async def _publish(self, intents: list[Document]) -> tuple[list[str], list[str]]:
+        """Publish every event of `intents`; returns the intents sent and those parked.
+        When nothing goes through, the broker is taken to be down and the error raised:
+        everything waits for the next pass. An intent that fails while others go through
+        is parked at once if the error is about the message, else after `STRIKES` passes."""
+        if not intents:
+            return [], []
+        messages = [
+            (e["topic"], e["key"], e["value"].encode()) for i in intents for e in i["events"]
+        ]
+        errors = await self.bus.publish_each(messages)
+        owners = [i for i in intents for _ in i["events"]]
+        failed: dict[str, BaseException] = {}
+        for owner, error in zip(owners, errors, strict=True):
+            if error is not None:
+                failed.setdefault(owner["_id"], error)
+        if failed and len(failed) == len(intents) and not all(map(_permanent, failed.values())):
+            raise next(iter(failed.values()))
+        parked = []
+        for intent in intents:
+            error = failed.get(intent["_id"])
+            if error is None:
+                self._strikes.pop(intent["_id"], None)
+                continue
+            strikes = self._strikes[intent["_id"]] = self._strikes.get(intent["_id"], 0) + 1
+            if _permanent(error) or strikes >= STRIKES:
+                await self._park(intent, error)
+                self._strikes.pop(intent["_id"], None)
+                parked.append(intent["_id"])
+        sent = [i["_id"] for i in intents if i["_id"] not in failed]
+        return sent, parked
+
+    async def _park(self, intent: Document, error: BaseException) -> None:
+        reason = f"{type(error).__name__}: {error}"[:500]
+        parked = {**intent, "error": reason, "parked_at": self.outbox.clock()}
+        with contextlib.suppress(DuplicateKeyError):
+            await self.outbox.parked.insert_one(parked)
+        await self.outbox.intents.delete_one({"_id": intent["_id"]})
+        log.error(
+            "outbox event parked: the broker refuses it",
+            key=intent["key"],
+            seq=intent["seq"],
+            events=[e["event_type"] for e in intent["events"]],
+            reason=reason,
         )
-        return result.matched_count
-
-    async def _remove(
-        self, collection: AsyncCollection[Document], doc_id: Any, event_ids: set[str]
-    ) -> None:
-        while True:
-            doc = await collection.find_one({"_id": doc_id}, {"outbox": 1, "version": 1})
-            if doc is None:
-                return
-            remaining = [e for e in doc["outbox"] if e["event_id"] not in event_ids]
-            async with outbox_lock(collection):
-                result = await collection.update_one(
-                    {"_id": doc_id, "version": doc["version"]},
-                    {"$set": {"outbox": remaining, "outbox_pending": bool(remaining)}},
-                )
-            if result.matched_count == 1:
-                return
 
 
-def _queued_at(docs: list[Document]) -> list[datetime]:
-    # Entries queued before `queued_at` existed count as queued now.
-    now = datetime.now(UTC)
-    return [e.get("queued_at") or now for doc in docs for e in doc["outbox"]]
+def _chains(intents: Iterable[Document]) -> list[list[Document]]:
+    """Intents grouped per entity in version order, oldest entity first."""
+    chains: dict[str, list[Document]] = defaultdict(list)
+    for intent in intents:
+        chains[intent["key"]].append(intent)
+    ordered = [sorted(c, key=lambda i: (i["seq"], i["queued_at"])) for c in chains.values()]
+    return sorted(ordered, key=lambda c: min(i["queued_at"] for i in c))
+
+
+def _permanent(error: BaseException) -> bool:
+    return any(t.__name__ in PERMANENT_ERRORS for t in type(error).__mro__)

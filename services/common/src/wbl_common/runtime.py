@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import structlog
 from faststream.kafka import KafkaBroker
@@ -18,10 +20,11 @@ from wbl_common.bus import Consumer, EventHandler, KafkaBus, build_broker, subsc
 from wbl_common.config import KafkaSettings, MongoSettings
 from wbl_common.idempotency import MongoProcessedEvents
 from wbl_common.lag import ConsumerLag
+from wbl_common.lease import Lease
 from wbl_common.logs import quiet_data_loggers
 from wbl_common.metrics import HttpMetrics, ServiceMetrics
-from wbl_common.mongo import Document, connect_mongo, ping
-from wbl_common.outbox import OutboxRelay
+from wbl_common.mongo import Document, connect_mongo
+from wbl_common.outbox import Outbox, OutboxRelay
 from wbl_schemas.topics import TopicSpec
 
 log = structlog.get_logger(__name__)
@@ -41,8 +44,10 @@ class Runtime:
     lag: ConsumerLag
     processed: MongoProcessedEvents
     relay: OutboxRelay | None = None
+    replica: str = field(default_factory=lambda: secrets.token_hex(6))
     broker_started: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _leases: list[Lease] = field(default_factory=list)
 
     def consume(self, topic: TopicSpec, handle: EventHandler) -> None:
         """Subscribe `handle` to `topic` in this service's consumer group (before start)."""
@@ -62,6 +67,35 @@ class Runtime:
         """What the HTTP middleware (wbl_common.metrics.install_http_metrics) records into."""
         return self.measures.http
 
+    def relay_outbox(self, outbox: Outbox, collections: Sequence[str]) -> OutboxRelay:
+        """Publish what `outbox` holds: one replica at a time, from start until stop. The
+        outbox gauges show `collections` (those whose changes carry events) from the start."""
+        for name in collections:
+            self.measures.outbox.expect(name)
+        self.relay = OutboxRelay(
+            outbox, self.bus, Lease(self.db, "outbox-relay"), metrics=self.measures.outbox
+        )
+        return self.relay
+
+    def keep_lease(self, lease: Lease) -> Lease:
+        """Hold `lease` from start until stop (then give it up for another replica)."""
+        self._leases.append(lease)
+        self.spawn(lease.keep, f"lease {lease.name}")
+        return lease
+
+    def every(self, seconds: float, work: Callable[[], Awaitable[object]], name: str) -> None:
+        """Run `work` now and every `seconds`; a failure is logged and retried next time."""
+
+        async def repeat() -> None:
+            while True:
+                try:
+                    await work()
+                except Exception as error:
+                    log.warning(f"{name} failed", error=type(error).__name__, detail=str(error))
+                await asyncio.sleep(seconds)
+
+        self.spawn(repeat, name)
+
     def spawn(self, work: Callable[[], Awaitable[None]], name: str) -> None:
         async def guarded() -> None:
             await work()
@@ -72,7 +106,8 @@ class Runtime:
         """Each dependency → "ok" or what is wrong; ready only when all are ok."""
         checks: dict[str, str] = {}
         try:
-            await asyncio.wait_for(ping(self.db), timeout=2)
+            # A write, not a ping: a database that answers pings but not writes is not ready.
+            await asyncio.wait_for(self._write_probe(), timeout=2)
             checks["mongodb"] = "ok"
         except Exception as error:
             checks["mongodb"] = f"unavailable: {type(error).__name__}"
@@ -83,6 +118,20 @@ class Runtime:
         else:
             checks["kafka"] = "unavailable"
         return checks
+
+    async def detail(self) -> dict[str, object]:
+        """What an operator looks at beside readiness: the outbox's backlog and parked events."""
+        if self.relay is None:
+            return {}
+        pending, oldest_s, parked = await asyncio.wait_for(self.relay.outbox.backlog(), 2)
+        return {
+            "outbox": {"pending": pending, "oldest_pending_s": round(oldest_s, 1), "parked": parked}
+        }
+
+    async def _write_probe(self) -> None:
+        await self.db["heartbeats"].update_one(
+            {"_id": self.replica}, {"$set": {"at": datetime.now(UTC)}}, upsert=True
+        )
 
     async def _connect_broker(self) -> None:
         delay = 0.2
@@ -125,6 +174,10 @@ class Runtime:
         await self._bounded(
             "background tasks", asyncio.gather(*self._tasks, return_exceptions=True)
         )
+        # Another replica need not wait for our leases to expire.
+        leases = [*self._leases, *([self.relay.lease] if self.relay else [])]
+        for lease in leases:
+            await self._bounded(f"lease {lease.name}", lease.release())
         await self._bounded("kafka", self.broker.stop())
         await self._bounded("mongodb", self.mongo.close())
 

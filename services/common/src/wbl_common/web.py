@@ -20,7 +20,9 @@ PROBLEM = "application/problem+json"
 
 
 def ops_router(
-    ready: Callable[[], Awaitable[dict[str, str]]], metrics: Callable[[], CollectorRegistry]
+    ready: Callable[[], Awaitable[dict[str, str]]],
+    metrics: Callable[[], CollectorRegistry],
+    detail: Callable[[], Awaitable[dict[str, object]]] | None = None,
 ) -> APIRouter:
     router = APIRouter(tags=["ops"])
 
@@ -32,10 +34,13 @@ def ops_router(
     async def readyz() -> JSONResponse:
         checks = await ready()
         ok = all(v == "ok" for v in checks.values())
-        return JSONResponse(
-            {"status": "ready" if ok else "not ready", "checks": checks},
-            status_code=200 if ok else 503,
-        )
+        body: dict[str, object] = {"status": "ready" if ok else "not ready", "checks": checks}
+        if detail is not None:
+            try:
+                body["detail"] = await detail()
+            except Exception as error:  # the detail is extra; readiness stands on the checks
+                body["detail"] = {"unavailable": type(error).__name__}
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
     async def prometheus_metrics() -> PlainTextResponse:

@@ -51,7 +51,11 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     app.include_router(page.router)
     app.mount("/inbox/static", page.static, name="inbox-static")
     app.include_router(
-        ops_router(lambda: app.state.runtime.ready(), lambda: app.state.runtime.metrics)
+        ops_router(
+            lambda: app.state.runtime.ready(),
+            lambda: app.state.runtime.metrics,
+            lambda: app.state.runtime.detail(),
+        )
     )
     return app
 
