@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
@@ -11,6 +12,7 @@ from tests.support import contract_store
 from tests.unit.registry.builders import TERMS, application, proposed
 from wbl_common.mongo import Document
 from wbl_registry.domain import (
+    PLACED_ELSEWHERE,
     Coordinator,
     Decision,
     DecisionKind,
@@ -18,10 +20,12 @@ from wbl_registry.domain import (
     Match,
     MatchStatus,
     Opening,
+    Outcome,
     Student,
     close_opening,
     enrol_student,
     revoke_key,
+    rotate_key,
     withdraw_student,
 )
 from wbl_registry.store import (
@@ -35,6 +39,8 @@ from wbl_schemas.events import (
     CoordinatorRegistered,
     NotificationChannels,
     OpeningPublished,
+    PlacementConfirmed,
+    PlacementDecision,
     StudentRegistered,
 )
 
@@ -83,9 +89,14 @@ async def test_employers_by_key_hash_and_saved_changes(store: RegistryStore) -> 
     employer = Employer(id="emp_1", name="Acme", key_hash="h1")
     await store.add_employer(employer)
     assert await store.employer_by_key_hash("h1") == employer
-    await store.save_employer(revoke_key(employer))
-    assert (await store.employer("emp_1")) == replace(employer, status="revoked")
+    assert await store.replace_employer(revoke_key(employer))
+    assert not await store.replace_employer(revoke_key(employer))  # stale: version 2 is stored
+    assert (await store.employer("emp_1")) == replace(employer, status="revoked", version=2)
     assert await store.employer_by_key_hash("nope") is None
+    rotated = replace(rotate_key(revoke_key(employer), "h2"), version=3)
+    assert await store.replace_employer(rotated)
+    assert await store.employer_by_key_hash("h2") == rotated
+    assert await store.employer_by_key_hash("h1") is None  # the old key stops at once
 
 
 async def test_coordinators_replace_only_from_the_stored_version(store: RegistryStore) -> None:
@@ -173,18 +184,47 @@ async def test_students_replace_list_and_report_facts(store: RegistryStore) -> N
     assert [f.student_id for f in await store.outcome_facts(["sch_2"])] == [other.id]
 
 
-async def test_matches_are_kept_once_and_replaced_conditionally(store: RegistryStore) -> None:
+async def test_a_match_status_follows_its_facts(store: RegistryStore) -> None:
     match = match_of("stu_1", "opn_1")
     assert await store.save_proposal(match)
     assert not await store.save_proposal(match)
-    confirmed = replace(match, status=MatchStatus.CONFIRMED, decided_by="coo_1", version=2)
-    assert await store.replace_match(confirmed, None)
-    assert not await store.replace_match(confirmed, None)
+    assert (await store.match(match.id)) == match
+    confirm = Decision(match.id, DecisionKind.CONFIRM, "coo_1", "ok")
+    assert await store.claim_decision(confirm) == confirm
+    assert await store.claim_placement("stu_1", match.id, "opn_1") == match.id
+    # A withdrawal during the decision is kept; the carried-out decision stands over it.
+    assert await store.record_withdrawal(match.id, "the opening closed")
+    assert not await store.record_withdrawal(match.id, "again")
+    assert await store.placed_students(None) == set()  # not carried out yet
+    outcome = Outcome(match.id, MatchStatus.CONFIRMED, "coo_1", "ok")
+    event = PlacementConfirmed(producer="test", payload=decision_of(match))
+    await store.record_outcome(outcome, event)
+    await store.record_outcome(outcome, event)  # a repeat writes nothing more
+    confirmed = replace(match, status=MatchStatus.CONFIRMED, decided_by="coo_1", note="ok")
+    assert await store.match(match.id) == confirmed
     assert await store.placed_students(None) == {"stu_1"}
     assert await store.placed_students(["sch_2"]) == set()
     assert await store.matches_of_schools(["sch_1"], "confirmed", 0, 10) == [confirmed]
     assert await store.matches_of_employer("emp_1", "proposed", 0, 10) == []
     assert await store.matches_of_employer("emp_1", None, 0, 10) == [confirmed]
+    # Another match of the placed student reads as withdrawn, and cannot be placed.
+    other = match_of("stu_1", "opn_2")
+    await store.save_proposal(other)
+    found = await store.match(other.id)
+    assert found is not None and (found.status, found.note) == (
+        MatchStatus.WITHDRAWN,
+        PLACED_ELSEWHERE,
+    )
+    assert await store.claim_placement("stu_1", other.id, "opn_2") == match.id
+
+
+async def test_a_withdrawn_match_without_a_decision_is_withdrawn(store: RegistryStore) -> None:
+    match = match_of("stu_1", "opn_1")
+    await store.save_proposal(match)
+    await store.record_withdrawal(match.id, "moved to another opening")
+    found = await store.match(match.id)
+    assert found is not None
+    assert (found.status, found.note) == (MatchStatus.WITHDRAWN, "moved to another opening")
 
 
 async def test_the_first_decision_claimed_stands(store: RegistryStore) -> None:
@@ -192,11 +232,10 @@ async def test_the_first_decision_claimed_stands(store: RegistryStore) -> None:
     decline = Decision("mat_1", DecisionKind.DECLINE, "coo_2")
     assert await store.claim_decision(confirm) == confirm
     assert await store.claim_decision(decline) == confirm
-    assert await store.unsettled_confirmations() == [confirm]
-    await store.release_decision(decline)  # not the standing one: no effect
+    assert await store.pending_decisions(timedelta(0)) == [confirm]
+    assert await store.pending_decisions(timedelta(hours=1)) == []  # too recent to sweep
+    await store.release_decision(decline)  # not the standing one: no effect on it
     assert await store.claim_decision(decline) == confirm
-    await store.settle_decision("mat_1")
-    assert await store.unsettled_confirmations() == []
     other = Decision("mat_2", DecisionKind.CONFIRM, "coo_1")
     await store.claim_decision(other)
     await store.release_decision(other)
@@ -205,6 +244,17 @@ async def test_the_first_decision_claimed_stands(store: RegistryStore) -> None:
 
 def decline_of(match_id: str) -> Decision:
     return Decision(match_id, DecisionKind.DECLINE, "coo_2")
+
+
+def decision_of(match: Match) -> PlacementDecision:
+    return PlacementDecision(
+        match_id=match.id,
+        student_id=match.student_id,
+        school_id=match.school_id,
+        opening_id=match.opening_id,
+        coordinator_id="coo_1",
+        note="ok",
+    )
 
 
 async def test_seats_are_counted_on_reading_an_opening(store: RegistryStore) -> None:

@@ -185,6 +185,7 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
         None,
         expect(admin=200, employer_a=403, employer_b=403, coordinator_x=200, coordinator_y=200),
     ),
+    ("GET", "/v1/admin/parked-events", None, expect(FOR_ADMIN, admin=200)),
     *[
         ("GET", f"/v1/reference/{kind}", None, {role: 200 for role in ROLES})
         for kind in ("career-fields", "programs", "credentials")

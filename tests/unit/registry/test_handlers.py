@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -291,13 +291,15 @@ async def test_an_interrupted_confirmation_resumes_without_a_second_seat(
     match_id = scene.match_id(0)
     # A crash after claiming the decision and taking the seat, before recording it:
     await store.claim_decision(Decision(match_id, DecisionKind.CONFIRM, scene.coordinator.id))
+    student_id = store.matches[match_id].student_id
+    assert await store.claim_placement(student_id, match_id, scene.opening.id) == match_id
     assert await store.take_seat(scene.opening.id, match_id) == SeatTaken.TAKEN
-    assert await registry.resume_confirmations() == 1
+    assert await registry.resume_decisions(older_than=timedelta(0)) == 1
     assert store.openings[scene.opening.id].seats_remaining == 1
     assert await status_of(store, match_id) == MatchStatus.CONFIRMED
     assert len(of_type(store, PlacementConfirmed)) == 1
-    assert await store.unsettled_confirmations() == []
-    assert await registry.resume_confirmations() == 0
+    assert await store.pending_decisions(timedelta(0)) == []
+    assert await registry.resume_decisions(older_than=timedelta(0)) == 0
 
 
 async def test_a_retry_after_a_crash_before_the_seat_finishes_the_confirmation(
@@ -373,7 +375,8 @@ async def test_proposals_are_kept_once_and_a_withdrawal_first_wins(
     await registry.on_match_event(withdrawn(event))
     await registry.on_match_event(event)
     await registry.on_match_event(event)
-    assert [m.status for m in store.matches.values()] == [MatchStatus.WITHDRAWN]
+    assert list(store.matches) == [event.payload.match_id]
+    assert await status_of(store, event.payload.match_id) == MatchStatus.WITHDRAWN
 
 
 async def test_employers_see_anonymous_candidates_until_confirmed(registry: Registry) -> None:

@@ -24,7 +24,15 @@ from wbl_registry.auth import (
     EmployerOrCoordinator,
     RegistryDep,
 )
-from wbl_registry.domain import Conflict, DomainError, Employer, Forbidden, MatchStatus, NotFound
+from wbl_registry.domain import (
+    Conflict,
+    DomainError,
+    Employer,
+    Forbidden,
+    MatchStatus,
+    NotFound,
+    PreconditionFailed,
+)
 from wbl_registry.models import (
     OPENING_PATCH_EXAMPLES,
     STUDENT_PATCH_EXAMPLES,
@@ -41,6 +49,7 @@ from wbl_registry.models import (
     OpeningCreate,
     OpeningPublic,
     OutcomePublic,
+    ParkedChangePublic,
     Reference,
     RegisteredRow,
     RowError,
@@ -91,7 +100,27 @@ def domain_error(error: DomainError) -> HTTPException:
         return HTTPException(status.HTTP_403_FORBIDDEN, str(error))
     if isinstance(error, Conflict):
         return HTTPException(status.HTTP_409_CONFLICT, str(error))
+    if isinstance(error, PreconditionFailed):
+        return HTTPException(status.HTTP_412_PRECONDITION_FAILED, str(error))
     return RequestError(str(error), error.field)
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def if_match_version(request: Request) -> int | None:
+    """The version an `If-Match` header names (`"3"` or `W/"3"`); None without one, or `*`."""
+    raw = request.headers.get("if-match")
+    if raw is None or raw.strip() == "*":
+        return None
+    tag = raw.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        raise HTTPException(
+            status.HTTP_412_PRECONDITION_FAILED,
+            'If-Match must be the ETag a GET returned, such as "3"',
+        )
+    return int(tag)
 
 
 async def attempt(work: Awaitable[T]) -> T:
@@ -301,31 +330,44 @@ async def list_openings(
     responses=errors(401, 403, 404, 422),
 )
 async def get_opening(
-    opening_id: OpeningId, employer: CurrentEmployer, registry: RegistryDep
+    opening_id: OpeningId, employer: CurrentEmployer, registry: RegistryDep, response: Response
 ) -> OpeningPublic:
-    return OpeningPublic.of(await attempt(registry.opening_of(employer, opening_id)))
+    """The `ETag` header names this version: send it back as `If-Match` with a PATCH."""
+    opening = await attempt(registry.opening_of(employer, opening_id))
+    response.headers["ETag"] = etag(opening.version)
+    return OpeningPublic.of(opening)
 
 
 @router.patch(
     "/openings/{opening_id}",
     tags=["openings"],
     summary="Change an opening",
-    responses=errors(401, 403, 404, 409, 413, 422),
+    responses=errors(401, 403, 404, 409, 412, 413, 422),
 )
 async def update_opening(
     opening_id: OpeningId,
     changes: Annotated[dict[str, Any], Body(openapi_examples=OPENING_PATCH_EXAMPLES)],
     employer: CurrentEmployer,
     registry: RegistryDep,
+    request: Request,
+    response: Response,
 ) -> OpeningPublic:
-    """Only the fields given change; the result is checked like a new opening."""
-    current = OpeningPublic.of(await attempt(registry.opening_of(employer, opening_id)))
+    """Only the fields given change; the result is checked like a new opening. With
+    `If-Match`, only if the opening is still at that version (412 if not); without, a change
+    made meanwhile by someone else is never overwritten (409)."""
+    wanted = if_match_version(request)
+    read = await attempt(registry.opening_of(employer, opening_id))
+    current = OpeningPublic.of(read)
     merged = _merge(
         OpeningCreate, current.model_dump(include=set(OpeningCreate.model_fields)), changes
     )
-    return OpeningPublic.of(
-        await attempt(registry.revise_opening(employer, opening_id, merged.terms()))
+    revised = await attempt(
+        registry.revise_opening(
+            employer, opening_id, merged.terms(), based_on=read.version, if_match=wanted
+        )
     )
+    response.headers["ETag"] = etag(revised.version)
+    return OpeningPublic.of(revised)
 
 
 def _merge(model: type[T], current: dict[str, Any], changes: dict[str, Any]) -> T:
@@ -480,29 +522,45 @@ async def list_students(
     responses=errors(401, 403, 404, 422),
 )
 async def get_student(
-    student_id: StudentId, coordinator: CurrentCoordinator, registry: RegistryDep
+    student_id: StudentId,
+    coordinator: CurrentCoordinator,
+    registry: RegistryDep,
+    response: Response,
 ) -> StudentPublic:
-    return StudentPublic.of(await attempt(registry.student_for(coordinator, student_id)))
+    """The `ETag` header names this version: send it back as `If-Match` with a PATCH."""
+    student = await attempt(registry.student_for(coordinator, student_id))
+    response.headers["ETag"] = etag(student.version)
+    return StudentPublic.of(student)
 
 
 @router.patch(
     "/students/{student_id}",
     tags=["students"],
     summary="Change a student",
-    responses=errors(401, 403, 404, 409, 413, 422),
+    responses=errors(401, 403, 404, 409, 412, 413, 422),
 )
 async def update_student(
     student_id: StudentId,
     changes: Annotated[dict[str, Any], Body(openapi_examples=STUDENT_PATCH_EXAMPLES)],
     coordinator: CurrentCoordinator,
     registry: RegistryDep,
+    request: Request,
+    response: Response,
 ) -> StudentPublic:
-    """Only the fields given change; publishes StudentUpdated (matching attributes only)."""
-    current = StudentPublic.of(await attempt(registry.student_for(coordinator, student_id)))
+    """Only the fields given change; publishes StudentUpdated (matching attributes only).
+    `If-Match` as for openings: 412 if the student changed since that version."""
+    wanted = if_match_version(request)
+    read = await attempt(registry.student_for(coordinator, student_id))
+    current = StudentPublic.of(read)
     merged = _merge(
         StudentCreate, current.model_dump(include=set(StudentCreate.model_fields)), changes
     )
-    revised = await attempt(registry.update_student(coordinator, student_id, merged.application()))
+    revised = await attempt(
+        registry.update_student(
+            coordinator, student_id, merged.application(), based_on=read.version, if_match=wanted
+        )
+    )
+    response.headers["ETag"] = etag(revised.version)
     return StudentPublic.of(revised)
 
 
@@ -621,6 +679,17 @@ async def outcomes_report(
 
 def _reference(entries: tuple[ReferenceEntry, ...]) -> list[Reference]:
     return [Reference(code=e.code, name=e.name) for e in entries]
+
+
+@router.get(
+    "/admin/parked-events",
+    tags=["admin"],
+    summary="Changes whose events the broker refused",
+    responses=errors(401, 403),
+)
+async def parked_events(_: Admin, registry: RegistryDep) -> list[ParkedChangePublic]:
+    """Newest first. Each is also counted by `wbl_outbox_parked_events` and at `/readyz`."""
+    return [ParkedChangePublic.of(p) for p in await registry.store.parked_changes()]
 
 
 @router.get("/reference/career-fields", tags=["reference"], summary="Career field codes")

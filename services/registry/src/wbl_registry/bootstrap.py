@@ -6,7 +6,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from wbl_common.outbox import OutboxRelay
 from wbl_common.runtime import Runtime, open_runtime
 from wbl_registry.config import RegistrySettings
 from wbl_registry.handlers import Registry
@@ -16,6 +15,7 @@ from wbl_schemas.reference import load_reference
 from wbl_schemas.topics import TOPIC_SPECS
 
 SPECS = {spec.name: spec for spec in TOPIC_SPECS}
+DECISION_SWEEP_S = 15.0
 
 
 @dataclass
@@ -29,18 +29,18 @@ async def bootstrap(settings: RegistrySettings) -> AsyncIterator[RegistryService
     async with open_runtime(settings.consumer_name, settings.kafka, settings.mongo) as runtime:
         store = MongoRegistryStore(runtime.db)
         await store.ensure_indexes()
-        runtime.relay = OutboxRelay(
-            store.outbox_collections, runtime.bus, metrics=runtime.measures.outbox
+        relay = runtime.relay_outbox(
+            store.outbox, ("coordinators", "openings", "students", "matches")
         )
         registry = Registry(
             store=store,
             reference=load_reference(),
-            written=runtime.relay.wake,
+            written=relay.wake,
             webhook_key=settings.webhook_key.get_secret_value(),
             report_min_group=settings.report_min_group,
         )
         runtime.consume(SPECS[topics.MATCHES], registry.on_match_event)
         await runtime.start()
-        # Confirmations a crash interrupted take (or give back) their seat now.
-        await registry.resume_confirmations()
+        # Decisions a crash interrupted take (or give back) their seat.
+        runtime.every(DECISION_SWEEP_S, registry.resume_decisions, "decision sweep")
         yield RegistryService(registry=registry, runtime=runtime)

@@ -45,6 +45,10 @@ class Conflict(DomainError):
     pass
 
 
+class PreconditionFailed(DomainError):
+    """The entity is no longer at the version the caller read (If-Match)."""
+
+
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
 
@@ -55,15 +59,16 @@ class Employer:
     name: str
     key_hash: str
     status: str = "active"  # "revoked": the key no longer opens anything
+    version: int = 1
 
 
 def rotate_key(employer: Employer, key_hash: str) -> Employer:
     """A new key replaces the old one at once; rotating a revoked employer reinstates it."""
-    return replace(employer, key_hash=key_hash, status="active")
+    return replace(employer, key_hash=key_hash, status="active", version=employer.version + 1)
 
 
 def revoke_key(employer: Employer) -> Employer:
-    return replace(employer, status="revoked")
+    return replace(employer, status="revoked", version=employer.version + 1)
 
 
 @dataclass(frozen=True)
@@ -367,7 +372,8 @@ class MatchStatus(StrEnum):
 
 @dataclass(frozen=True)
 class Match:
-    """A proposal from the matcher and the coordinator's decision on it."""
+    """A proposal from the matcher and what became of it. Its status is derived from facts
+    that are each written once (see `match_status`), never updated in place."""
 
     id: str
     round_id: str
@@ -380,42 +386,50 @@ class Match:
     explanation: tuple[str, ...] = ()
     decided_by: str | None = None
     note: str = ""
-    version: int = 1
 
 
 class DecisionKind(StrEnum):
     CONFIRM = "confirm"
     DECLINE = "decline"
-    WITHDRAW = "withdraw"  # by the matcher
 
 
 @dataclass(frozen=True)
 class Decision:
     """The one decision a match gets. Claimed by a unique insert keyed by the match, so of
-    concurrent deciders exactly one wins; `settled` once the match document records it."""
+    concurrent deciders exactly one wins."""
 
     match_id: str
     kind: DecisionKind
     by: str
     note: str = ""
-    settled: bool = False
 
 
-def apply_decision(match: Match, decision: Decision) -> Match:
-    if match.status != MatchStatus.PROPOSED:
-        raise Conflict(f"the match is {match.status.value}, no longer open to a decision")
-    status = {
-        DecisionKind.CONFIRM: MatchStatus.CONFIRMED,
-        DecisionKind.DECLINE: MatchStatus.DECLINED,
-        DecisionKind.WITHDRAW: MatchStatus.WITHDRAWN,
-    }[decision.kind]
-    return replace(
-        match,
-        status=status,
-        decided_by=None if decision.kind == DecisionKind.WITHDRAW else decision.by,
-        note=decision.note,
-        version=match.version + 1,
-    )
+@dataclass(frozen=True)
+class Outcome:
+    """A decision carried out: the placement taken (confirmed) or the offer declined."""
+
+    match_id: str
+    status: MatchStatus  # CONFIRMED or DECLINED
+    by: str
+    note: str = ""
+
+
+PLACED_ELSEWHERE = "the student was placed at another opening"
+
+
+def match_status(
+    outcome: Outcome | None, withdrawal: str | None, placement: str | None, match_id: str
+) -> tuple[MatchStatus, str]:
+    """What a match is, from its facts: a carried-out decision stands over everything; then a
+    withdrawal (kept even when it came during a decision); then a placement of the student
+    through another match. With the reason or note that goes with it."""
+    if outcome is not None:
+        return outcome.status, outcome.note
+    if withdrawal is not None:
+        return MatchStatus.WITHDRAWN, withdrawal
+    if placement is not None and placement != match_id:
+        return MatchStatus.WITHDRAWN, PLACED_ELSEWHERE
+    return MatchStatus.PROPOSED, ""
 
 
 # -- outcomes report ------------------------------------------------------------------------

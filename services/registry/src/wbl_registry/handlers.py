@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from uuid import UUID, uuid5
 
 import structlog
@@ -22,11 +23,12 @@ from wbl_registry.domain import (
     NotFound,
     Opening,
     OpeningTerms,
+    Outcome,
     OutcomeRow,
     PersonalDetails,
+    PreconditionFailed,
     Student,
     StudentPlan,
-    apply_decision,
     check_opening_terms,
     check_special_populations,
     check_student_plan,
@@ -117,9 +119,12 @@ class Registry:
     webhook_key: str = ""
     report_min_group: int = 10
 
-    def _stored(self, stored: bool, what: str) -> None:
-        """A versioned write either landed (wake the relay) or lost to a concurrent one."""
+    def _stored(self, stored: bool, what: str, if_match: int | None = None) -> None:
+        """A versioned write either landed (wake the relay) or lost to a concurrent one:
+        412 when the caller named the version it read (If-Match), else 409."""
         if not stored:
+            if if_match is not None:
+                raise PreconditionFailed(f"the {what} changed since version {if_match}")
             raise Conflict(f"the {what} changed meanwhile; read it again and retry")
         self.written()
 
@@ -138,7 +143,7 @@ class Registry:
             raise NotFound(f"no employer {employer_id!r}")
         api_key = new_secret("emp")
         rotated = rotate_key(employer, hash_secret(api_key))
-        await self.store.save_employer(rotated)
+        self._stored(await self.store.replace_employer(rotated), "employer")
         log.info("employer key rotated", employer_id=employer_id)
         return rotated, api_key
 
@@ -147,7 +152,7 @@ class Registry:
         if employer is None:
             raise NotFound(f"no employer {employer_id!r}")
         revoked = revoke_key(employer)
-        await self.store.save_employer(revoked)
+        self._stored(await self.store.replace_employer(revoked), "employer")
         log.info("employer key revoked", employer_id=employer_id)
         return revoked
 
@@ -261,12 +266,20 @@ class Registry:
         )
 
     async def revise_opening(
-        self, employer: Employer, opening_id: str, terms: OpeningTerms
+        self,
+        employer: Employer,
+        opening_id: str,
+        terms: OpeningTerms,
+        based_on: int | None = None,
+        if_match: int | None = None,
     ) -> Opening:
+        """Change the terms, as computed from version `based_on` (the caller's read) or
+        `if_match` (the version the client read): never over a version it did not see."""
         current = await self.opening_of(employer, opening_id)
+        _same_version(current.version, "opening", based_on, if_match)
         revised = revise_opening(current, check_opening_terms(terms, self.reference))
         event = OpeningUpdated(producer=PRODUCER, payload=revised.snapshot())
-        self._stored(await self.store.replace_opening(revised, event), "opening")
+        self._stored(await self.store.replace_opening(revised, event), "opening", if_match)
         return revised
 
     async def close_opening(self, employer: Employer, opening_id: str) -> Opening:
@@ -355,9 +368,15 @@ class Registry:
         return await self.store.students_of(coordinator.school_ids, status, (page - 1) * size, size)
 
     async def update_student(
-        self, coordinator: Coordinator, student_id: str, application: StudentApplication
+        self,
+        coordinator: Coordinator,
+        student_id: str,
+        application: StudentApplication,
+        based_on: int | None = None,
+        if_match: int | None = None,
     ) -> Student:
         current = await self.student_for(coordinator, student_id)
+        _same_version(current.version, "student", based_on, if_match)
         if application.school_id != current.school_id:
             raise DomainError(
                 "a student's school cannot change; withdraw and register at the new school",
@@ -367,7 +386,7 @@ class Registry:
         populations = check_special_populations(application.special_populations)
         revised = revise_student(current, application.person, application.plan, populations)
         event = StudentUpdated(producer=PRODUCER, payload=revised.match_profile())
-        self._stored(await self.store.replace_student(revised, event), "student")
+        self._stored(await self.store.replace_student(revised, event), "student", if_match)
         log.info("student updated", student_id=student_id)
         return revised
 
@@ -391,7 +410,8 @@ class Registry:
     # -- matches and placements ----------------------------------------------------------
 
     async def on_match_event(self, event: AnyEvent) -> None:
-        """Follow wbl.matches: keep each proposal and withdrawal by match id (idempotent)."""
+        """Follow wbl.matches: keep each proposal and each withdrawal, once, whatever else
+        is true of the match (a withdrawal during a decision is kept; the status derives)."""
         if isinstance(event, MatchProposed):
             p = event.payload
             await self.store.save_proposal(
@@ -411,11 +431,7 @@ class Registry:
             await self._withdraw(event.payload)
 
     async def _withdraw(self, w: MatchWithdrawal) -> None:
-        claim = Decision(w.match_id, DecisionKind.WITHDRAW, "matcher", w.reason)
-        if await self.store.claim_decision(claim) != claim:
-            return  # the coordinator decided first: their decision stands
-        match = await self.store.match(w.match_id)
-        if match is None:  # withdrawn before we saw it proposed: remember, so it stays so
+        if await self.store.match(w.match_id) is None:  # withdrawn before seen proposed
             opening = await self.store.opening(w.opening_id)
             await self.store.save_proposal(
                 Match(
@@ -426,13 +442,10 @@ class Registry:
                     opening_id=w.opening_id,
                     employer_id=opening.employer_id if opening else None,
                     career_field=opening.terms.career_field if opening else None,
-                    status=MatchStatus.WITHDRAWN,
-                    note=w.reason,
+                    status=MatchStatus.PROPOSED,
                 )
             )
-        elif match.status == MatchStatus.PROPOSED:
-            await self.store.replace_match(apply_decision(match, claim), None)
-        await self.store.settle_decision(w.match_id)
+        await self.store.record_withdrawal(w.match_id, w.reason)
 
     async def match_for(self, coordinator: Coordinator, match_id: str) -> Match:
         match = await self.store.match(match_id)
@@ -441,11 +454,11 @@ class Registry:
         return match
 
     async def confirm_match(self, coordinator: Coordinator, match_id: str, note: str = "") -> Match:
-        """Claim the decision (a unique insert: of concurrent deciders one wins), take a seat
-        (a unique slot insert, at most one per match), then record the confirmation on the
-        match with its PlacementConfirmed event. Every step is safe to repeat, so a retry or
-        the start-up sweep finishes what a crash interrupted; a seat is never lost nor
-        taken twice. No seat left: the claim is released and the match stays proposed."""
+        """Claim the decision, then the student's one placement, then a seat, each a unique
+        insert, so of concurrent deciders one wins and a student is placed once; then record
+        the outcome with its PlacementConfirmed. Every step is safe to repeat, so a retry or
+        the sweep finishes what a crash interrupted. What cannot be carried out (the student
+        is placed elsewhere, no seat is left) gives its claims back."""
         match = await self.match_for(coordinator, match_id)
         _still_open(match)
         student = await self.store.student(match.student_id)
@@ -461,8 +474,13 @@ class Registry:
         return stood  # ours, or the same kind claimed by an interrupted or concurrent call
 
     async def _carry_out_confirmation(self, match: Match, claim: Decision) -> Match:
+        holder = await self.store.claim_placement(match.student_id, match.id, match.opening_id)
+        if holder != match.id:
+            await self.store.release_decision(claim)
+            raise Conflict("the student is already placed at another opening")
         seat = await self.store.take_seat(match.opening_id, match.id)
         if seat is SeatTaken.NONE:
+            await self.store.release_placement(match.student_id, match.id)
             await self.store.release_decision(claim)
             raise Conflict("no seat is left on this opening, or it is closed", "seats_remaining")
         confirmed = await self._record(match, claim)
@@ -470,37 +488,39 @@ class Registry:
         return confirmed
 
     async def _record(self, match: Match, claim: Decision) -> Match:
-        """Write the decision on the match with its event, whose id is derived from the
-        match so a repeated write can only repeat the same event (consumers dedupe it)."""
-        decided = apply_decision(match, claim)
-        kind = PlacementConfirmed if claim.kind == DecisionKind.CONFIRM else PlacementDeclined
+        """Write the outcome with its event, whose id is derived from the match so a repeated
+        write can only repeat the same event (consumers skip it)."""
+        confirmed = claim.kind == DecisionKind.CONFIRM
+        status = MatchStatus.CONFIRMED if confirmed else MatchStatus.DECLINED
+        decided = replace(match, status=status, decided_by=claim.by, note=claim.note)
+        kind = PlacementConfirmed if confirmed else PlacementDeclined
         event = kind(
-            event_id=uuid5(EVENT_NAMESPACE, f"{match.id}:{decided.status.value}"),
+            event_id=uuid5(EVENT_NAMESPACE, f"{match.id}:{status.value}"),
             producer=PRODUCER,
             payload=self._decision(decided),
         )
-        if not await self.store.replace_match(decided, event):
-            current = await self.store.match(match.id)
-            if current is None or current.status != decided.status:
-                raise Conflict("the match changed meanwhile")
-            decided = current  # a concurrent call for the same decision recorded it
-        await self.store.settle_decision(match.id)
+        await self.store.record_outcome(Outcome(match.id, status, claim.by, claim.note), event)
         self.written()
-        return decided
+        stored = await self.store.match(match.id)
+        return stored or decided
 
-    async def resume_confirmations(self) -> int:
-        """Finish confirmations a crash interrupted; run at start-up."""
+    async def resume_decisions(self, older_than: timedelta = timedelta(seconds=30)) -> int:
+        """Finish decisions a crash interrupted (at start-up, then now and again)."""
         resumed = 0
-        for claim in await self.store.unsettled_confirmations():
+        for claim in await self.store.pending_decisions(older_than):
             match = await self.store.match(claim.match_id)
-            if match is None or match.status != MatchStatus.PROPOSED:
-                await self.store.settle_decision(claim.match_id)
+            if match is None:
                 continue
             try:
-                await self._carry_out_confirmation(match, claim)
+                if claim.kind == DecisionKind.CONFIRM:
+                    await self._carry_out_confirmation(match, claim)
+                else:
+                    await self._record(match, claim)
                 resumed += 1
-            except Conflict:
-                log.info("interrupted confirmation had no seat", match_id=claim.match_id)
+            except Conflict as refused:
+                log.info(
+                    "interrupted decision not carried out", match_id=match.id, why=str(refused)
+                )
         return resumed
 
     async def decline_match(self, coordinator: Coordinator, match_id: str, note: str = "") -> Match:
@@ -563,6 +583,13 @@ class Registry:
         placed = await self.store.placed_students(school_ids)
         rows = outcomes(facts, placed)
         return suppress_small_groups(rows, self.report_min_group) if school_ids is None else rows
+
+
+def _same_version(version: int, what: str, based_on: int | None, if_match: int | None) -> None:
+    if if_match is not None and if_match != version:
+        raise PreconditionFailed(f"the {what} is at version {version}, not {if_match}")
+    if based_on is not None and based_on != version:
+        raise Conflict(f"the {what} changed meanwhile; read it again and retry")
 
 
 def _still_open(match: Match) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from wbl_common.outbox import ParkedChange
 from wbl_registry.domain import (
     SPECIAL_POPULATIONS,
     Coordinator,
@@ -468,3 +469,24 @@ class OutcomePublic(BaseModel):
 class Reference(BaseModel):
     code: str
     name: str
+
+
+class ParkedChangePublic(BaseModel):
+    """A change whose events the broker refused for good (e.g. larger than its limit): set
+    aside so every other event keeps flowing. Fix the cause, then write the entity again."""
+
+    entity: str = Field(examples=["openings/opn_9e8d7c6b5a493827"])
+    version: int
+    events: list[str] = Field(examples=[["OpeningUpdated"]])
+    error: str
+    parked_at: datetime
+
+    @classmethod
+    def of(cls, parked: ParkedChange) -> ParkedChangePublic:
+        return cls(
+            entity=parked.entity,
+            version=parked.version,
+            events=list(parked.events),
+            error=parked.error,
+            parked_at=parked.parked_at,
+        )

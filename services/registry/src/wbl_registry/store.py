@@ -1,39 +1,47 @@
 """Registry persistence: a `RegistryStore` protocol, its MongoDB implementation, and an
-in-memory one for unit tests. Every state change and its event are one document write;
-replacements are conditional on the stored version, so a concurrent change is detected."""
+in-memory one for unit tests.
+
+FerretDB does not isolate concurrent updates of one document, so nothing here relies on a
+conditional update. Employers, coordinators, openings and students change through version
+claims (`wbl_common.versions`); a match's life is a set of facts each written once by a
+unique insert (the proposal, a withdrawal, the decision claim, the student's one placement,
+the seat, the outcome), and its status is derived from them (`domain.match_status`). Every
+change and its events go through the outbox (`wbl_common.outbox`)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import TypeAdapter
 from pymongo import ASCENDING
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
-from wbl_common.mongo import Document
-from wbl_common.outbox import new_with_outbox, outbox_lock, with_outbox
+from wbl_common.mongo import Document, find_by_ids
+from wbl_common.outbox import GRACE, Change, Commit, Outbox, ParkedChange, insert_each
+from wbl_common.versions import created, current, entity_fields, revised
 from wbl_registry.domain import (
     Conflict,
     Coordinator,
     Decision,
-    DecisionKind,
     Employer,
     Match,
     MatchStatus,
     Opening,
+    Outcome,
     OutcomeFacts,
     Student,
+    match_status,
 )
 from wbl_schemas.envelope import Envelope
 
 T = TypeVar("T")
 
-DUPLICATE_KEY = 11000
 ALREADY_REGISTERED = "a student with this email is already registered at this school"
 
 
@@ -48,6 +56,10 @@ class SeatTaken(StrEnum):
     NONE = "none"  # no seat left, or the opening is closed
 
 
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 class RegistryStore(Protocol):
     # -- employers
     async def add_employer(self, employer: Employer) -> None: ...
@@ -56,7 +68,9 @@ class RegistryStore(Protocol):
 
     async def employer_by_key_hash(self, key_hash: str) -> Employer | None: ...
 
-    async def save_employer(self, employer: Employer) -> None: ...
+    async def replace_employer(self, employer: Employer) -> bool:
+        """Store `employer` if the stored version is one less; False if not."""
+        ...
 
     # -- coordinators
     async def add_coordinator(self, coordinator: Coordinator, event: Envelope) -> None: ...
@@ -106,13 +120,19 @@ class RegistryStore(Protocol):
         self, school_ids: Sequence[str], status: str | None, skip: int, limit: int
     ) -> list[Student]: ...
 
-    async def replace_student(self, student: Student, event: Envelope) -> bool: ...
+    async def replace_student(self, student: Student, event: Envelope) -> bool:
+        """As `replace_opening`; raises AlreadyRegistered if the new email is taken."""
+        ...
 
     async def outcome_facts(self, school_ids: Sequence[str] | None) -> list[OutcomeFacts]: ...
 
-    # -- matches
+    # -- matches: facts, each written once
     async def save_proposal(self, match: Match) -> bool:
         """Store a new match; False when the match is already known (a redelivery)."""
+        ...
+
+    async def record_withdrawal(self, match_id: str, reason: str) -> bool:
+        """Keep the matcher's withdrawal of a match, whatever else is true of it."""
         ...
 
     async def claim_decision(self, decision: Decision) -> Decision:
@@ -123,13 +143,22 @@ class RegistryStore(Protocol):
         """Drop a claimed decision that could not be carried out (no seat left)."""
         ...
 
-    async def settle_decision(self, match_id: str) -> None: ...
+    async def pending_decisions(self, older_than: timedelta) -> list[Decision]:
+        """Claimed decisions not yet carried out, claimed at least `older_than` ago."""
+        ...
 
-    async def unsettled_confirmations(self) -> list[Decision]: ...
+    async def claim_placement(self, student_id: str, match_id: str, opening_id: str) -> str:
+        """Make `match_id` the student's one placement unless another is; returns the match
+        that holds it."""
+        ...
+
+    async def release_placement(self, student_id: str, match_id: str) -> None: ...
+
+    async def record_outcome(self, outcome: Outcome, event: Envelope) -> None:
+        """Write the carried-out decision and its event (once: a repeat is a no-op)."""
+        ...
 
     async def match(self, match_id: str) -> Match | None: ...
-
-    async def replace_match(self, match: Match, event: Envelope | None) -> bool: ...
 
     async def matches_of_schools(
         self, school_ids: Sequence[str], status: str | None, skip: int, limit: int
@@ -140,6 +169,10 @@ class RegistryStore(Protocol):
     ) -> list[Match]: ...
 
     async def placed_students(self, school_ids: Sequence[str] | None) -> set[str]: ...
+
+    async def parked_changes(self) -> list[ParkedChange]:
+        """Changes whose events the broker refused (see `wbl_common.outbox`)."""
+        ...
 
 
 class _Codec(Generic[T]):
@@ -154,20 +187,29 @@ class _Codec(Generic[T]):
         return doc
 
     def from_doc(self, doc: Document) -> T:
-        fields = {k: v for k, v in doc.items() if k not in ("_id", "outbox", "outbox_pending")}
-        return self._adapter.validate_python({"id": doc["_id"], **fields})
+        return self._adapter.validate_python(entity_fields(doc))
 
 
-EMPLOYERS, COORDINATORS, OPENINGS, STUDENTS, MATCHES = (
+EMPLOYERS, COORDINATORS, OPENINGS, STUDENTS = (
     _Codec(Employer),
     _Codec(Coordinator),
     _Codec(Opening),
     _Codec(Student),
-    _Codec(Match),
 )
 DECISIONS = TypeAdapter(Decision)
+OUTCOMES = TypeAdapter(Outcome)
 # Seats are counted from the `seats` collection, never stored on the opening document.
 DERIVED_OPENING_FIELDS = ("seats_remaining", "seat_holders")
+# A match's own fields, as the proposal stated them; status and decision come from facts.
+PROPOSAL_FIELDS = (
+    "round_id",
+    "student_id",
+    "school_id",
+    "opening_id",
+    "employer_id",
+    "career_field",
+    "explanation",
+)
 
 
 def _opening_doc(opening: Opening) -> Document:
@@ -181,88 +223,127 @@ def _filter(base: dict[str, Any], status: str | None) -> dict[str, Any]:
     return {**base, "status": status} if status else base
 
 
+def email_key(school_id: str, email: str) -> str:
+    return f"{school_id}|{email.strip().lower()}"
+
+
 class MongoRegistryStore:
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(self, db: AsyncDatabase[Document], clock: Any = utcnow) -> None:
+        self.db = db
+        self.outbox = Outbox(db)
+        self.clock = clock
         self.employers = db["employers"]
         self.coordinators = db["coordinators"]
         self.openings = db["openings"]
         self.students = db["students"]
+        # Secret hash → owner, so a bearer secret is found by `_id` (the only filter
+        # FerretDB answers from an index); the owner's document is the authority.
+        self.credentials = db["credentials"]
+        # School and email → student: one student per email and school, claimed by insert.
+        self.student_emails = db["student_emails"]
         self.matches = db["matches"]
-        # Claims by unique insert: FerretDB 1.24 does not apply concurrent updates of one
-        # document atomically (lost $inc, stale conditional findAndModify), but it does
-        # enforce unique indexes; so seats and decisions are claimed by inserting.
-        self.seats = db["seats"]
+        self.withdrawals = db["withdrawals"]
         self.decisions = db["decisions"]
-
-    @property
-    def outbox_collections(self) -> list[AsyncCollection[Document]]:
-        return [self.coordinators, self.openings, self.students, self.matches]
+        self.pending = db["decisions_pending"]
+        self.placements = db["placements"]  # `_id` is the student: one placement each
+        self.seats = db["seats"]
+        self.outcomes = db["outcomes"]
 
     async def ensure_indexes(self) -> None:
-        await self.employers.create_index("key_hash", unique=True)
-        await self.coordinators.create_index("token_hash", unique=True)
         await self.openings.create_index([("employer_id", ASCENDING), ("status", ASCENDING)])
-        await self.students.create_index(
-            [("school_id", ASCENDING), ("person.email", ASCENDING)], unique=True
-        )
-        await self.matches.create_index([("school_id", ASCENDING), ("status", ASCENDING)])
-        await self.matches.create_index([("employer_id", ASCENDING), ("status", ASCENDING)])
+        await self.students.create_index([("school_id", ASCENDING), ("status", ASCENDING)])
+        await self.matches.create_index("school_id")
+        await self.matches.create_index("employer_id")
         await self.seats.create_index("match_id", unique=True)
         await self.seats.create_index("opening_id")
-        await self.decisions.create_index([("kind", ASCENDING), ("settled", ASCENDING)])
-        for collection in self.outbox_collections:
-            await collection.create_index("outbox_pending")
 
     # -- employers
 
     async def add_employer(self, employer: Employer) -> None:
-        await self.employers.insert_one(EMPLOYERS.to_doc(employer))
+        doc = EMPLOYERS.to_doc(employer)
+        await self._credential(employer.key_hash, "employer", employer.id)
+        await self.outbox.write(created("employers", doc))
+
+    async def _credential(self, secret_hash: str, role: str, owner_id: str) -> None:
+        await self.credentials.insert_one({"_id": secret_hash, "role": role, "owner": owner_id})
 
     async def employer(self, employer_id: str) -> Employer | None:
-        doc = await self.employers.find_one({"_id": employer_id})
+        doc = await current(self.db, "employers", employer_id)
         return EMPLOYERS.from_doc(doc) if doc else None
 
     async def employer_by_key_hash(self, key_hash: str) -> Employer | None:
-        doc = await self.employers.find_one({"key_hash": key_hash})
-        return EMPLOYERS.from_doc(doc) if doc else None
+        owner = await self._owner(key_hash, "employer")
+        employer = await self.employer(owner) if owner else None
+        return employer if employer is not None and employer.key_hash == key_hash else None
 
-    async def save_employer(self, employer: Employer) -> None:
-        doc = EMPLOYERS.to_doc(employer)
-        await self.employers.update_one({"_id": doc.pop("_id")}, {"$set": doc})
+    async def _owner(self, secret_hash: str, role: str) -> str | None:
+        found = await self.credentials.find_one({"_id": secret_hash})
+        return str(found["owner"]) if found is not None and found["role"] == role else None
+
+    async def replace_employer(self, employer: Employer) -> bool:
+        before = await self.employer(employer.id)
+        change = revised("employers", EMPLOYERS.to_doc(employer))
+        return await self._with_new_secret(
+            before.key_hash if before else None, employer.key_hash, "employer", employer.id, change
+        )
+
+    async def _with_new_secret(
+        self, old_hash: str | None, new_hash: str, role: str, owner: str, change: Change
+    ) -> bool:
+        """Write `change`; a new secret is findable before it commits, the old one is not
+        after (and an uncommitted new one is taken back)."""
+        fresh = old_hash is not None and old_hash != new_hash
+        if fresh:
+            await self._credential(new_hash, role, owner)
+        stored = await self.outbox.write(change)
+        if fresh:
+            await self.credentials.delete_one({"_id": old_hash if stored else new_hash})
+        return stored
 
     # -- coordinators
 
     async def add_coordinator(self, coordinator: Coordinator, event: Envelope) -> None:
-        await self.coordinators.insert_one(new_with_outbox(COORDINATORS.to_doc(coordinator), event))
+        await self._credential(coordinator.token_hash, "coordinator", coordinator.id)
+        await self.outbox.write(created("coordinators", COORDINATORS.to_doc(coordinator), [event]))
 
     async def coordinator(self, coordinator_id: str) -> Coordinator | None:
-        doc = await self.coordinators.find_one({"_id": coordinator_id})
+        doc = await current(self.db, "coordinators", coordinator_id)
         return COORDINATORS.from_doc(doc) if doc else None
 
     async def coordinator_by_token_hash(self, token_hash: str) -> Coordinator | None:
-        doc = await self.coordinators.find_one({"token_hash": token_hash})
-        return COORDINATORS.from_doc(doc) if doc else None
+        owner = await self._owner(token_hash, "coordinator")
+        found = await self.coordinator(owner) if owner else None
+        return found if found is not None and found.token_hash == token_hash else None
 
     async def replace_coordinator(self, coordinator: Coordinator, event: Envelope) -> bool:
-        return await _replace(self.coordinators, COORDINATORS.to_doc(coordinator), event)
+        before = await self.coordinator(coordinator.id)
+        change = revised("coordinators", COORDINATORS.to_doc(coordinator), [event])
+        return await self._with_new_secret(
+            before.token_hash if before else None,
+            coordinator.token_hash,
+            "coordinator",
+            coordinator.id,
+            change,
+        )
 
     async def coordinators_by_id(self, coordinator_ids: Sequence[str]) -> list[Coordinator]:
-        cursor = self.coordinators.find({"_id": {"$in": list(coordinator_ids)}})
-        return [COORDINATORS.from_doc(doc) async for doc in cursor]
+        found = [await self.coordinator(i) for i in dict.fromkeys(coordinator_ids)]
+        return [c for c in found if c is not None]
 
     # -- openings
 
     async def add_opening(self, opening: Opening, event: Envelope) -> None:
-        await self.openings.insert_one(new_with_outbox(_opening_doc(opening), event))
+        await self.outbox.write(created("openings", _opening_doc(opening), [event]))
 
     async def opening(self, opening_id: str) -> Opening | None:
-        doc = await self.openings.find_one({"_id": opening_id})
+        doc = await current(self.db, "openings", opening_id)
         return (await self._with_seats([doc]))[0] if doc else None
 
     async def _with_seats(self, docs: list[Document]) -> list[Opening]:
         holders: dict[str, list[str]] = {doc["_id"]: [] for doc in docs}
-        async for seat in self.seats.find({"opening_id": {"$in": list(holders)}}):
-            holders[seat["opening_id"]].append(seat["match_id"])
+        if holders:
+            async for seat in self.seats.find({"opening_id": _one_of(list(holders))}):
+                holders[seat["opening_id"]].append(seat["match_id"])
         return [
             OPENINGS.from_doc(
                 {
@@ -275,7 +356,7 @@ class MongoRegistryStore:
         ]
 
     async def replace_opening(self, opening: Opening, event: Envelope) -> bool:
-        return await _replace(self.openings, _opening_doc(opening), event)
+        return await self.outbox.write(revised("openings", _opening_doc(opening), [event]))
 
     async def openings_of(
         self, employer_id: str, status: str | None, career_field: str | None, skip: int, limit: int
@@ -315,50 +396,93 @@ class MongoRegistryStore:
     # -- students
 
     async def add_student(self, student: Student, event: Envelope) -> None:
-        try:
-            await self.students.insert_one(new_with_outbox(STUDENTS.to_doc(student), event))
-        except DuplicateKeyError:
-            raise AlreadyRegistered() from None
+        failed = await self.add_students([(student, event)])
+        if failed:
+            raise AlreadyRegistered()
 
     async def add_students(self, batch: Sequence[tuple[Student, Envelope]]) -> dict[int, str]:
+        """Claim each email, then write each student with its event."""
         if not batch:
             return {}
-        docs = [new_with_outbox(STUDENTS.to_doc(s), e) for s, e in batch]
+        claims = [self._email_claim(s) for s, _ in batch]
+        taken = set(await insert_each(self.student_emails, claims))
+        for position in sorted(taken):
+            if await self._free_orphan(claims[position]):
+                taken.discard(position)
+        written = [i for i in range(len(batch)) if i not in taken]
+        changes = [
+            created("students", STUDENTS.to_doc(batch[i][0]), [batch[i][1]]) for i in written
+        ]
+        stored = await self.outbox.write_many(changes)
+        failed = {i: ALREADY_REGISTERED for i in taken}
+        for i, ok in zip(written, stored, strict=True):
+            if not ok:  # not expected: student ids are random
+                failed[i] = "not stored: a student with this id exists"
+                await self.student_emails.delete_one({"_id": claims[i]["_id"]})
+        return failed
+
+    def _email_claim(self, student: Student) -> Document:
+        return {
+            "_id": email_key(student.school_id, student.person.email),
+            "student_id": student.id,
+            "claimed_at": self.clock(),
+        }
+
+    async def _free_orphan(self, claim: Document) -> bool:
+        """After a duplicate email: free and retake a claim its student no longer holds (a
+        registration that crashed before writing the student, or an email since changed)."""
+        stood = await self.student_emails.find_one({"_id": claim["_id"]})
+        if stood is None:
+            return await self._retake(claim)
+        holder = await self.student(stood["student_id"])
+        if holder is not None and email_key(holder.school_id, holder.person.email) == claim["_id"]:
+            return False
+        if holder is None and self.clock() - stood["claimed_at"] < GRACE:
+            return False  # its registration may still be under way
+        await self.student_emails.delete_one({"_id": claim["_id"]})
+        return await self._retake(claim)
+
+    async def _retake(self, claim: Document) -> bool:
         try:
-            # Never alongside the relay's clearing: FerretDB 1.24 has hung on that race.
-            async with outbox_lock(self.students):
-                await self.students.insert_many(docs, ordered=False)
-        except BulkWriteError as error:
-            return {
-                int(e["index"]): ALREADY_REGISTERED
-                if e.get("code") == DUPLICATE_KEY
-                else f"not stored: {e.get('errmsg', 'write error')}"
-                for e in error.details.get("writeErrors", [])
-            }
-        return {}
+            await self.student_emails.insert_one(claim)
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def student(self, student_id: str) -> Student | None:
-        doc = await self.students.find_one({"_id": student_id})
+        doc = await current(self.db, "students", student_id)
         return STUDENTS.from_doc(doc) if doc else None
 
     async def students_by_id(self, student_ids: Sequence[str]) -> list[Student]:
-        cursor = self.students.find({"_id": {"$in": list(student_ids)}})
-        return [STUDENTS.from_doc(doc) async for doc in cursor]
+        found = await find_by_ids(self.students, student_ids)
+        return [STUDENTS.from_doc(found[i]) for i in dict.fromkeys(student_ids) if i in found]
 
     async def students_of(
         self, school_ids: Sequence[str], status: str | None, skip: int, limit: int
     ) -> list[Student]:
-        query = _filter({"school_id": {"$in": list(school_ids)}}, status)
+        query = _filter({"school_id": _one_of(school_ids)}, status)
         cursor = self.students.find(query).sort("_id", ASCENDING).skip(skip).limit(limit)
         return [STUDENTS.from_doc(doc) async for doc in cursor]
 
     async def replace_student(self, student: Student, event: Envelope) -> bool:
-        return await _replace(self.students, STUDENTS.to_doc(student), event)
+        before = await self.student(student.id)
+        moved = before is not None and email_key(
+            before.school_id, before.person.email
+        ) != email_key(student.school_id, student.person.email)
+        if moved:
+            claim = self._email_claim(student)
+            if not await self._retake(claim) and not await self._free_orphan(claim):
+                raise AlreadyRegistered()
+        stored = await self.outbox.write(revised("students", STUDENTS.to_doc(student), [event]))
+        if moved and before is not None:  # give back the email the student no longer uses
+            gone = before if stored else student
+            await self.student_emails.delete_one(
+                {"_id": email_key(gone.school_id, gone.person.email)}
+            )
+        return stored
 
     async def outcome_facts(self, school_ids: Sequence[str] | None) -> list[OutcomeFacts]:
-        query: dict[str, Any] = (
-            {} if school_ids is None else {"school_id": {"$in": list(school_ids)}}
-        )
+        query: dict[str, Any] = {} if school_ids is None else {"school_id": _one_of(school_ids)}
         projection = {
             "school_id": 1,
             "status": 1,
@@ -381,8 +505,19 @@ class MongoRegistryStore:
     # -- matches
 
     async def save_proposal(self, match: Match) -> bool:
+        doc = {"_id": match.id, **{name: getattr(match, name) for name in PROPOSAL_FIELDS}}
+        doc["explanation"] = list(match.explanation)
         try:
-            await self.matches.insert_one(MATCHES.to_doc(match))
+            await self.matches.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def record_withdrawal(self, match_id: str, reason: str) -> bool:
+        try:
+            await self.withdrawals.insert_one(
+                {"_id": match_id, "reason": reason, "at": self.clock()}
+            )
         except DuplicateKeyError:
             return False
         return True
@@ -390,71 +525,150 @@ class MongoRegistryStore:
     async def claim_decision(self, decision: Decision) -> Decision:
         doc = DECISIONS.dump_python(decision, mode="json")
         doc["_id"] = doc.pop("match_id")
+        # The pending mark first: a crash after the claim still leaves it to be swept.
+        with contextlib.suppress(DuplicateKeyError):
+            await self.pending.insert_one({"_id": decision.match_id, "at": self.clock()})
         try:
             await self.decisions.insert_one(doc)
         except DuplicateKeyError:
             stood = await self.decisions.find_one({"_id": decision.match_id})
-            assert stood is not None, "a decision is never deleted once another exists"
+            if stood is None:  # released meanwhile: try once more
+                return await self.claim_decision(decision)
             return _decision(stood)
         return decision
 
     async def release_decision(self, decision: Decision) -> None:
-        await self.decisions.delete_one(
-            {"_id": decision.match_id, "kind": decision.kind.value, "by": decision.by}
+        stood = await self.decisions.find_one({"_id": decision.match_id})
+        if stood is not None and _decision(stood) == decision:
+            await self.decisions.delete_one({"_id": decision.match_id})
+        await self.pending.delete_one({"_id": decision.match_id})
+
+    async def pending_decisions(self, older_than: timedelta) -> list[Decision]:
+        cutoff = self.clock() - older_than
+        marks = [doc["_id"] async for doc in self.pending.find({"at": {"$lte": cutoff}})]
+        found = await find_by_ids(self.decisions, marks)
+        settled = await find_by_ids(self.outcomes, marks, {"_id": 1})
+        for match_id in marks:
+            if match_id not in found or match_id in settled:
+                await self.pending.delete_one({"_id": match_id})
+        return [_decision(found[m]) for m in marks if m in found and m not in settled]
+
+    async def claim_placement(self, student_id: str, match_id: str, opening_id: str) -> str:
+        try:
+            await self.placements.insert_one(
+                {"_id": student_id, "match_id": match_id, "opening_id": opening_id}
+            )
+        except DuplicateKeyError:
+            stood = await self.placements.find_one({"_id": student_id})
+            if stood is None:  # released meanwhile
+                return await self.claim_placement(student_id, match_id, opening_id)
+            return str(stood["match_id"])
+        return match_id
+
+    async def release_placement(self, student_id: str, match_id: str) -> None:
+        stood = await self.placements.find_one({"_id": student_id})
+        if stood is not None and stood["match_id"] == match_id:
+            await self.placements.delete_one({"_id": student_id})
+
+    async def record_outcome(self, outcome: Outcome, event: Envelope) -> None:
+        doc = OUTCOMES.dump_python(outcome, mode="json")
+        doc["_id"] = doc.pop("match_id")
+        change = Change(
+            key=f"matches/{outcome.match_id}",
+            seq=2,
+            commit=Commit("outcomes", doc),
+            events=(event,),
         )
-
-    async def settle_decision(self, match_id: str) -> None:
-        await self.decisions.update_one({"_id": match_id}, {"$set": {"settled": True}})
-
-    async def unsettled_confirmations(self) -> list[Decision]:
-        cursor = self.decisions.find({"kind": DecisionKind.CONFIRM.value, "settled": False})
-        return [_decision(doc) async for doc in cursor]
+        await self.outbox.write(change)  # False: the same outcome was written already
+        await self.pending.delete_one({"_id": outcome.match_id})
 
     async def match(self, match_id: str) -> Match | None:
         doc = await self.matches.find_one({"_id": match_id})
-        return MATCHES.from_doc(doc) if doc else None
+        return (await self._with_facts([doc]))[0] if doc else None
 
-    async def replace_match(self, match: Match, event: Envelope | None) -> bool:
-        return await _replace(self.matches, MATCHES.to_doc(match), event)
+    async def _with_facts(self, docs: list[Document]) -> list[Match]:
+        ids = [d["_id"] for d in docs]
+        outcomes = await find_by_ids(self.outcomes, ids)
+        withdrawals = await find_by_ids(self.withdrawals, ids)
+        placements = await find_by_ids(self.placements, [d["student_id"] for d in docs])
+        found = []
+        for doc in docs:
+            outcome = outcomes.get(doc["_id"])
+            decided = _outcome(outcome) if outcome else None
+            withdrawal = withdrawals.get(doc["_id"])
+            placement = placements.get(doc["student_id"])
+            status, note = match_status(
+                decided,
+                withdrawal["reason"] if withdrawal else None,
+                placement["match_id"] if placement else None,
+                doc["_id"],
+            )
+            found.append(
+                Match(
+                    id=doc["_id"],
+                    round_id=doc["round_id"],
+                    student_id=doc["student_id"],
+                    school_id=doc["school_id"],
+                    opening_id=doc["opening_id"],
+                    employer_id=doc.get("employer_id"),
+                    career_field=doc.get("career_field"),
+                    status=status,
+                    explanation=tuple(doc.get("explanation", ())),
+                    decided_by=decided.by if decided else None,
+                    note=note,
+                )
+            )
+        return found
 
     async def matches_of_schools(
         self, school_ids: Sequence[str], status: str | None, skip: int, limit: int
     ) -> list[Match]:
-        return await self._matches(
-            _filter({"school_id": {"$in": list(school_ids)}}, status), skip, limit
-        )
+        return await self._matches({"school_id": _one_of(school_ids)}, status, skip, limit)
 
     async def matches_of_employer(
         self, employer_id: str, status: str | None, skip: int, limit: int
     ) -> list[Match]:
-        return await self._matches(_filter({"employer_id": employer_id}, status), skip, limit)
+        return await self._matches({"employer_id": employer_id}, status, skip, limit)
 
-    async def _matches(self, query: dict[str, Any], skip: int, limit: int) -> list[Match]:
-        cursor = self.matches.find(query).sort("_id", ASCENDING).skip(skip).limit(limit)
-        return [MATCHES.from_doc(doc) async for doc in cursor]
+    async def _matches(
+        self, query: dict[str, Any], status: str | None, skip: int, limit: int
+    ) -> list[Match]:
+        """The page, by id; with a status filter every match of the query is read, since
+        the status is derived from facts."""
+        cursor = self.matches.find(query).sort("_id", ASCENDING)
+        if status is None:
+            return await self._with_facts(await cursor.skip(skip).limit(limit).to_list(None))
+        every = await self._with_facts(await cursor.to_list(None))
+        return _page([m for m in every if m.status == status], skip, limit)
 
     async def placed_students(self, school_ids: Sequence[str] | None) -> set[str]:
-        query: dict[str, Any] = {"status": MatchStatus.CONFIRMED.value}
-        if school_ids is not None:
-            query["school_id"] = {"$in": list(school_ids)}
-        return {doc["student_id"] async for doc in self.matches.find(query, {"student_id": 1})}
+        """Students whose placement was carried out (a claim alone is still under way)."""
+        holders = {doc["_id"]: doc["match_id"] async for doc in self.placements.find({})}
+        confirmed = await find_by_ids(self.outcomes, holders.values(), {"_id": 1})
+        done = {student for student, match in holders.items() if match in confirmed}
+        if school_ids is None:
+            return done
+        return done & {f.student_id for f in await self.outcome_facts(school_ids)}
+
+    async def parked_changes(self) -> list[ParkedChange]:
+        return await self.outbox.parked_events()
+
+
+def _one_of(values: Sequence[str]) -> Any:
+    """An equality filter for one value, `$in` for several (FerretDB scans either way, but
+    reads less with equality)."""
+    values = list(values)
+    return values[0] if len(values) == 1 else {"$in": values}
 
 
 def _decision(doc: Document) -> Decision:
     return DECISIONS.validate_python({**doc, "match_id": doc["_id"]})
 
 
-async def _replace(
-    collection: AsyncCollection[Document], doc: Document, event: Envelope | None
-) -> bool:
-    doc_id = doc.pop("_id")
-    update: Document = {"$set": doc}
-    async with outbox_lock(collection):
-        result = await collection.update_one(
-            {"_id": doc_id, "version": doc["version"] - 1},
-            with_outbox(update, event) if event is not None else update,
-        )
-    return result.matched_count == 1
+def _outcome(doc: Document) -> Outcome:
+    return OUTCOMES.validate_python(
+        {k: v for k, v in {**doc, "match_id": doc["_id"]}.items() if k not in ("_id", "write_id")}
+    )
 
 
 @dataclass
@@ -466,8 +680,13 @@ class InMemoryRegistryStore:
     openings: dict[str, Opening] = field(default_factory=dict)
     students: dict[str, Student] = field(default_factory=dict)
     matches: dict[str, Match] = field(default_factory=dict)
+    withdrawals: dict[str, str] = field(default_factory=dict)
     decisions: dict[str, Decision] = field(default_factory=dict)
+    pending: dict[str, datetime] = field(default_factory=dict)
+    placements: dict[str, str] = field(default_factory=dict)  # student id -> match id
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
     events: list[Envelope] = field(default_factory=list)
+    clock: Any = utcnow
 
     # -- employers
 
@@ -480,9 +699,8 @@ class InMemoryRegistryStore:
     async def employer_by_key_hash(self, key_hash: str) -> Employer | None:
         return next((e for e in self.employers.values() if e.key_hash == key_hash), None)
 
-    async def save_employer(self, employer: Employer) -> None:
-        if employer.id in self.employers:
-            self.employers[employer.id] = employer
+    async def replace_employer(self, employer: Employer) -> bool:
+        return self._replace(self.employers, employer, None)
 
     # -- coordinators
 
@@ -512,6 +730,13 @@ class InMemoryRegistryStore:
         return self.openings.get(opening_id)
 
     async def replace_opening(self, opening: Opening, event: Envelope) -> bool:
+        stored = self.openings.get(opening.id)
+        if stored is not None:  # seats are the store's to count, as in MongoDB
+            opening = replace(
+                opening,
+                seat_holders=stored.seat_holders,
+                seats_remaining=max(opening.terms.seats - len(stored.seat_holders), 0),
+            )
         return self._replace(self.openings, opening, event)
 
     async def openings_of(
@@ -560,8 +785,9 @@ class InMemoryRegistryStore:
         return failed
 
     def _email_taken(self, student: Student) -> bool:
+        key = email_key(student.school_id, student.person.email)
         return any(
-            s.school_id == student.school_id and s.person.email == student.person.email
+            s.id != student.id and email_key(s.school_id, s.person.email) == key
             for s in self.students.values()
         )
 
@@ -585,6 +811,8 @@ class InMemoryRegistryStore:
         return _page(found, skip, limit)
 
     async def replace_student(self, student: Student, event: Envelope) -> bool:
+        if self._email_taken(student):
+            raise AlreadyRegistered()
         return self._replace(self.students, student, event)
 
     async def outcome_facts(self, school_ids: Sequence[str] | None) -> list[OutcomeFacts]:
@@ -606,31 +834,53 @@ class InMemoryRegistryStore:
     async def save_proposal(self, match: Match) -> bool:
         if match.id in self.matches:
             return False
-        self.matches[match.id] = match
+        self.matches[match.id] = replace(match, status=MatchStatus.PROPOSED, decided_by=None)
+        return True
+
+    async def record_withdrawal(self, match_id: str, reason: str) -> bool:
+        if match_id in self.withdrawals:
+            return False
+        self.withdrawals[match_id] = reason
         return True
 
     async def claim_decision(self, decision: Decision) -> Decision:
+        self.pending.setdefault(decision.match_id, self.clock())
         return self.decisions.setdefault(decision.match_id, decision)
 
     async def release_decision(self, decision: Decision) -> None:
-        stood = self.decisions.get(decision.match_id)
-        if stood is not None and (stood.kind, stood.by) == (decision.kind, decision.by):
+        if self.decisions.get(decision.match_id) == decision:
             del self.decisions[decision.match_id]
+        self.pending.pop(decision.match_id, None)
 
-    async def settle_decision(self, match_id: str) -> None:
-        if match_id in self.decisions:
-            self.decisions[match_id] = replace(self.decisions[match_id], settled=True)
+    async def pending_decisions(self, older_than: timedelta) -> list[Decision]:
+        cutoff = self.clock() - older_than
+        for match_id in [m for m in self.pending if m in self.outcomes or m not in self.decisions]:
+            del self.pending[match_id]
+        return [self.decisions[m] for m, at in self.pending.items() if at <= cutoff]
 
-    async def unsettled_confirmations(self) -> list[Decision]:
-        return [
-            d for d in self.decisions.values() if d.kind == DecisionKind.CONFIRM and not d.settled
-        ]
+    async def claim_placement(self, student_id: str, match_id: str, opening_id: str) -> str:
+        return self.placements.setdefault(student_id, match_id)
+
+    async def release_placement(self, student_id: str, match_id: str) -> None:
+        if self.placements.get(student_id) == match_id:
+            del self.placements[student_id]
+
+    async def record_outcome(self, outcome: Outcome, event: Envelope) -> None:
+        if outcome.match_id not in self.outcomes:
+            self.outcomes[outcome.match_id] = outcome
+            self.events.append(event)
+        self.pending.pop(outcome.match_id, None)
+
+    def _with_facts(self, match: Match) -> Match:
+        outcome = self.outcomes.get(match.id)
+        status, note = match_status(
+            outcome, self.withdrawals.get(match.id), self.placements.get(match.student_id), match.id
+        )
+        return replace(match, status=status, note=note, decided_by=outcome.by if outcome else None)
 
     async def match(self, match_id: str) -> Match | None:
-        return self.matches.get(match_id)
-
-    async def replace_match(self, match: Match, event: Envelope | None) -> bool:
-        return self._replace(self.matches, match, event)
+        found = self.matches.get(match_id)
+        return self._with_facts(found) if found else None
 
     async def matches_of_schools(
         self, school_ids: Sequence[str], status: str | None, skip: int, limit: int
@@ -651,17 +901,17 @@ class InMemoryRegistryStore:
         )
 
     def _matches(self, keep: Any, skip: int, limit: int) -> list[Match]:
-        return _page(
-            sorted((m for m in self.matches.values() if keep(m)), key=lambda m: m.id), skip, limit
-        )
+        every = (self._with_facts(m) for m in self.matches.values())
+        return _page(sorted((m for m in every if keep(m)), key=lambda m: m.id), skip, limit)
 
     async def placed_students(self, school_ids: Sequence[str] | None) -> set[str]:
-        return {
-            m.student_id
-            for m in self.matches.values()
-            if m.status == MatchStatus.CONFIRMED
-            and (school_ids is None or m.school_id in school_ids)
-        }
+        done = {s for s, m in self.placements.items() if m in self.outcomes}
+        if school_ids is None:
+            return done
+        return {s for s in done if s in self.students and self.students[s].school_id in school_ids}
+
+    async def parked_changes(self) -> list[ParkedChange]:
+        return []  # nothing is ever refused in memory
 
     def _replace(self, items: dict[str, Any], item: Any, event: Envelope | None) -> bool:
         stored = items.get(item.id)
