@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from wbl_matcher.domain import Assignment, Proposal, changes_for, fields_of
+from wbl_matcher.domain import Assignment, OfferHead, Proposal, changes_for, fields_of
 from wbl_schemas.events import OpeningSnapshot, Place, StudentMatchProfile
 
 pytestmark = pytest.mark.unit
@@ -59,7 +59,7 @@ def test_a_kept_pair_publishes_nothing() -> None:
         "rnd_2",
         [student("s1")],
         OPENINGS,
-        {"s1": proposal("s1", "o1")},
+        {"s1": OfferHead(1, proposal("s1", "o1"))},
         {"s1": Assignment("o1", ())},
     )
     assert changes == []
@@ -76,7 +76,7 @@ def test_a_new_pair_is_proposed_once() -> None:
 def test_a_moved_student_is_withdrawn_and_proposed_again() -> None:
     old = proposal("s1", "o1")
     [change] = changes_for(
-        "rnd_2", [student("s1")], OPENINGS, {"s1": old}, {"s1": Assignment("o2", ())}
+        "rnd_2", [student("s1")], OPENINGS, {"s1": OfferHead(1, old)}, {"s1": Assignment("o2", ())}
     )
     assert change.withdraw == old
     assert change.propose is not None and change.propose.opening_id == "o2"
@@ -84,10 +84,28 @@ def test_a_moved_student_is_withdrawn_and_proposed_again() -> None:
 
 def test_an_unmatched_student_loses_their_proposal() -> None:
     old = proposal("s1", "o1")
-    [change] = changes_for("rnd_2", [student("s1")], OPENINGS, {"s1": old}, {"s1": None})
+    [change] = changes_for(
+        "rnd_2", [student("s1")], OPENINGS, {"s1": OfferHead(1, old)}, {"s1": None}
+    )
     assert (change.withdraw, change.propose) == (old, None)
 
 
 def test_related_fields_widen_a_students_partition() -> None:
     related = {"cybersecurity": frozenset({"programming-and-web-development"})}
     assert fields_of(student("s1"), related) == {"cybersecurity", "programming-and-web-development"}
+
+
+def test_the_same_change_gets_the_same_match_id_wherever_it_is_computed() -> None:
+    head = {"s1": OfferHead(3, proposal("s1", "o1"))}
+    one, two = (
+        changes_for(r, [student("s1")], OPENINGS, head, {"s1": Assignment("o2", ())})
+        for r in ("rnd_a", "rnd_b")
+    )
+    assert one[0].propose is not None and two[0].propose is not None
+    assert one[0].propose.match_id == two[0].propose.match_id
+    assert one[0].version == 3
+    # The same pair after the record moved on is another match.
+    [later] = changes_for(
+        "rnd_c", [student("s1")], OPENINGS, {"s1": OfferHead(5, None)}, {"s1": Assignment("o2", ())}
+    )
+    assert later.propose is not None and later.propose.match_id != one[0].propose.match_id

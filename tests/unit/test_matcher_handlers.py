@@ -52,9 +52,13 @@ async def register(matcher: Matcher, *student_ids: str) -> None:
         await matcher.on_student_event(StudentRegistered(producer="test", payload=student(sid)))
 
 
-def decision(student_id: str, opening_id: str) -> PlacementDecision:
+def counts(marks: dict[str, list[str]]) -> dict[str, int]:
+    return {f: len(ids) for f, ids in marks.items()}
+
+
+def decision(student_id: str, opening_id: str, match_id: str | None = None) -> PlacementDecision:
     return PlacementDecision(
-        match_id=f"mat_{student_id}",
+        match_id=match_id or f"mat_{student_id}",
         student_id=student_id,
         school_id="sch_1",
         opening_id=opening_id,
@@ -78,8 +82,11 @@ async def place(
     await publish(matcher, opening_id)
     await register(matcher, student_id)
     await dirty_round(matcher, store)
+    proposed = (await store.proposals([student_id]))[student_id]
     await matcher.on_placement_event(
-        PlacementConfirmed(producer="test", payload=decision(student_id, opening_id))
+        PlacementConfirmed(
+            producer="test", payload=decision(student_id, opening_id, proposed.match_id)
+        )
     )
 
 
@@ -96,7 +103,7 @@ async def test_an_opening_and_students_arriving_are_proposed_once(
 ) -> None:
     await publish(matcher, "o1", seats=2)
     await register(matcher, "s1", "s2")
-    assert await store.dirty_fields() == {CYBER: 3}
+    assert counts(await store.dirty_fields()) == {CYBER: 3}
     assert await dirty_round(matcher, store) == 2
     assert {sid: p.opening_id for sid, p in (await store.proposals(["s1", "s2"])).items()} == {
         "s1": "o1",
@@ -105,9 +112,11 @@ async def test_an_opening_and_students_arriving_are_proposed_once(
     record = await store.latest_round()
     assert record is not None and (record.career_fields, record.matched) == ((CYBER,), 2)
     assert await store.dirty_fields() == {}
-    # A redelivered registration marks nothing; a full round with nothing new queues nothing.
+    # A redelivered registration marks its field again (a crash may have cut the first
+    # delivery short), and the round it causes, like a full round, queues nothing new.
     await register(matcher, "s1")
-    assert await store.dirty_fields() == {}
+    assert counts(await store.dirty_fields()) == {CYBER: 1}
+    assert await dirty_round(matcher, store) == 0
     assert (await matcher.run_round(None)).proposed == 0
     assert history(store, "s1") == history(store, "s2") == [(MatchProposed, "o1")]
 
@@ -116,13 +125,13 @@ async def test_a_confirmed_placement_takes_the_seat_from_later_rounds(
     matcher: Matcher, store: InMemoryMatcherStore
 ) -> None:
     await place(matcher, store, "s1", "o1")
-    assert await store.dirty_fields() == {CYBER: 1}
+    assert counts(await store.dirty_fields()) == {CYBER: 1}
     await register(matcher, "s2")
     assert await dirty_round(matcher, store) == 0
     assert await store.proposals(["s2"]) == {}
     why = await store.why_not("s2")
     assert why is not None and why[1][0].startswith("o1: ")
-    assert history(store, "s1") == [(MatchProposed, "o1")]  # the placed proposal stays
+    assert history(store, "s1") == [(MatchProposed, "o1")]  # the placed proposal: no withdrawal
 
 
 async def test_a_declined_opening_is_not_proposed_again(
@@ -153,7 +162,7 @@ async def test_closing_an_opening_withdraws_its_proposal_exactly_once(
     await dirty_round(matcher, store)
     ref = OpeningRef(opening_id="o1", employer_id="emp_1", version=2)
     await matcher.on_opening_event(OpeningClosed(producer="test", payload=ref))
-    assert await store.dirty_fields() == {CYBER: 1}
+    assert counts(await store.dirty_fields()) == {CYBER: 1}
     await dirty_round(matcher, store)
     await matcher.run_round(None)  # re-solving must not withdraw again
     assert history(store, "s1") == [(MatchProposed, "o1"), (MatchWithdrawn, "o1")]
@@ -166,9 +175,9 @@ async def test_a_stale_student_update_changes_nothing(
     newer = student("s1").model_copy(update={"version": 2, "career_fields": ("welding",)})
     await matcher.on_student_event(StudentUpdated(producer="test", payload=newer))
     await store.clear_dirty(await store.dirty_fields())
-    await register(matcher, "s1")  # version 1 arrives late
-    assert await store.dirty_fields() == {}
+    await register(matcher, "s1")  # version 1 arrives late: marked, but the view keeps v2
     assert await store.interests({CYBER}) == []
+    assert await store.student_fields("s1") == ("welding",)
 
 
 def withdrawal(student_id: str) -> StudentWithdrawn:
@@ -252,3 +261,22 @@ async def test_a_burst_of_registrations_is_gathered_into_few_rounds(
         [r.proposed for r in store.rounds],
     )
     assert len(store.rounds) < 10
+
+
+async def test_a_placement_through_another_match_withdraws_the_open_proposal_once(
+    matcher: Matcher, store: InMemoryMatcherStore
+) -> None:
+    """The coordinator confirmed an earlier match while the matcher had moved the student:
+    the placement stands, and the student's newer open proposal is withdrawn, once."""
+    await publish(matcher, "o1")
+    await register(matcher, "s1")
+    await dirty_round(matcher, store)
+    placed_elsewhere = PlacementConfirmed(
+        producer="test", payload=decision("s1", "o_earlier", "mat_earlier")
+    )
+    await matcher.on_placement_event(placed_elsewhere)
+    await matcher.on_placement_event(placed_elsewhere)  # redelivered
+    assert history(store, "s1") == [(MatchProposed, "o1"), (MatchWithdrawn, "o1")]
+    [withdrawal] = [e for e in store.events if isinstance(e, MatchWithdrawn)]
+    assert withdrawal.payload.reason == "the student was placed at another opening"
+    assert await store.proposals(["s1"]) == {}

@@ -40,7 +40,11 @@ def create_app(settings: MatcherSettings) -> FastAPI:
     install_http_metrics(app)
     app.include_router(api.router)
     app.include_router(
-        ops_router(lambda: app.state.runtime.ready(), lambda: app.state.runtime.metrics)
+        ops_router(
+            lambda: app.state.runtime.ready(),
+            lambda: app.state.runtime.metrics,
+            lambda: app.state.runtime.detail(),
+        )
     )
     return app
 

@@ -6,8 +6,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from wbl_common.lease import Lease
 from wbl_common.metrics import RoundMetrics
-from wbl_common.outbox import OutboxRelay
 from wbl_common.runtime import Runtime, open_runtime
 from wbl_matcher.config import MatcherSettings
 from wbl_matcher.handlers import Matcher
@@ -30,14 +30,14 @@ async def bootstrap(settings: MatcherSettings) -> AsyncIterator[MatcherService]:
     async with open_runtime(settings.consumer_name, settings.kafka, settings.mongo) as runtime:
         store = MongoMatcherStore(runtime.db)
         await store.ensure_indexes()
-        runtime.relay = OutboxRelay(
-            store.outbox_collections, runtime.bus, metrics=runtime.measures.outbox
-        )
+        rounds_lease = runtime.keep_lease(Lease(runtime.db, "rounds"))
+        relay = runtime.relay_outbox(store.outbox, ("proposals",))
         matcher = Matcher(
             store=store,
             related=load_reference().related_fields,
             seed=settings.lottery_seed,
-            written=runtime.relay.wake,
+            written=relay.wake,
+            lease=rounds_lease,
             metrics=RoundMetrics(runtime.metrics),
         )
         runtime.consume(SPECS[topics.OPENINGS], matcher.on_opening_event)

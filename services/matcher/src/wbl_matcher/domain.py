@@ -57,12 +57,30 @@ class Assignment:
 
 
 @dataclass(frozen=True)
+class OfferHead:
+    """A student's proposal record: its current proposal, and how many changes it has seen
+    (the version a change claims the next of, so two rounds cannot both change it)."""
+
+    version: int = 0
+    current: Proposal | None = None
+
+
+@dataclass(frozen=True)
 class Change:
-    """What one student's proposal becomes: withdraw the old, propose the new, or both."""
+    """What one student's proposal becomes: withdraw the old, propose the new, or both,
+    computed from the record at `version`."""
 
     student_id: str
     withdraw: Proposal | None
     propose: Proposal | None
+    version: int = 0
+
+
+def match_id_for(student_id: str, opening_id: str, version: int) -> str:
+    """The same on every replica that computes the same change from the same record, so a
+    change is identified by what it is, not by who computed it."""
+    digest = hashlib.sha256(f"{student_id}|{opening_id}|{version}".encode()).hexdigest()
+    return f"mat_{digest[:16]}"
 
 
 def new_round_id() -> str:
@@ -86,7 +104,7 @@ def changes_for(
     round_id: str,
     students: Iterable[StudentMatchProfile],
     openings: Mapping[str, OpeningSnapshot],
-    current: Mapping[str, Proposal],
+    heads: Mapping[str, OfferHead],
     assignments: Mapping[str, Assignment | None],
 ) -> list[Change]:
     """Only the differences: a kept pair publishes nothing; a moved student is withdrawn
@@ -94,7 +112,8 @@ def changes_for(
     changes: list[Change] = []
     for student in students:
         sid = student.student_id
-        before = current.get(sid)
+        head = heads.get(sid, OfferHead())
+        before = head.current
         after = assignments.get(sid)
         if before is not None and after is not None and before.opening_id == after.opening_id:
             continue
@@ -104,7 +123,7 @@ def changes_for(
         if after is not None:
             opening = openings[after.opening_id]
             proposal = Proposal(
-                match_id=f"mat_{secrets.token_hex(8)}",
+                match_id=match_id_for(sid, opening.opening_id, head.version + 1),
                 round_id=round_id,
                 student_id=sid,
                 school_id=student.school_id,
@@ -113,7 +132,7 @@ def changes_for(
                 career_field=opening.career_field,
                 explanation=after.explanation,
             )
-        changes.append(Change(student_id=sid, withdraw=before, propose=proposal))
+        changes.append(Change(sid, withdraw=before, propose=proposal, version=head.version))
     return changes
 
 
@@ -142,6 +161,7 @@ class RoundRecord:
     withdrawn: int
     by_career_field: dict[str, Tally] = field(default_factory=dict)
     by_program: dict[str, Tally] = field(default_factory=dict)
+    conflicts: int = 0  # changes another round wrote first (solved again next round)
 
 
 def tallies(

@@ -8,6 +8,8 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
+from uuid import UUID, uuid5
 
 import structlog
 from prometheus_client import CollectorRegistry
@@ -19,7 +21,6 @@ from wbl_matcher.domain import (
     RoundRecord,
     changes_for,
     expand,
-    fields_of,
     new_round_id,
     solve_round,
     tallies,
@@ -43,6 +44,30 @@ from wbl_schemas.events import (
 )
 
 PRODUCER = "matcher"
+PLACED_ELSEWHERE = "the student was placed at another opening"
+EVENT_NAMESPACE = UUID("2d7f6c3a-9c55-4a0e-8f3e-6b1f0c9d7a21")
+
+
+class RoundsLease(Protocol):
+    async def hold(self) -> bool: ...
+
+    async def still_held(self) -> bool: ...
+
+
+class AlwaysHeld:
+    """The lease of a matcher that runs alone (unit tests)."""
+
+    async def hold(self) -> bool:
+        return True
+
+    async def still_held(self) -> bool:
+        return True
+
+
+class LeaseLost(Exception):
+    """Another replica took the rounds lease: this round's changes are not written."""
+
+
 log = structlog.get_logger(__name__)
 
 
@@ -57,58 +82,77 @@ class Matcher:
     # One round at a time: two rounds diffing against the same proposals would both
     # publish the same change (the background loop and an admin's full round).
     _solving: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Only the holder solves; every replica's writes are also conditional on versions.
+    lease: RoundsLease = field(default_factory=lambda: AlwaysHeld())
+    standby_poll_s: float = 2.0
 
     # -- the view ------------------------------------------------------------------------
 
     async def on_opening_event(self, event: AnyEvent) -> None:
-        touched: set[str] = set()
+        """Write the view, then mark the partitions the change touched, as the view now
+        records them: a redelivery (after a failed mark, or a crash between the two) marks
+        them again, so no re-solve is lost, and a round never solves a mark ahead of its
+        write."""
         if isinstance(event, OpeningPublished | OpeningUpdated):
-            if await self.store.save_opening(event.payload):
-                touched.add(event.payload.career_field)
+            await self.store.save_opening(event.payload)
         elif isinstance(event, OpeningClosed):
-            closed_field = await self.store.close_opening(
-                event.payload.opening_id, event.payload.version
-            )
-            if closed_field:
-                touched.add(closed_field)
-        await self._touch(touched)
+            await self.store.close_opening(event.payload.opening_id, event.payload.version)
+        else:
+            return
+        await self._touch(set(await self.store.opening_fields(event.payload.opening_id)))
 
     async def on_student_event(self, event: AnyEvent) -> None:
-        touched: set[str] = set()
         if isinstance(event, StudentRegistered | StudentUpdated):
-            if await self.store.save_student(event.payload):
-                touched = fields_of(event.payload, self.related)
+            await self.store.save_student(event.payload)
         elif isinstance(event, StudentWithdrawn):
-            student_id = event.payload.student_id
-            touched = set(await self.store.withdraw_student(student_id, event.payload.version))
-            await self._withdraw_open_proposal(student_id)
-        await self._touch(touched)
+            await self.store.withdraw_student(event.payload.student_id, event.payload.version)
+            await self._withdraw_open_proposal(event.payload.student_id)
+        else:
+            return
+        fields = await self.store.student_fields(event.payload.student_id)
+        await self._touch(expand(fields, self.related))
 
     async def _withdraw_open_proposal(self, student_id: str) -> None:
         """Rounds diff only the students still in the view, so a withdrawn student's open
-        proposal is withdrawn here. Idempotent: a redelivery finds no proposal left."""
-        async with self._solving:
-            current = (await self.store.proposals([student_id])).get(student_id)
-            if current is None or await self.store.placed(student_id):
-                return  # a confirmed placement is the registry's to end, not ours
-            change = Change(student_id, withdraw=current, propose=None)
-            events = self._events(change, unmatched_because="the student was withdrawn")
-            await self.store.apply([change], {student_id: events})
-        self.written()
+        proposal is withdrawn here."""
+        if await self.store.placed(student_id):
+            return  # a confirmed placement is the registry's to end, not ours
+        await self._end_proposal(student_id, "the student was withdrawn")
+
+    async def _end_proposal(self, student_id: str, reason: str, keep: str | None = None) -> None:
+        """Withdraw the student's open proposal, unless it is `keep` (which then simply ends:
+        it became the placement). Idempotent: a redelivery finds nothing left to end."""
+        for _ in range(5):  # a round may change the record meanwhile: read it again
+            head = (await self.store.offer_heads([student_id])).get(student_id)
+            if head is None or head.current is None:
+                return
+            kept = head.current.match_id == keep
+            change = Change(
+                student_id,
+                withdraw=None if kept else head.current,
+                propose=None,
+                version=head.version,
+            )
+            events = [] if kept else self._events(change, unmatched_because=reason)
+            if await self.store.apply([change], {student_id: events}):
+                self.written()
+                return
+        raise RuntimeError(f"could not end the proposal of {student_id}: it kept changing")
 
     async def on_placement_event(self, event: AnyEvent) -> None:
-        if isinstance(event, PlacementConfirmed):
-            decision = event.payload
-            await self.store.record_placement(Placement(decision.student_id, decision.opening_id))
-        elif isinstance(event, PlacementDeclined):
-            await self.store.record_decline(event.payload.student_id, event.payload.opening_id)
-        else:
+        if not isinstance(event, PlacementConfirmed | PlacementDeclined):
             return
-        career_field = await self.store.career_field_of(event.payload.opening_id)
-        await self._touch({career_field} if career_field else set())
+        decision = event.payload
+        if isinstance(event, PlacementConfirmed):
+            await self.store.record_placement(Placement(decision.student_id, decision.opening_id))
+            # Placed through one match: any other open proposal of theirs ends (once).
+            await self._end_proposal(decision.student_id, PLACED_ELSEWHERE, keep=decision.match_id)
+        else:
+            await self.store.record_decline(decision.student_id, decision.opening_id)
+        await self._touch(set(await self.store.opening_fields(decision.opening_id)))
 
     async def _touch(self, career_fields: set[str]) -> None:
-        """Durably mark partitions for the next round, so a crash loses no re-solve."""
+        """Durably mark partitions for the next round."""
         if career_fields:
             await self.store.mark_dirty(career_fields)
             self._pending.set()
@@ -118,21 +162,28 @@ class Matcher:
     async def run_rounds(self, batch_window_s: float) -> None:
         """Solve dirty partitions forever, at most one round per window: an event after a
         quiet spell is solved at once, and a burst (a class list) is gathered into the
-        next round rather than solved event by event."""
+        next round rather than solved event by event. Only the replica holding the rounds
+        lease solves; the others wait to take over."""
         loop = asyncio.get_running_loop()
         last_round = -batch_window_s
         self._pending.set()  # whatever was left dirty before a restart
         while True:
-            await self._pending.wait()
+            with contextlib.suppress(TimeoutError):  # a standby looks again now and then
+                await asyncio.wait_for(self._pending.wait(), timeout=self.standby_poll_s)
             if (wait := last_round + batch_window_s - loop.time()) > 0:
                 await asyncio.sleep(wait)
             self._pending.clear()
             try:
+                if not await self.lease.hold():
+                    continue
                 marks = await self.store.dirty_fields()
                 if marks:
                     last_round = loop.time()
-                    await self.run_round(set(marks))
-                    await self.store.clear_dirty(marks)
+                    record = await self.run_round(set(marks))
+                    if record.conflicts:  # another round changed some records: solve again
+                        self._pending.set()
+                    else:
+                        await self.store.clear_dirty(marks)
             except Exception as error:  # database trouble: keep the marks, try again soon
                 log.warning("round failed", error=type(error).__name__, detail=str(error))
                 with contextlib.suppress(Exception):
@@ -152,12 +203,14 @@ class Matcher:
         outcome = solve_round(inputs, self.seed, self.related)
         assignments = outcome.assignments
         openings = {o.opening_id: o for o in inputs.openings}
-        current = await self.store.proposals(s.student_id for s in inputs.students)
-        changes = changes_for(round_id, inputs.students, openings, current, assignments)
-        await self.store.apply(changes, {c.student_id: self._events(c) for c in changes})
+        heads = await self.store.offer_heads(s.student_id for s in inputs.students)
+        changes = changes_for(round_id, inputs.students, openings, heads, assignments)
+        if changes and not await self.lease.still_held():  # fenced: another replica took over
+            raise LeaseLost("the rounds lease passed to another replica during the round")
+        written = await self.store.apply(changes, {c.student_id: self._events(c) for c in changes})
         matched_ids = [sid for sid, a in assignments.items() if a is not None]
         await self.store.save_why_not(round_id, outcome.why_not, matched_ids)
-        if changes:
+        if written:
             self.written()
         matched = len(matched_ids)
         by_field, by_program = tallies(inputs.students, assignments)
@@ -169,10 +222,11 @@ class Matcher:
             eligible=len(inputs.students),
             matched=matched,
             unmatched=len(inputs.students) - matched,
-            proposed=sum(1 for c in changes if c.propose),
-            withdrawn=sum(1 for c in changes if c.withdraw),
+            proposed=sum(1 for c in written if c.propose),
+            withdrawn=sum(1 for c in written if c.withdraw),
             by_career_field=by_field,
             by_program=by_program,
+            conflicts=len(changes) - len(written),
         )
         await self.store.save_round(record)
         self.metrics.observe(
@@ -183,7 +237,11 @@ class Matcher:
             withdrawn=record.withdrawn,
         )
         log.info(
-            "round solved", round_id=round_id, proposed=record.proposed, withdrawn=record.withdrawn
+            "round solved",
+            round_id=round_id,
+            proposed=record.proposed,
+            withdrawn=record.withdrawn,
+            conflicts=record.conflicts,
         )
         return record
 
@@ -216,6 +274,7 @@ class Matcher:
             )
             events.append(
                 MatchWithdrawn(
+                    event_id=uuid5(EVENT_NAMESPACE, f"{old.match_id}:withdrawn"),
                     producer=PRODUCER,
                     payload=MatchWithdrawal(
                         match_id=old.match_id,
@@ -231,6 +290,7 @@ class Matcher:
             new = change.propose
             events.append(
                 MatchProposed(
+                    event_id=uuid5(EVENT_NAMESPACE, f"{new.match_id}:proposed"),
                     producer=PRODUCER,
                     payload=MatchProposal(
                         match_id=new.match_id,

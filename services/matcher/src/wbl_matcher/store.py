@@ -4,20 +4,28 @@ A `MatcherStore` protocol, its MongoDB implementation, and an in-memory one for 
 
 from __future__ import annotations
 
-import asyncio
+import secrets
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from pymongo import ASCENDING, UpdateOne
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from wbl_common.mongo import Document, upsert_if_newer
-from wbl_common.outbox import outbox_lock, with_outbox
-from wbl_matcher.domain import Change, MatchingInputs, Placement, Proposal, RoundRecord, Tally
+from wbl_common.mongo import Document, find_by_ids, upsert_if_newer
+from wbl_common.outbox import Outbox
+from wbl_common.versions import created, revised
+from wbl_matcher.domain import (
+    Change,
+    MatchingInputs,
+    OfferHead,
+    Placement,
+    Proposal,
+    RoundRecord,
+    Tally,
+)
 from wbl_schemas.envelope import Envelope
 from wbl_schemas.events import OpeningSnapshot, StudentMatchProfile
 
@@ -33,6 +41,15 @@ class MatcherStore(Protocol):
 
     async def career_field_of(self, opening_id: str) -> str | None: ...
 
+    async def student_fields(self, student_id: str) -> tuple[str, ...]:
+        """The career fields the student's latest change touched: their fields now and those
+        it replaced (none if unknown). Read after the write, so a redelivery finds the same."""
+        ...
+
+    async def opening_fields(self, opening_id: str) -> tuple[str, ...]:
+        """As `student_fields`, for an opening (whose field an update may change)."""
+        ...
+
     async def record_placement(self, placement: Placement) -> bool: ...
 
     async def placed(self, student_id: str) -> bool: ...
@@ -41,15 +58,24 @@ class MatcherStore(Protocol):
 
     async def mark_dirty(self, career_fields: Iterable[str]) -> None: ...
 
-    async def dirty_fields(self) -> dict[str, int]: ...
+    async def dirty_fields(self) -> dict[str, list[str]]:
+        """Each dirty career field with the marks that made it so."""
+        ...
 
-    async def clear_dirty(self, marks: dict[str, int]) -> None: ...
+    async def clear_dirty(self, marks: dict[str, list[str]]) -> None:
+        """Remove these marks (those made since stay, for the next round)."""
+        ...
 
     async def inputs_for(self, career_fields: set[str] | None) -> MatchingInputs: ...
 
     async def proposals(self, student_ids: Iterable[str]) -> dict[str, Proposal]: ...
 
-    async def apply(self, changes: list[Change], events: dict[str, list[Envelope]]) -> None: ...
+    async def offer_heads(self, student_ids: Iterable[str]) -> dict[str, OfferHead]: ...
+
+    async def apply(self, changes: list[Change], events: dict[str, list[Envelope]]) -> list[Change]:
+        """Write each change with its events unless its student's record moved on since the
+        change was computed; returns the changes written."""
+        ...
 
     async def save_why_not(
         self, round_id: str, why_not: dict[str, tuple[str, ...]], matched: list[str]
@@ -64,6 +90,19 @@ class MatcherStore(Protocol):
     async def latest_round(self) -> RoundRecord | None: ...
 
 
+MAX_UPDATES_PER_COMMAND = 40
+
+
+def _head(doc: Document) -> OfferHead:
+    current = doc.get("current")
+    proposal = (
+        None
+        if current is None
+        else Proposal(**{**current, "explanation": tuple(current["explanation"])})
+    )
+    return OfferHead(version=doc["version"], current=proposal)
+
+
 def _json(model: OpeningSnapshot | StudentMatchProfile) -> Document:
     return model.model_dump(mode="json")
 
@@ -74,58 +113,74 @@ class MongoMatcherStore:
         self.students = db["students"]
         self.placements = db["placements"]
         self.proposals_ = db["proposals"]
-        self.dirty = db["dirty_fields"]
+        # One document per mark, inserted by events and deleted by the round that solved
+        # them: no counter to update, so no write can be lost between the two.
+        self.dirty = db["dirty_marks"]
         self.rounds = db["rounds"]
         self.why_not_ = db["why_not"]
-        # FerretDB 1.24 does not isolate concurrent writes to one document (ADR 3): a
-        # dirty mark's $inc racing the round's clearing was lost, and so was the re-solve.
-        # The view's writers (the three consumers and the round loop) take turns here.
-        self._view_writes = asyncio.Lock()
-
-    @property
-    def outbox_collections(self) -> list[AsyncCollection[Document]]:
-        return [self.proposals_]
+        self.outbox = Outbox(db)
 
     async def ensure_indexes(self) -> None:
         await self.openings.create_index([("career_field", ASCENDING), ("status", ASCENDING)])
         await self.students.create_index("career_fields")
         await self.placements.create_index("opening_id")
-        await self.proposals_.create_index("outbox_pending")
         await self.rounds.create_index("started_seq")
 
     async def save_opening(self, opening: OpeningSnapshot) -> bool:
-        doc = {"snapshot": _json(opening), "career_field": opening.career_field, "status": "open"}
-        async with self._view_writes:
-            return await upsert_if_newer(self.openings, opening.opening_id, opening.version, doc)
+        before = await self.career_field_of(opening.opening_id)
+        doc = {
+            "snapshot": _json(opening),
+            "career_field": opening.career_field,
+            "status": "open",
+            "fields_before": [before] if before else [],
+        }
+        return await upsert_if_newer(self.openings, opening.opening_id, opening.version, doc)
 
     async def close_opening(self, opening_id: str, version: int) -> str | None:
-        async with self._view_writes:
-            found = await self.openings.find_one({"_id": opening_id})
-            closed = await upsert_if_newer(self.openings, opening_id, version, {"status": "closed"})
+        found = await self.openings.find_one({"_id": opening_id})
+        closed = await upsert_if_newer(self.openings, opening_id, version, {"status": "closed"})
         # `get`: a closure can precede the opening's publication, so no career field yet.
         return found.get("career_field") if closed and found else None
 
     async def save_student(self, student: StudentMatchProfile) -> bool:
+        found = await self.students.find_one({"_id": student.student_id}, {"career_fields": 1})
         doc = {
             "profile": _json(student),
             "career_fields": list(student.career_fields),
             "status": "active",
+            "fields_before": list(found.get("career_fields", [])) if found else [],
         }
-        async with self._view_writes:
-            return await upsert_if_newer(self.students, student.student_id, student.version, doc)
+        return await upsert_if_newer(self.students, student.student_id, student.version, doc)
 
     async def withdraw_student(self, student_id: str, version: int) -> list[str]:
-        async with self._view_writes:
-            found = await self.students.find_one({"_id": student_id})
-            withdrawn = {"status": "withdrawn"}
-            if not await upsert_if_newer(self.students, student_id, version, withdrawn):
-                return []
+        found = await self.students.find_one({"_id": student_id})
+        withdrawn = {"status": "withdrawn"}
+        if not await upsert_if_newer(self.students, student_id, version, withdrawn):
+            return []
         # `get`: a decline or withdrawal can precede the profile, so no career fields yet.
         return list(found.get("career_fields", [])) if found else []
 
     async def career_field_of(self, opening_id: str) -> str | None:
         found = await self.openings.find_one({"_id": opening_id}, {"career_field": 1})
         return found.get("career_field") if found else None
+
+    async def student_fields(self, student_id: str) -> tuple[str, ...]:
+        found = await self.students.find_one(
+            {"_id": student_id}, {"career_fields": 1, "fields_before": 1}
+        )
+        if found is None:
+            return ()
+        return tuple(
+            dict.fromkeys([*found.get("career_fields", []), *found.get("fields_before", [])])
+        )
+
+    async def opening_fields(self, opening_id: str) -> tuple[str, ...]:
+        found = await self.openings.find_one(
+            {"_id": opening_id}, {"career_field": 1, "fields_before": 1}
+        )
+        if found is None or "career_field" not in found:
+            return ()
+        return tuple(dict.fromkeys([found["career_field"], *found.get("fields_before", [])]))
 
     async def record_placement(self, placement: Placement) -> bool:
         try:
@@ -142,25 +197,27 @@ class MongoMatcherStore:
     async def record_decline(self, student_id: str, opening_id: str) -> None:
         # Version 0 on insert: `upsert_if_newer` never matches a document without a version,
         # so a decline seen before the student's profile would otherwise block it for good.
-        async with self._view_writes:
-            await self.students.update_one(
-                {"_id": student_id},
-                {"$addToSet": {"declined": opening_id}, "$setOnInsert": {"version": 0}},
-                upsert=True,
-            )
+        await self.students.update_one(
+            {"_id": student_id},
+            {"$addToSet": {"declined": opening_id}, "$setOnInsert": {"version": 0}},
+            upsert=True,
+        )
 
     async def mark_dirty(self, career_fields: Iterable[str]) -> None:
-        async with self._view_writes:
-            for career_field in career_fields:
-                await self.dirty.update_one({"_id": career_field}, {"$inc": {"n": 1}}, upsert=True)
+        marks = [{"_id": secrets.token_hex(8), "field": f} for f in set(career_fields)]
+        if marks:
+            await self.dirty.insert_many(marks)
 
-    async def dirty_fields(self) -> dict[str, int]:
-        return {doc["_id"]: doc["n"] async for doc in self.dirty.find({})}
+    async def dirty_fields(self) -> dict[str, list[str]]:
+        marks: dict[str, list[str]] = {}
+        async for doc in self.dirty.find({}):
+            marks.setdefault(doc["field"], []).append(doc["_id"])
+        return marks
 
-    async def clear_dirty(self, marks: dict[str, int]) -> None:
-        async with self._view_writes:
-            for career_field, n in marks.items():
-                await self.dirty.delete_one({"_id": career_field, "n": n})
+    async def clear_dirty(self, marks: dict[str, list[str]]) -> None:
+        ids = [mark for field_marks in marks.values() for mark in field_marks]
+        for start in range(0, len(ids), 500):
+            await self.dirty.delete_many({"_id": {"$in": ids[start : start + 500]}})
 
     async def inputs_for(self, career_fields: set[str] | None) -> MatchingInputs:
         """Open openings and active, unplaced students of `career_fields` (None: all)."""
@@ -203,27 +260,29 @@ class MongoMatcherStore:
         return [tuple(doc["career_fields"]) async for doc in cursor]
 
     async def proposals(self, student_ids: Iterable[str]) -> dict[str, Proposal]:
-        ids = list(student_ids)
-        found: dict[str, Proposal] = {}
-        async for doc in self.proposals_.find({"_id": {"$in": ids}, "current": {"$ne": None}}):
-            found[doc["_id"]] = Proposal(
-                **{**doc["current"], "explanation": tuple(doc["current"]["explanation"])}
-            )
-        return found
+        heads = await self.offer_heads(student_ids)
+        return {sid: h.current for sid, h in heads.items() if h.current is not None}
 
-    async def apply(self, changes: list[Change], events: dict[str, list[Envelope]]) -> None:
-        """Each student's new proposal and its events: one single-document write."""
-        async with outbox_lock(self.proposals_):
-            for change in changes:
-                current = asdict(change.propose) if change.propose else None
-                await self.proposals_.update_one(
-                    {"_id": change.student_id},
-                    with_outbox(
-                        {"$set": {"current": current}, "$inc": {"version": 1}},
-                        *events[change.student_id],
-                    ),
-                    upsert=True,
-                )
+    async def offer_heads(self, student_ids: Iterable[str]) -> dict[str, OfferHead]:
+        return {
+            sid: _head(doc)
+            for sid, doc in (await find_by_ids(self.proposals_, student_ids)).items()
+        }
+
+    async def apply(self, changes: list[Change], events: dict[str, list[Envelope]]) -> list[Change]:
+        """Each change claims the next version of its student's record (with its events), so
+        of two rounds (replicas) that computed a change from the same record one writes it."""
+        writes = []
+        for change in changes:
+            doc = {
+                "_id": change.student_id,
+                "version": change.version + 1,
+                "current": asdict(change.propose) if change.propose else None,
+            }
+            kind = created if change.version == 0 else revised
+            writes.append(kind("proposals", doc, events[change.student_id]))
+        stored = await self.outbox.write_many(writes)
+        return [c for c, ok in zip(changes, stored, strict=True) if ok]
 
     async def save_why_not(
         self, round_id: str, why_not: dict[str, tuple[str, ...]], matched: list[str]
@@ -233,17 +292,19 @@ class MongoMatcherStore:
             await self.why_not_.delete_many({"_id": {"$in": matched}})
         if not why_not:
             return
-        await self.why_not_.bulk_write(
-            [
-                UpdateOne(
-                    {"_id": sid},
-                    {"$set": {"round_id": round_id, "reasons": list(reasons)}},
-                    upsert=True,
-                )
-                for sid, reasons in why_not.items()
-            ],
-            ordered=False,
-        )
+        updates = [
+            UpdateOne(
+                {"_id": sid},
+                {"$set": {"round_id": round_id, "reasons": list(reasons)}},
+                upsert=True,
+            )
+            for sid, reasons in why_not.items()
+        ]
+        # Well under the 100 statements per update command that wedge FerretDB 1.24.
+        for start in range(0, len(updates), MAX_UPDATES_PER_COMMAND):
+            await self.why_not_.bulk_write(
+                updates[start : start + MAX_UPDATES_PER_COMMAND], ordered=False
+            )
 
     async def why_not(self, student_id: str) -> tuple[str, tuple[str, ...]] | None:
         doc = await self.why_not_.find_one({"_id": student_id})
@@ -269,6 +330,7 @@ class _OpeningRow:
     version: int
     status: str
     snapshot: OpeningSnapshot | None  # None: closed before its publication was seen
+    fields_before: tuple[str, ...] = ()
 
 
 @dataclass
@@ -277,6 +339,7 @@ class _StudentRow:
     status: str | None = None
     profile: StudentMatchProfile | None = None  # None: declined or withdrawn before seen
     declined: set[str] = field(default_factory=set)
+    fields_before: tuple[str, ...] = ()
 
 
 def _newer(row: _OpeningRow | _StudentRow | None, version: int) -> bool:
@@ -291,16 +354,18 @@ class InMemoryMatcherStore:
     openings: dict[str, _OpeningRow] = field(default_factory=dict)
     students: dict[str, _StudentRow] = field(default_factory=dict)
     placements: dict[str, str] = field(default_factory=dict)  # student id -> opening id
-    current: dict[str, Proposal] = field(default_factory=dict)
-    dirty: dict[str, int] = field(default_factory=dict)
+    heads: dict[str, OfferHead] = field(default_factory=dict)
+    dirty: dict[str, list[str]] = field(default_factory=dict)
     reasons: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     rounds: list[RoundRecord] = field(default_factory=list)
     events: list[Envelope] = field(default_factory=list)
 
     async def save_opening(self, opening: OpeningSnapshot) -> bool:
-        if not _newer(self.openings.get(opening.opening_id), opening.version):
+        row = self.openings.get(opening.opening_id)
+        if not _newer(row, opening.version):
             return False
-        self.openings[opening.opening_id] = _OpeningRow(opening.version, "open", opening)
+        before = (row.snapshot.career_field,) if row and row.snapshot else ()
+        self.openings[opening.opening_id] = _OpeningRow(opening.version, "open", opening, before)
         return True
 
     async def close_opening(self, opening_id: str, version: int) -> str | None:
@@ -315,6 +380,7 @@ class InMemoryMatcherStore:
         if not _newer(self.students.get(student.student_id), student.version):
             return False
         row = self.students.setdefault(student.student_id, _StudentRow())
+        row.fields_before = row.profile.career_fields if row.profile else ()
         row.version, row.status, row.profile = student.version, "active", student
         return True
 
@@ -329,6 +395,17 @@ class InMemoryMatcherStore:
         row = self.openings.get(opening_id)
         return row.snapshot.career_field if row and row.snapshot else None
 
+    async def student_fields(self, student_id: str) -> tuple[str, ...]:
+        row = self.students.get(student_id)
+        now = row.profile.career_fields if row and row.profile else ()
+        return tuple(dict.fromkeys([*now, *(row.fields_before if row else ())]))
+
+    async def opening_fields(self, opening_id: str) -> tuple[str, ...]:
+        row = self.openings.get(opening_id)
+        if row is None or row.snapshot is None:
+            return ()
+        return tuple(dict.fromkeys([row.snapshot.career_field, *row.fields_before]))
+
     async def record_placement(self, placement: Placement) -> bool:
         if placement.student_id in self.placements:
             return False
@@ -342,16 +419,19 @@ class InMemoryMatcherStore:
         self.students.setdefault(student_id, _StudentRow()).declined.add(opening_id)
 
     async def mark_dirty(self, career_fields: Iterable[str]) -> None:
-        for career_field in career_fields:
-            self.dirty[career_field] = self.dirty.get(career_field, 0) + 1
+        for career_field in set(career_fields):
+            self.dirty.setdefault(career_field, []).append(secrets.token_hex(8))
 
-    async def dirty_fields(self) -> dict[str, int]:
-        return dict(self.dirty)
+    async def dirty_fields(self) -> dict[str, list[str]]:
+        return {f: list(marks) for f, marks in self.dirty.items()}
 
-    async def clear_dirty(self, marks: dict[str, int]) -> None:
-        for career_field, n in marks.items():
-            if self.dirty.get(career_field) == n:  # marked again meanwhile: keep it
-                del self.dirty[career_field]
+    async def clear_dirty(self, marks: dict[str, list[str]]) -> None:
+        for career_field, cleared in marks.items():
+            left = [m for m in self.dirty.get(career_field, []) if m not in cleared]
+            if left:  # marked again meanwhile: keep it
+                self.dirty[career_field] = left
+            else:
+                self.dirty.pop(career_field, None)
 
     def _active(
         self, career_fields: set[str] | None
@@ -392,15 +472,21 @@ class InMemoryMatcherStore:
         return [profile.career_fields for profile, _ in self._active(career_fields)]
 
     async def proposals(self, student_ids: Iterable[str]) -> dict[str, Proposal]:
-        return {sid: self.current[sid] for sid in student_ids if sid in self.current}
+        heads = await self.offer_heads(student_ids)
+        return {sid: h.current for sid, h in heads.items() if h.current is not None}
 
-    async def apply(self, changes: list[Change], events: dict[str, list[Envelope]]) -> None:
+    async def offer_heads(self, student_ids: Iterable[str]) -> dict[str, OfferHead]:
+        return {sid: self.heads[sid] for sid in student_ids if sid in self.heads}
+
+    async def apply(self, changes: list[Change], events: dict[str, list[Envelope]]) -> list[Change]:
+        written = []
         for change in changes:
-            if change.propose is not None:
-                self.current[change.student_id] = change.propose
-            else:
-                self.current.pop(change.student_id, None)
+            if self.heads.get(change.student_id, OfferHead()).version != change.version:
+                continue
+            self.heads[change.student_id] = OfferHead(change.version + 1, change.propose)
             self.events.extend(events[change.student_id])
+            written.append(change)
+        return written
 
     async def save_why_not(
         self, round_id: str, why_not: dict[str, tuple[str, ...]], matched: list[str]
