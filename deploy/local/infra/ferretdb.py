@@ -1,10 +1,15 @@
 """FerretDB (the MongoDB wire protocol on SQLite): built from its Go module by our own tiny
-main (``deploy/local/ferretdb``), its process, and a ping + write + read as its health check."""
+main (``deploy/local/ferretdb``), with our patches of two FerretDB 1.24 bugs applied
+(``deploy/local/ferretdb/patches``: lookups by ``_id`` use the index; an update command gives
+back each statement's pooled connection, so a large one no longer wedges the database), its
+process, and a ping + write + read as its health check (ADR 1)."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -21,6 +26,8 @@ from infra.progress import Progress
 
 NAME = "ferretdb"
 SOURCE = HERE / "ferretdb"
+PATCHES = SOURCE / "patches"
+MODULE = "github.com/FerretDB/FerretDB"
 BUILD_TAGS = "ferretdb_no_postgresql"
 GO_MIN = (1, 24)
 HEALTH_DB = "wbl_healthcheck"
@@ -45,8 +52,12 @@ def binary(config: Config) -> Path:
     return home(config) / "ferretdb"
 
 
+def patches() -> list[Path]:
+    return sorted(PATCHES.glob("*.patch"))
+
+
 def _inputs() -> str:
-    files = [SOURCE / n for n in ("main.go", "go.mod", "go.sum")]
+    files = [*(SOURCE / n for n in ("main.go", "go.mod", "go.sum")), *patches()]
     return cache.digest(BUILD_TAGS.encode(), *(f.read_bytes() for f in files))
 
 
@@ -97,8 +108,10 @@ def build(config: Config, progress: Progress) -> bool:
         if tmp is None:
             return False
         modules = _download_modules(go, env, config, progress)
-        total = _count_packages(go, env, config)
-        compiled = _compile(go, env, tmp / "ferretdb", total, config, progress)
+        work = _patched_source(go, env, tmp, config, progress)
+        total = _count_packages(go, env, work, config)
+        compiled = _compile(go, env, work, tmp / "ferretdb", total, config, progress)
+        shutil.rmtree(tmp / "src", ignore_errors=True)
     progress.finish(
         NAME,
         f"FerretDB {version()} built into {home(config)} ({modules} Go modules downloaded, "
@@ -137,9 +150,39 @@ def _download_modules(go: str, env: Mapping[str, str], config: Config, progress:
     return fetched
 
 
-def _count_packages(go: str, env: Mapping[str, str], config: Config) -> int | None:
+def _patched_source(
+    go: str, env: Mapping[str, str], tmp: Path, config: Config, progress: Progress
+) -> Path:
+    """A copy of our main and of FerretDB's module with our patches applied, the main's
+    go.mod pointing at the patched copy. Returns the main's directory."""
+    progress.set(NAME, f"applying {len(patches())} patches to FerretDB {version()}")
+    argv = [go, "list", "-m", "-f", "{{.Dir}}", MODULE]
+    found = subprocess.run(argv, cwd=SOURCE, env=dict(env), capture_output=True, text=True)
+    if found.returncode != 0 or not found.stdout.strip():
+        raise _failed(config, argv, found.returncode, found.stdout + found.stderr)
+    module = tmp / "src" / "ferretdb"
+    shutil.copytree(found.stdout.strip(), module)
+    for path in module.rglob("*"):  # the module cache is read-only
+        path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    main = tmp / "src" / "main"
+    main.mkdir()
+    for name in ("main.go", "go.mod", "go.sum"):
+        shutil.copy2(SOURCE / name, main / name)
+    for patch in patches():
+        argv = ["git", "apply", "-p1", str(patch)]
+        applied = subprocess.run(argv, cwd=module, capture_output=True, text=True)
+        if applied.returncode != 0:
+            raise _failed(config, argv, applied.returncode, applied.stdout + applied.stderr)
+    edit = [go, "mod", "edit", "-replace", f"{MODULE}=../ferretdb"]
+    edited = subprocess.run(edit, cwd=main, env=dict(env), capture_output=True, text=True)
+    if edited.returncode != 0:
+        raise _failed(config, edit, edited.returncode, edited.stdout + edited.stderr)
+    return main
+
+
+def _count_packages(go: str, env: Mapping[str, str], cwd: Path, config: Config) -> int | None:
     argv = [go, "list", "-deps", "-tags", BUILD_TAGS, "."]
-    proc = subprocess.run(argv, cwd=SOURCE, env=dict(env), capture_output=True, text=True)
+    proc = subprocess.run(argv, cwd=cwd, env=dict(env), capture_output=True, text=True)
     if proc.returncode != 0:
         raise _failed(config, argv, proc.returncode, proc.stdout + proc.stderr)
     return len(proc.stdout.split()) or None
@@ -148,6 +191,7 @@ def _count_packages(go: str, env: Mapping[str, str], config: Config) -> int | No
 def _compile(
     go: str,
     env: Mapping[str, str],
+    cwd: Path,
     output: Path,
     total: int | None,
     config: Config,
@@ -164,7 +208,7 @@ def _compile(
             progress.set(NAME, what, done=compiled, total=total, unit="Go packages")
 
     argv = [go, "build", "-v", "-tags", BUILD_TAGS, "-trimpath", "-o", str(output), "."]
-    code, text = cache.run_reading(argv, on_line, cwd=SOURCE, env=env)
+    code, text = cache.run_reading(argv, on_line, cwd=cwd, env=env)
     if code != 0 or not output.is_file():
         raise _failed(config, argv, code, text)
     return compiled
