@@ -20,7 +20,9 @@ class ProcessedEvents(Protocol):
 
 class MongoProcessedEvents:
     """Marks are written after the handler's own write; handlers are idempotent on their
-    natural keys too, so a crash between the two only replays a harmless handler."""
+    natural keys too, so a crash between the two only replays a harmless handler. A mark's
+    `_id` is its key: FerretDB finds a document by index only for a filter that is exactly
+    `{_id}` (any other filter scans the collection, which grows with every event)."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._events = db["processed_events"]
@@ -29,12 +31,21 @@ class MongoProcessedEvents:
         await self._events.create_index([("consumer", 1), ("event_id", 1)], unique=True)
 
     async def seen(self, consumer: str, event_id: UUID) -> bool:
-        found = await self._events.find_one({"consumer": consumer, "event_id": str(event_id)})
-        return found is not None
+        return await self._events.find_one({"_id": _mark_id(consumer, event_id)}) is not None
 
     async def mark(self, consumer: str, event_id: UUID) -> None:
         with contextlib.suppress(DuplicateKeyError):
-            await self._events.insert_one({"consumer": consumer, "event_id": str(event_id)})
+            await self._events.insert_one(
+                {
+                    "_id": _mark_id(consumer, event_id),
+                    "consumer": consumer,
+                    "event_id": str(event_id),
+                }
+            )
+
+
+def _mark_id(consumer: str, event_id: UUID) -> str:
+    return f"{consumer}/{event_id}"
 
 
 class InMemoryProcessedEvents:
