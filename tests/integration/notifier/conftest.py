@@ -160,7 +160,7 @@ async def settings_for(
                 "backoff_initial_s": 0.05,
                 "backoff_max_s": 0.2,
                 "poll_s": 0.2,
-                "lease_s": 3,
+                "lease_s": 4,
                 "webhook_timeout_s": 2,
                 **delivery,
             },
