@@ -361,6 +361,9 @@ class DeliveryWorker:
                     coordinator_id=digest.coordinator_id,
                     deliveries=len(bundled),
                 )
+        if not await self.digest_lease.hold():  # a digest is released by its lease's holder
+            log.warning("digest lease lost; another replica goes on")
+            return created
         if await self.store.release_digests(self.clock()):
             self.wake()
         return created
