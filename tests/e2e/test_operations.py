@@ -138,7 +138,7 @@ async def test_a_registration_shows_in_every_metric_family_and_in_readable_logs(
 
         # Dead letters: every consumed topic and reason is visible, at 0 or more.
         for samples, topic in ((registry, "wbl.matches"), (matcher, "wbl.students")):
-            for reason in ("invalid", "rejected"):
+            for reason in ("invalid", "rejected", "failed"):
                 assert (
                     value(samples, "wbl_dead_letters_total", topic=topic, reason=reason) is not None
                 )

@@ -4,17 +4,25 @@ at-least-once consumer with its dead-letter topic and idempotency."""
 from __future__ import annotations
 
 import secrets
+import time
+from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID
 
 import pytest
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tests.support import eventually, read_topic
+from tests.support import eventually, read_topic, start_groups_at_the_end
+from tests.tcp_gate import tcp_gate
 from wbl_common.bus import (
     Consumer,
+    ConsumerRetry,
     EventRejected,
     KafkaBus,
     build_broker,
@@ -22,7 +30,7 @@ from wbl_common.bus import (
     subscribe,
 )
 from wbl_common.config import KafkaSettings
-from wbl_common.idempotency import MongoProcessedEvents
+from wbl_common.idempotency import MongoProcessedEvents, ProcessedEvents
 from wbl_common.lease import Lease
 from wbl_common.metrics import DeadLetterMetrics
 from wbl_common.mongo import Document
@@ -165,17 +173,57 @@ async def test_one_relay_works_at_a_time_and_another_takes_over_when_it_stops(
     assert not await first.still_held()
 
 
-async def test_a_malformed_message_goes_to_the_dead_letter_topic_and_the_consumer_goes_on(
+FAST_RETRY = ConsumerRetry(attempts=3, backoff_initial_s=0.05, backoff_max_s=0.2)
+
+
+async def consumer_of(
+    kafka_bootstrap: str,
+    marker: str,
+    handle: Any,
+    processed: ProcessedEvents,
+    bus: KafkaBus,
+    metrics: CollectorRegistry,
+    retry: ConsumerRetry = FAST_RETRY,
+) -> Consumer:
+    """A consumer of wbl.coordinators in a group of its own that starts at the end of the
+    topic, so it hears only what its test publishes."""
+    await start_groups_at_the_end(kafka_bootstrap, f"test-{marker}")
+    return Consumer(
+        name=f"test-{marker}.{COORDINATORS}",
+        topic=SPEC,
+        handle=handle,
+        processed=processed,
+        dead_letters=bus,
+        dead_lettered=DeadLetterMetrics(metrics),
+        retry=retry,
+    )
+
+
+async def dead_letters_of(kafka_bootstrap: str, marker: str, count: int) -> list[Any]:
+    def ours(records: list[Any]) -> list[Any]:
+        return [r for r in records if marker in (r.key or b"").decode()]
+
+    records = await read_topic(kafka_bootstrap, SPEC.dlq, lambda rs: len(ours(rs)) >= count)
+    return ours(records)
+
+
+async def test_poison_is_dead_lettered_with_its_error_and_the_consumer_goes_on(
     db: AsyncDatabase[Document], kafka_bootstrap: str
 ) -> None:
+    """Undecodable, rejected and always-failing messages each reach the DLQ with why; the
+    rejected one is tried once, the failing one as often as configured, then skipped."""
     handled: list[AnyEvent] = []
+    tries: Counter[str] = Counter()
     marker = secrets.token_hex(6)
 
     async def handle(event: AnyEvent) -> None:
-        if isinstance(event, CoordinatorRegistered) and event.payload.coordinator_id.endswith(
-            "bad"
-        ):
+        assert isinstance(event, CoordinatorRegistered)
+        coordinator_id = event.payload.coordinator_id
+        tries[coordinator_id] += 1
+        if coordinator_id.endswith("bad"):
             raise EventRejected("no such school")
+        if coordinator_id.endswith("broken"):
+            raise KeyError(f"the handler's bug, for {coordinator_id}@school.example.org")
         handled.append(event)
 
     processed = MongoProcessedEvents(db)
@@ -183,20 +231,15 @@ async def test_a_malformed_message_goes_to_the_dead_letter_topic_and_the_consume
     broker = await started_broker(kafka_bootstrap)
     bus = KafkaBus(broker)
     metrics = CollectorRegistry()
-    consumer = Consumer(
-        name=f"test-{marker}",
-        topic=SPEC,
-        handle=handle,
-        processed=processed,
-        dead_letters=bus,
-        dead_lettered=DeadLetterMetrics(metrics),
-    )
+    consumer = await consumer_of(kafka_bootstrap, marker, handle, processed, bus, metrics)
     subscribe(broker, consumer)
     good = coordinator_event(f"coo_{marker}_good")
     async with broker:
         await broker.start()
-        await bus.publish(COORDINATORS, f"coo_{marker}_junk", b'{"not": "an event"}')
+        started = time.monotonic()
+        await bus.publish(COORDINATORS, f"coo_{marker}_junk", b"\x00\xff not json")
         await publish_event(bus, coordinator_event(f"coo_{marker}_bad"))
+        await publish_event(bus, coordinator_event(f"coo_{marker}_broken"))
         await publish_event(bus, good)
         await publish_event(bus, good)  # redelivered: handled once
         sentinel = coordinator_event(f"coo_{marker}_last")
@@ -206,21 +249,105 @@ async def test_a_malformed_message_goes_to_the_dead_letter_topic_and_the_consume
             return any(e.event_id == sentinel.event_id for e in handled)
 
         await eventually(sentinel_handled, what="the last event handled")
-
-        async def dead_letters() -> list[Any]:
-            records = await read_topic(
-                kafka_bootstrap,
-                SPEC.dlq,
-                lambda rs: sum(1 for r in rs if marker in (r.key or b"").decode()) >= 2,
-            )
-            return [r for r in records if marker in (r.key or b"").decode()]
-
-        dead = await dead_letters()
-    errors = {r.key.decode(): dict(r.headers)["x-error"].decode() for r in dead}
-    assert errors[f"coo_{marker}_junk"].startswith("invalid event:")
-    assert errors[f"coo_{marker}_bad"] == "rejected: no such school"
-    for reason in ("invalid", "rejected"):  # at least ours: the group starts at the earliest
+        took = time.monotonic() - started
+        dead = await dead_letters_of(kafka_bootstrap, marker, 3)
+    headers = {r.key.decode(): {k: v.decode() for k, v in r.headers} for r in dead}
+    assert headers[f"coo_{marker}_junk"]["x-error"].startswith("invalid event:")
+    assert headers[f"coo_{marker}_bad"]["x-error"] == "rejected: no such school"
+    # The error's class and message, and no email address.
+    assert headers[f"coo_{marker}_broken"]["x-error"] == (
+        'failed 3 times: KeyError: "the handler\'s bug, for <email>"'
+    )
+    assert {h["x-reason"] for h in headers.values()} == {"invalid", "rejected", "failed"}
+    assert all(h["x-consumer"] == consumer.name for h in headers.values())
+    assert all(h["x-original-topic"] == COORDINATORS for h in headers.values())
+    assert (tries[f"coo_{marker}_bad"], tries[f"coo_{marker}_broken"]) == (1, 3)
+    assert took < 20, f"the poison held the partition up {took:.1f}s"
+    for reason in ("invalid", "rejected", "failed"):
         labels = {"topic": COORDINATORS, "reason": reason}
         assert (metrics.get_sample_value("wbl_dead_letters_total", labels) or 0) >= 1, reason
     assert [e.event_id for e in handled].count(good.event_id) == 1
     assert await processed.seen(consumer.name, good.event_id)
+
+
+async def test_a_database_outage_is_retried_until_it_ends_and_never_dead_lettered(
+    mongo_uri: str, db: AsyncDatabase[Document], kafka_bootstrap: str
+) -> None:
+    """With the consumer's database unreachable for longer than one outage budget, the
+    event waits (retried with backoff, handed back to Kafka's poll meanwhile), then is
+    handled once; nothing is dead-lettered."""
+    marker = secrets.token_hex(6)
+    upstream = urlsplit(mongo_uri)
+    async with tcp_gate(upstream.hostname or "127.0.0.1", upstream.port or 27017) as gate:
+        client: AsyncMongoClient[Document] = AsyncMongoClient(
+            f"mongodb://127.0.0.1:{gate.port}/", serverSelectionTimeoutMS=300, tz_aware=True
+        )
+        gated = client[db.name]
+        processed = CountingProcessedEvents(MongoProcessedEvents(gated))
+        await processed.inner.ensure_indexes()
+        handled: list[AnyEvent] = []
+
+        async def handle(event: AnyEvent) -> None:
+            await gated["coordinators"].insert_one({"_id": str(event.event_id)})
+            handled.append(event)
+
+        broker = await started_broker(kafka_bootstrap)
+        bus = KafkaBus(broker)
+        metrics = CollectorRegistry()
+        # The smallest poll interval allowed: an outage budget of 5 s.
+        retry = replace(FAST_RETRY, attempt_timeout_s=1, max_poll_interval_ms=10_000)
+        consumer = await consumer_of(
+            kafka_bootstrap, marker, handle, processed, bus, metrics, retry
+        )
+        subscribe(broker, consumer)
+        event = coordinator_event(f"coo_{marker}")
+        try:
+            async with broker:
+                await broker.start()
+                gate.cut()
+                cut_at = time.monotonic()
+                await publish_event(bus, event)
+                await eventually(lambda: _at_least(processed, 3), what="retries during the outage")
+                await eventually(
+                    lambda: _elapsed_since(cut_at, retry.outage_budget_s + 1),
+                    within=retry.outage_budget_s + 5,
+                    what="the outage outlasting one budget",
+                )
+                tried_in_outage = processed.seen_calls
+                gate.restore()
+
+                async def handled_once() -> bool:
+                    return [e.event_id for e in handled] == [event.event_id]
+
+                await eventually(handled_once, what="the event handled after the outage")
+                outage_s = time.monotonic() - cut_at
+        finally:
+            await client.close()
+    assert await MongoProcessedEvents(db).seen(consumer.name, event.event_id)
+    # Backoff: far fewer tries than a tight loop would make, and at least one per second
+    # at the start of each budget.
+    assert 3 <= tried_in_outage <= outage_s * 4, (tried_in_outage, outage_s)
+    for reason in ("invalid", "rejected", "failed"):
+        labels = {"topic": COORDINATORS, "reason": reason}
+        assert metrics.get_sample_value("wbl_dead_letters_total", labels) == 0
+
+
+class CountingProcessedEvents:
+    def __init__(self, inner: MongoProcessedEvents) -> None:
+        self.inner = inner
+        self.seen_calls = 0
+
+    async def seen(self, consumer: str, event_id: UUID) -> bool:
+        self.seen_calls += 1
+        return await self.inner.seen(consumer, event_id)
+
+    async def mark(self, consumer: str, event_id: UUID) -> None:
+        await self.inner.mark(consumer, event_id)
+
+
+async def _at_least(processed: CountingProcessedEvents, calls: int) -> bool:
+    return processed.seen_calls >= calls
+
+
+async def _elapsed_since(moment: float, seconds: float) -> bool:
+    return time.monotonic() - moment >= seconds

@@ -73,10 +73,12 @@ def document() -> dict[str, Any]:
             "description": (
                 "Every message is a JSON envelope (event_id, event_type, schema_version, "
                 "occurred_at, producer, correlation_id, payload). Delivery is at least once: "
-                "consumers are idempotent on event_id. A message that fails validation or is "
-                "rejected goes, unchanged, to its topic's `.dlq` topic with the reason in the "
-                "`x-error` header. Student events carry a pseudonymous id and only what "
-                "matching needs: no names, emails, birth dates or special-population flags."
+                "consumers are idempotent on event_id. A message that fails validation, that a "
+                "consumer rejects, or whose handling keeps failing after a bounded number of "
+                "attempts goes, unchanged, to its topic's `.dlq` topic with the reason in the "
+                "`x-error` header; the consumer goes on. Student events carry a pseudonymous "
+                "id and only what matching needs: no names, emails, birth dates or "
+                "special-population flags."
             ),
         },
         "defaultContentType": "application/json",
@@ -117,7 +119,9 @@ def _channels() -> dict[str, Any]:
         dlq = TopicSpec(spec.dlq, partitions=1, compacted=False)
         channels[spec.dlq] = {
             "address": spec.dlq,
-            "description": f"Messages of {spec.name} that failed validation or were rejected.",
+            "description": (
+                f"Messages of {spec.name} that failed validation, were rejected or kept failing."
+            ),
             "messages": {DEAD_LETTER: {"$ref": MESSAGES + DEAD_LETTER}},
             "bindings": _topic_binding(dlq),
         }
@@ -192,6 +196,20 @@ def _messages() -> dict[str, Any]:
             "properties": {
                 "x-error": {"type": "string", "maxLength": 2000, "description": "the reason"},
                 "x-original-topic": {"type": "string", "description": "where it came from"},
+                "x-reason": {
+                    "type": "string",
+                    "enum": ["invalid", "rejected", "failed", "undeliverable"],
+                    "description": "failed validation; refused by the consumer; failed every "
+                    "attempt; a notification no attempt could deliver",
+                },
+                "x-consumer": {
+                    "type": "string",
+                    "description": "the consumer group that set it aside",
+                },
+                "x-delivery-id": {
+                    "type": "string",
+                    "description": "an undeliverable notification's delivery id",
+                },
             },
             "required": ["x-error", "x-original-topic"],
         },

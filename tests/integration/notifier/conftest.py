@@ -7,6 +7,7 @@ import json
 import secrets
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -98,10 +99,11 @@ class Hook:
 @dataclass
 class WebhookReceiver:
     """A receiver that verifies every request with wbl_notifier.webhooks and answers
-    `status` (settable by the test)."""
+    `status` (settable by the test), taking `answer_after_s` to answer, as a slow one."""
 
     url: str
     status: int = 204
+    answer_after_s: float = 0.0
     received: list[Hook] = field(default_factory=list)
 
 
@@ -120,6 +122,7 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
             except WebhookVerificationError:
                 verified = False
             receiver.received.append(Hook(self.headers["X-WBL-Event-Id"], verified, parsed))
+            time.sleep(receiver.answer_after_s)  # the receiver's own slowness (its thread)
             self.send_response(receiver.status if verified else 401)
             self.end_headers()
 
@@ -160,7 +163,7 @@ async def settings_for(
                 "backoff_initial_s": 0.05,
                 "backoff_max_s": 0.2,
                 "poll_s": 0.2,
-                "lease_s": 3,
+                "lease_s": 4,
                 "webhook_timeout_s": 2,
                 **delivery,
             },

@@ -15,12 +15,15 @@ from wbl_common.mongo import Document
 from wbl_notifier.domain import (
     DIGEST_EVENT,
     PROPOSED_EVENT,
+    AttemptClaim,
     Channel,
     Delivery,
     DeliveryStatus,
+    MatchOutcome,
     MatchSummary,
     Notification,
     NotificationStatus,
+    delivery_id,
 )
 from wbl_notifier.store import InMemoryNotifierStore, MongoNotifierStore, NotifierStore
 from wbl_schemas.events import CoordinatorProfile, NotificationChannels
@@ -154,34 +157,44 @@ async def test_coordinators_of_lists_every_coordinator_of_the_school(
     assert await store.coordinators_of("sch_9") == []
 
 
-# -- matches --------------------------------------------------------------------------------
+# -- matches and their outcomes -------------------------------------------------------------
 
 
-async def test_open_matches_are_the_proposed_ones_of_the_schools(store: NotifierStore) -> None:
+def outcome(match_id: str, status: NotificationStatus, at: datetime = T0 + MINUTE) -> MatchOutcome:
+    return MatchOutcome(match_id, status, f"{status.value}: because", at)
+
+
+async def test_open_matches_are_those_of_the_schools_with_no_outcome(store: NotifierStore) -> None:
     for match_id, school_id in (("mat_1", "sch_1"), ("mat_2", "sch_2"), ("mat_3", "sch_3")):
         await store.save_match(proposal(match_id, school_id))
-    await store.set_match_status("mat_2", CONFIRMED)
+    assert await store.record_outcome(outcome("mat_2", CONFIRMED))
     assert await store.open_matches_of(("sch_1", "sch_2")) == [proposal("mat_1")]
-    await store.set_match_status("mat_1", WITHDRAWN)
+    assert await store.record_outcome(outcome("mat_1", WITHDRAWN))
     assert await store.open_matches_of(("sch_1", "sch_2")) == []
     assert await store.open_matches_of(("sch_3",)) == [proposal("mat_3", "sch_3")]
 
 
-async def test_a_redelivered_match_refreshes_its_proposal_but_keeps_its_status(
+async def test_a_redelivered_match_keeps_its_first_proposal_and_never_reopens(
     store: NotifierStore,
 ) -> None:
     await store.save_match(proposal("mat_1"))
     await store.save_match(proposal("mat_1", why="fits better"))
-    assert await store.open_matches_of(("sch_1",)) == [proposal("mat_1", why="fits better")]
-    await store.set_match_status("mat_1", CONFIRMED)
+    assert await store.open_matches_of(("sch_1",)) == [proposal("mat_1")]
+    await store.record_outcome(outcome("mat_1", CONFIRMED))
     await store.save_match(proposal("mat_1"))
     assert await store.open_matches_of(("sch_1",)) == []
 
 
-async def test_a_status_for_an_unknown_match_is_not_kept(store: NotifierStore) -> None:
-    await store.set_match_status("mat_1", CONFIRMED)
+async def test_an_outcome_recorded_before_its_proposal_still_closes_the_match(
+    store: NotifierStore,
+) -> None:
+    """The placements and matches topics are consumed apart: a decision may come first."""
+    await store.record_outcome(outcome("mat_1", CONFIRMED))
     await store.save_match(proposal("mat_1"))
-    assert await store.open_matches_of(("sch_1",)) == [proposal("mat_1")]
+    assert await store.open_matches_of(("sch_1",)) == []
+    await store.add_notifications([note("coo_1", "mat_1")])
+    [n] = await store.inbox("coo_1", None, 0, 10)
+    assert n.status is CONFIRMED
 
 
 # -- the inbox ------------------------------------------------------------------------------
@@ -199,31 +212,42 @@ async def test_notifications_are_one_per_coordinator_and_match(store: NotifierSt
     ]
 
 
-async def test_a_status_change_reaches_every_open_notification_of_the_match(
+async def test_an_outcome_reaches_every_notification_of_the_match_once(
     store: NotifierStore,
 ) -> None:
     await store.add_notifications(
         [note("coo_1", "mat_1"), note("coo_2", "mat_1"), note("coo_1", "mat_2")]
     )
     later = T0 + MINUTE
-    assert await store.set_status("mat_1", WITHDRAWN, "withdrawn: filled", later) == 2
+    withdrawal = MatchOutcome("mat_1", WITHDRAWN, "withdrawn: filled", later)
+    assert await store.record_outcome(withdrawal)
     changed = replace(
         note("coo_1", "mat_1"), status=WITHDRAWN, updated_at=later, history=("withdrawn: filled",)
     )
     assert await store.inbox("coo_1", None, 0, 10) == [changed, note("coo_1", "mat_2")]
     assert await store.inbox("coo_2", None, 0, 10) == [replace(changed, coordinator_id="coo_2")]
-    assert await store.set_status("mat_9", WITHDRAWN, "nothing", later) == 0
+    again = MatchOutcome("mat_1", WITHDRAWN, "withdrawn: again", T0 + 2 * MINUTE)
+    assert not await store.record_outcome(again)  # the first withdrawal stands
+    [kept, _] = await store.inbox("coo_1", None, 0, 10)
+    assert kept.history == ("withdrawn: filled",)
+    assert await store.record_outcome(outcome("mat_9", WITHDRAWN))  # no notification: kept
 
 
-async def test_a_final_status_is_never_changed_again(store: NotifierStore) -> None:
+@pytest.mark.parametrize(
+    "withdrawal_first", [True, False], ids=["withdrawn-first", "decided-first"]
+)
+async def test_a_decision_outranks_a_withdrawal_whichever_is_recorded_first(
+    store: NotifierStore, withdrawal_first: bool
+) -> None:
     await store.add_notifications([note("coo_1", "mat_1")])
-    assert await store.set_status("mat_1", CONFIRMED, "confirmed by coordinator", T0 + MINUTE) == 1
-    assert await store.set_status("mat_1", WITHDRAWN, "withdrawn: late", T0 + 2 * MINUTE) == 0
-    [kept] = await store.inbox("coo_1", None, 0, 10)
-    assert (kept.status, kept.updated_at, kept.history) == (
+    withdrawal = MatchOutcome("mat_1", WITHDRAWN, "withdrawn: moved", T0 + MINUTE)
+    decision = MatchOutcome("mat_1", CONFIRMED, "confirmed by coordinator", T0 + 2 * MINUTE)
+    for fact in (withdrawal, decision) if withdrawal_first else (decision, withdrawal):
+        assert await store.record_outcome(fact)
+    [n] = await store.inbox("coo_1", None, 0, 10)
+    assert (n.status, n.history) == (
         CONFIRMED,
-        T0 + MINUTE,
-        ("confirmed by coordinator",),
+        ("withdrawn: moved", "confirmed by coordinator"),  # in the order they happened
     )
 
 
@@ -245,9 +269,11 @@ async def test_the_inbox_is_newest_first_filtered_and_paged(store: NotifierStore
     assert await inbox(None, 0, 0) == ["mat_d", "mat_b", "mat_c", "mat_a"]  # 0: no limit
     assert await inbox(None, 1, 2) == ["mat_b", "mat_c"]
     assert await inbox(None, 4, 2) == []
-    await store.set_status("mat_b", WITHDRAWN, "withdrawn: x", T0 + 4 * hour)
+    await store.record_outcome(outcome("mat_b", WITHDRAWN, T0 + 4 * hour))
     assert await inbox(WITHDRAWN, 0, 10) == ["mat_b"]
     assert await inbox(PROPOSED, 0, 10) == ["mat_d", "mat_c", "mat_a"]
+    assert await inbox(PROPOSED, 1, 1) == ["mat_c"]
+    assert await inbox(PROPOSED, 0, 0) == ["mat_d", "mat_c", "mat_a"]
     assert await inbox(CONFIRMED, 0, 10) == []
 
 
@@ -267,8 +293,10 @@ async def test_changed_since_lists_changes_from_that_moment_oldest_first(
         return [n.match_id for n in await store.changed_since("coo_1", since)]
 
     assert await changed(T0 + MINUTE) == ["mat_2", "mat_3"]  # at `since` counts
-    await store.set_status("mat_2", WITHDRAWN, "withdrawn: x", T0 + 5 * MINUTE)
+    await store.record_outcome(outcome("mat_2", WITHDRAWN, T0 + 5 * MINUTE))
     assert await changed(T0 + MINUTE) == ["mat_3", "mat_2"]
+    [n] = await store.changed_since("coo_1", T0 + 5 * MINUTE)
+    assert n.status is WITHDRAWN
     assert await changed(T0 + 10 * MINUTE) == []
 
 
@@ -284,7 +312,7 @@ async def test_times_come_back_in_utc_to_the_millisecond(store: NotifierStore) -
     since = T0.replace(microsecond=123500)
     assert [n.match_id for n in await store.changed_since("coo_1", since)] == ["mat_1", "mat_2"]
     await store.add_deliveries([delivery("dlv_1", due=T0.replace(microsecond=123999))])
-    assert await store.claim_due(since.replace(tzinfo=None), T0 + MINUTE) is not None
+    assert ids_of(await store.due(since.replace(tzinfo=None), 10)) == {"dlv_1"}
 
 
 # -- deliveries -----------------------------------------------------------------------------
@@ -302,6 +330,8 @@ async def test_deliveries_are_one_per_coordinator_match_channel_and_event_type(
     reused_id = delivery("dlv_1", "mat_2")  # a new message under a taken id
     assert await store.add_deliveries([reused_id]) == 0
     assert await store.deliveries_of("coo_1", ["mat_1", "mat_2"]) == [email, other_type, webhook]
+    assert await store.delivery("dlv_2") == webhook
+    assert await store.delivery("dlv_3") is None
 
 
 async def test_deliveries_of_a_coordinator_s_matches_by_channel_then_event_type(
@@ -320,7 +350,9 @@ async def test_deliveries_of_a_coordinator_s_matches_by_channel_then_event_type(
     assert await store.deliveries_of("coo_1", []) == []
 
 
-async def test_claim_due_leases_the_earliest_due_pending_delivery(store: NotifierStore) -> None:
+async def test_due_lists_pending_deliveries_earliest_first_up_to_a_limit(
+    store: NotifierStore,
+) -> None:
     await store.add_deliveries(
         [
             delivery("late", "mat_1", due=T0 + 2 * MINUTE),
@@ -331,26 +363,38 @@ async def test_claim_due_leases_the_earliest_due_pending_delivery(store: Notifie
         ]
     )
     now = T0 + 5 * MINUTE
-    first = await store.claim_due(now, T0 + 10 * MINUTE)
-    assert first == delivery("early", "mat_2", due=T0 + 10 * MINUTE)
-    second = await store.claim_due(now, T0 + 15 * MINUTE)
-    assert second is not None and second.delivery_id == "late"
-    assert await store.claim_due(now, T0 + 20 * MINUTE) is None  # both leased
-    assert await store.claim_due(T0 + 10 * MINUTE - timedelta(milliseconds=1), T0) is None
-    again = await store.claim_due(T0 + 10 * MINUTE, T0 + 30 * MINUTE)  # the lease has ended
-    assert again is not None and again.delivery_id == "early"
-    assert await store.claim_due(T0 + 10 * MINUTE, T0 + 30 * MINUTE) is None
+    assert [d.delivery_id for d in await store.due(now, 10)] == ["early", "late"]
+    assert [d.delivery_id for d in await store.due(now, 1)] == ["early"]
+    await store.postpone("early", T0 + 10 * MINUTE)  # claimed: not due while the claim holds
+    assert [d.delivery_id for d in await store.due(now, 10)] == ["late"]
+    assert [d.delivery_id for d in await store.due(T0 + 10 * MINUTE, 10)] == ["late", "early"]
 
 
-async def test_an_attempt_records_its_error_and_pushes_the_lease(store: NotifierStore) -> None:
+async def test_each_attempt_is_claimed_once(store: NotifierStore) -> None:
+    first = AttemptClaim("dlv_1", 1, "replica-a", T0, T0 + MINUTE)
+    assert await store.claim_attempt(first)
+    assert not await store.claim_attempt(replace(first, holder="replica-b"))
+    assert await store.attempt_claim("dlv_1", 1) == first
+    assert await store.attempt_claim("dlv_1", 2) is None
+    assert await store.claim_attempt(replace(first, number=2, holder="replica-b"))
+    assert await store.claim_attempt(replace(first, delivery_id="dlv_2"))
+
+
+async def test_a_failed_attempt_records_its_error_and_when_to_try_again(
+    store: NotifierStore,
+) -> None:
     await store.add_deliveries([delivery("dlv_1")])
-    assert await store.claim_due(T0, T0 + MINUTE) is not None
-    await store.record_attempt("dlv_1", 2, "SMTPException: busy", T0 + 30 * MINUTE)
-    assert await store.claim_due(T0 + 29 * MINUTE, T0 + 60 * MINUTE) is None
-    resumed = await store.claim_due(T0 + 30 * MINUTE, T0 + 60 * MINUTE)
+    await store.retry_later("dlv_1", 2, "SMTPException: busy", T0 + 30 * MINUTE)
+    assert await store.due(T0 + 29 * MINUTE, 10) == []
+    [resumed] = await store.due(T0 + 30 * MINUTE, 10)
     assert resumed == replace(
-        delivery("dlv_1", due=T0 + 60 * MINUTE), attempts=2, last_error="SMTPException: busy"
+        delivery("dlv_1", due=T0 + 30 * MINUTE), attempts=2, last_error="SMTPException: busy"
     )
+
+
+def proposed_id(match_id: str) -> str:
+    """The id a proposal's email delivery to coo_1 has (a digest finds what it bundles so)."""
+    return delivery_id("coo_1", match_id, Channel.EMAIL, PROPOSED_EVENT)
 
 
 async def test_finish_records_the_outcome_on_a_digest_and_what_it_bundles(
@@ -364,19 +408,16 @@ async def test_finish_records_the_outcome_on_a_digest_and_what_it_bundles(
             note("coo_2", "mat_1"),
         ]
     )
-    held = [delivery("h1", "mat_1", status=HELD), delivery("h2", "mat_2", status=HELD)]
+    held = [delivery(proposed_id(m), m, status=HELD) for m in ("mat_1", "mat_2")]
     await store.add_deliveries([*held, digest("dg", "mat_1", "mat_2")])
-    await store.bundle(["h1", "h2"], "dg")
+    await store.bundle([d.delivery_id for d in held], "dg")
     await store.release_digests(T0)
-    claimed = await store.claim_due(T0, T0 + MINUTE)
-    assert claimed is not None
+    [released] = await store.due(T0, 10)
     done = T0 + 2 * MINUTE
-    await store.finish(replace(claimed, status=SENT, attempts=3, last_error=None), done)
+    await store.finish(replace(released, status=SENT, attempts=3, last_error=None), done)
     outcomes = await store.deliveries_of("coo_1", [PERIOD, "mat_1", "mat_2"])
-    assert sorted(outcomes, key=lambda d: d.delivery_id) == [
-        replace(
-            digest("dg", "mat_1", "mat_2"), status=SENT, attempts=3, next_attempt_at=T0 + MINUTE
-        ),
+    assert sorted(outcomes, key=lambda d: d.match_id) == [
+        replace(digest("dg", "mat_1", "mat_2"), status=SENT, attempts=3, next_attempt_at=T0),
         *(replace(h, status=SENT, attempts=3, digest_id="dg") for h in held),
     ]
     touched = {n.match_id: n.updated_at for n in await store.changed_since("coo_1", T0)}
@@ -405,28 +446,29 @@ async def test_held_deliveries_are_bundled_and_their_digest_released(
         [
             delivery("h1", "mat_1", status=HELD),
             delivery("h2", "mat_2", status=HELD),
-            delivery("p1", "mat_3", due=T0 + 60 * MINUTE),
             digest("dg", "mat_1"),
         ]
     )
     assert ids_of(await store.held()) == {"h1", "h2", "dg"}
-    await store.bundle(["h1", "p1", "missing"], "dg")  # only held ones are bundled
+    await store.bundle(["h1", "missing"], "dg")  # an id that is not there: nothing happens
     assert await stored(store, "h1") == replace(
         delivery("h1", status=HELD), status=BUNDLED, digest_id="dg"
     )
-    assert await stored(store, "p1", "mat_3") == delivery("p1", "mat_3", due=T0 + 60 * MINUTE)
     assert ids_of(await store.held()) == {"h2", "dg"}
-    assert await store.claim_due(T0 + MINUTE, T0 + 2 * MINUTE) is None  # the digest waits
+    assert await store.due(T0 + MINUTE, 10) == []  # the digest waits
     assert await store.release_digests(T0 + MINUTE) == 1
     assert await store.release_digests(T0 + MINUTE) == 0
     assert ids_of(await store.held()) == {"h2"}
-    assert await stored(store, "dg", PERIOD) == replace(
-        digest("dg", "mat_1"), status=PENDING, next_attempt_at=T0 + MINUTE
-    )
-    released = await store.claim_due(T0 + MINUTE, T0 + 2 * MINUTE)
-    assert released == replace(
-        digest("dg", "mat_1"), status=PENDING, next_attempt_at=T0 + 2 * MINUTE
-    )
+    assert await store.due(T0 + MINUTE, 10) == [
+        replace(digest("dg", "mat_1"), status=PENDING, next_attempt_at=T0 + MINUTE)
+    ]
+
+
+async def test_a_held_digest_can_be_widened_by_matches_it_missed(store: NotifierStore) -> None:
+    await store.add_deliveries([digest("dg", "mat_1")])
+    wider = digest("dg", "mat_1", "mat_2").matches
+    await store.set_digest_matches("dg", wider)
+    assert await store.delivery("dg") == digest("dg", "mat_1", "mat_2")
 
 
 # -- action links ---------------------------------------------------------------------------

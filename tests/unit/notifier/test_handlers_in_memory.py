@@ -18,10 +18,12 @@ from wbl_common.bus import Message
 from wbl_notifier.adapters import DeliveryError
 from wbl_notifier.domain import Channel, Delivery, DeliveryStatus, NotificationStatus
 from wbl_notifier.handlers import Notifier
+from wbl_notifier.lease import InMemoryLeaseStore, Lease
 from wbl_notifier.links import Signer
 from wbl_notifier.store import InMemoryNotifierStore
 from wbl_notifier.worker import DeliveryPolicy, DeliveryWorker
 from wbl_schemas.events import (
+    AnyEvent,
     CoordinatorProfile,
     CoordinatorRef,
     CoordinatorRegistered,
@@ -30,6 +32,9 @@ from wbl_schemas.events import (
     MatchWithdrawal,
     MatchWithdrawn,
     NotificationChannels,
+    PlacementConfirmed,
+    PlacementDecision,
+    PlacementDeclined,
 )
 
 pytestmark = pytest.mark.unit
@@ -105,14 +110,13 @@ class World:
     wakes: int = 0
 
     def __post_init__(self) -> None:
-        ids = iter(range(1, 1_000))
-        self.notifier = Notifier(
-            store=self.store,
-            clock=self.clock,
-            new_id=lambda: f"dlv_{next(ids)}",
-            on_deliveries=self._woken,
-        )
-        self.worker = DeliveryWorker(
+        self.notifier = Notifier(store=self.store, clock=self.clock, on_deliveries=self._woken)
+        self.leases = InMemoryLeaseStore()
+        self.worker = self.replica("replica-1")
+
+    def replica(self, holder: str) -> DeliveryWorker:
+        """A delivery worker as one replica runs it, on this world's store and clock."""
+        return DeliveryWorker(
             store=self.store,
             mailer=self.mailbox,
             webhooks=self.hooks,
@@ -132,16 +136,26 @@ class World:
             inbox_url="https://wbl.example.org/inbox",
             sender="WBL <notifier@wbl.example.org>",
             clock=self.clock,
+            holder=holder,
+            digest_lease=Lease(self.leases, "digests", holder, timedelta(minutes=3), self.clock),
         )
 
     def _woken(self) -> None:
         self.wakes += 1
 
-    async def send_due(self) -> None:
-        """What the worker's loop does, one delivery at a time."""
-        now = self.clock()
-        while (due := await self.store.claim_due(now, now + self.worker.policy.lease)) is not None:
-            await self.worker.deliver(due)
+    async def send_due(self, worker: DeliveryWorker | None = None) -> None:
+        """What the worker's loop does, one attempt at a time, until nothing is due."""
+        worker = worker or self.worker
+        while True:
+            claimed = [
+                (d, claim)
+                for d in await self.store.due(self.clock(), 100)
+                if (claim := await worker.claim(d)) is not None
+            ]
+            if not claimed:
+                return
+            for delivery, claim in claimed:
+                await worker.attempt(delivery, claim)
 
     async def inbox(self, coordinator_id: str) -> list[str]:
         return [n.match_id for n in await self.notifier.inbox(coordinator_id, None, 1, 50)]
@@ -388,3 +402,112 @@ async def test_a_digest_goes_to_the_newest_address_of_its_period(world: World) -
         "dana@new.example.org",
         "WBL placements: 2 new matches to review",
     )
+
+
+def withdrawn(match_id: str, reason: str = "the student moved") -> MatchWithdrawn:
+    p = proposed(match_id).payload
+    withdrawal = MatchWithdrawal(
+        match_id=p.match_id,
+        round_id=p.round_id,
+        student_id=p.student_id,
+        school_id=p.school_id,
+        opening_id=p.opening_id,
+        reason=reason,
+    )
+    return MatchWithdrawn(producer="test", payload=withdrawal)
+
+
+def decided(match_id: str, decision: type[PlacementConfirmed | PlacementDeclined]) -> AnyEvent:
+    p = proposed(match_id).payload
+    return decision(
+        producer="test",
+        payload=PlacementDecision(
+            match_id=p.match_id,
+            student_id=p.student_id,
+            school_id=p.school_id,
+            opening_id=p.opening_id,
+            coordinator_id="coo_a",
+        ),
+    )
+
+
+@pytest.mark.parametrize("decision", [PlacementConfirmed, PlacementDeclined])
+@pytest.mark.parametrize(
+    "withdrawal_first", [True, False], ids=["withdrawn-first", "decided-first"]
+)
+async def test_a_decision_outranks_a_withdrawal_that_crossed_it_in_either_order(
+    world: World,
+    decision: type[PlacementConfirmed | PlacementDeclined],
+    withdrawal_first: bool,
+) -> None:
+    await world.notifier.on_coordinator_event(registered("coo_a", "sch_1"))
+    await world.notifier.on_match_event(proposed("mat_1"))
+    outcomes = [
+        world.notifier.on_match_event(withdrawn("mat_1")),
+        world.notifier.on_placement_event(decided("mat_1", decision)),
+    ]
+    for outcome in outcomes if withdrawal_first else reversed(outcomes):
+        world.clock.now += timedelta(minutes=1)
+        await outcome
+    [n] = await world.notifier.inbox("coo_a", None, 1, 50)
+    expected = (
+        NotificationStatus.CONFIRMED
+        if decision is PlacementConfirmed
+        else NotificationStatus.DECLINED
+    )
+    assert n.status is expected
+    assert set(n.history) == {"withdrawn: the student moved", f"{expected.value} by coordinator"}
+    assert await world.notifier.inbox("coo_a", expected, 1, 50) == [n]
+    assert await world.notifier.inbox("coo_a", NotificationStatus.WITHDRAWN, 1, 50) == []
+
+
+async def test_of_two_replicas_only_one_makes_each_attempt(world: World) -> None:
+    await world.notifier.on_coordinator_event(registered("coo_a", "sch_1"))
+    await world.notifier.on_match_event(proposed("mat_1"))
+    other = world.replica("replica-2")
+    [delivery] = await world.store.due(world.clock(), 10)
+    claims = [await w.claim(delivery) for w in (world.worker, other, world.worker)]
+    assert [c is not None for c in claims] == [True, False, False]
+    await world.send_due(other)  # postponed while claimed: not due for the other replica
+    assert world.mailbox.sent == []
+    assert claims[0] is not None
+    await world.worker.attempt(delivery, claims[0])
+    world.clock.now += timedelta(hours=1)
+    await world.send_due(other)
+    assert len(world.mailbox.sent) == 1
+
+
+async def test_an_attempt_a_crashed_replica_left_is_made_again_once_its_claim_expires(
+    world: World,
+) -> None:
+    await world.notifier.on_coordinator_event(registered("coo_a", "sch_1", webhook=True))
+    await world.notifier.on_match_event(proposed("mat_1"))
+    crashed, survivor = world.replica("crashed"), world.replica("survivor")
+    due = await world.store.due(world.clock(), 10)
+    assert all([await crashed.claim(d) for d in due])  # ...then it dies mid-send
+    await world.send_due(survivor)
+    assert world.hooks.posted == []  # the claims still hold
+    world.clock.now += timedelta(seconds=61)  # the lease is 60 s
+    await world.send_due(survivor)
+    [(_, body)] = world.hooks.posted
+    found = await world.deliveries("coo_a", "mat_1")
+    assert {(d.status, d.attempts) for d in found} == {(DeliveryStatus.SENT, 2)}
+    webhook = next(d for d in found if d.channel is Channel.WEBHOOK)
+    assert body["event_id"] == webhook.delivery_id  # the same delivery, retried
+    assert len(world.mailbox.sent) == 1
+
+
+async def test_one_replica_at_a_time_holds_the_digest_lease_and_another_takes_it_over(
+    world: World,
+) -> None:
+    first, second = world.replica("replica-1"), world.replica("replica-2")
+    assert await first.digest_lease.hold()
+    assert not await second.digest_lease.hold()
+    world.clock.now += timedelta(minutes=2)
+    assert await first.digest_lease.hold()  # renewed
+    world.clock.now += timedelta(minutes=2)
+    assert not await second.digest_lease.hold()
+    world.clock.now += timedelta(minutes=2)  # the holder stopped renewing: it expired
+    assert await second.digest_lease.hold()
+    assert not await first.digest_lease.hold()
+    assert sorted(world.leases.epochs) == ["digests#1", "digests#2"]

@@ -2,8 +2,15 @@
 
 Delivery is at least once: subscribers use `AckPolicy.NACK_ON_ERROR` (FastStream's default
 for Kafka is at-most-once), commit only after the handler's own write, and skip events a
-consumer already processed. Malformed messages and domain rejections go to `<topic>.dlq`
-with the error; infrastructure failures are retried with backoff, then redelivered.
+consumer already processed.
+
+Poison never stops a partition. A message that fails validation, that its handler rejects
+(`EventRejected`: it can never succeed) or whose handler keeps failing after a bounded
+number of attempts with backoff goes to `<topic>.dlq` with the error, is marked processed,
+and the partition moves on. An outage of the consumer's own infrastructure (its database,
+the broker) is not the message's fault: the message is retried with backoff until the
+outage ends, never dead-lettered, and handed back to Kafka's poll loop now and then so the
+consumer stays in its group.
 """
 
 from __future__ import annotations
@@ -12,21 +19,39 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import structlog
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    NoBrokersAvailable,
+)
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
-from pymongo.errors import PyMongoError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from pymongo.errors import (
+    ConnectionFailure,
+    ExecutionTimeout,
+    PyMongoError,
+    WTimeoutError,
+)
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_exponential,
+)
 
 from wbl_common.config import KafkaSettings
 from wbl_common.idempotency import ProcessedEvents
-from wbl_common.logs import CONSUMED_MESSAGES
+from wbl_common.logs import CONSUMED_MESSAGES, scrub
 from wbl_common.metrics import DeadLetterMetrics
 from wbl_schemas.envelope import Envelope
 from wbl_schemas.events import AnyEvent, parse_event
@@ -34,9 +59,12 @@ from wbl_schemas.topics import TopicSpec
 
 log = structlog.get_logger(__name__)
 
+T = TypeVar("T")
+
 
 class EventRejected(Exception):
-    """A well-formed event the domain cannot accept; it goes to the dead-letter topic."""
+    """Raised by a handler for a well-formed event that can never succeed (retrying cannot
+    help): it goes to the dead-letter topic at once, with this message as its error."""
 
 
 Message = tuple[str, str, bytes]  # topic, key, value
@@ -151,6 +179,67 @@ class InMemoryBus:
 
 EventHandler = Callable[[AnyEvent], Awaitable[None]]
 
+# Failures of the consumer's own infrastructure: the message is not at fault.
+_OUTAGES = (
+    *(ConnectionFailure, ExecutionTimeout, WTimeoutError),  # MongoDB
+    *(KafkaConnectionError, KafkaTimeoutError, NoBrokersAvailable),  # Kafka
+    *(TimeoutError, ConnectionError),
+)
+ERROR_CHARS = 500  # of an error's text in a dead letter's header and in logs
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether `error` says the infrastructure is unavailable (retry until it is back), as
+    opposed to this message failing (retry a few times, then dead-letter). A timeout is an
+    outage: every attempt is bounded, and what hangs is the database or the broker."""
+    if isinstance(error, _OUTAGES):
+        return True
+    if isinstance(error, PyMongoError):
+        return error.timeout or error.has_error_label("RetryableWriteError")
+    return isinstance(error, KafkaError) and error.retriable
+
+
+def describe(error: BaseException) -> str:
+    """An error's class and message, bounded, without addresses, credentials or secrets."""
+    return f"{type(error).__name__}: {scrub(str(error))}"[:ERROR_CHARS]
+
+
+@dataclass(frozen=True)
+class ConsumerRetry:
+    """How a consumer retries: `attempts` tries of a failing handler with exponential
+    backoff, each bounded by `attempt_timeout_s`; an outage is retried with the same
+    backoff for at most `outage_budget_s` before the message goes back to Kafka's poll
+    (which redelivers it), so a consumer never exceeds `max_poll_interval_ms`."""
+
+    attempts: int = 5
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 10.0
+    attempt_timeout_s: float = 20.0
+    max_poll_interval_ms: int = 300_000
+
+    @classmethod
+    def of(cls, settings: KafkaSettings) -> ConsumerRetry:
+        return cls(
+            attempts=settings.handler_attempts,
+            backoff_initial_s=settings.retry_backoff_initial_s,
+            backoff_max_s=settings.retry_backoff_max_s,
+            attempt_timeout_s=settings.attempt_timeout_s,
+            max_poll_interval_ms=settings.max_poll_interval_ms,
+        )
+
+    @property
+    def outage_budget_s(self) -> float:
+        return self.max_poll_interval_ms / 2_000
+
+    def backoff(self) -> wait_exponential:
+        return wait_exponential(multiplier=self.backoff_initial_s, max=self.backoff_max_s)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    reason: str  # a `wbl_dead_letters_total` reason
+    error: str
+
 
 @dataclass
 class Consumer:
@@ -162,51 +251,113 @@ class Consumer:
     processed: ProcessedEvents
     dead_letters: MessageBus
     dead_lettered: DeadLetterMetrics
-    attempts: int = 5
+    retry: ConsumerRetry = field(default_factory=ConsumerRetry)
 
     def __post_init__(self) -> None:
-        self.dead_lettered.expect(self.topic.name, "invalid", "rejected")
+        self.dead_lettered.expect(self.topic.name, *REASONS)
 
     async def on_message(self, body: bytes | None, key: bytes | None) -> None:
+        """Process one message; raises only when an outage outlasted the budget, so Kafka
+        redelivers the message after the consumer went back to its poll loop."""
         if body is None:  # a tombstone on a compacted topic: nothing to do
             return
-        try:
-            event = parse_event(self.topic.name, body)
-        except ValidationError as error:
-            await self._dead_letter(body, key, "invalid", f"invalid event: {_first_errors(error)}")
-            return
-        if await self.processed.seen(self.name, event.event_id):
-            return
-        try:
-            await self._with_retries(event)
-        except EventRejected as error:
-            await self._dead_letter(body, key, "rejected", f"rejected: {error}")
-            return
-        await self.processed.mark(self.name, event.event_id)
-
-    async def _with_retries(self, event: AnyEvent) -> None:
         async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(PyMongoError),
-            stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential(multiplier=0.1, max=2),
+            retry=retry_if_exception(is_outage),
+            stop=stop_before_delay(self.retry.outage_budget_s),
+            wait=self.retry.backoff(),
+            before_sleep=self._log_outage,
             reraise=True,
         ):
             with attempt:
-                await self.handle(event)
+                await self._process(body, key)
 
-    async def _dead_letter(self, body: bytes, key: bytes | None, reason: str, error: str) -> None:
-        headers = {"x-error": error[:2000], "x-original-topic": self.topic.name}
+    async def _process(self, body: bytes, key: bytes | None) -> None:
+        try:
+            event = parse_event(self.topic.name, body)
+        except ValidationError as error:
+            invalid = DeadLetter("invalid", f"invalid event: {_first_errors(error)}")
+            await self._bounded(self._dead_letter(body, key, invalid))
+            return
+        if await self._bounded(self.processed.seen(self.name, event.event_id)):
+            return
+        failure = await self._handle(event)
+        if failure is not None:
+            await self._bounded(self._dead_letter(body, key, failure))
+        await self._bounded(self.processed.mark(self.name, event.event_id))
+
+    async def _handle(self, event: AnyEvent) -> DeadLetter | None:
+        """None once handled; the dead letter when the handler rejected the event or kept
+        failing. An outage is raised: it is not the event's fault."""
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(_worth_another_attempt),
+                stop=stop_after_attempt(self.retry.attempts),
+                wait=self.retry.backoff(),
+                before_sleep=self._log_failed_attempt,
+                reraise=True,
+            ):
+                with attempt:
+                    await self._bounded(self.handle(event))
+        except EventRejected as error:
+            return DeadLetter("rejected", f"rejected: {scrub(str(error))}"[:ERROR_CHARS])
+        except Exception as error:
+            if is_outage(error):
+                raise
+            attempts = self.retry.attempts
+            return DeadLetter("failed", f"failed {attempts} times: {describe(error)}")
+        return None
+
+    async def _bounded(self, work: Awaitable[T]) -> T:
+        async with asyncio.timeout(self.retry.attempt_timeout_s):
+            return await work
+
+    async def _dead_letter(self, body: bytes, key: bytes | None, letter: DeadLetter) -> None:
+        headers = {
+            "x-error": letter.error,
+            "x-reason": letter.reason,
+            "x-original-topic": self.topic.name,
+            "x-consumer": self.name,
+        }
         await self.dead_letters.publish(
             self.topic.dlq, (key or b"").decode(errors="replace"), body, headers
         )
-        self.dead_lettered.count(self.topic.name, reason)
+        self.dead_lettered.count(self.topic.name, letter.reason)
         log.warning(
             "event dead-lettered",
             consumer=self.name,
             topic=self.topic.name,
-            reason=reason,
-            error=error[:500],
+            reason=letter.reason,
+            error=letter.error,
         )
+
+    def _log_failed_attempt(self, state: RetryCallState) -> None:
+        log.info(
+            "event handling failed; retrying",
+            consumer=self.name,
+            attempt=state.attempt_number,
+            error=_outcome(state),
+        )
+
+    def _log_outage(self, state: RetryCallState) -> None:
+        log.warning(
+            "infrastructure unavailable; retrying the event",
+            consumer=self.name,
+            topic=self.topic.name,
+            attempt=state.attempt_number,
+            error=_outcome(state),
+        )
+
+
+REASONS = ("invalid", "rejected", "failed")
+
+
+def _worth_another_attempt(error: BaseException) -> bool:
+    return not isinstance(error, EventRejected) and not is_outage(error)
+
+
+def _outcome(state: RetryCallState) -> str:
+    error = state.outcome.exception() if state.outcome is not None else None
+    return describe(error) if error is not None else ""
 
 
 def _first_errors(error: ValidationError, limit: int = 3) -> str:
@@ -214,7 +365,7 @@ def _first_errors(error: ValidationError, limit: int = 3) -> str:
         f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}"
         for e in error.errors()[:limit]
     ]
-    return "; ".join(parts)
+    return scrub("; ".join(parts))[:ERROR_CHARS]
 
 
 def subscribe(broker: KafkaBroker, consumer: Consumer) -> None:
@@ -225,6 +376,7 @@ def subscribe(broker: KafkaBroker, consumer: Consumer) -> None:
         group_id=consumer.name,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
+        max_poll_interval_ms=consumer.retry.max_poll_interval_ms,
     )
     async def on_message(message: KafkaMessage) -> None:
         raw = message.raw_message

@@ -20,25 +20,33 @@ class ProcessedEvents(Protocol):
 
 class MongoProcessedEvents:
     """Marks are written after the handler's own write; handlers are idempotent on their
-    natural keys too, so a crash between the two only replays a harmless handler."""
+    natural keys too, so a crash between the two only replays a harmless handler. A mark's
+    `_id` is its key: FerretDB finds a document by index only for a filter that is exactly
+    `{_id}` (any other filter scans the collection, which grows with every event)."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._events = db["processed_events"]
 
     async def ensure_indexes(self) -> None:
-        """The key is the `_id` (see `_key`): unique, and the one filter FerretDB answers
-        from an index, so a look-up stays quick however many events were processed."""
+        """The key is the `_id` (see `_mark_id`): unique, and the one filter FerretDB
+        answers from an index, so a look-up stays quick however many events were processed."""
 
     async def seen(self, consumer: str, event_id: UUID) -> bool:
-        return await self._events.find_one({"_id": _key(consumer, event_id)}) is not None
+        return await self._events.find_one({"_id": _mark_id(consumer, event_id)}) is not None
 
     async def mark(self, consumer: str, event_id: UUID) -> None:
         with contextlib.suppress(DuplicateKeyError):
-            await self._events.insert_one({"_id": _key(consumer, event_id)})
+            await self._events.insert_one(
+                {
+                    "_id": _mark_id(consumer, event_id),
+                    "consumer": consumer,
+                    "event_id": str(event_id),
+                }
+            )
 
 
-def _key(consumer: str, event_id: UUID) -> str:
-    return f"{consumer}|{event_id}"
+def _mark_id(consumer: str, event_id: UUID) -> str:
+    return f"{consumer}/{event_id}"
 
 
 class InMemoryProcessedEvents:

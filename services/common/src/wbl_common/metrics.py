@@ -141,8 +141,9 @@ class DeadLetterMetrics:
         self.counter = Counter(
             "wbl_dead_letters_total",
             "Messages sent to a dead-letter topic, by original topic and reason: invalid "
-            "(failed validation), rejected (the domain refused it), undeliverable (a "
-            "notification whose every delivery attempt failed)",
+            "(failed validation), rejected (the handler refused it), failed (the handler "
+            "failed every attempt), undeliverable (a notification whose every delivery "
+            "attempt failed)",
             ["topic", "reason"],
             registry=registry,
         )

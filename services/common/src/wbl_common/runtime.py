@@ -16,7 +16,14 @@ from prometheus_client import CollectorRegistry
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from wbl_common.bus import Consumer, EventHandler, KafkaBus, build_broker, subscribe
+from wbl_common.bus import (
+    Consumer,
+    ConsumerRetry,
+    EventHandler,
+    KafkaBus,
+    build_broker,
+    subscribe,
+)
 from wbl_common.config import KafkaSettings, MongoSettings
 from wbl_common.idempotency import MongoProcessedEvents
 from wbl_common.lag import ConsumerLag
@@ -45,6 +52,7 @@ class Runtime:
     processed: MongoProcessedEvents
     relay: OutboxRelay | None = None
     replica: str = field(default_factory=lambda: secrets.token_hex(6))
+    retry: ConsumerRetry = field(default_factory=ConsumerRetry)
     broker_started: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _leases: list[Lease] = field(default_factory=list)
@@ -58,6 +66,7 @@ class Runtime:
             processed=self.processed,
             dead_letters=self.bus,
             dead_lettered=self.measures.dead_letters,
+            retry=self.retry,
         )
         subscribe(self.broker, consumer)
         self.lag.watch(consumer.name, topic)
@@ -219,6 +228,7 @@ async def open_runtime(
         measures=measures,
         lag=ConsumerLag(kafka.bootstrap_servers, f"wbl-{service}-lag", measures.consumer_lag),
         processed=MongoProcessedEvents(db),
+        retry=ConsumerRetry.of(kafka),
     )
     try:
         yield runtime

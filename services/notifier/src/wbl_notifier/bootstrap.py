@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from uuid import uuid4
 
 import httpx
 
@@ -21,6 +24,7 @@ from wbl_notifier.adapters import (
 from wbl_notifier.config import NotifierSettings
 from wbl_notifier.domain import Channel
 from wbl_notifier.handlers import Notifier
+from wbl_notifier.lease import Lease, MongoLeaseStore
 from wbl_notifier.links import Signer
 from wbl_notifier.store import MongoNotifierStore
 from wbl_notifier.worker import DeliveryPolicy, DeliveryWorker
@@ -56,6 +60,11 @@ def delivery_policy(settings: NotifierSettings) -> DeliveryPolicy:
     )
 
 
+def replica_name() -> str:
+    """Names this process on its claims and leases (logged when another takes over)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid4().hex[:6]}"
+
+
 @contextlib.asynccontextmanager
 async def bootstrap(
     settings: NotifierSettings,
@@ -75,6 +84,7 @@ async def bootstrap(
         store = MongoNotifierStore(runtime.db)
         await store.ensure_indexes()
         notifier = Notifier(store=store)
+        holder = replica_name()
         signer = Signer(
             settings.link_secret.get_secret_value(),
             settings.link_ttl_s,
@@ -91,6 +101,14 @@ async def bootstrap(
             inbox_url=settings.inbox_url,
             sender=settings.smtp.sender,
             clock=notifier.clock,
+            holder=holder,
+            digest_lease=Lease(
+                MongoLeaseStore(runtime.db),
+                "digests",
+                holder,
+                settings.digest.lease,
+                notifier.clock,
+            ),
             metrics=DeliveryMetrics(runtime.metrics, [c.value for c in Channel]),
             dead_lettered=runtime.measures.dead_letters,
         )

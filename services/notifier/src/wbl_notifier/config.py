@@ -3,9 +3,18 @@ registry shares to derive each coordinator's webhook secret."""
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import timedelta
+from typing import Literal, Self
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from wbl_common.config import HttpSettings, KafkaSettings, MongoSettings
 from wbl_common.settings import PLACEHOLDERS, ConsumerName, ServiceSettings, settings_config
@@ -42,9 +51,10 @@ class DeliverySettings(BaseModel):
     poll_s: float = Field(default=1.0, gt=0)
     concurrency: int = Field(default=8, ge=1, le=256)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
-    # A claimed delivery is due again after this, so a crashed worker's work resumes; it
-    # must outlast one attempt (timeout) plus the longest backoff, as each attempt renews it.
-    lease_s: float = Field(default=300.0, gt=0)
+    # An attempt's claim: if its replica crashed mid-send, the next attempt is made once this
+    # has passed. Each attempt is cut off at half of it, so set it above twice the SMTP and
+    # webhook timeouts.
+    lease_s: float = Field(default=120.0, gt=0)
 
 
 class DigestSettings(BaseModel):
@@ -54,6 +64,19 @@ class DigestSettings(BaseModel):
 
     period_s: float = Field(default=86_400.0, gt=0)
     check_s: float = Field(default=60.0, gt=0)
+    # One replica at a time sends digests; another takes over once its lease has expired.
+    # The holder renews it at every check, so it must outlast two; unset, three checks.
+    lease_s: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def lease_outlasts_checks(self) -> Self:
+        if self.lease_s is not None and self.lease_s < 2 * self.check_s:
+            raise ValueError("lease_s must be at least twice check_s")
+        return self
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.lease_s or 3 * self.check_s)
 
 
 class NotifierSettings(ServiceSettings):
@@ -84,6 +107,22 @@ class NotifierSettings(ServiceSettings):
         if value.lower() in PLACEHOLDERS or len(value) < 16:
             raise ValueError("must be a random secret of at least 16 characters")
         return secret
+
+    @field_validator("delivery")
+    @classmethod
+    def attempts_end_within_their_claim(
+        cls, delivery: DeliverySettings, info: ValidationInfo
+    ) -> DeliverySettings:
+        """An attempt is cut off at half its claim's lease: leave the channels their own
+        timeouts, so a slow server gets a clear error rather than a cut."""
+        smtp = info.data.get("smtp", SmtpSettings())
+        slowest = max(smtp.timeout_s, delivery.webhook_timeout_s)
+        if delivery.lease_s < 2 * slowest:
+            raise ValueError(
+                f"lease_s ({delivery.lease_s:g}) must be at least twice the SMTP and webhook "
+                f"timeouts ({2 * slowest:g} s)"
+            )
+        return delivery
 
     @property
     def inbox_url(self) -> str:

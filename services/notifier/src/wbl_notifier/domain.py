@@ -1,13 +1,20 @@
-"""Notifier's domain: who hears about a match, and how a notification's status moves.
-Pure: no I/O. Notifications carry ids and the matcher's explanation, no personal data."""
+"""Notifier's domain: who hears about a match, what a notification's status is, and which
+messages go out. Pure: no I/O. Notifications carry ids and the matcher's explanation, no
+personal data.
+
+A notification's status is never stored as such: it is derived from the match's outcomes,
+facts each written once (a withdrawal, a decision), so it ends the same whatever order the
+two topics deliver them in and whichever replica records them."""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from uuid import UUID, uuid5
 
 from wbl_schemas.events import CoordinatorProfile, MatchProposal
 
@@ -19,10 +26,53 @@ class NotificationStatus(StrEnum):
     DECLINED = "declined"
 
 
-# A decision or withdrawal is final; a late, redelivered proposal cannot reopen it.
-FINAL = frozenset(
-    {NotificationStatus.WITHDRAWN, NotificationStatus.CONFIRMED, NotificationStatus.DECLINED}
-)
+# Which outcome stands when a match has several: the coordinator's decision outranks a
+# withdrawal that crossed it (registry keeps the decision), and either outranks a proposal.
+RANK = {
+    NotificationStatus.PROPOSED: 0,
+    NotificationStatus.WITHDRAWN: 1,
+    NotificationStatus.CONFIRMED: 2,
+    NotificationStatus.DECLINED: 2,
+}
+
+
+@dataclass(frozen=True)
+class MatchOutcome:
+    """A fact about a match, recorded once: its withdrawal or the coordinator's decision."""
+
+    match_id: str
+    status: NotificationStatus
+    note: str
+    recorded_at: datetime
+
+    @property
+    def kind(self) -> str:
+        """One withdrawal and one decision per match: the first recorded of each stands."""
+        return "withdrawal" if self.status is NotificationStatus.WITHDRAWN else "decision"
+
+    @property
+    def key(self) -> str:
+        return f"{self.match_id}#{self.kind}"
+
+
+def outcome_keys(match_id: str) -> tuple[str, str]:
+    return (f"{match_id}#withdrawal", f"{match_id}#decision")
+
+
+def status_of(outcomes: Iterable[MatchOutcome]) -> NotificationStatus:
+    return max(
+        (o.status for o in outcomes), key=RANK.__getitem__, default=NotificationStatus.PROPOSED
+    )
+
+
+def with_outcomes(notification: Notification, outcomes: Iterable[MatchOutcome]) -> Notification:
+    """The notification as its match's outcomes make it: status and history."""
+    ordered = sorted(outcomes, key=lambda o: (o.recorded_at, o.kind))
+    return replace(
+        notification,
+        status=status_of(ordered),
+        history=tuple(o.note for o in ordered),
+    )
 
 
 @dataclass(frozen=True)
@@ -44,6 +94,10 @@ class Notification:
 def recipients(school_id: str, coordinators: list[CoordinatorProfile]) -> list[CoordinatorProfile]:
     """Every coordinator of the student's school."""
     return [c for c in coordinators if school_id in c.school_ids]
+
+
+def notification_key(coordinator_id: str, match_id: str) -> str:
+    return f"{coordinator_id}#{match_id}"
 
 
 def notifications_for(
@@ -126,6 +180,15 @@ class Delivery:
         return (self.coordinator_id, self.match_id, self.channel.value, self.event_type)
 
 
+# Delivery ids are derived from the delivery's key, so every replica and every retry of
+# the same delivery has the same id (the id receivers dedupe on).
+DELIVERY_IDS = UUID("0f6d2a4e-5b1c-4e8a-9a57-3c2d8b7e1f40")
+
+
+def delivery_id(coordinator_id: str, match_id: str, channel: Channel, event_type: str) -> str:
+    return str(uuid5(DELIVERY_IDS, "\n".join((coordinator_id, match_id, channel, event_type))))
+
+
 def channel_targets(profile: CoordinatorProfile) -> list[tuple[Channel, str]]:
     targets: list[tuple[Channel, str]] = []
     if profile.channels.email:
@@ -136,16 +199,15 @@ def channel_targets(profile: CoordinatorProfile) -> list[tuple[Channel, str]]:
 
 
 def deliveries_for(
-    notification: Notification,
-    profile: CoordinatorProfile,
-    now: datetime,
-    new_id: Callable[[], str],
+    notification: Notification, profile: CoordinatorProfile, now: datetime
 ) -> list[Delivery]:
     """A proposal's messages to one coordinator: sent now, or held for a daily digest."""
     status = DeliveryStatus.HELD if profile.channels.digest == "daily" else DeliveryStatus.PENDING
     return [
         Delivery(
-            delivery_id=new_id(),
+            delivery_id=delivery_id(
+                profile.coordinator_id, notification.match_id, channel, PROPOSED_EVENT
+            ),
             coordinator_id=profile.coordinator_id,
             match_id=notification.match_id,
             channel=channel,
@@ -170,7 +232,7 @@ def period_start(index: int, period_s: float) -> datetime:
 
 
 def digests_due(
-    held: list[Delivery], now: datetime, period_s: float, new_id: Callable[[], str]
+    held: list[Delivery], now: datetime, period_s: float
 ) -> list[tuple[Delivery, list[Delivery]]]:
     """One digest per coordinator, channel and closed period, with the held deliveries it
     bundles. The digest's key comes from the period, so recomputing it after a crash yields
@@ -188,10 +250,11 @@ def digests_due(
         # One digest per channel and period: if the address changed within the period,
         # it goes to the newest one.
         target = ordered[-1].target
+        match_id = f"digest:{period_start(period, period_s).isoformat()}"
         digest = Delivery(
-            delivery_id=new_id(),
+            delivery_id=delivery_id(coordinator_id, match_id, channel, DIGEST_EVENT),
             coordinator_id=coordinator_id,
-            match_id=f"digest:{period_start(period, period_s).isoformat()}",
+            match_id=match_id,
             channel=channel,
             event_type=DIGEST_EVENT,
             target=target,
@@ -202,3 +265,62 @@ def digests_due(
         )
         digests.append((digest, ordered))
     return digests
+
+
+def late_digest(digest: Delivery, bundled: list[Delivery]) -> Delivery:
+    """For held deliveries that missed their period's digest (it left already): a digest of
+    their own, keyed by the first of them, so recomputing it after a crash finds the same."""
+    match_id = f"{digest.match_id}+{bundled[0].delivery_id}"
+    return replace(
+        digest,
+        match_id=match_id,
+        delivery_id=delivery_id(digest.coordinator_id, match_id, digest.channel, DIGEST_EVENT),
+    )
+
+
+def carries_all(digest: Delivery, bundled: list[Delivery]) -> bool:
+    """Whether `digest`'s message lists every match of `bundled` (a stored digest written
+    before some of them existed does not)."""
+    listed = {m.match_id for m in digest.matches}
+    return all(m.match_id in listed for d in bundled for m in d.matches)
+
+
+def bundled_ids(digest: Delivery) -> list[str]:
+    """The ids of the deliveries whose matches `digest`'s message lists."""
+    return [
+        delivery_id(digest.coordinator_id, m.match_id, digest.channel, PROPOSED_EVENT)
+        for m in digest.matches
+    ]
+
+
+def widened(digest: Delivery, bundled: list[Delivery]) -> tuple[MatchSummary, ...]:
+    """`digest`'s matches and those of `bundled` it does not list yet, in order."""
+    listed = {m.match_id for m in digest.matches}
+    extra = [m for d in bundled for m in d.matches if m.match_id not in listed]
+    return (*digest.matches, *extra)
+
+
+# -- sending attempts ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttemptClaim:
+    """The right to make attempt `number` of a delivery: one document per attempt, inserted
+    by the replica that makes it, so one replica sends each attempt. It expires at
+    `lease_until`: if its holder crashed mid-send, another replica makes the next attempt."""
+
+    delivery_id: str
+    number: int
+    holder: str
+    claimed_at: datetime
+    lease_until: datetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.delivery_id}#{self.number}"
+
+
+def backoff_s(attempts: int, initial_s: float, max_s: float) -> float:
+    """Exponential: initial_s after the first failed attempt, doubling, capped at max_s."""
+    exponent = min(attempts - 1, 60)
+    return min(max_s, initial_s * math.pow(2, exponent))

@@ -1,7 +1,8 @@
 """Notifier use cases: keep the coordinator directory, turn match events into inbox
 notifications (exactly one per coordinator and match) and pending deliveries over each
 coordinator's channels (exactly one per coordinator, match, channel and event type), and
-follow their status. Handlers only record; the delivery worker sends."""
+record each match's outcomes, from which its notifications' status follows. Handlers only
+record; the delivery worker sends."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from uuid import uuid4
 
 from wbl_notifier.adapters import PlacementDesk, RegistryAnswer
 from wbl_notifier.domain import (
     Delivery,
+    MatchOutcome,
     Notification,
     NotificationStatus,
     deliveries_for,
@@ -39,10 +40,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def new_delivery_id() -> str:
-    return str(uuid4())
-
-
 class Changes:
     """Wakes this process's live inbox streams when a handler changed something. Streams
     also poll the database, so changes made by another notifier instance arrive too."""
@@ -63,7 +60,6 @@ class Changes:
 class Notifier:
     store: NotifierStore
     clock: Callable[[], datetime] = utcnow
-    new_id: Callable[[], str] = new_delivery_id
     # Called after deliveries were recorded (wakes the delivery worker).
     on_deliveries: Callable[[], None] = lambda: None
     changes: Changes = field(default_factory=Changes)
@@ -99,14 +95,10 @@ class Notifier:
                 notifications_for(event.payload, coordinators, self.clock()), coordinators
             )
         elif isinstance(event, MatchWithdrawn):
-            await self.store.set_match_status(event.payload.match_id, NotificationStatus.WITHDRAWN)
-            await self.store.set_status(
-                event.payload.match_id,
-                NotificationStatus.WITHDRAWN,
-                f"withdrawn: {event.payload.reason}",
-                self.clock(),
+            withdrawal = event.payload
+            await self._record(
+                withdrawal.match_id, NotificationStatus.WITHDRAWN, f"withdrawn: {withdrawal.reason}"
             )
-            self.changes.notify()
 
     async def _notify(
         self, notifications: list[Notification], coordinators: list[CoordinatorProfile]
@@ -117,9 +109,7 @@ class Notifier:
         profiles = {c.coordinator_id: c for c in coordinators}
         now = self.clock()
         deliveries: list[Delivery] = [
-            d
-            for n in notifications
-            for d in deliveries_for(n, profiles[n.coordinator_id], now, self.new_id)
+            d for n in notifications for d in deliveries_for(n, profiles[n.coordinator_id], now)
         ]
         if await self.store.add_deliveries(deliveries):
             self.on_deliveries()
@@ -132,10 +122,13 @@ class Notifier:
             status = NotificationStatus.DECLINED
         else:
             return
-        await self.store.set_match_status(event.payload.match_id, status)
-        await self.store.set_status(
-            event.payload.match_id, status, f"{status.value} by coordinator", self.clock()
-        )
+        await self._record(event.payload.match_id, status, f"{status.value} by coordinator")
+
+    async def _record(self, match_id: str, status: NotificationStatus, note: str) -> None:
+        """A withdrawal or decision is a fact of its own: whichever arrives first, and on
+        whichever replica, the notification's status ends the same (a decision outranks a
+        withdrawal that crossed it)."""
+        await self.store.record_outcome(MatchOutcome(match_id, status, note, self.clock()))
         self.changes.notify()
 
     async def inbox(

@@ -1,29 +1,44 @@
-"""Notifier persistence: the coordinator directory (from `wbl.coordinators`), the inbox (one
-notification per coordinator and match), the deliveries over email and webhook (one per
-coordinator, match, channel and event type) and the spent action links. Every "only once"
-is a unique key, never check-then-insert. `InMemoryNotifierStore` keeps the same contract
-in dicts, for unit tests."""
+"""Notifier persistence: the coordinator directory (from `wbl.coordinators`), the matches
+and their outcomes, the inbox (one notification per coordinator and match), the deliveries
+over email and webhook (one per coordinator, match, channel and event type), the claims of
+their sending attempts and the spent action links. `InMemoryNotifierStore` keeps the same
+contract in dicts, for unit tests.
+
+Every "only once" is an insert against a unique key, never check-then-insert and never a
+conditional update: FerretDB 1.24 isolates neither across processes, while of concurrent
+inserts of one `_id` exactly one wins. For the same reason a document two replicas could
+write at once is never updated in a way that loses anything: outcomes are facts of their
+own, notifications change only their `updated_at`, and a delivery is written only by the
+holder of its current attempt. Lookups are by exact `_id` wherever they are frequent, as
+FerretDB scans the collection for any other filter."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from pydantic import TypeAdapter
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from wbl_common.mongo import Document, upsert_if_newer
 from wbl_notifier.domain import (
     DIGEST_EVENT,
-    FINAL,
+    AttemptClaim,
     Delivery,
     DeliveryStatus,
+    MatchOutcome,
+    MatchSummary,
     Notification,
     NotificationStatus,
+    bundled_ids,
+    notification_key,
+    outcome_keys,
+    with_outcomes,
 )
 from wbl_schemas.events import CoordinatorProfile, MatchProposal
 
@@ -31,6 +46,12 @@ T = TypeVar("T")
 
 NOTIFICATION = TypeAdapter(Notification)
 DELIVERY = TypeAdapter(Delivery)
+OUTCOME = TypeAdapter(MatchOutcome)
+CLAIM = TypeAdapter(AttemptClaim)
+SUMMARIES = TypeAdapter(tuple[MatchSummary, ...])
+# Derived from the match's outcomes on every read, so never stored with a notification.
+DERIVED = {"status", "history"}
+INBOX_BATCH = 200  # notifications read at a time when the inbox is filtered by status
 
 
 class NotifierStore(Protocol):
@@ -42,15 +63,11 @@ class NotifierStore(Protocol):
 
     async def save_match(self, proposal: MatchProposal) -> None: ...
 
-    async def set_match_status(self, match_id: str, status: NotificationStatus) -> None: ...
-
     async def open_matches_of(self, school_ids: tuple[str, ...]) -> list[MatchProposal]: ...
 
-    async def add_notifications(self, notifications: list[Notification]) -> int: ...
+    async def record_outcome(self, outcome: MatchOutcome) -> bool: ...
 
-    async def set_status(
-        self, match_id: str, status: NotificationStatus, note: str, now: datetime
-    ) -> int: ...
+    async def add_notifications(self, notifications: list[Notification]) -> int: ...
 
     async def inbox(
         self, coordinator_id: str, status: NotificationStatus | None, skip: int, limit: int
@@ -60,10 +77,18 @@ class NotifierStore(Protocol):
 
     async def add_deliveries(self, deliveries: list[Delivery]) -> int: ...
 
-    async def claim_due(self, now: datetime, lease_until: datetime) -> Delivery | None: ...
+    async def due(self, now: datetime, limit: int) -> list[Delivery]: ...
 
-    async def record_attempt(
-        self, delivery_id: str, attempts: int, error: str, lease_until: datetime
+    async def delivery(self, delivery_id: str) -> Delivery | None: ...
+
+    async def claim_attempt(self, claim: AttemptClaim) -> bool: ...
+
+    async def attempt_claim(self, delivery_id: str, number: int) -> AttemptClaim | None: ...
+
+    async def postpone(self, delivery_id: str, until: datetime) -> None: ...
+
+    async def retry_later(
+        self, delivery_id: str, attempts: int, error: str, at: datetime
     ) -> None: ...
 
     async def finish(self, delivery: Delivery, now: datetime) -> None: ...
@@ -73,6 +98,10 @@ class NotifierStore(Protocol):
     async def mark_dead_lettered(self, delivery_id: str) -> None: ...
 
     async def held(self) -> list[Delivery]: ...
+
+    async def set_digest_matches(
+        self, delivery_id: str, matches: tuple[MatchSummary, ...]
+    ) -> None: ...
 
     async def bundle(self, delivery_ids: list[str], digest_id: str) -> None: ...
 
@@ -103,12 +132,10 @@ class MongoNotifierStore:
         self.coordinators = db["coordinators"]
         self.notifications = db["notifications"]
         self.matches = db["matches"]
+        self.outcomes = db["match_outcomes"]
         self.deliveries = db["deliveries"]
+        self.attempts = db["delivery_attempts"]
         self.spent_links = db["spent_links"]
-        # FerretDB 1.24 does not isolate concurrent updates of one document (ADR 3): the
-        # worker touching a notification as a delivery finishes could undo a consumer's
-        # status change. Updates of notifications take turns within the process.
-        self._notification_writes = asyncio.Lock()
 
     async def ensure_indexes(self) -> None:
         await self.coordinators.create_index("school_ids")
@@ -135,6 +162,8 @@ class MongoNotifierStore:
         await self.deliveries.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
         await self.deliveries.create_index("digest_id")
 
+    # -- coordinators ------------------------------------------------------------------------
+
     async def save_coordinator(self, profile: CoordinatorProfile) -> None:
         fields = {**profile.model_dump(mode="json", exclude={"version"}), "removed": False}
         await upsert_if_newer(self.coordinators, profile.coordinator_id, profile.version, fields)
@@ -151,70 +180,100 @@ class MongoNotifierStore:
             async for doc in cursor
         ]
 
-    async def save_match(self, proposal: MatchProposal) -> None:
-        """Kept so a coordinator who registers after the match still hears of it."""
-        await self.matches.update_one(
-            {"_id": proposal.match_id},
-            {
-                "$setOnInsert": {"status": NotificationStatus.PROPOSED.value},
-                "$set": {
-                    "proposal": proposal.model_dump(mode="json"),
-                    "school_id": proposal.school_id,
-                },
-            },
-            upsert=True,
-        )
+    # -- matches and their outcomes ----------------------------------------------------------
 
-    async def set_match_status(self, match_id: str, status: NotificationStatus) -> None:
-        await self.matches.update_one({"_id": match_id}, {"$set": {"status": status.value}})
+    async def save_match(self, proposal: MatchProposal) -> None:
+        """Kept so a coordinator who registers after the match still hears of it; the first
+        proposal of a match id stands."""
+        doc = {
+            "_id": proposal.match_id,
+            "proposal": proposal.model_dump(mode="json"),
+            "school_id": proposal.school_id,
+        }
+        with contextlib.suppress(DuplicateKeyError):
+            await self.matches.insert_one(doc)
 
     async def open_matches_of(self, school_ids: tuple[str, ...]) -> list[MatchProposal]:
-        cursor = self.matches.find(
-            {"school_id": {"$in": list(school_ids)}, "status": NotificationStatus.PROPOSED.value}
+        """The schools' matches with no outcome yet."""
+        cursor = self.matches.find({"school_id": {"$in": list(school_ids)}})
+        proposals = [MatchProposal.model_validate(doc["proposal"]) async for doc in cursor]
+        decided = await self._outcomes_of([p.match_id for p in proposals])
+        return [p for p in proposals if not decided.get(p.match_id)]
+
+    async def record_outcome(self, outcome: MatchOutcome) -> bool:
+        """Store the fact once (True the first time), then touch the match's notifications
+        so live streams show the change, also when a redelivery finds the fact stored."""
+        doc: Document = {"_id": outcome.key, **OUTCOME.dump_python(outcome, mode="python")}
+        try:
+            await self.outcomes.insert_one(doc)
+            recorded = True
+        except DuplicateKeyError:
+            recorded = False
+        await self.notifications.update_many(
+            {"match_id": outcome.match_id}, {"$set": {"updated_at": outcome.recorded_at}}
         )
-        return [MatchProposal.model_validate(doc["proposal"]) async for doc in cursor]
+        return recorded
+
+    async def _outcomes_of(self, match_ids: list[str]) -> dict[str, list[MatchOutcome]]:
+        found: dict[str, list[MatchOutcome]] = {m: [] for m in match_ids}
+        if not match_ids:
+            return found
+        keys = [key for m in match_ids for key in outcome_keys(m)]
+        async for doc in self.outcomes.find({"_id": {"$in": keys}}, {"_id": 0}):
+            outcome = OUTCOME.validate_python(doc)
+            found.setdefault(outcome.match_id, []).append(outcome)
+        return found
+
+    # -- the inbox ---------------------------------------------------------------------------
 
     async def add_notifications(self, notifications: list[Notification]) -> int:
         if not notifications:
             return 0
-        docs = [NOTIFICATION.dump_python(n, mode="python") for n in notifications]
+        docs = [_notification_doc(n) for n in notifications]
         try:
             result = await self.notifications.insert_many(docs, ordered=False)
             return len(result.inserted_ids)
         except BulkWriteError as error:  # redelivery: the unique key keeps one per coordinator
             return _inserted_despite_duplicates(error)
 
-    async def set_status(
-        self, match_id: str, status: NotificationStatus, note: str, now: datetime
-    ) -> int:
-        async with self._notification_writes:
-            result = await self.notifications.update_many(
-                {"match_id": match_id, "status": {"$nin": [s.value for s in FINAL]}},
-                {"$set": {"status": status.value, "updated_at": now}, "$push": {"history": note}},
-            )
-        return result.modified_count
-
     async def inbox(
         self, coordinator_id: str, status: NotificationStatus | None, skip: int, limit: int
     ) -> list[Notification]:
-        query: dict[str, Any] = {"coordinator_id": coordinator_id}
-        if status is not None:
-            query["status"] = status.value
-        cursor = (
-            self.notifications.find(query, {"_id": 0})
-            .sort([("created_at", DESCENDING), ("match_id", ASCENDING)])
-            .skip(skip)
-            .limit(limit)
-        )
-        return [NOTIFICATION.validate_python(doc) async for doc in cursor]
+        newest_first = [("created_at", DESCENDING), ("match_id", ASCENDING)]
+        cursor = self.notifications.find({"coordinator_id": coordinator_id}).sort(newest_first)
+        if status is None:
+            return await self._derived(cursor.skip(skip).limit(limit))
+        # The status is derived, so a filtered page is found by reading in batches.
+        page: list[Notification] = []
+        batch: list[Document] = []
+        async for doc in cursor:
+            batch.append(doc)
+            if len(batch) == INBOX_BATCH:
+                page += [n for n in await self._with_outcomes(batch) if n.status == status]
+                batch = []
+                if len(page) >= skip + limit > 0:
+                    break
+        page += [n for n in await self._with_outcomes(batch) if n.status == status]
+        return _page(page, skip, limit)
 
     async def changed_since(self, coordinator_id: str, since: datetime) -> list[Notification]:
         """Notifications created or changed at or after `since`, oldest change first (the
         inbox's live stream polls this; FerretDB serves no change streams)."""
         cursor = self.notifications.find(
-            {"coordinator_id": coordinator_id, "updated_at": {"$gte": since}}, {"_id": 0}
+            {"coordinator_id": coordinator_id, "updated_at": {"$gte": since}}
         ).sort([("updated_at", ASCENDING), ("match_id", ASCENDING)])
-        return [NOTIFICATION.validate_python(doc) async for doc in cursor]
+        return await self._derived(cursor)
+
+    async def _derived(self, cursor: AsyncIterator[Document]) -> list[Notification]:
+        return await self._with_outcomes([doc async for doc in cursor])
+
+    async def _with_outcomes(self, docs: list[Document]) -> list[Notification]:
+        outcomes = await self._outcomes_of(sorted({doc["match_id"] for doc in docs}))
+        return [
+            with_outcomes(_notification(doc), outcomes.get(doc["match_id"], [])) for doc in docs
+        ]
+
+    # -- deliveries --------------------------------------------------------------------------
 
     async def add_deliveries(self, deliveries: list[Delivery]) -> int:
         if not deliveries:
@@ -226,23 +285,40 @@ class MongoNotifierStore:
         except BulkWriteError as error:  # redelivery or restart: the unique key keeps one
             return _inserted_despite_duplicates(error)
 
-    async def claim_due(self, now: datetime, lease_until: datetime) -> Delivery | None:
-        """Take the next due delivery for `lease_until`; a worker that dies leaves it due
-        again once the lease passes, so a restart resumes it."""
-        doc = await self.deliveries.find_one_and_update(
-            {"status": DeliveryStatus.PENDING.value, "next_attempt_at": {"$lte": now}},
-            {"$set": {"next_attempt_at": lease_until}},
-            sort=[("next_attempt_at", ASCENDING)],
-            return_document=ReturnDocument.AFTER,
+    async def due(self, now: datetime, limit: int) -> list[Delivery]:
+        cursor = (
+            self.deliveries.find(
+                {"status": DeliveryStatus.PENDING.value, "next_attempt_at": {"$lte": now}}
+            )
+            .sort([("next_attempt_at", ASCENDING)])
+            .limit(limit)
         )
+        return [_delivery(doc) async for doc in cursor]
+
+    async def delivery(self, delivery_id: str) -> Delivery | None:
+        doc = await self.deliveries.find_one({"_id": delivery_id})
         return None if doc is None else _delivery(doc)
 
-    async def record_attempt(
-        self, delivery_id: str, attempts: int, error: str, lease_until: datetime
-    ) -> None:
+    async def claim_attempt(self, claim: AttemptClaim) -> bool:
+        """True for the one replica whose insert of this attempt's claim won."""
+        doc: Document = {"_id": claim.key, **CLAIM.dump_python(claim, mode="python")}
+        try:
+            await self.attempts.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def attempt_claim(self, delivery_id: str, number: int) -> AttemptClaim | None:
+        doc = await self.attempts.find_one({"_id": f"{delivery_id}#{number}"}, {"_id": 0})
+        return None if doc is None else CLAIM.validate_python(doc)
+
+    async def postpone(self, delivery_id: str, until: datetime) -> None:
+        await self.deliveries.update_one({"_id": delivery_id}, {"$set": {"next_attempt_at": until}})
+
+    async def retry_later(self, delivery_id: str, attempts: int, error: str, at: datetime) -> None:
         await self.deliveries.update_one(
             {"_id": delivery_id},
-            {"$set": {"attempts": attempts, "last_error": error, "next_attempt_at": lease_until}},
+            {"$set": {"attempts": attempts, "last_error": error, "next_attempt_at": at}},
         )
 
     async def finish(self, delivery: Delivery, now: datetime) -> None:
@@ -253,18 +329,19 @@ class MongoNotifierStore:
             "attempts": delivery.attempts,
             "last_error": delivery.last_error,
         }
-        # The bundled deliveries first: a crash before the digest's own write leaves the
-        # digest due, so it is sent again and all of it is recorded then.
-        await self.deliveries.update_many({"digest_id": delivery.delivery_id}, {"$set": outcome})
+        if delivery.event_type == DIGEST_EVENT:
+            # The bundled deliveries first: a crash before the digest's own write leaves the
+            # digest due, so it is sent again and all of it is recorded then. One by `_id`
+            # each, which FerretDB finds without a scan.
+            for bundled_id in bundled_ids(delivery):
+                await self.deliveries.update_one({"_id": bundled_id}, {"$set": outcome})
         await self.deliveries.update_one({"_id": delivery.delivery_id}, {"$set": outcome})
-        async with self._notification_writes:
-            await self.notifications.update_many(
-                {
-                    "coordinator_id": delivery.coordinator_id,
-                    "match_id": {"$in": [m.match_id for m in delivery.matches]},
-                },
-                {"$set": {"updated_at": now}},
-            )
+        keys = [notification_key(delivery.coordinator_id, m.match_id) for m in delivery.matches]
+        touch = {"$set": {"updated_at": now}}
+        if len(keys) == 1:
+            await self.notifications.update_one({"_id": keys[0]}, touch)
+        else:
+            await self.notifications.update_many({"_id": {"$in": keys}}, touch)
 
     async def undead_lettered(self) -> list[Delivery]:
         cursor = self.deliveries.find(
@@ -279,11 +356,17 @@ class MongoNotifierStore:
         cursor = self.deliveries.find({"status": DeliveryStatus.HELD.value})
         return [_delivery(doc) async for doc in cursor]
 
-    async def bundle(self, delivery_ids: list[str], digest_id: str) -> None:
-        await self.deliveries.update_many(
-            {"_id": {"$in": delivery_ids}, "status": DeliveryStatus.HELD.value},
-            {"$set": {"status": DeliveryStatus.BUNDLED.value, "digest_id": digest_id}},
+    async def set_digest_matches(self, delivery_id: str, matches: tuple[MatchSummary, ...]) -> None:
+        await self.deliveries.update_one(
+            {"_id": delivery_id}, {"$set": {"matches": SUMMARIES.dump_python(matches)}}
         )
+
+    async def bundle(self, delivery_ids: list[str], digest_id: str) -> None:
+        """Held deliveries travel in `digest_id` from now on. Only the digest task writes
+        held deliveries, and it runs on one replica at a time (under a lease)."""
+        bundled = {"$set": {"status": DeliveryStatus.BUNDLED.value, "digest_id": digest_id}}
+        for delivery_id in delivery_ids:  # by `_id`: FerretDB scans for any other filter
+            await self.deliveries.update_one({"_id": delivery_id}, bundled)
 
     async def release_digests(self, now: datetime) -> int:
         """Digests whose matches are bundled become due."""
@@ -299,6 +382,8 @@ class MongoNotifierStore:
         ).sort([("channel", ASCENDING), ("event_type", ASCENDING)])
         return [_delivery(doc) async for doc in cursor]
 
+    # -- decision links ----------------------------------------------------------------------
+
     async def spend_link(self, use_key: str, now: datetime) -> bool:
         """True the first time; the unique `_id` makes a second use fail, even concurrently."""
         try:
@@ -312,6 +397,17 @@ class MongoNotifierStore:
 
     async def link_spent(self, use_key: str) -> bool:
         return await self.spent_links.find_one({"_id": use_key}) is not None
+
+
+def _notification_doc(notification: Notification) -> Document:
+    doc: Document = NOTIFICATION.dump_python(notification, mode="python", exclude=DERIVED)
+    doc["_id"] = notification_key(notification.coordinator_id, notification.match_id)
+    return doc
+
+
+def _notification(doc: Document) -> Notification:
+    fields = {k: v for k, v in doc.items() if k != "_id" and k not in DERIVED}
+    return NOTIFICATION.validate_python({**fields, "status": NotificationStatus.PROPOSED})
 
 
 def _delivery_doc(delivery: Delivery) -> Document:
@@ -344,9 +440,11 @@ class InMemoryNotifierStore:
     # coordinator_id -> (version, profile); None marks a removal, kept so that an older
     # event arriving late cannot bring the coordinator back.
     coordinators: dict[str, tuple[int, CoordinatorProfile | None]] = field(default_factory=dict)
-    matches: dict[str, tuple[NotificationStatus, MatchProposal]] = field(default_factory=dict)
+    matches: dict[str, MatchProposal] = field(default_factory=dict)
+    outcomes: dict[str, MatchOutcome] = field(default_factory=dict)
     notifications: dict[tuple[str, str], Notification] = field(default_factory=dict)
     deliveries: dict[str, Delivery] = field(default_factory=dict)
+    attempts: dict[str, AttemptClaim] = field(default_factory=dict)
     spent_links: set[str] = field(default_factory=set)
 
     async def save_coordinator(self, profile: CoordinatorProfile) -> None:
@@ -370,21 +468,31 @@ class InMemoryNotifierStore:
         ]
 
     async def save_match(self, proposal: MatchProposal) -> None:
-        # A redelivered proposal refreshes the proposal but never reopens a decided match.
-        stored = self.matches.get(proposal.match_id)
-        status = stored[0] if stored else NotificationStatus.PROPOSED
-        self.matches[proposal.match_id] = (status, proposal)
-
-    async def set_match_status(self, match_id: str, status: NotificationStatus) -> None:
-        if match_id in self.matches:
-            self.matches[match_id] = (status, self.matches[match_id][1])
+        self.matches.setdefault(proposal.match_id, proposal)
 
     async def open_matches_of(self, school_ids: tuple[str, ...]) -> list[MatchProposal]:
         return [
             proposal
-            for status, proposal in self.matches.values()
-            if proposal.school_id in school_ids and status == NotificationStatus.PROPOSED
+            for proposal in self.matches.values()
+            if proposal.school_id in school_ids and not self._outcomes_of(proposal.match_id)
         ]
+
+    async def record_outcome(self, outcome: MatchOutcome) -> bool:
+        recorded = outcome.key not in self.outcomes
+        if recorded:
+            self.outcomes[outcome.key] = replace(
+                outcome, recorded_at=_bson_time(outcome.recorded_at)
+            )
+        for key, n in self.notifications.items():
+            if n.match_id == outcome.match_id:
+                self.notifications[key] = replace(n, updated_at=_bson_time(outcome.recorded_at))
+        return recorded
+
+    def _outcomes_of(self, match_id: str) -> list[MatchOutcome]:
+        return [self.outcomes[k] for k in outcome_keys(match_id) if k in self.outcomes]
+
+    def _derived(self, notification: Notification) -> Notification:
+        return with_outcomes(notification, self._outcomes_of(notification.match_id))
 
     async def add_notifications(self, notifications: list[Notification]) -> int:
         added = 0
@@ -392,42 +500,34 @@ class InMemoryNotifierStore:
             key = (n.coordinator_id, n.match_id)
             if key not in self.notifications:
                 self.notifications[key] = replace(
-                    n, created_at=_bson_time(n.created_at), updated_at=_bson_time(n.updated_at)
+                    n,
+                    status=NotificationStatus.PROPOSED,
+                    history=(),
+                    created_at=_bson_time(n.created_at),
+                    updated_at=_bson_time(n.updated_at),
                 )
                 added += 1
         return added
-
-    async def set_status(
-        self, match_id: str, status: NotificationStatus, note: str, now: datetime
-    ) -> int:
-        changed = 0
-        for key, n in self.notifications.items():
-            if n.match_id == match_id and n.status not in FINAL:
-                self.notifications[key] = replace(
-                    n, status=status, updated_at=_bson_time(now), history=(*n.history, note)
-                )
-                changed += 1
-        return changed
 
     async def inbox(
         self, coordinator_id: str, status: NotificationStatus | None, skip: int, limit: int
     ) -> list[Notification]:
         found = sorted(
             (
-                n
+                self._derived(n)
                 for n in self.notifications.values()
-                if n.coordinator_id == coordinator_id and (status is None or n.status == status)
+                if n.coordinator_id == coordinator_id
             ),
             key=lambda n: n.match_id,
         )
         found.sort(key=lambda n: n.created_at, reverse=True)  # stable: match_id breaks ties
-        return _page(found, skip, limit)
+        return _page([n for n in found if status is None or n.status == status], skip, limit)
 
     async def changed_since(self, coordinator_id: str, since: datetime) -> list[Notification]:
         since = _bson_time(since)
         return sorted(
             (
-                n
+                self._derived(n)
                 for n in self.notifications.values()
                 if n.coordinator_id == coordinator_id and n.updated_at >= since
             ),
@@ -450,41 +550,52 @@ class InMemoryNotifierStore:
             added += 1
         return added
 
-    async def claim_due(self, now: datetime, lease_until: datetime) -> Delivery | None:
+    async def due(self, now: datetime, limit: int) -> list[Delivery]:
         now = _bson_time(now)
         due = [
             d
             for d in self.deliveries.values()
             if d.status == DeliveryStatus.PENDING and d.next_attempt_at <= now
         ]
-        if not due:
-            return None
-        claimed = replace(
-            min(due, key=lambda d: d.next_attempt_at), next_attempt_at=_bson_time(lease_until)
-        )
-        self.deliveries[claimed.delivery_id] = claimed
-        return claimed
+        return sorted(due, key=lambda d: d.next_attempt_at)[:limit]
 
-    async def record_attempt(
-        self, delivery_id: str, attempts: int, error: str, lease_until: datetime
-    ) -> None:
+    async def delivery(self, delivery_id: str) -> Delivery | None:
+        return self.deliveries.get(delivery_id)
+
+    async def claim_attempt(self, claim: AttemptClaim) -> bool:
+        if claim.key in self.attempts:
+            return False
+        self.attempts[claim.key] = replace(
+            claim,
+            claimed_at=_bson_time(claim.claimed_at),
+            lease_until=_bson_time(claim.lease_until),
+        )
+        return True
+
+    async def attempt_claim(self, delivery_id: str, number: int) -> AttemptClaim | None:
+        return self.attempts.get(f"{delivery_id}#{number}")
+
+    async def postpone(self, delivery_id: str, until: datetime) -> None:
+        self._update(delivery_id, next_attempt_at=_bson_time(until))
+
+    async def retry_later(self, delivery_id: str, attempts: int, error: str, at: datetime) -> None:
+        self._update(
+            delivery_id, attempts=attempts, last_error=error, next_attempt_at=_bson_time(at)
+        )
+
+    def _update(self, delivery_id: str, **changes: Any) -> None:
         if delivery_id in self.deliveries:
-            self.deliveries[delivery_id] = replace(
-                self.deliveries[delivery_id],
-                attempts=attempts,
-                last_error=error,
-                next_attempt_at=_bson_time(lease_until),
-            )
+            self.deliveries[delivery_id] = replace(self.deliveries[delivery_id], **changes)
 
     async def finish(self, delivery: Delivery, now: datetime) -> None:
-        for delivery_id, d in self.deliveries.items():
-            if delivery.delivery_id in (delivery_id, d.digest_id):
-                self.deliveries[delivery_id] = replace(
-                    d,
-                    status=delivery.status,
-                    attempts=delivery.attempts,
-                    last_error=delivery.last_error,
-                )
+        bundled = bundled_ids(delivery) if delivery.event_type == DIGEST_EVENT else []
+        for delivery_id in (*bundled, delivery.delivery_id):
+            self._update(
+                delivery_id,
+                status=delivery.status,
+                attempts=delivery.attempts,
+                last_error=delivery.last_error,
+            )
         match_ids = {m.match_id for m in delivery.matches}
         for key, n in self.notifications.items():
             if n.coordinator_id == delivery.coordinator_id and n.match_id in match_ids:
@@ -498,19 +609,17 @@ class InMemoryNotifierStore:
         ]
 
     async def mark_dead_lettered(self, delivery_id: str) -> None:
-        if delivery_id in self.deliveries:
-            self.deliveries[delivery_id] = replace(self.deliveries[delivery_id], dead_lettered=True)
+        self._update(delivery_id, dead_lettered=True)
 
     async def held(self) -> list[Delivery]:
         return [d for d in self.deliveries.values() if d.status == DeliveryStatus.HELD]
 
+    async def set_digest_matches(self, delivery_id: str, matches: tuple[MatchSummary, ...]) -> None:
+        self._update(delivery_id, matches=matches)
+
     async def bundle(self, delivery_ids: list[str], digest_id: str) -> None:
         for delivery_id in delivery_ids:
-            d = self.deliveries.get(delivery_id)
-            if d is not None and d.status == DeliveryStatus.HELD:
-                self.deliveries[delivery_id] = replace(
-                    d, status=DeliveryStatus.BUNDLED, digest_id=digest_id
-                )
+            self._update(delivery_id, status=DeliveryStatus.BUNDLED, digest_id=digest_id)
 
     async def release_digests(self, now: datetime) -> int:
         released = [

@@ -1,12 +1,16 @@
 """The delivery worker: sends what the Kafka handlers recorded as pending, so a slow SMTP
 server or webhook receiver never holds up the consumer.
 
-Each due delivery is claimed with a lease, sent, and retried with exponential backoff up to
-a cap (tenacity); every attempt's error is recorded. When the attempts run out the delivery
-is marked failed (the inbox shows it) and dead-lettered to `wbl.matches.dlq`. A restart
-finds unfinished deliveries due again once their lease passes and resumes them, counting
-the attempts already made. The digest task turns held deliveries into one message per
-coordinator, channel and period."""
+Each attempt at a delivery is claimed by inserting its claim document (one per attempt:
+`<delivery id>#<attempt>`), so of several replicas exactly one makes it. A failed attempt
+is recorded with its error and the delivery is due again after an exponential backoff; when
+the attempts run out, or the receiver refused for good, it is marked failed (the inbox
+shows it) and dead-lettered to `wbl.matches.dlq`. A claim expires after the lease
+(`DeliveryPolicy.lease_s`; each attempt is cut off at half of it): if its holder crashed
+mid-send, another replica makes the next attempt, with the same delivery id, so a receiver
+sees at most a retry. The digest task, under a lease of its own so that one replica runs
+it at a time, turns held deliveries into one message per coordinator, channel and period,
+and publishes dead letters that a broker outage held back."""
 
 from __future__ import annotations
 
@@ -16,17 +20,26 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from uuid import uuid4
 
 import structlog
 from prometheus_client import CollectorRegistry
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from wbl_common.bus import MessageBus
 from wbl_common.metrics import DeadLetterMetrics, DeliveryMetrics
 from wbl_common.secrets import derive_secret
 from wbl_notifier.adapters import DeliveryError, Mailer, PermanentDeliveryError, WebhookSender
-from wbl_notifier.domain import Channel, Delivery, DeliveryStatus, digests_due
+from wbl_notifier.domain import (
+    AttemptClaim,
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    backoff_s,
+    carries_all,
+    digests_due,
+    late_digest,
+    widened,
+)
+from wbl_notifier.lease import Lease
 from wbl_notifier.links import ActionLink, Decision, Signer
 from wbl_notifier.messages import MatchLinks, email_message, webhook_body
 from wbl_notifier.store import NotifierStore
@@ -54,9 +67,14 @@ class DeliveryPolicy:
     def lease(self) -> timedelta:
         return timedelta(seconds=self.lease_s)
 
+    @property
+    def attempt_timeout_s(self) -> float:
+        """An attempt ends well before its claim expires, whatever the channel does."""
+        return self.lease_s / 2
 
-def _retryable(error: BaseException) -> bool:
-    return isinstance(error, DeliveryError) and not isinstance(error, PermanentDeliveryError)
+    @property
+    def due_batch(self) -> int:
+        return max(4 * self.concurrency, 32)
 
 
 @dataclass
@@ -71,7 +89,8 @@ class DeliveryWorker:
     inbox_url: str
     sender: str
     clock: Callable[[], datetime]
-    new_id: Callable[[], str] = field(default=lambda: str(uuid4()))
+    holder: str  # this replica, as named on its claims
+    digest_lease: Lease
     metrics: DeliveryMetrics = field(
         default_factory=lambda: DeliveryMetrics(CollectorRegistry(), [c.value for c in Channel])
     )
@@ -79,7 +98,7 @@ class DeliveryWorker:
         default_factory=lambda: DeadLetterMetrics(CollectorRegistry())
     )
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
-    _sending: set[asyncio.Task[None]] = field(default_factory=set)
+    _sending: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _dead_lettering: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -95,7 +114,6 @@ class DeliveryWorker:
             while True:
                 self._wake.clear()
                 try:
-                    await self.dead_letter_failed()
                     await self._start_due(slots)
                 except Exception as error:  # database down: the deliveries wait, try later
                     log.warning(
@@ -106,13 +124,16 @@ class DeliveryWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.policy.poll_s)
         finally:
-            for task in self._sending:
+            for task in self._sending.values():
                 task.cancel()
 
     async def run_digests(self) -> None:
+        """Digests and the dead-letter sweep, on whichever replica holds the lease."""
         while True:
             try:
-                await self.send_digests(self.clock())
+                if await self.digest_lease.hold():
+                    await self.send_digests(self.clock())
+                    await self.dead_letter_failed()
             except Exception as error:
                 log.warning(
                     "digest run failed", error=type(error).__name__, detail=str(error)[:300]
@@ -120,51 +141,81 @@ class DeliveryWorker:
             await asyncio.sleep(self.policy.digest_check_s)
 
     async def _start_due(self, slots: asyncio.Semaphore) -> None:
-        while True:
+        for delivery in await self.store.due(self.clock(), self.policy.due_batch):
+            if delivery.delivery_id in self._sending:
+                continue
             await slots.acquire()
-            now = self.clock()
-            delivery = await self.store.claim_due(now, now + self.policy.lease)
-            if delivery is None:
-                slots.release()
-                return
-            task = asyncio.create_task(self._deliver_then_release(delivery, slots))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
-
-    async def _deliver_then_release(self, delivery: Delivery, slots: asyncio.Semaphore) -> None:
-        try:
-            await self.deliver(delivery)
-        except Exception as error:  # the lease runs out and the delivery is tried again
-            log.warning("delivery interrupted", delivery_id=delivery.delivery_id, error=str(error))
-        finally:
-            slots.release()
-        self._wake.set()
-
-    async def deliver(self, delivery: Delivery) -> Delivery:
-        """Send with retries; record every failed attempt and the outcome."""
-        attempts = delivery.attempts
-        remaining = self.policy.max_attempts - attempts
-        error: DeliveryError | None = None
-        if remaining > 0:
             try:
-                async for attempt in AsyncRetrying(
-                    retry=retry_if_exception(_retryable),
-                    stop=stop_after_attempt(remaining),
-                    wait=wait_exponential(
-                        multiplier=self.policy.backoff_initial_s, max=self.policy.backoff_max_s
-                    ),
-                    reraise=True,
-                ):
-                    with attempt:
-                        attempts += 1
-                        await self._attempt(delivery, attempts)
-            except DeliveryError as failure:
-                error = failure
+                claim = await self.claim(delivery)
+            except BaseException:
+                slots.release()
+                raise
+            if claim is None:
+                slots.release()
+                continue
+            task = asyncio.create_task(self._attempt_then_release(delivery, claim, slots))
+            self._sending[delivery.delivery_id] = task
+
+    async def claim(self, delivery: Delivery) -> AttemptClaim | None:
+        """The claim of this delivery's next attempt, or None when another replica makes it
+        or made it. A claim that expired while its delivery records no such attempt was
+        abandoned (its holder crashed mid-send): that attempt counts, the next is claimed."""
+        number = delivery.attempts + 1
+        while True:
+            now = self.clock()
+            claim = AttemptClaim(
+                delivery.delivery_id, number, self.holder, now, now + self.policy.lease
+            )
+            if await self.store.claim_attempt(claim):
+                # Not due while claimed: other replicas' scans skip it (a hint, not a lock).
+                await self.store.postpone(delivery.delivery_id, claim.lease_until)
+                return claim
+            taken = await self.store.attempt_claim(delivery.delivery_id, number)
+            if taken is not None and taken.lease_until > now:
+                return None
+            current = await self.store.delivery(delivery.delivery_id)
+            if current is None or current.status is not DeliveryStatus.PENDING:
+                return None
+            if current.attempts >= number:
+                return None  # that attempt ended normally; a fresh read will show the next
+            log.warning(
+                "delivery attempt abandoned",
+                delivery_id=delivery.delivery_id,
+                attempt=number,
+                holder=taken.holder if taken else None,
+            )
+            number += 1
+
+    async def _attempt_then_release(
+        self, delivery: Delivery, claim: AttemptClaim, slots: asyncio.Semaphore
+    ) -> None:
+        try:
+            await self.attempt(delivery, claim)
+        except Exception as error:  # the claim expires and another attempt follows
+            log.warning(
+                "delivery interrupted",
+                delivery_id=delivery.delivery_id,
+                error=type(error).__name__,
+                detail=str(error)[:300],
+            )
+        finally:
+            self._sending.pop(delivery.delivery_id, None)
+            slots.release()
+
+    async def attempt(self, delivery: Delivery, claim: AttemptClaim) -> Delivery:
+        """Make the claimed attempt and record it: sent; failed for good; or due again
+        after the backoff."""
+        error: DeliveryError | None = None
+        if claim.number > self.policy.max_attempts:  # the last attempts were abandoned
+            error = DeliveryError(delivery.last_error or "interrupted, no attempts left")
         else:
-            error = DeliveryError(delivery.last_error or "no attempts left")
+            error = await self._try_send(delivery)
+        if error is not None and not _final(error, claim.number, self.policy.max_attempts):
+            await self._retry_later(delivery, claim.number, error)
+            return replace(delivery, attempts=claim.number, last_error=str(error)[:500])
         outcome = replace(
             delivery,
-            attempts=attempts,
+            attempts=min(claim.number, self.policy.max_attempts),
             status=DeliveryStatus.SENT if error is None else DeliveryStatus.FAILED,
             last_error=None if error is None else str(error)[:500],
         )
@@ -175,35 +226,40 @@ class DeliveryWorker:
                 "delivery sent",
                 delivery_id=delivery.delivery_id,
                 channel=delivery.channel.value,
-                attempts=attempts,
+                attempts=outcome.attempts,
             )
         else:
             log.warning(
                 "delivery failed",
                 delivery_id=delivery.delivery_id,
                 channel=delivery.channel.value,
-                attempts=attempts,
+                attempts=outcome.attempts,
                 reason=outcome.last_error,
             )
             await self._dead_letter(outcome)
         return outcome
 
-    async def _attempt(self, delivery: Delivery, attempts: int) -> None:
+    async def _try_send(self, delivery: Delivery) -> DeliveryError | None:
         try:
-            await self._send(delivery)
+            async with asyncio.timeout(self.policy.attempt_timeout_s):
+                await self._send(delivery)
         except DeliveryError as error:
-            now = self.clock()
-            await self.store.record_attempt(
-                delivery.delivery_id, attempts, str(error)[:500], now + self.policy.lease
-            )
-            log.info(
-                "delivery attempt failed",
-                delivery_id=delivery.delivery_id,
-                channel=delivery.channel.value,
-                attempt=attempts,
-                reason=str(error)[:500],
-            )
-            raise
+            return error
+        except TimeoutError:
+            return DeliveryError(f"no answer within {self.policy.attempt_timeout_s:g} s")
+        return None
+
+    async def _retry_later(self, delivery: Delivery, attempts: int, error: DeliveryError) -> None:
+        wait = backoff_s(attempts, self.policy.backoff_initial_s, self.policy.backoff_max_s)
+        at = self.clock() + timedelta(seconds=wait)
+        await self.store.retry_later(delivery.delivery_id, attempts, str(error)[:500], at)
+        log.info(
+            "delivery attempt failed",
+            delivery_id=delivery.delivery_id,
+            channel=delivery.channel.value,
+            attempt=attempts,
+            reason=str(error)[:500],
+        )
 
     async def _send(self, delivery: Delivery) -> None:
         links = {
@@ -266,6 +322,7 @@ class DeliveryWorker:
         ).encode()
         headers = {
             "x-error": f"{delivery.channel.value} delivery failed: {delivery.last_error}"[:2000],
+            "x-reason": UNDELIVERABLE,
             "x-original-topic": topics.MATCHES,
             "x-delivery-id": delivery.delivery_id,
         }
@@ -276,20 +333,27 @@ class DeliveryWorker:
     async def send_digests(self, now: datetime) -> int:
         """Bundle held deliveries of closed periods into digests; returns how many new."""
         created = 0
+        checked = self.clock()
         for digest, bundled in digests_due(
-            await self.store.held(), now, self.policy.digest_period_s, self.new_id
+            await self.store.held(), now, self.policy.digest_period_s
         ):
+            if self.clock() - checked > self.digest_lease.ttl / 4:  # still ours? renew it
+                checked = self.clock()
+                if not await self.digest_lease.hold():
+                    log.warning("digest lease lost; another replica goes on")
+                    return created
             # A delivery written just as its period closed can miss that period's digest,
-            # which may be sent already: such late ones get a digest of their own (keyed by
-            # the first of them, so recomputing after a crash finds the same one).
-            late = replace(digest, match_id=f"{digest.match_id}+{bundled[0].delivery_id}")
-            for candidate in (digest, late):
+            # which may be sent already: such late ones get a digest of their own.
+            for candidate in (digest, late_digest(digest, bundled)):
                 created += await self.store.add_deliveries([candidate])
                 # After a crash the digest exists already: bundle into the stored one.
-                stored = await self.store.deliveries_of(digest.coordinator_id, [candidate.match_id])
-                found = next(d for d in stored if d.key == candidate.key)
-                if found.status is DeliveryStatus.HELD:
-                    await self.store.bundle([d.delivery_id for d in bundled], found.delivery_id)
+                stored = await self.store.delivery(candidate.delivery_id)
+                if stored is not None and stored.status is DeliveryStatus.HELD:
+                    if not carries_all(stored, bundled):  # written before some existed
+                        await self.store.set_digest_matches(
+                            stored.delivery_id, widened(stored, bundled)
+                        )
+                    await self.store.bundle([d.delivery_id for d in bundled], stored.delivery_id)
                     break
             else:  # not expected: both digests already released; the deliveries stay held
                 log.warning(
@@ -297,6 +361,14 @@ class DeliveryWorker:
                     coordinator_id=digest.coordinator_id,
                     deliveries=len(bundled),
                 )
+        if not await self.digest_lease.hold():  # a digest is released by its lease's holder
+            log.warning("digest lease lost; another replica goes on")
+            return created
         if await self.store.release_digests(self.clock()):
             self.wake()
         return created
+
+
+def _final(error: DeliveryError, attempt: int, max_attempts: int) -> bool:
+    """Retrying cannot help, or this was the last attempt."""
+    return isinstance(error, PermanentDeliveryError) or attempt >= max_attempts
