@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from tests.unit.registry.builders import opening_body, student_body
 from tests.unit.registry.conftest import ADMIN_TOKEN, bearer, settings
 from wbl_common.bus import serialize
+from wbl_common.workers import InlineWorkers
 from wbl_matcher.handlers import Matcher
 from wbl_matcher.store import InMemoryMatcherStore
 from wbl_registry.app import create_app
@@ -60,6 +61,7 @@ def store() -> InMemoryRegistryStore:
 def registry_app(store: InMemoryRegistryStore) -> FastAPI:
     app = create_app(settings(max_body_bytes=DEFAULT_BODY_LIMIT))
     app.state.registry = Registry(store=store, reference=load_reference(), webhook_key="k" * 40)
+    app.state.class_lists = InlineWorkers()
     return app
 
 

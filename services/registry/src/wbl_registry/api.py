@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Awaitable
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -14,6 +13,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from wbl_common.web import errors, problem
+from wbl_common.workers import Workers, WorkersBusy
 from wbl_registry import bulk
 from wbl_registry.auth import (
     Admin,
@@ -402,56 +402,64 @@ BULK_BODY: dict[str, Any] = {
     tags=["students"],
     summary="Register a class from a CSV upload or a JSON array",
     openapi_extra=BULK_BODY,
-    responses=errors(401, 403, 413, 415, 422),
+    responses=errors(
+        401,
+        403,
+        413,
+        415,
+        422,
+        503,
+        described={503: "Other class lists are being read: send it again after Retry-After"},
+    ),
 )
 async def register_class(
     request: Request, coordinator: CurrentCoordinator, registry: RegistryDep
 ) -> ClassRegistration:
     """Every row is checked; good rows are stored (each with its event), bad rows come back
-    with their row number and field. A row is either fully stored or not at all. CSV
-    columns: see the example; lists are separated by ';'."""
+    with their row number and field (up to 10 errors a row). A row is either fully stored or
+    not at all. At most 10,000 rows. CSV columns: see the example; lists are separated by
+    ';'."""
+    kind, raw = await _class_list(request)
+    workers: Workers = request.app.state.class_lists
     try:
-        records = await _class_list(request)
+        checked = await workers.run(bulk.check_class_list, kind, raw)
     except bulk.ClassListError as error:
         raise RequestError(str(error), error.field) from None
-    good, errors = bulk.applications(records)
-    stored, refused = await registry.register_class(coordinator, good)
-    errors.extend(RowError(row=p.row, field=p.field, message=p.message) for p in refused)
+    except WorkersBusy as busy:
+        raise HTTPException(
+            503,
+            "Other class lists are being read right now. Send this one again in a moment.",
+            {"Retry-After": str(busy.retry_after_s)},
+        ) from None
+    errors = checked.row_errors()
+    registered: list[RegisteredRow] = []
+    # A part at a time, so that no stretch of checking and storing holds the event loop.
+    async for rows in checked.good_rows():
+        stored, refused = await registry.register_class(coordinator, rows)
+        registered.extend(RegisteredRow(row=row, id=s.id) for row, s in stored)
+        errors.extend(RowError(row=p.row, field=p.field, message=p.message) for p in refused)
     return ClassRegistration(
-        registered=[RegisteredRow(row=row, id=s.id) for row, s in stored],
+        registered=sorted(registered, key=lambda r: r.row),
         errors=sorted(errors, key=lambda e: e.row),
     )
 
 
-async def _class_list(request: Request) -> list[Any]:
+async def _class_list(request: Request) -> tuple[bulk.ClassListKind, bytes]:
+    """The upload's format and bytes; reading them is left to a worker."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "multipart/form-data":
         form = await request.form(max_files=1, max_fields=5)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise bulk.ClassListError("attach the class list as the form field 'file'")
-        return bulk.csv_records(_text(await upload.read()))
+            raise RequestError("attach the class list as the form field 'file'", "file")
+        return "csv", await upload.read()
     if kind in ("text/csv", "application/csv"):
-        return bulk.csv_records(_text(await request.body()))
+        return "csv", await request.body()
     if kind == "application/json":
-        try:
-            return bulk.json_records(json.loads(await request.body()))
-        except json.JSONDecodeError as error:
-            raise bulk.ClassListError(f"not JSON: {error.msg}", "body") from None
-        except UnicodeDecodeError:
-            raise bulk.ClassListError("the body is not UTF-8 text", "body") from None
-        except RecursionError:
-            raise bulk.ClassListError("not JSON we accept: nested too deeply", "body") from None
+        return "json", await request.body()
     raise HTTPException(
         415, "send multipart/form-data (field 'file'), text/csv or application/json"
     )
-
-
-def _text(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise bulk.ClassListError("the file is not UTF-8 text") from None
 
 
 @router.get(

@@ -14,6 +14,7 @@ from wbl_common.docs import install_docs
 from wbl_common.logs import configure_logging
 from wbl_common.settings import load_settings
 from wbl_common.web import install_problem_handlers, ops_router, problem, serve
+from wbl_common.workers import open_workers
 from wbl_registry import api
 from wbl_registry.bootstrap import bootstrap
 from wbl_registry.config import RegistrySettings
@@ -84,9 +85,10 @@ def create_app(settings: RegistrySettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         quiet_data_loggers()
-        async with bootstrap(settings) as service:
+        async with bootstrap(settings) as service, open_workers(settings.class_lists) as workers:
             app.state.registry = service.registry
             app.state.runtime = service.runtime
+            app.state.class_lists = workers
             yield
 
     app = FastAPI(
