@@ -402,3 +402,25 @@ async def test_a_list_far_over_its_bound_is_one_error_not_one_per_item(
         {"field": "languages", "message": "List should have at most 10 items, not 200000"}
     ]
     assert store.students == {}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/employers", {"name": "Acme"}, ""),
+        ("/v1/coordinators", {"name": "Dana", "school_ids": ["sch_1"], "channels": {}}, "channels"),
+    ],
+)
+async def test_a_body_of_a_hundred_thousand_unknown_fields_is_one_error(
+    http: httpx.AsyncClient, path: str, body: dict[str, Any], field: str
+) -> None:
+    """extra="forbid" answers one error per unknown field; past 10 they are one error, so
+    such a body neither holds the event loop nor is answered with megabytes."""
+    unknown = {f"k{n}": 1 for n in range(100_000)}
+    body = {**body, field: {**body[field], **unknown}} if field else {**body, **unknown}
+    response = await http.post(path, json=body, headers=bearer(ADMIN_TOKEN))
+    assert response.status_code == 422, response.text[:300]
+    [error] = response.json()["errors"]
+    assert error["field"] == field
+    assert error["message"].startswith("100000 unknown fields, such as k0, k1, k2")
+    assert len(response.content) < 1000

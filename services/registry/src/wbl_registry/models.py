@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from wbl_registry.domain import (
     SPECIAL_POPULATIONS,
@@ -20,7 +20,14 @@ from wbl_registry.domain import (
     StudentPlan,
 )
 from wbl_registry.handlers import Placement, StudentApplication
-from wbl_schemas.events import HiringPreferences, Language, MaxItems, NotificationChannels, Place
+from wbl_schemas.events import (
+    HiringPreferences,
+    Language,
+    MaxItems,
+    NotificationChannels,
+    Place,
+    refuse_many_unknown_fields,
+)
 
 # Every list and string is bounded (docs/registry.md, "Bounds"): no request can make an
 # event larger than wbl_schemas.events.MAX_EVENT_BYTES. Lists are counted before their items.
@@ -43,6 +50,11 @@ def _examples(*examples: dict[str, Any]) -> ConfigDict:
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _few_unknown_fields(cls, data: Any) -> Any:
+        return refuse_many_unknown_fields(cls, data)
 
 
 # -- employers ----------------------------------------------------------------------------
