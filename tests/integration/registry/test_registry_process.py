@@ -6,8 +6,10 @@ neither matcher nor notifier to register students; and with its database gone it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -344,3 +346,43 @@ async def test_with_its_database_gone_registry_answers_503_problems_and_recovers
         return answer.status_code == 201
 
     await eventually(registered_again, within=60, what="a registration after the restart")
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                # The fields after the command (which may hold spaces) start with state, ppid.
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid and fields[0] != "Z":
+                    found.add(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+async def test_a_registry_killed_with_sigkill_leaves_no_worker_processes(
+    kafka_bootstrap: str, mongo_uri: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    run_dir = run_dir_for(tmp_path_factory, "registry-killed")
+    await asyncio.to_thread(start_registry, "registry-killed", run_dir, kafka_bootstrap, mongo_uri)
+    try:
+        pid = infra.read_pid("registry-killed", run_dir)
+        assert pid is not None
+        workers = await eventually(
+            lambda: asyncio.sleep(0, children_of(pid)), what="the class-list workers"
+        )
+        os.kill(pid, signal.SIGKILL)
+        await eventually(
+            lambda: asyncio.sleep(0, not any(alive(w) for w in workers)),
+            within=60,  # a worker still importing at the kill ends once it has started
+            what=f"workers {sorted(workers)} ended",
+        )
+    finally:
+        infra.stop_process("registry-killed", run_dir, timeout_s=20)

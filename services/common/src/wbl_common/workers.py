@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -61,7 +63,10 @@ class ProcessWorkers:
         # client and Kafka clients would copy their threads' locks mid-use.
         context = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(
-            self.settings.processes, mp_context=context, initializer=_yield_the_cpu
+            self.settings.processes,
+            mp_context=context,
+            initializer=_start_worker,
+            initargs=(os.getpid(),),
         )
 
     async def run(self, job: Callable[..., T], *args: object) -> T:
@@ -121,10 +126,18 @@ def _ready() -> None:
     """A job that does nothing: it makes the pool start a process."""
 
 
-def _yield_the_cpu() -> None:
+def _start_worker(service_pid: int) -> None:
     """Workers run at a lower priority: on a busy machine the service's own event loop
-    (health checks, other requests) is scheduled before them."""
+    (health checks, other requests) is scheduled before them. And they end with the
+    service: killed (kill -9), it cannot stop them, and they would wait for work forever."""
     os.nice(WORKER_NICENESS)
+    threading.Thread(target=_end_with, args=(service_pid,), daemon=True).start()
+
+
+def _end_with(service_pid: int) -> None:
+    while os.getppid() == service_pid:
+        time.sleep(1)
+    os._exit(0)
 
 
 @contextlib.asynccontextmanager
