@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from pydantic_core import to_json
 from starlette.datastructures import UploadFile
 
 from wbl_common.web import errors, problem
@@ -42,8 +43,6 @@ from wbl_registry.models import (
     OpeningPublic,
     OutcomePublic,
     Reference,
-    RegisteredRow,
-    RowError,
     StudentCreate,
     StudentPublic,
 )
@@ -402,6 +401,7 @@ BULK_BODY: dict[str, Any] = {
     tags=["students"],
     summary="Register a class from a CSV upload or a JSON array",
     openapi_extra=BULK_BODY,
+    response_model=ClassRegistration,
     responses=errors(
         401,
         403,
@@ -414,7 +414,7 @@ BULK_BODY: dict[str, Any] = {
 )
 async def register_class(
     request: Request, coordinator: CurrentCoordinator, registry: RegistryDep
-) -> ClassRegistration:
+) -> Response:
     """Every row is checked; good rows are stored (each with its event), bad rows come back
     with their row number and field (up to 10 errors a row). A row is either fully stored or
     not at all. At most 10,000 rows. CSV columns: see the example; lists are separated by
@@ -431,17 +431,29 @@ async def register_class(
             "Other class lists are being read right now. Send this one again in a moment.",
             {"Retry-After": str(busy.retry_after_s)},
         ) from None
-    errors = checked.row_errors()
-    registered: list[RegisteredRow] = []
+    errors = list(checked.errors)
+    registered: list[tuple[int, str]] = []
     # A part at a time, so that no stretch of checking and storing holds the event loop.
     async for rows in checked.good_rows():
         stored, refused = await registry.register_class(coordinator, rows)
-        registered.extend(RegisteredRow(row=row, id=s.id) for row, s in stored)
-        errors.extend(RowError(row=p.row, field=p.field, message=p.message) for p in refused)
-    return ClassRegistration(
-        registered=sorted(registered, key=lambda r: r.row),
-        errors=sorted(errors, key=lambda e: e.row),
-    )
+        registered.extend((row, student.id) for row, student in stored)
+        errors.extend((p.row, p.field, p.message) for p in refused)
+    return class_registration(registered, errors)
+
+
+def class_registration(
+    registered: list[tuple[int, str]], errors: list[tuple[int, str, str]]
+) -> Response:
+    """The ClassRegistration body, written by pydantic-core from plain values: as models
+    through FastAPI's response validation, 10,000 rows took the event loop 0.3 s."""
+    body = {
+        "registered": [{"row": row, "id": id_} for row, id_ in sorted(registered)],
+        "errors": [
+            {"row": row, "field": field, "message": message}
+            for row, field, message in sorted(errors, key=lambda e: e[0])  # stable in a row
+        ],
+    }
+    return Response(to_json(body), media_type="application/json")
 
 
 async def _class_list(request: Request) -> tuple[bulk.ClassListKind, bytes]:

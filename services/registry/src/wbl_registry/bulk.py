@@ -95,9 +95,6 @@ class CheckedClassList:
         if rows:
             yield rows
 
-    def row_errors(self) -> list[RowError]:
-        return [RowError(row=row, field=field, message=m) for row, field, m in self.errors]
-
 
 def check_class_list(kind: ClassListKind, raw: bytes) -> CheckedClassList:
     """Read an uploaded class list and validate every row; ClassListError when the upload
