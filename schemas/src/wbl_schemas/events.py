@@ -1,31 +1,106 @@
 """Every event of the system, grouped by topic. Only matching attributes travel:
-names, emails, birth dates and special-population flags never go on the bus."""
+names, emails, birth dates and special-population flags never go on the bus.
+
+Every list and string is bounded, so that no event comes near Kafka's 1 MiB message
+limit: at the largest values these models allow, each event stays under MAX_EVENT_BYTES
+(tests/unit/test_event_bounds.py builds the largest of each and measures it)."""
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import Field, TypeAdapter
+from pydantic import BaseModel, Field, GetCoreSchemaHandler, TypeAdapter, model_validator
+from pydantic_core import PydanticCustomError, core_schema
 
 from wbl_schemas import topics
 from wbl_schemas.envelope import Envelope, Payload
 
+# The largest serialized event (envelope included) these bounds allow, with margin.
+MAX_EVENT_BYTES = 64 * 1024
+
 Code = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 EntityId = Annotated[str, Field(min_length=1, max_length=64)]
+Language = Annotated[str, Field(min_length=2, max_length=35)]  # a language tag: `pt`, `en`
+# Lines the matcher writes; its longest names up to 20 codes of 80 characters.
+ExplanationLine = Annotated[str, Field(max_length=2000)]
 
 
-class Place(Payload):
-    town: str = Field(min_length=1, max_length=120)
+@dataclass(frozen=True)
+class MaxItems:
+    """`Annotated[list[X], MaxItems(n)]`: at most n items, counted before the items are
+    validated. Pydantic's own `max_length` counts only after, so a list of a million bad
+    items costs a million checks and answers a million errors; this answers one."""
+
+    limit: int
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        # The list's own schema keeps max_length too, so the JSON Schema shows maxItems.
+        counted = cast(core_schema.CoreSchema, {**handler(source), "max_length": self.limit})
+        return core_schema.no_info_before_validator_function(self._check, counted)
+
+    def _check(self, value: Any) -> Any:
+        if isinstance(value, list | tuple) and len(value) > self.limit:
+            raise PydanticCustomError(
+                "too_long",
+                "List should have at most {max_length} items, not {actual_length}",
+                {"max_length": self.limit, "actual_length": len(value)},
+            )
+        return value
+
+
+MAX_UNKNOWN_FIELDS = 10
+
+
+def refuse_many_unknown_fields(model: type[BaseModel], data: Any) -> Any:
+    """Past MAX_UNKNOWN_FIELDS unknown fields, one error instead of one per field: a body
+    of 350,000 unknown keys held the event loop 3.3 s and was answered with 22 MB."""
+    fields = model.model_fields
+    if not isinstance(data, dict) or len(data) <= len(fields) + MAX_UNKNOWN_FIELDS:
+        return data
+    unknown = len(data) - sum(1 for name in fields if name in data)
+    if unknown > MAX_UNKNOWN_FIELDS:
+        examples = itertools.islice((str(k) for k in data if k not in fields), 3)
+        raise PydanticCustomError(
+            "extra_forbidden",
+            "{count} unknown fields, such as {examples}; the fields are {fields}",
+            {"count": unknown, "examples": ", ".join(examples), "fields": ", ".join(fields)},
+        )
+    return data
+
+
+class RequestPayload(Payload):
+    """A payload that requests fill too (registry's request models embed it)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _few_unknown_fields(cls, data: Any) -> Any:
+        return refuse_many_unknown_fields(cls, data)
+
+
+class Place(RequestPayload):
+    town: str = Field(min_length=1, max_length=120, description="At most 120 characters")
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
 
 
-class HiringPreferences(Payload):
-    partner_programs: tuple[Code, ...] = ()
-    partner_schools: tuple[EntityId, ...] = ()
-    preferred_credentials: tuple[Code, ...] = ()
-    languages: tuple[str, ...] = ()
+class HiringPreferences(RequestPayload):
+    partner_programs: Annotated[tuple[Code, ...], MaxItems(20)] = Field(
+        default=(), description="Program codes, at most 20"
+    )
+    partner_schools: Annotated[tuple[EntityId, ...], MaxItems(50)] = Field(
+        default=(), description="School ids, at most 50"
+    )
+    preferred_credentials: Annotated[tuple[Code, ...], MaxItems(20)] = Field(
+        default=(), description="Credential codes, at most 20"
+    )
+    languages: Annotated[tuple[Language, ...], MaxItems(10)] = Field(
+        default=(), description="Language tags (2-35 characters), at most 10"
+    )
 
 
 # -- wbl.openings ---------------------------------------------------------------------------
@@ -35,7 +110,7 @@ class OpeningSnapshot(Payload):
     opening_id: EntityId
     employer_id: EntityId
     version: int = Field(ge=1)
-    title: str
+    title: str = Field(min_length=1, max_length=200)
     career_field: Code
     seats: int = Field(ge=1)
     seats_remaining: int = Field(ge=0)
@@ -48,7 +123,7 @@ class OpeningSnapshot(Payload):
     hazardous: bool = False
     min_age: int = Field(ge=14, le=99)
     min_grade: int = Field(default=9, ge=9, le=14)
-    required_credentials: tuple[Code, ...] = ()
+    required_credentials: Annotated[tuple[Code, ...], MaxItems(20)] = ()
     hiring_preferences: HiringPreferences = HiringPreferences()
 
 
@@ -100,17 +175,17 @@ class StudentMatchProfile(Payload):
     school_id: EntityId
     version: int = Field(ge=1)
     program: Code
-    career_fields: tuple[Code, ...] = Field(min_length=1)
-    credentials: tuple[Code, ...] = ()
+    career_fields: Annotated[tuple[Code, ...], MaxItems(10)] = Field(min_length=1)
+    credentials: Annotated[tuple[Code, ...], MaxItems(30)] = ()
     grade: int = Field(ge=9, le=14)
     age_at_start: int = Field(ge=13, le=99, description="Age on available_from")
-    languages: tuple[str, ...] = ()
+    languages: Annotated[tuple[Language, ...], MaxItems(10)] = ()
     home: Place
     max_commute_km: float = Field(ge=0, le=500)
     available_from: date
     available_to: date
     hours_per_week: int = Field(ge=1, le=40)
-    favourites: tuple[EntityId, ...] = ()
+    favourites: Annotated[tuple[EntityId, ...], MaxItems(20)] = ()
 
 
 class StudentRef(Payload):
@@ -162,7 +237,7 @@ class MatchProposal(Payload):
     opening_id: EntityId
     employer_id: EntityId
     career_field: Code
-    explanation: tuple[str, ...] = ()
+    explanation: Annotated[tuple[ExplanationLine, ...], MaxItems(40)] = ()
 
 
 class MatchWithdrawal(Payload):
@@ -171,7 +246,7 @@ class MatchWithdrawal(Payload):
     student_id: EntityId
     school_id: EntityId
     opening_id: EntityId
-    reason: str
+    reason: str = Field(max_length=500)
 
 
 class _MatchEvent(Envelope):
@@ -206,7 +281,7 @@ class PlacementDecision(Payload):
     school_id: EntityId
     opening_id: EntityId
     coordinator_id: EntityId
-    note: str = ""
+    note: str = Field(default="", max_length=500)
 
 
 class _PlacementEvent(Envelope):
@@ -237,18 +312,20 @@ PlacementEvent = Annotated[
 # -- wbl.coordinators -----------------------------------------------------------------------
 
 
-class NotificationChannels(Payload):
+class NotificationChannels(RequestPayload):
     """The inbox is always on; email and webhook are optional."""
 
-    email: str | None = None
-    webhook_url: str | None = None
+    email: str | None = Field(default=None, max_length=254, description="At most 254 characters")
+    webhook_url: str | None = Field(
+        default=None, max_length=2000, description="At most 2,000 characters"
+    )
     digest: Literal["immediate", "daily"] = "immediate"
 
 
 class CoordinatorProfile(Payload):
     coordinator_id: EntityId
     version: int = Field(ge=1)
-    school_ids: tuple[EntityId, ...] = Field(min_length=1)
+    school_ids: Annotated[tuple[EntityId, ...], MaxItems(50)] = Field(min_length=1)
     channels: NotificationChannels = NotificationChannels()
 
 

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from wbl_common.workers import InlineWorkers
 from wbl_registry.app import create_app
 from wbl_registry.config import RegistrySettings
 from wbl_registry.handlers import Registry
@@ -42,6 +43,7 @@ def app(memory_store: InMemoryRegistryStore) -> FastAPI:
     app.state.registry = Registry(
         store=memory_store, reference=load_reference(), webhook_key=WEBHOOK_KEY
     )
+    app.state.class_lists = InlineWorkers()
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,11 +13,20 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError, WTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wbl_common.config import HttpSettings
 
 PROBLEM = "application/problem+json"
+# PyMongo's errors for "the database did not answer": no server to select, a connection
+# lost or timed out (ConnectionFailure covers those), a server-side or write-concern timeout.
+DATABASE_UNREACHABLE_ERRORS: tuple[type[PyMongoError], ...] = (
+    ConnectionFailure,
+    ExecutionTimeout,
+    WTimeoutError,
+)
+log = structlog.get_logger(__name__)
 
 
 def ops_router(
@@ -90,8 +100,16 @@ ERROR_STATUSES: dict[int, tuple[str, str]] = {
         "send multipart/form-data (field 'file'), text/csv or application/json",
     ),
     422: ("One or more fields are invalid", INVALID_DETAIL),
+    500: ("Something went wrong on our side", "Something went wrong on our side."),
     503: ("A service this call needs cannot be reached now", "registry cannot be reached now"),
 }
+# What a caller reads when the service's own database does not answer.
+DATABASE_UNREACHABLE = (
+    "We cannot reach our database just now, so this request was not completed. Please try "
+    "again in a minute. If you were saving something, check whether it was saved before "
+    "sending it again."
+)
+DATABASE_RETRY_AFTER_S = 30
 
 
 def problem_example(status: int) -> dict[str, Any]:
@@ -140,7 +158,8 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    """Every error leaves as application/problem+json with field-level detail."""
+    """Every error leaves as application/problem+json with field-level detail: the
+    database unreachable as 503 with Retry-After, anything unforeseen as 500."""
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -160,8 +179,23 @@ def install_problem_handlers(app: FastAPI) -> None:
             response.headers[name] = value
         return response
 
+    async def on_database_unreachable(_: Request, exc: Exception) -> JSONResponse:
+        # No server, a dropped connection or a timed-out operation: a write may or may
+        # not have landed, so the detail says to check before sending it again.
+        log.warning("database unreachable", error=type(exc).__name__, detail=str(exc)[:300])
+        response = problem(503, _title(503), DATABASE_UNREACHABLE)
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+        return response
+
+    async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Starlette logs the traceback after this answer.
+        return problem(500, _title(500), ERROR_STATUSES[500][1])
+
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    for unreachable in DATABASE_UNREACHABLE_ERRORS:
+        app.add_exception_handler(unreachable, on_database_unreachable)
+    app.add_exception_handler(Exception, on_unexpected)
 
 
 def _title(status: int) -> str:

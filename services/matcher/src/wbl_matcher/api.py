@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
@@ -108,7 +108,9 @@ async def latest_round(matcher: MatcherDep) -> RoundSummary:
     dependencies=[Depends(require_admin)],
     responses=errors(401, 403, 404, 422),
 )
-async def why_not_matched(student_id: str, matcher: MatcherDep) -> WhyNotMatched:
+async def why_not_matched(
+    student_id: Annotated[str, Path(min_length=1, max_length=64)], matcher: MatcherDep
+) -> WhyNotMatched:
     """Why the student was not matched in their latest round, per opening in their fields:
     the constraint that failed, or who held the seat with a stronger claim."""
     found = await matcher.store.why_not(student_id)

@@ -7,6 +7,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 
 from wbl_common.config import HttpSettings, KafkaSettings, MongoSettings
 from wbl_common.settings import PLACEHOLDERS, ConsumerName, ServiceSettings, settings_config
+from wbl_common.workers import WorkerSettings
 
 
 class RegistrySettings(ServiceSettings):
@@ -24,6 +25,8 @@ class RegistrySettings(ServiceSettings):
         description="Statewide outcomes report: groups with fewer students are suppressed.",
     )
     consumer_name: ConsumerName = "registry"
+    # Worker processes that read and check class lists, off the event loop.
+    class_lists: WorkerSettings = WorkerSettings()
 
     @field_validator("webhook_key")
     @classmethod

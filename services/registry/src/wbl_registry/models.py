@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from wbl_common.outbox import ParkedChange
 from wbl_registry.domain import (
@@ -21,10 +21,19 @@ from wbl_registry.domain import (
     StudentPlan,
 )
 from wbl_registry.handlers import Placement, StudentApplication
-from wbl_schemas.events import HiringPreferences, NotificationChannels, Place
+from wbl_schemas.events import (
+    HiringPreferences,
+    Language,
+    MaxItems,
+    NotificationChannels,
+    Place,
+    refuse_many_unknown_fields,
+)
 
+# Every list and string is bounded (docs/registry.md, "Bounds"): no request can make an
+# event larger than wbl_schemas.events.MAX_EVENT_BYTES. Lists are counted before their items.
 SchoolId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
-CodeList = list[Annotated[str, Field(min_length=1, max_length=80)]]
+ReferenceCode = Annotated[str, Field(min_length=1, max_length=80)]  # checked by the domain
 SpecialPopulation = Literal[
     "economically-disadvantaged",
     "students-with-disabilities",
@@ -33,6 +42,7 @@ SpecialPopulation = Literal[
     "first-generation",
 ]
 assert set(SpecialPopulation.__args__) == set(SPECIAL_POPULATIONS)  # type: ignore[attr-defined]
+SpecialPopulations = Annotated[list[SpecialPopulation], MaxItems(len(SPECIAL_POPULATIONS))]
 
 
 def _examples(*examples: dict[str, Any]) -> ConfigDict:
@@ -42,6 +52,11 @@ def _examples(*examples: dict[str, Any]) -> ConfigDict:
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _few_unknown_fields(cls, data: Any) -> Any:
+        return refuse_many_unknown_fields(cls, data)
+
 
 # -- employers ----------------------------------------------------------------------------
 
@@ -49,7 +64,12 @@ class StrictModel(BaseModel):
 class EmployerCreate(StrictModel):
     model_config = ConfigDict(extra="forbid", **_examples({"name": "Acme Robotics"}))
 
-    name: str = Field(min_length=1, max_length=200, examples=["Acme Robotics"])
+    name: str = Field(
+        min_length=1,
+        max_length=200,
+        description="At most 200 characters",
+        examples=["Acme Robotics"],
+    )
 
 
 class EmployerKey(BaseModel):
@@ -79,9 +99,11 @@ class CoordinatorCreate(StrictModel):
         ),
     )
 
-    name: str = Field(min_length=1, max_length=200, examples=["Dana Rivera"])
-    school_ids: list[SchoolId] = Field(
-        min_length=1, max_length=50, examples=[["sch_worcester_tech"]]
+    name: str = Field(
+        min_length=1, max_length=200, description="At most 200 characters", examples=["Dana Rivera"]
+    )
+    school_ids: Annotated[list[SchoolId], MaxItems(50)] = Field(
+        min_length=1, description="At most 50", examples=[["sch_worcester_tech"]]
     )
     channels: NotificationChannels = NotificationChannels()
 
@@ -94,8 +116,12 @@ class CoordinatorUpdate(StrictModel):
         **_examples({"school_ids": ["sch_worcester_tech", "sch_quinsig_cc"]}),
     )
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    school_ids: list[SchoolId] | None = Field(default=None, min_length=1, max_length=50)
+    name: str | None = Field(
+        default=None, min_length=1, max_length=200, description="At most 200 characters"
+    )
+    school_ids: Annotated[list[SchoolId], MaxItems(50)] | None = Field(
+        default=None, min_length=1, description="At most 50"
+    )
     channels: NotificationChannels | None = None
 
 
@@ -145,8 +171,17 @@ OPENING_EXAMPLE: dict[str, Any] = {
 class OpeningCreate(StrictModel):
     model_config = ConfigDict(extra="forbid", **_examples(OPENING_EXAMPLE))
 
-    title: str = Field(min_length=1, max_length=200, examples=["Robotics technician intern"])
-    career_field: str = Field(max_length=80, examples=["robotics-and-automation-technology"])
+    title: str = Field(
+        min_length=1,
+        max_length=200,
+        description="At most 200 characters",
+        examples=["Robotics technician intern"],
+    )
+    career_field: str = Field(
+        max_length=80,
+        description="A career field code (`/v1/reference/career-fields`)",
+        examples=["robotics-and-automation-technology"],
+    )
     seats: int = Field(ge=1, le=500)
     location: Place | None = None
     remote: bool = False
@@ -157,7 +192,9 @@ class OpeningCreate(StrictModel):
     hazardous: bool = False
     min_age: int = Field(default=16, ge=14, le=99)
     min_grade: int = Field(default=9, ge=9, le=14)
-    required_credentials: CodeList = Field(default=[], max_length=20)
+    required_credentials: Annotated[list[ReferenceCode], MaxItems(20)] = Field(
+        default=[], description="Credential codes, at most 20"
+    )
     hiring_preferences: HiringPreferences = HiringPreferences()
 
     def terms(self) -> OpeningTerms:
@@ -239,23 +276,31 @@ class StudentCreate(StrictModel):
     model_config = ConfigDict(extra="forbid", **_examples(STUDENT_EXAMPLE))
 
     school_id: SchoolId = Field(examples=["sch_worcester_tech"])
-    first_name: str = Field(min_length=1, max_length=100)
-    last_name: str = Field(min_length=1, max_length=100)
-    email: EmailStr
+    first_name: str = Field(min_length=1, max_length=100, description="At most 100 characters")
+    last_name: str = Field(min_length=1, max_length=100, description="At most 100 characters")
+    email: EmailStr = Field(description="At most 254 characters")
     date_of_birth: date
     grade: int = Field(ge=9, le=14)
-    program: str = Field(max_length=80, examples=["stem-tech-academy"])
-    career_fields: CodeList = Field(min_length=1, max_length=10)
-    credentials: CodeList = Field(default=[], max_length=30)
-    languages: list[Annotated[str, Field(min_length=2, max_length=35)]] = Field(
-        default=[], max_length=10
+    program: str = Field(
+        max_length=80,
+        description="A program code (`/v1/reference/programs`)",
+        examples=["stem-tech-academy"],
+    )
+    career_fields: Annotated[list[ReferenceCode], MaxItems(10)] = Field(
+        min_length=1, description="Career field codes, most wanted first; at most 10"
+    )
+    credentials: Annotated[list[ReferenceCode], MaxItems(30)] = Field(
+        default=[], description="Credential codes, at most 30"
+    )
+    languages: Annotated[list[Language], MaxItems(10)] = Field(
+        default=[], description="Language tags (2-35 characters), at most 10"
     )
     home: Place
     max_commute_km: float = Field(ge=0, le=500)
     available_from: date
     available_to: date
     hours_per_week: int = Field(ge=1, le=40)
-    special_populations: list[SpecialPopulation] = Field(
+    special_populations: SpecialPopulations = Field(
         default=[],
         description="Kept in registry for the outcomes report only: never on the bus, "
         "never an input to matching.",
@@ -354,7 +399,7 @@ class ClassRegistration(BaseModel):
 class Decision(StrictModel):
     model_config = ConfigDict(extra="forbid", **_examples({"note": "Spoke with the family"}))
 
-    note: str = Field(default="", max_length=500)
+    note: str = Field(default="", max_length=500, description="At most 500 characters")
 
 
 class MatchPublic(BaseModel):
