@@ -376,3 +376,89 @@ def _has_example(operation: dict[str, Any], schemas: dict[str, Any]) -> bool:
         "examples" in p.get("schema", {}) or "examples" in p or "example" in p
         for p in operation.get("parameters", [])
     )
+
+
+# -- notification channels ---------------------------------------------------------------
+
+BAD_CHANNELS = [
+    ({"email": "not an email"}, "channels.email"),
+    ({"email": "dana@school.example.org\r\nBcc: all@example.org"}, "channels.email"),
+    ({"email": "dana@"}, "channels.email"),
+    ({"webhook_url": "not a url"}, "channels.webhook_url"),
+    ({"webhook_url": "file:///etc/passwd"}, "channels.webhook_url"),
+    ({"webhook_url": "javascript:alert(1)"}, "channels.webhook_url"),
+    ({"webhook_url": "http://hooks.example.org/wbl"}, "channels.webhook_url"),
+    ({"webhook_url": "http://127.0.0.1:8001/v1/employers"}, "channels.webhook_url"),
+    ({"webhook_url": "https://127.0.0.1:8001/v1/employers"}, "channels.webhook_url"),
+    ({"webhook_url": "https://169.254.169.254/latest/meta-data"}, "channels.webhook_url"),
+    ({"webhook_url": "https://10.0.0.1/"}, "channels.webhook_url"),
+    ({"webhook_url": "https://[::1]/"}, "channels.webhook_url"),
+    ({"webhook_url": "https://2130706433/"}, "channels.webhook_url"),
+    ({"webhook_url": "https://[::1"}, "channels.webhook_url"),
+    ({"webhook_url": "https://hooks.example.org:99999/"}, "channels.webhook_url"),
+    ({"webhook_url": "https://user:secret@hooks.example.org/"}, "channels.webhook_url"),
+    ({"webhook_url": "https://hooks.example.org/a\r\nX-Evil: 1"}, "channels.webhook_url"),
+    ({"webhook_url": "https://hooks.example.org/" + "a" * 5000}, "channels.webhook_url"),
+]
+
+
+@pytest.mark.parametrize(("channels", "field"), BAD_CHANNELS)
+async def test_a_bad_channel_names_its_field_and_stores_nothing(
+    http: httpx.AsyncClient,
+    memory_store: InMemoryRegistryStore,
+    channels: dict[str, str],
+    field: str,
+) -> None:
+    created = await http.post(
+        "/v1/coordinators",
+        json={"name": "Dana", "school_ids": ["sch_1"], "channels": channels},
+        headers=bearer(ADMIN_TOKEN),
+    )
+    assert problem_fields(created) == [field]
+    assert memory_store.coordinators == {} and memory_store.events == []
+
+
+@pytest.mark.parametrize(("channels", "field"), BAD_CHANNELS[:8])
+async def test_a_bad_channel_in_an_update_changes_nothing(
+    http: httpx.AsyncClient,
+    memory_store: InMemoryRegistryStore,
+    channels: dict[str, str],
+    field: str,
+) -> None:
+    created = await http.post(
+        "/v1/coordinators",
+        json={"name": "Dana", "school_ids": ["sch_1"], "channels": {"email": "d@example.org"}},
+        headers=bearer(ADMIN_TOKEN),
+    )
+    coordinator_id, events = created.json()["id"], len(memory_store.events)
+    changed = await http.patch(
+        f"/v1/coordinators/{coordinator_id}",
+        json={"channels": channels},
+        headers=bearer(ADMIN_TOKEN),
+    )
+    assert problem_fields(changed) == [field]
+    assert len(memory_store.events) == events
+    assert memory_store.coordinators[coordinator_id].channels.email == "d@example.org"
+
+
+@pytest.mark.parametrize(
+    "url", ["https://hooks.example.org/wbl?school=1", "https://93.184.216.34/hook"]
+)
+async def test_a_public_https_webhook_is_taken(http: httpx.AsyncClient, url: str) -> None:
+    created = await http.post(
+        "/v1/coordinators",
+        json={"name": "Dana", "school_ids": ["sch_1"], "channels": {"webhook_url": url}},
+        headers=bearer(ADMIN_TOKEN),
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["channels"]["webhook_url"] == url
+
+
+def test_http_to_this_machine_only_where_the_development_setting_allows() -> None:
+    from wbl_registry.channels import webhook_url_problem
+
+    for url in ("http://127.0.0.1:18000/hook", "http://localhost/hook", "http://[::1]:9/x"):
+        assert webhook_url_problem(url, loopback_allowed=False) is not None
+        assert webhook_url_problem(url, loopback_allowed=True) is None
+    assert webhook_url_problem("http://hooks.example.org/", loopback_allowed=True) is not None
+    assert webhook_url_problem("http://10.0.0.1/", loopback_allowed=True) is not None
