@@ -146,7 +146,7 @@ def largest_opening(w: str) -> dict[str, Any]:
         required_credentials=longest("credentials", 20, distinct=True),
         hiring_preferences={
             "partner_programs": longest("programs", 20),
-            "partner_schools": [w * 64 for _ in range(50)],
+            "partner_schools": [school(i) for i in range(50)],  # ASCII: a letter or digit first
             "preferred_credentials": longest("credentials", 20),
             "languages": [w * 35 for _ in range(10)],
         },
@@ -323,7 +323,7 @@ async def test_the_largest_events_the_schemas_allow_and_their_proposals_are_unde
         required_credentials=credentials,
         hiring_preferences=HiringPreferences(
             partner_programs=tuple(code("program", n) for n in range(20)),
-            partner_schools=tuple(w * 62 + f"{n:02d}" for n in range(50)),
+            partner_schools=tuple(school(n) for n in range(50)),
             preferred_credentials=credentials,
             languages=languages,
         ),

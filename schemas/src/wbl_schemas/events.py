@@ -23,6 +23,11 @@ MAX_EVENT_BYTES = 64 * 1024
 
 Code = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 EntityId = Annotated[str, Field(min_length=1, max_length=64)]
+# A school id as people give it: a letter or digit first, so that no spreadsheet reads one
+# as a formula (`-`, `=`, `+`, `@`); then letters, digits, `_`, `.` and `-`.
+SchoolId = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+]
 Language = Annotated[str, Field(min_length=2, max_length=35)]  # a language tag: `pt`, `en`
 # Lines the matcher writes; its longest names up to 20 codes of 80 characters.
 ExplanationLine = Annotated[str, Field(max_length=2000)]
@@ -92,7 +97,7 @@ class HiringPreferences(RequestPayload):
     partner_programs: Annotated[tuple[Code, ...], MaxItems(20)] = Field(
         default=(), description="Program codes, at most 20"
     )
-    partner_schools: Annotated[tuple[EntityId, ...], MaxItems(50)] = Field(
+    partner_schools: Annotated[tuple[SchoolId, ...], MaxItems(50)] = Field(
         default=(), description="School ids, at most 50"
     )
     preferred_credentials: Annotated[tuple[Code, ...], MaxItems(20)] = Field(

@@ -12,10 +12,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.unit.registry.builders import opening_body, student_body
+from tests.unit.registry.builders import PLAN, opening_body, person, student_body
 from tests.unit.registry.conftest import ADMIN_TOKEN, BODY_LIMIT, bearer
 from wbl_registry import bulk
 from wbl_registry.bulk import CSV_COLUMNS
+from wbl_registry.domain import Student
 from wbl_registry.store import InMemoryRegistryStore
 
 pytestmark = pytest.mark.unit
@@ -462,3 +463,42 @@ def test_http_to_this_machine_only_where_the_development_setting_allows() -> Non
         assert webhook_url_problem(url, loopback_allowed=True) is None
     assert webhook_url_problem("http://hooks.example.org/", loopback_allowed=True) is not None
     assert webhook_url_problem("http://10.0.0.1/", loopback_allowed=True) is not None
+
+
+# -- spreadsheet formulas ----------------------------------------------------------------
+
+FORMULAS = ['=HYPERLINK("http://x.example")', "+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+
+
+async def test_no_outcomes_csv_cell_starts_a_formula(
+    http: httpx.AsyncClient, memory_store: InMemoryRegistryStore
+) -> None:
+    # Stored before school ids had to start with a letter or digit.
+    for n, school in enumerate(FORMULAS):
+        memory_store.students[f"stu_{n}"] = Student(f"stu_{n}", school, person(), PLAN)
+    response = await http.get("/v1/reports/outcomes?format=csv", headers=bearer(ADMIN_TOKEN))
+    rows = list(csv.reader(io.StringIO(response.text, newline="")))
+    cells = [cell for row in rows for cell in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    schools = {row[1] for row in rows if row[0] == "school"}
+    assert schools == {"'" + school for school in FORMULAS}
+
+
+@pytest.mark.parametrize("school", ["-sch", "=sch", "+1", "@x", ".x", "_x", " x"])
+async def test_a_school_id_starts_with_a_letter_or_digit_wherever_it_is_given(
+    http: httpx.AsyncClient, employer_key: str, coordinator_token: str, school: str
+) -> None:
+    coordinator = await http.post(
+        "/v1/coordinators", json={"name": "D", "school_ids": [school]}, headers=bearer(ADMIN_TOKEN)
+    )
+    assert problem_fields(coordinator) == ["school_ids.0"]
+    student = await http.post(
+        "/v1/students", json=student_body(school), headers=bearer(coordinator_token)
+    )
+    assert problem_fields(student) == ["school_id"]
+    opening = await http.post(
+        "/v1/openings",
+        json=opening_body(hiring_preferences={"partner_schools": [school]}),
+        headers=bearer(employer_key),
+    )
+    assert problem_fields(opening) == ["hiring_preferences.partner_schools.0"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Awaitable
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -34,6 +32,7 @@ from wbl_registry.domain import (
     NotFound,
     PreconditionFailed,
 )
+from wbl_registry.exports import csv_text
 from wbl_registry.models import (
     OPENING_PATCH_EXAMPLES,
     STUDENT_PATCH_EXAMPLES,
@@ -692,11 +691,8 @@ async def outcomes_report(
     rows = [OutcomePublic.of(r) for r in await registry.outcomes(schools)]
     if report_format == "json":
         return rows
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(OutcomePublic.model_fields))
-    writer.writeheader()
-    writer.writerows(r.model_dump() for r in rows)
-    return Response(out.getvalue(), media_type="text/csv")
+    text = csv_text(list(OutcomePublic.model_fields), (r.model_dump() for r in rows))
+    return Response(text, media_type="text/csv")
 
 
 # -- reference ----------------------------------------------------------------------------

@@ -27,12 +27,12 @@ from wbl_schemas.events import (
     MaxItems,
     NotificationChannels,
     Place,
+    SchoolId,
     refuse_many_unknown_fields,
 )
 
 # Every list and string is bounded (docs/registry.md, "Bounds"): no request can make an
 # event larger than wbl_schemas.events.MAX_EVENT_BYTES. Lists are counted before their items.
-SchoolId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 ReferenceCode = Annotated[str, Field(min_length=1, max_length=80)]  # checked by the domain
 SpecialPopulation = Literal[
     "economically-disadvantaged",
