@@ -461,9 +461,23 @@ class OutcomeRow:
 
 
 def suppress_small_groups(rows: list[OutcomeRow], min_group: int) -> list[OutcomeRow]:
-    """Mark groups of fewer than `min_group` students, whose rates would reveal how
-    individual students fared (the small-cell rule of published education statistics)."""
-    return [replace(r, suppressed=r.students < min_group) for r in rows]
+    """Hide groups of fewer than `min_group` students, whose rates would reveal how
+    individual students fared (the small-cell rule of published education statistics), and
+    their complements: program, career field and school each count every student once, so
+    any of them shown in full gives the total, and a dimension's one hidden cell would be
+    that total less its shown cells. So a dimension hides none of its cells or two at least:
+    with one hidden, the next smallest goes too. (Special populations have no shared total;
+    the same rule keeps them from giving each other away.)"""
+    marked = [replace(r, suppressed=r.students < min_group) for r in rows]
+    for dimension in dict.fromkeys(r.dimension for r in marked):
+        cells = [i for i, r in enumerate(marked) if r.dimension == dimension]
+        if sum(marked[i].suppressed for i in cells) != 1:
+            continue
+        shown = [i for i in cells if not marked[i].suppressed]
+        if shown:
+            complement = min(shown, key=lambda i: (marked[i].students, marked[i].group))
+            marked[complement] = replace(marked[complement], suppressed=True)
+    return marked
 
 
 def outcomes(students: Iterable[OutcomeFacts], placed: set[str]) -> list[OutcomeRow]:

@@ -495,7 +495,8 @@ class OutcomePublic(BaseModel):
     placement_rate: float | None = Field(description="null when suppressed")
     suppressed: bool = Field(
         description="In the statewide report, a group of fewer than "
-        "WBL_REGISTRY_REPORT_MIN_GROUP students: its figures are withheld"
+        "WBL_REGISTRY_REPORT_MIN_GROUP students, or the next smallest of its dimension "
+        "withheld with it so that neither follows from the total: its figures are withheld"
     )
 
     @classmethod
