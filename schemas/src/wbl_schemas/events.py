@@ -103,9 +103,19 @@ class HiringPreferences(RequestPayload):
     preferred_credentials: Annotated[tuple[Code, ...], MaxItems(20)] = Field(
         default=(), description="Credential codes, at most 20"
     )
-    languages: Annotated[tuple[Language, ...], MaxItems(10)] = Field(
-        default=(), description="Language tags (2-35 characters), at most 10"
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_language_preference(cls, data: Any) -> Any:
+        # Languages proxy national origin: never a ranking preference (issue 12, finding 10).
+        if isinstance(data, dict) and "languages" in data:
+            raise PydanticCustomError(
+                "language_preference",
+                "a language cannot be a hiring preference, since it would rank students by "
+                "where they or their families come from; an opening that needs a language "
+                "(a bilingual role) states it in required_languages",
+            )
+        return data
 
 
 # -- wbl.openings ---------------------------------------------------------------------------
@@ -129,6 +139,7 @@ class OpeningSnapshot(Payload):
     min_age: int = Field(ge=14, le=99)
     min_grade: int = Field(default=9, ge=9, le=14)
     required_credentials: Annotated[tuple[Code, ...], MaxItems(20)] = ()
+    required_languages: Annotated[tuple[Language, ...], MaxItems(5)] = ()
     hiring_preferences: HiringPreferences = HiringPreferences()
 
 

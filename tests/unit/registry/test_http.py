@@ -502,3 +502,29 @@ async def test_a_school_id_starts_with_a_letter_or_digit_wherever_it_is_given(
         headers=bearer(employer_key),
     )
     assert problem_fields(opening) == ["hiring_preferences.partner_schools.0"]
+
+
+# -- languages ---------------------------------------------------------------------------
+
+
+async def test_a_language_is_refused_as_a_hiring_preference_and_taken_as_a_requirement(
+    http: httpx.AsyncClient, memory_store: InMemoryRegistryStore, employer_key: str
+) -> None:
+    preferred = await http.post(
+        "/v1/openings",
+        json=opening_body(hiring_preferences={"languages": ["es"]}),
+        headers=bearer(employer_key),
+    )
+    assert problem_fields(preferred) == ["hiring_preferences"]
+    assert "required_languages" in preferred.json()["errors"][0]["message"]
+    assert memory_store.openings == {}
+    required = await http.post(
+        "/v1/openings",
+        json=opening_body(required_languages=["es", "es"]),
+        headers=bearer(employer_key),
+    )
+    assert required.status_code == 201, required.text
+    assert required.json()["required_languages"] == ["es"]
+    [event] = memory_store.events
+    assert event.payload.required_languages == ("es",)  # type: ignore[attr-defined]
+    assert "languages" not in event.payload.hiring_preferences.model_dump()  # type: ignore[attr-defined]

@@ -206,11 +206,11 @@ def opening_profile(opening: OpeningSnapshot) -> OpeningProfile:
         min_age=opening.min_age,
         min_grade=opening.min_grade,
         required_credentials=frozenset(opening.required_credentials),
+        required_languages=frozenset(opening.required_languages),
         hiring_preferences=HiringPreferences(
             partner_programs=frozenset(prefs.partner_programs),
             partner_schools=frozenset(prefs.partner_schools),
             preferred_credentials=frozenset(prefs.preferred_credentials),
-            languages=frozenset(prefs.languages),
         ),
     )
 

@@ -142,6 +142,7 @@ class OpeningTerms:
     min_age: int = 16
     min_grade: int = 9
     required_credentials: tuple[str, ...] = ()
+    required_languages: tuple[str, ...] = ()  # a bilingual role: eligibility, never ranking
     hiring_preferences: HiringPreferences = field(default_factory=HiringPreferences)
 
 
@@ -176,6 +177,7 @@ class Opening:
             min_age=t.min_age,
             min_grade=t.min_grade,
             required_credentials=t.required_credentials,
+            required_languages=t.required_languages,
             hiring_preferences=t.hiring_preferences,
         )
 

@@ -195,13 +195,21 @@ class OpeningCreate(StrictModel):
     required_credentials: Annotated[list[ReferenceCode], MaxItems(20)] = Field(
         default=[], description="Credential codes, at most 20"
     )
+    required_languages: Annotated[list[Language], MaxItems(5)] = Field(
+        default=[],
+        description="Languages the work itself needs (a bilingual role), as tags such as "
+        "`es`; at most 5. Only students who speak each one are eligible; a language never "
+        "ranks students, so it is no hiring preference.",
+    )
     hiring_preferences: HiringPreferences = HiringPreferences()
 
     def terms(self) -> OpeningTerms:
+        lists = {"required_credentials", "required_languages", "hiring_preferences", "location"}
         return OpeningTerms(
-            **self.model_dump(exclude={"required_credentials", "hiring_preferences", "location"}),
+            **self.model_dump(exclude=lists),
             location=self.location,
             required_credentials=tuple(self.required_credentials),
+            required_languages=tuple(dict.fromkeys(self.required_languages)),
             hiring_preferences=self.hiring_preferences,
         )
 
@@ -246,6 +254,7 @@ class OpeningPublic(OpeningCreate):
             min_age=t.min_age,
             min_grade=t.min_grade,
             required_credentials=list(t.required_credentials),
+            required_languages=list(t.required_languages),
             hiring_preferences=t.hiring_preferences,
         )
 
