@@ -336,7 +336,7 @@ async def test_the_largest_events_the_schemas_allow_and_their_proposals_are_unde
         career_fields=(field, *(code("field", n) for n in range(1, 10))),
         credentials=credentials + tuple(code("extra", n) for n in range(10)),
         grade=14,
-        age_at_start=99,
+        age_band="21-or-over",
         languages=languages,
         home=place,
         max_commute_km=499.99999999999994,
@@ -365,7 +365,7 @@ async def test_the_largest_events_the_schemas_allow_and_their_proposals_are_unde
         ),
     )
     ids = {k: w * 64 for k in ("match_id", "student_id", "school_id", "opening_id")}
-    decision = PlacementDecision(**ids, coordinator_id=w * 64, note=w * 500)
+    decision = PlacementDecision(**ids, coordinator_id=w * 64)
     confirmed = PlacementConfirmed(producer="registry", payload=decision)
 
     sizes = measured([published, registered, coordinator, confirmed, *store.events])

@@ -116,9 +116,9 @@ def test_base_pair_is_eligible() -> None:
         (
             opening(hazardous=True),
             student(),
-            "hazardous work needs age 18 at the start; you will be 17",
+            "hazardous work needs age 18 at the start; the student will be younger",
         ),
-        (opening(min_age=18), student(age=16), "minimum age is 18; you will be 16 at the start"),
+        (opening(min_age=18), student(age=16), "minimum age is 18; the student will be younger"),
         (opening(min_grade=12), student(), "minimum grade is 12; you are in grade 11"),
         (
             opening(starts_on=date(2025, 9, 2), ends_on=date(2025, 12, 1)),
@@ -129,12 +129,12 @@ def test_base_pair_is_eligible() -> None:
         (
             opening(hours_per_week=20, min_age=14),
             student(age=15, grade=10),
-            "20 hours a week is over the legal limit of 18 for age 15 during the school term",
+            "20 hours a week is over the legal limit of 18 for the student's age in term",
         ),
         (
             opening(hours_per_week=49),
             student(hours_per_week=60),
-            "49 hours a week is over the legal limit of 48 for age 17 during the school term",
+            "49 hours a week is over the legal limit of 48 for the student's age in term",
         ),
         (opening(career_field="welding"), student(), "welding is not one of your career fields"),
     ],
@@ -425,7 +425,7 @@ def test_a_language_is_only_ever_a_requirement_the_opening_states() -> None:
     speaker = student(languages=frozenset({"es", "pt"}))
     assert failed(bilingual, speaker) == []
     held = [c.text for c in check_pair(bilingual, speaker, {}) if c.name == "languages"]
-    assert held == ["speaks the required language es"]
+    assert held == ["speaks the language the opening requires"]
     r = propose_matches([bilingual], [student(id="s0"), speaker], seed=1)
     assert r.assignments == {"s0": None, "s1": "o1"}
     # Beyond the requirement, speaking more languages ranks no one higher.
@@ -562,3 +562,14 @@ def test_partition_links_fields_through_students_and_related_fields() -> None:
     parts = partition_by_career_field([a, b, c, d], [s1, s2, s3], {"c": frozenset({"d"})})
     assert [sorted(p.career_fields) for p in parts] == [["a", "b"], ["c", "d"], []]
     assert [[s.id for s in p.students] for p in parts] == [["s1"], ["s2"], ["s3"]]
+
+
+def test_explanations_that_leave_the_inbox_state_no_age_and_no_language() -> None:
+    """Explanations go out by email and webhook (issue 12, finding 9)."""
+    o = opening(min_age=16, required_languages=frozenset({"ht"}), hours_per_week=18)
+    s = student(age=17, languages=frozenset({"ht", "pt"}))
+    r = propose_matches([o], [s], seed=2)
+    lines = r.explanations["s1"].lines()
+    assert lines and not any(word in " ".join(lines) for word in ("17", " ht", " pt"))
+    why_not = propose_matches([opening(min_age=18)], [s], seed=2).why_not["s1"]
+    assert not any("17" in str(entry) for entry in why_not)

@@ -58,6 +58,7 @@ def problem_fields(response: httpx.Response) -> list[str]:
         ({"hours_per_week": 41}, "hours_per_week"),
         ({"hazardous": True}, "min_age"),
         ({"hazardous": True, "min_age": 17}, "min_age"),
+        ({"min_age": 17}, "min_age"),  # all matching learns of an age is its band
         ({"location": {"town": "Nowhere", "lat": 91, "lon": 0}}, "location.lat"),
         ({"location": {"town": "Nowhere", "lat": 0, "lon": -181}}, "location.lon"),
         ({"location": None}, "location"),

@@ -15,7 +15,7 @@ from wbl_matcher.engine.profiles import (
     StudentProfile,
 )
 from wbl_matcher.engine.rounds import propose_matches
-from wbl_schemas.events import OpeningSnapshot, StudentMatchProfile
+from wbl_schemas.events import AGE_BAND_STARTS, OpeningSnapshot, StudentMatchProfile
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,7 @@ def student_profile(student: StudentMatchProfile) -> StudentProfile:
         program=student.program,
         career_fields=student.career_fields,
         grade=student.grade,
-        age=student.age_at_start,
+        age=AGE_BAND_STARTS[student.age_band],  # the band's lowest age: never too young
         home=Location(home.town, home.lat, home.lon),
         max_commute_km=student.max_commute_km,
         available_from=student.available_from,

@@ -13,12 +13,14 @@ from datetime import date
 from enum import StrEnum
 
 from wbl_schemas.events import (
+    MIN_AGES,
     CoordinatorProfile,
     HiringPreferences,
     NotificationChannels,
     OpeningSnapshot,
     Place,
     StudentMatchProfile,
+    age_band,
 )
 from wbl_schemas.reference import ReferenceData
 
@@ -197,6 +199,12 @@ def check_opening_terms(terms: OpeningTerms, reference: ReferenceData) -> Openin
         )
     if terms.ends_on <= terms.starts_on:
         raise DomainError("ends_on must be after starts_on", "ends_on")
+    if terms.min_age not in MIN_AGES:
+        raise DomainError(
+            "min_age must be 14, 16, 18 or 21: the ages the work rules turn on, and all that "
+            "matching learns of a student's age",
+            "min_age",
+        )
     if terms.hazardous and terms.min_age < HAZARDOUS_MIN_AGE:
         raise DomainError("hazardous work needs min_age of at least 18", "min_age")
     if not terms.remote and terms.location is None:
@@ -289,14 +297,26 @@ class Student:
             career_fields=p.career_fields,
             credentials=p.credentials,
             grade=p.grade,
-            age_at_start=age_on(self.person.date_of_birth, p.available_from),
+            age_band=age_band(age_on(self.person.date_of_birth, p.available_from)),
             languages=p.languages,
-            home=p.home,
+            home=coarse(p.home),
             max_commute_km=p.max_commute_km,
             available_from=p.available_from,
             available_to=p.available_to,
             hours_per_week=p.hours_per_week,
         )
+
+
+# Degrees a home is rounded to on the bus: about 1.1 km north-south, 0.8 km east-west at
+# Massachusetts' latitude; enough for commute limits given in whole kilometres.
+HOME_GRID_DEG = 2
+
+
+def coarse(home: Place) -> Place:
+    """A home on the ~1 km grid: the exact address stays in registry."""
+    return Place(
+        town=home.town, lat=round(home.lat, HOME_GRID_DEG), lon=round(home.lon, HOME_GRID_DEG)
+    )
 
 
 def age_on(born: date, day: date) -> int:

@@ -543,7 +543,6 @@ class Registry:
             school_id=match.school_id,
             opening_id=match.opening_id,
             coordinator_id=match.decided_by,
-            note=match.note,
         )
 
     async def matches_for_coordinator(

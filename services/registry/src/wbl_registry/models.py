@@ -19,6 +19,7 @@ from wbl_registry.domain import (
     PersonalDetails,
     Student,
     StudentPlan,
+    age_on,
 )
 from wbl_registry.handlers import Placement, StudentApplication
 from wbl_schemas.events import (
@@ -190,7 +191,13 @@ class OpeningCreate(StrictModel):
     hours_per_week: int = Field(ge=1, le=40)
     paid: bool
     hazardous: bool = False
-    min_age: int = Field(default=16, ge=14, le=99)
+    min_age: int = Field(
+        default=16,
+        ge=14,
+        le=99,
+        description="14, 16, 18 or 21: the ages the work rules turn on, which are all the "
+        "matcher learns of a student's age (18 at least for hazardous work)",
+    )
     min_grade: int = Field(default=9, ge=9, le=14)
     required_credentials: Annotated[list[ReferenceCode], MaxItems(20)] = Field(
         default=[], description="Credential codes, at most 20"
@@ -366,7 +373,7 @@ class StudentPublic(StudentCreate):
             id=student.id,
             status="withdrawn" if student.status == "withdrawn" else "active",
             version=student.version,
-            age_at_start=student.match_profile().age_at_start,
+            age_at_start=age_on(p.date_of_birth, plan.available_from),
             school_id=student.school_id,
             first_name=p.first_name,
             last_name=p.last_name,
