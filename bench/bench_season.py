@@ -30,18 +30,21 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
-import demo  # the scenario's request bodies
 import httpx
-import infra
-import run_services
-from _engine_bench import machine
+from _engine_bench import ROOT, machine
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from bench_pipeline import private_system
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from wbl_common.mongo import Document
+
+sys.path.insert(0, str(ROOT / "deploy" / "local"))
+
+import demo  # the scenario's request bodies
+import infra
+import run_services
+from bench_pipeline import private_system
 
 FIELDS = (
     "robotics-and-automation-technology",
