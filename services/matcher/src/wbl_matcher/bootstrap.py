@@ -39,6 +39,7 @@ async def bootstrap(settings: MatcherSettings) -> AsyncIterator[MatcherService]:
             written=relay.wake,
             lease=rounds_lease,
             metrics=RoundMetrics(runtime.metrics),
+            offers=settings.offer,
         )
         runtime.consume(SPECS[topics.OPENINGS], matcher.on_opening_event)
         runtime.consume(SPECS[topics.STUDENTS], matcher.on_student_event)
