@@ -132,12 +132,14 @@ async def test_a_proposal_from_the_bus_is_confirmed_into_a_placement(
         "wbl.placements",
         lambda rs: (
             {first.payload.match_id, second.payload.match_id}
-            <= {json.loads(r.value)["payload"]["match_id"] for r in rs}
+            # Only JSON: the poison test leaves undecodable records on every topic.
+            <= {json.loads(r.value)["payload"]["match_id"] for r in rs if r.value[:1] == b"{"}
         ),
     )
     kinds = {
         json.loads(r.value)["payload"]["match_id"]: json.loads(r.value)["event_type"]
         for r in placements
+        if r.value[:1] == b"{"
     }
     assert kinds[first.payload.match_id] == "PlacementConfirmed"
     assert kinds[second.payload.match_id] == "PlacementDeclined"
