@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid5
 
 import structlog
@@ -55,6 +55,7 @@ from wbl_schemas.events import (
     CoordinatorRegistered,
     CoordinatorRemoved,
     CoordinatorUpdated,
+    MatchProposal,
     MatchProposed,
     MatchWithdrawal,
     MatchWithdrawn,
@@ -120,6 +121,7 @@ class Registry:
     webhook_key: str = ""
     report_min_group: int = 10
     webhook_loopback: bool = False  # development and tests: http:// webhooks to this machine
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def _stored(self, stored: bool, what: str, if_match: int | None = None) -> None:
         """A versioned write either landed (wake the relay) or lost to a concurrent one:
@@ -413,42 +415,34 @@ class Registry:
     # -- matches and placements ----------------------------------------------------------
 
     async def on_match_event(self, event: AnyEvent) -> None:
-        """Follow wbl.matches: keep each proposal and each withdrawal, once, whatever else
-        is true of the match (a withdrawal during a decision is kept; the status derives)."""
-        if isinstance(event, MatchProposed):
-            p = event.payload
-            await self.store.save_proposal(
-                Match(
-                    id=p.match_id,
-                    round_id=p.round_id,
-                    student_id=p.student_id,
-                    school_id=p.school_id,
-                    opening_id=p.opening_id,
-                    employer_id=p.employer_id,
-                    career_field=p.career_field,
-                    status=MatchStatus.PROPOSED,
-                    explanation=p.explanation,
-                )
-            )
-        elif isinstance(event, MatchWithdrawn):
-            await self._withdraw(event.payload)
+        await self.on_match_events([event])
 
-    async def _withdraw(self, w: MatchWithdrawal) -> None:
-        if await self.store.match(w.match_id) is None:  # withdrawn before seen proposed
-            opening = await self.store.opening(w.opening_id)
-            await self.store.save_proposal(
-                Match(
-                    id=w.match_id,
-                    round_id=w.round_id,
-                    student_id=w.student_id,
-                    school_id=w.school_id,
-                    opening_id=w.opening_id,
-                    employer_id=opening.employer_id if opening else None,
-                    career_field=opening.terms.career_field if opening else None,
-                    status=MatchStatus.PROPOSED,
-                )
-            )
-        await self.store.record_withdrawal(w.match_id, w.reason)
+    async def on_match_events(self, events: Sequence[AnyEvent]) -> None:
+        """Follow wbl.matches: keep each proposal and each withdrawal, once, whatever else
+        is true of the match (a withdrawal during a decision is kept; the status derives).
+        A batch is one write per collection."""
+        proposals = [e.payload for e in events if isinstance(e, MatchProposed)]
+        withdrawals = [e.payload for e in events if isinstance(e, MatchWithdrawn)]
+        await self.store.save_proposals([_proposed(p) for p in proposals])
+        if withdrawals:
+            known = await self.store.known_matches([w.match_id for w in withdrawals])
+            # Withdrawn before seen proposed: the match is kept, withdrawn.
+            unseen = [await self._unseen(w) for w in withdrawals if w.match_id not in known]
+            await self.store.save_proposals(unseen)
+            await self.store.record_withdrawals([(w.match_id, w.reason) for w in withdrawals])
+
+    async def _unseen(self, w: MatchWithdrawal) -> Match:
+        opening = await self.store.opening(w.opening_id)
+        return Match(
+            id=w.match_id,
+            round_id=w.round_id,
+            student_id=w.student_id,
+            school_id=w.school_id,
+            opening_id=w.opening_id,
+            employer_id=opening.employer_id if opening else None,
+            career_field=opening.terms.career_field if opening else None,
+            status=MatchStatus.PROPOSED,
+        )
 
     async def match_for(self, coordinator: Coordinator, match_id: str) -> Match:
         match = await self.store.match(match_id)
@@ -463,7 +457,7 @@ class Registry:
         the sweep finishes what a crash interrupted. What cannot be carried out (the student
         is placed elsewhere, no seat is left) gives its claims back."""
         match = await self.match_for(coordinator, match_id)
-        _still_open(match)
+        _still_open(match, self.clock())
         student = await self.store.student(match.student_id)
         if student is None or student.status != "active":
             raise Conflict("the student has been withdrawn")
@@ -528,7 +522,7 @@ class Registry:
 
     async def decline_match(self, coordinator: Coordinator, match_id: str, note: str = "") -> Match:
         match = await self.match_for(coordinator, match_id)
-        _still_open(match)
+        _still_open(match, self.clock())
         claim = await self._claim(Decision(match.id, DecisionKind.DECLINE, coordinator.id, note))
         declined = await self._record(match, claim)
         log.info("placement declined", match_id=match_id)
@@ -594,6 +588,29 @@ def _same_version(version: int, what: str, based_on: int | None, if_match: int |
         raise Conflict(f"the {what} changed meanwhile; read it again and retry")
 
 
-def _still_open(match: Match) -> None:
+def _still_open(match: Match, now: datetime) -> None:
+    """A decision needs a proposed match within its offer window. The matcher frees an
+    expired offer's seat only a grace period later, so a decision claimed before the
+    deadline reaches it first: of a decision and an expiry, one wins."""
     if match.status != MatchStatus.PROPOSED:
         raise Conflict(f"the match is {match.status.value}, no longer open to a decision")
+    if match.expires_at is not None and now >= match.expires_at:
+        raise Conflict(
+            f"this offer expired on {match.expires_at:%Y-%m-%d %H:%M} UTC without a decision; "
+            "its seat goes back to matching and the student will get a new offer if one fits"
+        )
+
+
+def _proposed(p: MatchProposal) -> Match:
+    return Match(
+        id=p.match_id,
+        round_id=p.round_id,
+        student_id=p.student_id,
+        school_id=p.school_id,
+        opening_id=p.opening_id,
+        employer_id=p.employer_id,
+        career_field=p.career_field,
+        status=MatchStatus.PROPOSED,
+        explanation=p.explanation,
+        expires_at=p.expires_at,
+    )
