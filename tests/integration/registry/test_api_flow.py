@@ -57,7 +57,10 @@ async def test_a_registered_student_leaves_no_personal_data_on_the_bus_or_in_log
     event = json.loads(mine.value)
     assert event["event_type"] == "StudentRegistered"
     assert event["payload"]["student_id"] == student_id
-    assert event["payload"]["age_at_start"] == 17
+    assert event["payload"]["age_band"] == "16-17"  # no exact age, no birth date
+    assert "age_at_start" not in event["payload"]
+    assert (event["payload"]["home"]["lat"], event["payload"]["home"]["lon"]) == (42.27, -71.8)
+    assert "note" not in json.dumps(event)
     for secret in (*PERSONAL, body["email"], "students-with-disabilities"):
         assert secret.encode() not in mine.value
 

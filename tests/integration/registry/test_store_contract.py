@@ -266,7 +266,6 @@ def decision_of(match: Match) -> PlacementDecision:
         school_id=match.school_id,
         opening_id=match.opening_id,
         coordinator_id="coo_1",
-        note="ok",
     )
 
 

@@ -28,8 +28,10 @@ from wbl_schemas.events import (
     CoordinatorUpdated,
     MatchProposed,
     NotificationChannels,
+    Place,
     PlacementConfirmed,
     PlacementDeclined,
+    StudentRegistered,
     StudentUpdated,
     StudentWithdrawn,
 )
@@ -360,7 +362,10 @@ async def test_decline_withdrawal_and_scope(
     declined = await registry.decline_match(coordinator, first.payload.match_id, "dates")
     assert declined.status == MatchStatus.DECLINED
     [event] = of_type(store, PlacementDeclined)
-    assert isinstance(event, PlacementDeclined) and event.payload.note == "dates"
+    # The note stays in registry: free text never goes on the bus (issue 12, finding 9).
+    assert isinstance(event, PlacementDeclined) and "note" not in event.payload.model_dump()
+    assert "dates" not in event.model_dump_json()
+    assert (await store.match(first.payload.match_id)).note == "dates"  # type: ignore[union-attr]
     await registry.on_match_event(withdrawn(second))
     with pytest.raises(Conflict):
         await registry.confirm_match(coordinator, second.payload.match_id)
@@ -416,6 +421,19 @@ async def test_the_statewide_report_withholds_groups_below_the_minimum(
     assert all(r.suppressed for r in state.values())
     own = await registry.outcomes(("sch_1",))
     assert own and not any(r.suppressed for r in own)
+
+
+async def test_a_student_goes_on_the_bus_with_a_coarse_home_only(
+    registry: Registry, store: InMemoryRegistryStore
+) -> None:
+    coordinator, _ = await registry.create_coordinator("Dana", ("sch_1",), NotificationChannels())
+    a = application("sch_1")
+    exact = replace(a.plan, home=Place(town="Worcester", lat=42.263456789, lon=-71.802345678))
+    await registry.register_student(coordinator, "sch_1", a.person, exact)
+    [event] = of_type(store, StudentRegistered)
+    home = event.payload.home  # type: ignore[attr-defined]
+    assert (home.lat, home.lon) == (42.26, -71.8)  # a grid of about 1 km
+    assert "42.2634" not in event.model_dump_json() and "71.8023" not in event.model_dump_json()
 
 
 # -- the offer window: of a decision and an expiry, one wins ---------------------------

@@ -20,7 +20,7 @@ from wbl_matcher.engine.profiles import (
     StudentProfile,
 )
 from wbl_matcher.engine.rounds import propose_matches
-from wbl_schemas.events import OpeningSnapshot, StudentMatchProfile
+from wbl_schemas.events import AGE_BAND_STARTS, OpeningSnapshot, StudentMatchProfile
 
 
 @dataclass(frozen=True)
@@ -321,11 +321,11 @@ def opening_profile(opening: OpeningSnapshot) -> OpeningProfile:
         min_age=opening.min_age,
         min_grade=opening.min_grade,
         required_credentials=frozenset(opening.required_credentials),
+        required_languages=frozenset(opening.required_languages),
         hiring_preferences=HiringPreferences(
             partner_programs=frozenset(prefs.partner_programs),
             partner_schools=frozenset(prefs.partner_schools),
             preferred_credentials=frozenset(prefs.preferred_credentials),
-            languages=frozenset(prefs.languages),
         ),
     )
 
@@ -338,7 +338,7 @@ def student_profile(student: StudentMatchProfile) -> StudentProfile:
         program=student.program,
         career_fields=student.career_fields,
         grade=student.grade,
-        age=student.age_at_start,
+        age=AGE_BAND_STARTS[student.age_band],  # the band's lowest age: never too young
         home=Location(home.town, home.lat, home.lon),
         max_commute_km=student.max_commute_km,
         available_from=student.available_from,

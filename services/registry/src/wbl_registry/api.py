@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Awaitable
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -34,6 +32,7 @@ from wbl_registry.domain import (
     NotFound,
     PreconditionFailed,
 )
+from wbl_registry.exports import csv_text
 from wbl_registry.models import (
     OPENING_PATCH_EXAMPLES,
     STUDENT_PATCH_EXAMPLES,
@@ -72,11 +71,12 @@ Size = Annotated[int, Query(ge=1, le=200, examples=[50])]
 
 
 class RequestError(HTTPException):
-    """Input the domain refuses: 422 with the fields it concerns (see `invalid_request`)."""
+    """Input the domain refuses, with the fields it concerns (see `invalid_request`): 422,
+    or 409 when the input is well formed but clashes with what is stored (an email taken)."""
 
-    def __init__(self, message: str, field_name: str | None) -> None:
+    def __init__(self, message: str, field_name: str | None, status_code: int = 422) -> None:
         self.errors = [{"field": field_name or "", "message": message}]
-        super().__init__(422, message)
+        super().__init__(status_code, message)
 
     @classmethod
     def of(cls, error: ValidationError) -> RequestError:
@@ -89,6 +89,8 @@ class RequestError(HTTPException):
 async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
     """The same problem+json shape as a request that fails schema validation."""
     assert isinstance(exc, RequestError)
+    if exc.status_code != 422:
+        return problem(exc.status_code, "Conflict", str(exc.detail), errors=exc.errors)
     return problem(422, "Invalid request", "One or more fields are invalid.", errors=exc.errors)
 
 
@@ -97,6 +99,8 @@ def domain_error(error: DomainError) -> HTTPException:
         return HTTPException(status.HTTP_404_NOT_FOUND, str(error))
     if isinstance(error, Forbidden):
         return HTTPException(status.HTTP_403_FORBIDDEN, str(error))
+    if isinstance(error, Conflict) and error.field:
+        return RequestError(str(error), error.field, status.HTTP_409_CONFLICT)
     if isinstance(error, Conflict):
         return HTTPException(status.HTTP_409_CONFLICT, str(error))
     if isinstance(error, PreconditionFailed):
@@ -687,11 +691,8 @@ async def outcomes_report(
     rows = [OutcomePublic.of(r) for r in await registry.outcomes(schools)]
     if report_format == "json":
         return rows
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(OutcomePublic.model_fields))
-    writer.writeheader()
-    writer.writerows(r.model_dump() for r in rows)
-    return Response(out.getvalue(), media_type="text/csv")
+    text = csv_text(list(OutcomePublic.model_fields), (r.model_dump() for r in rows))
+    return Response(text, media_type="text/csv")
 
 
 # -- reference ----------------------------------------------------------------------------

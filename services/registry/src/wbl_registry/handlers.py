@@ -10,6 +10,7 @@ from uuid import UUID, uuid5
 import structlog
 
 from wbl_common.secrets import derive_secret, hash_secret, new_secret
+from wbl_registry.channels import check_channels
 from wbl_registry.domain import (
     Conflict,
     Coordinator,
@@ -119,6 +120,7 @@ class Registry:
     written: Callable[[], None] = lambda: None
     webhook_key: str = ""
     report_min_group: int = 10
+    webhook_loopback: bool = False  # development and tests: http:// webhooks to this machine
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def _stored(self, stored: bool, what: str, if_match: int | None = None) -> None:
@@ -184,6 +186,7 @@ class Registry:
         return derive_secret(self.webhook_key, WEBHOOK_PURPOSE, coordinator.id)
 
     def _check_channels(self, channels: NotificationChannels) -> None:
+        check_channels(channels, self.webhook_loopback)
         if channels.webhook_url is not None and not self.webhook_key:
             raise Conflict("webhooks are not configured on this registry", "channels.webhook_url")
 
@@ -534,7 +537,6 @@ class Registry:
             school_id=match.school_id,
             opening_id=match.opening_id,
             coordinator_id=match.decided_by,
-            note=match.note,
         )
 
     async def matches_for_coordinator(

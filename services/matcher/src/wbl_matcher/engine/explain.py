@@ -136,14 +136,6 @@ def _employer_contributions(
         else:
             text = f"Holds none of the {total} preferred credentials"
         out.append(Contribution("employer", "preferred_credentials", bool(held), text))
-    if prefs.languages:
-        shared = sorted(prefs.languages & student.languages)
-        text = (
-            f"Speaks {', '.join(shared)}, which the employer prefers"
-            if shared
-            else "Speaks none of the languages the employer prefers"
-        )
-        out.append(Contribution("employer", "languages", bool(shared), text))
     if not out:
         out.append(
             Contribution("employer", "none", False, "The employer stated no hiring preference")
