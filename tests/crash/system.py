@@ -28,7 +28,7 @@ from tests.support import eventually, start_groups_at_the_end
 from tests.unit.registry.builders import FIELD, opening_body, student_body
 from wbl_common.mongo import Document
 from wbl_common.web import DATABASE_UNREACHABLE
-from wbl_schemas.events import parse_event
+from wbl_schemas.events import MatchProposal, MatchWithdrawal, parse_event
 
 INFRA_CLI = [sys.executable, str(infra.REPO_ROOT / "deploy" / "local" / "infra")]
 # Offsets from WBL_TEST_HTTP_BASE, beside the other tests' (1-5, 21-22, 31-32).
@@ -62,7 +62,9 @@ class Infra:
     @classmethod
     def at(cls, run_dir: Path) -> Infra:
         base = http_base()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WBL_")}
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith("WBL_") or k == "WBL_CACHE_DIR"
+        }
         env.update(
             {
                 "WBL_RUN_DIR": str(run_dir),
@@ -343,15 +345,11 @@ async def proposals_on_topic(bootstrap: str, students: set[str]) -> Proposals:
             for tp, records in (await consumer.getmany(timeout_ms=500)).items():
                 for record in records:
                     read[tp] = record.offset + 1
-                    event = parse_event("wbl.matches", record.value)
-                    payload = event.payload
-                    student = getattr(payload, "student_id", None)
-                    if student not in students:
-                        continue
-                    if event.event_type == "MatchProposed":
-                        proposed[student][payload.match_id] += 1
-                    elif event.event_type == "MatchWithdrawn":
-                        withdrawn[student].add(payload.match_id)
+                    payload = parse_event("wbl.matches", record.value).payload
+                    if isinstance(payload, MatchProposal) and payload.student_id in students:
+                        proposed[payload.student_id][payload.match_id] += 1
+                    elif isinstance(payload, MatchWithdrawal) and payload.student_id in students:
+                        withdrawn[payload.student_id].add(payload.match_id)
     finally:
         await consumer.stop()
     return Proposals(dict(proposed), dict(withdrawn))
@@ -409,11 +407,11 @@ async def settled(scenario: Scenario, answers: Answers, instance: Infra, within:
             return (stored, live) if set(stored.values()) <= set(live) else None
 
         try:
-            stored, live = await eventually(
-                complete, within=within, what="every stored student notified"
-            )
+            found = await eventually(complete, within=within, what="every stored student notified")
         except AssertionError as error:
             raise AssertionError(await shortfall(scenario, http, emails, instance)) from error
+    assert found is not None
+    stored, live = found
     complete_at = time.monotonic()
     proposals = await proposals_on_topic(bootstrap, set(stored.values()))
     return Ending(stored, live, proposals, complete_at)
@@ -518,7 +516,7 @@ def crash(instance: Infra, fleet: Fleet, target: Target) -> Callable[[], float]:
     killed = time.monotonic()
     replica: Replica | None = None
     if target in ("kafka", "ferretdb"):
-        instance.kill(target)  # type: ignore[arg-type]
+        instance.kill(target)
     else:
         replica = fleet.of(target)[0]
         fleet.kill(replica)
