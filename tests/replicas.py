@@ -48,6 +48,7 @@ class Fleet:
 
     run_dir: Path
     env: dict[str, str]
+    tag: str  # in its databases' and consumer groups' names
     replicas: list[Replica] = field(default_factory=list)
 
     @classmethod
@@ -76,7 +77,7 @@ class Fleet:
             env[f"{prefix}MONGO__DATABASE"] = f"fleet_{tag}_{service}"
             env[f"{prefix}CONSUMER_NAME"] = f"fleet-{tag}-{service}"
         env.update(extra or {})
-        return cls(run_dir=run_dir, env=env)
+        return cls(run_dir=run_dir, env=env, tag=tag)
 
     @property
     def admin(self) -> dict[str, str]:

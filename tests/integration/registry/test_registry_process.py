@@ -330,7 +330,7 @@ async def test_with_its_database_gone_registry_answers_503_problems_and_recovers
         assert answer.status_code == 503, (path, answer.status_code, answer.text[:300])
         assert answer.headers["content-type"] == "application/problem+json", path
         assert int(answer.headers["retry-after"]) >= 1, path
-        assert answer.json()["detail"].startswith("We cannot reach our database"), path
+        assert answer.json()["detail"].startswith("We lost touch with our database"), path
     assert (await http.get(f"{registry.url}/healthz")).status_code == 200
     assert (await http.get(f"{registry.url}/readyz")).status_code == 503
 

@@ -105,9 +105,9 @@ ERROR_STATUSES: dict[int, tuple[str, str]] = {
 }
 # What a caller reads when the service's own database does not answer.
 DATABASE_UNREACHABLE = (
-    "We cannot reach our database just now, so this request was not completed. Please try "
-    "again in a minute. If you were saving something, check whether it was saved before "
-    "sending it again."
+    "We lost touch with our database just now, so this request may not have been completed. "
+    "Please try again in a minute. If you were saving something, check whether it was saved "
+    "before sending it again."
 )
 DATABASE_RETRY_AFTER_S = 30
 
