@@ -102,6 +102,8 @@ def service_env(config: infra.Config, base: Mapping[str, str]) -> dict[str, str]
         env.setdefault(f"{service.prefix}MONGO__URI", config.mongo_url)
         env.setdefault(f"{service.prefix}HTTP__PORT", str(service.default_port))
     env.setdefault("WBL_NOTIFIER_REGISTRY__URL", SERVICES[0].url(env))
+    # Local webhook receivers listen on this machine; deployments leave loopback refused.
+    env.setdefault("WBL_NOTIFIER_DELIVERY__ALLOW_LOOPBACK", "true")
     return env
 
 

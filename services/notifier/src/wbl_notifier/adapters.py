@@ -14,6 +14,7 @@ from cachetools import TTLCache
 
 from wbl_common.secrets import hash_secret
 from wbl_notifier.config import SmtpSettings
+from wbl_notifier.outbound import AddressRefused, webhook_url
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,21 @@ class RegistryDirectory:
 
 
 class DeliveryError(Exception):
-    """One attempt failed in a way that may pass: the worker retries it."""
+    """One attempt failed in a way that may pass: the worker retries it. The message is the
+    detail, for the log; `public` is what the coordinator's inbox shows, which says nothing
+    about what lies behind an address (else the inbox would be a port scanner)."""
+
+    public = "could not be delivered"
 
 
 class PermanentDeliveryError(DeliveryError):
     """Retrying cannot help (e.g. the receiver refused the request as malformed)."""
+
+
+class WebhookRefused(PermanentDeliveryError):
+    """The webhook URL is malformed or leads to an address we do not send to."""
+
+    public = "the webhook address was refused"
 
 
 class Mailer(Protocol):
@@ -102,15 +113,21 @@ PERMANENT_HTTP = frozenset(range(400, 500)) - {408, 425, 429}
 
 
 class HttpWebhookSender:
+    """Posts through a client whose transport vets addresses (`outbound.VettedTransport`)
+    and never follows redirects: a 3xx is a failure, as a redirect could lead anywhere."""
+
     def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> None:
         try:
-            response = await self._client.post(url, content=body, headers=headers)
+            target = webhook_url(url)
+            response = await self._client.post(target, content=body, headers=headers)
+        except AddressRefused as error:
+            raise WebhookRefused(str(error)) from error
         except httpx.HTTPError as error:
             raise DeliveryError(f"{type(error).__name__}: {error}") from error
-        if response.status_code in PERMANENT_HTTP:
+        if response.is_redirect or response.status_code in PERMANENT_HTTP:
             raise PermanentDeliveryError(f"HTTP {response.status_code}")
         if not response.is_success:
             raise DeliveryError(f"HTTP {response.status_code}")

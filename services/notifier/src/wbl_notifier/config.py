@@ -51,6 +51,9 @@ class DeliverySettings(BaseModel):
     poll_s: float = Field(default=1.0, gt=0)
     concurrency: int = Field(default=8, ge=1, le=256)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
+    # Webhooks go to public addresses only; local development and tests, whose receivers
+    # run on this machine, turn this on to admit loopback (127.0.0.0/8, ::1) as well.
+    allow_loopback: bool = False
     # An attempt's claim: if its replica crashed mid-send, the next attempt is made once this
     # has passed. Each attempt is cut off at half of it, so set it above twice the SMTP and
     # webhook timeouts.

@@ -212,12 +212,12 @@ class DeliveryWorker:
             error = await self._try_send(delivery)
         if error is not None and not _final(error, claim.number, self.policy.max_attempts):
             await self._retry_later(delivery, claim.number, error)
-            return replace(delivery, attempts=claim.number, last_error=str(error)[:500])
+            return replace(delivery, attempts=claim.number, last_error=error.public)
         outcome = replace(
             delivery,
             attempts=min(claim.number, self.policy.max_attempts),
             status=DeliveryStatus.SENT if error is None else DeliveryStatus.FAILED,
-            last_error=None if error is None else str(error)[:500],
+            last_error=None if error is None else error.public,
         )
         await self.store.finish(outcome, self.clock())
         self.metrics.count(delivery.channel.value, outcome.status.value)
@@ -234,7 +234,7 @@ class DeliveryWorker:
                 delivery_id=delivery.delivery_id,
                 channel=delivery.channel.value,
                 attempts=outcome.attempts,
-                reason=outcome.last_error,
+                reason=str(error)[:500],
             )
             await self._dead_letter(outcome)
         return outcome
@@ -247,12 +247,14 @@ class DeliveryWorker:
             return error
         except TimeoutError:
             return DeliveryError(f"no answer within {self.policy.attempt_timeout_s:g} s")
+        except Exception as error:  # anything else still ends in a recorded attempt
+            return DeliveryError(f"{type(error).__name__}: {error}")
         return None
 
     async def _retry_later(self, delivery: Delivery, attempts: int, error: DeliveryError) -> None:
         wait = backoff_s(attempts, self.policy.backoff_initial_s, self.policy.backoff_max_s)
         at = self.clock() + timedelta(seconds=wait)
-        await self.store.retry_later(delivery.delivery_id, attempts, str(error)[:500], at)
+        await self.store.retry_later(delivery.delivery_id, attempts, error.public, at)
         log.info(
             "delivery attempt failed",
             delivery_id=delivery.delivery_id,
@@ -266,7 +268,11 @@ class DeliveryWorker:
             m.match_id: self._links(delivery.coordinator_id, m.match_id) for m in delivery.matches
         }
         if delivery.channel is Channel.EMAIL:
-            await self.mailer.send(email_message(delivery, links, self.inbox_url, self.sender))
+            try:
+                message = email_message(delivery, links, self.inbox_url, self.sender)
+            except ValueError as error:  # e.g. an address with a line break in it
+                raise PermanentDeliveryError(f"the email cannot be written: {error}") from error
+            await self.mailer.send(message)
             return
         body = webhook_body(delivery, links, self.inbox_url)
         secret = derive_secret(self.webhook_key, "whsec", delivery.coordinator_id)
