@@ -47,3 +47,6 @@ class MongoSettings(BaseModel):
 class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(ge=1, le=65535)
+    # Request bodies beyond this are refused with 413 before they are read (registry,
+    # whose class lists are larger, has its own `max_body_bytes`).
+    max_body_bytes: int = Field(default=64 * 1024, ge=1_024, le=1024 * 1024 * 1024)

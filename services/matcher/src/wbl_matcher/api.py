@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 
+from wbl_common.bearer import StrictBearer
 from wbl_common.secrets import same_secret
 from wbl_common.web import errors
 from wbl_matcher.domain import RoundRecord, Tally
 from wbl_matcher.handlers import Matcher
 
 router = APIRouter(prefix="/v1", tags=["rounds"])
-bearer = HTTPBearer(auto_error=False, description="The admin token")
+bearer = StrictBearer("The admin token")
 
 
 def get_matcher(request: Request) -> Matcher:

@@ -10,10 +10,11 @@ from typing import Annotated
 import httpx
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from wbl_common.bearer import StrictBearer
 from wbl_common.web import PROBLEM, errors
 from wbl_notifier.adapters import CoordinatorDirectory, CoordinatorIdentity, RegistryAnswer
 from wbl_notifier.domain import Channel, Delivery, DeliveryStatus, Notification, NotificationStatus
@@ -21,7 +22,7 @@ from wbl_notifier.handlers import Decisions, LinkNotYours, LinkSpent, Notifier
 from wbl_notifier.links import Decision, LinkRefused, Signer
 
 router = APIRouter(prefix="/v1", tags=["inbox"])
-bearer = HTTPBearer(auto_error=False, description="The coordinator's token")
+bearer = StrictBearer("The coordinator's token")
 
 
 def get_notifier(request: Request) -> Notifier:
