@@ -1,15 +1,19 @@
 """Requests meant to hurt, against the three services as processes over real sockets
 (issue 12): bodies too large, declared or chunked, are refused before they are read
-(finding 2); any malformed Authorization header is a 401 problem (finding 3)."""
+(finding 2); any malformed Authorization header is a 401 problem (finding 3); clients
+guessing tokens are slowed by 429s, and a wrong token costs one registry lookup, not one per
+try (finding 11)."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import System
+from tests.e2e.test_operations import scrape, value
 from wbl_common.web import PROBLEM
 
 pytestmark = pytest.mark.e2e
@@ -91,3 +95,64 @@ async def test_a_malformed_authorization_header_is_a_401_problem(
     assert response.status_code == 401, response.text
     assert response.headers["content-type"] == PROBLEM
     assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+# -- rate limits (finding 11), from an address of their own so no other test is limited ---
+
+LIMITED_CLIENT = "127.0.0.2"  # loopback too, but not the exempt 127.0.0.1
+
+
+def limited_client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=30, transport=httpx.AsyncHTTPTransport(local_address=LIMITED_CLIENT)
+    )
+
+
+async def coordinator_lookups(http: httpx.AsyncClient, system: System) -> float:
+    """Registry's count of refused `GET /v1/coordinators/me`, the notifier's token check."""
+    samples = await scrape(http, system.registry)
+    found = value(
+        samples, "wbl_http_requests_total", method="GET", route="/v1/coordinators/me", status="401"
+    )
+    return found or 0.0
+
+
+async def test_a_wrong_token_tried_again_costs_no_registry_lookup(system: System) -> None:
+    token = "wrong-" + secrets.token_urlsafe(16)
+    async with httpx.AsyncClient(timeout=30) as http:
+        before = await coordinator_lookups(http, system)
+        answers = [
+            (
+                await http.get(
+                    f"{system.notifier}/v1/inbox", headers={"Authorization": f"Bearer {token}"}
+                )
+            ).status_code
+            for _ in range(5)
+        ]
+        after = await coordinator_lookups(http, system)
+    assert answers == [401] * 5
+    assert after - before == 1
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_a_client_guessing_tokens_is_refused_with_429_and_retry_after(
+    system: System, service: str
+) -> None:
+    url = base(system, service) + AUTHENTICATED[service]
+    statuses: list[int] = []
+    async with limited_client() as guesser:
+        for _ in range(60):  # the default allowance is a burst of 30
+            response = await guesser.get(
+                url, headers={"Authorization": f"Bearer {secrets.token_urlsafe(16)}"}
+            )
+            statuses.append(response.status_code)
+            if response.status_code == 429:
+                break
+    assert statuses[0] in (401, 403)  # the matcher answers an unknown token 403
+    assert response.status_code == 429, statuses
+    assert response.headers["content-type"] == PROBLEM
+    assert int(response.headers["retry-after"]) >= 1
+    assert "try again in" in response.json()["detail"]
+    async with httpx.AsyncClient(timeout=30) as http:  # other clients are not limited
+        other = await http.get(url, headers={"Authorization": "Bearer not-the-token"})
+    assert other.status_code in (401, 403)

@@ -101,6 +101,10 @@ ERROR_STATUSES: dict[int, tuple[str, str]] = {
         "send multipart/form-data (field 'file'), text/csv or application/json",
     ),
     422: ("One or more fields are invalid", INVALID_DETAIL),
+    429: (
+        "Too many requests from this client; `Retry-After` says when to try again",
+        "Too many requests from your address. Please try again in 6 seconds.",
+    ),
     500: ("Something went wrong on our side", "Something went wrong on our side."),
     503: ("A service this call needs cannot be reached now", "registry cannot be reached now"),
 }

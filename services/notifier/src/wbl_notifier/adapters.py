@@ -29,12 +29,18 @@ class CoordinatorDirectory(Protocol):
 
 class RegistryDirectory:
     """Asks registry who a token belongs to; caches answers briefly, keyed by the token's
-    hash so the secret itself is never kept."""
+    hash so the secret itself is never kept. Refusals are cached too (`unknown_seconds`):
+    a wrong token tried again costs no registry lookup."""
 
-    def __init__(self, client: httpx.AsyncClient, cache_seconds: float) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, cache_seconds: float, unknown_seconds: float = 30.0
+    ) -> None:
         self._client = client
         self._cache: TTLCache[str, CoordinatorIdentity] = TTLCache(
             maxsize=10_000, ttl=max(cache_seconds, 0.001)
+        )
+        self._unknown: TTLCache[str, bool] = TTLCache(
+            maxsize=50_000, ttl=max(unknown_seconds, 0.001)
         )
 
     async def identify(self, token: str) -> CoordinatorIdentity | None:
@@ -42,10 +48,13 @@ class RegistryDirectory:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
+        if key in self._unknown:
+            return None
         response = await self._client.get(
             "/v1/coordinators/me", headers={"Authorization": f"Bearer {token}"}
         )
         if response.status_code in (401, 403):
+            self._unknown[key] = True
             return None
         response.raise_for_status()
         body = response.json()

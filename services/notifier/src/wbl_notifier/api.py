@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from wbl_common.bearer import StrictBearer
+from wbl_common.ratelimit import throttled
 from wbl_common.web import PROBLEM, errors
 from wbl_notifier.adapters import CoordinatorDirectory, CoordinatorIdentity, RegistryAnswer
 from wbl_notifier.domain import Channel, Delivery, DeliveryStatus, Notification, NotificationStatus
@@ -164,7 +165,8 @@ class StreamTicket(BaseModel):
         "up in logs and history. The page trades its token for a signed ticket that only "
         "opens this coordinator's stream and expires within a minute."
     ),
-    responses=errors(401, 503),
+    dependencies=[Depends(throttled("stream-tickets"))],
+    responses=errors(401, 429, 503),
 )
 async def stream_ticket(coordinator: CurrentCoordinator, signer: SignerDep) -> StreamTicket:
     ticket = signer.stream_ticket(coordinator.coordinator_id)

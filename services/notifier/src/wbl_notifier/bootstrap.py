@@ -125,7 +125,11 @@ async def bootstrap(
         runtime.spawn(worker.run_digests, "digests")
         yield NotifierService(
             notifier=notifier,
-            directory=RegistryDirectory(registry_http, settings.registry.identity_cache_s),
+            directory=RegistryDirectory(
+                registry_http,
+                settings.registry.identity_cache_s,
+                settings.registry.unknown_token_cache_s,
+            ),
             placements=RegistryPlacements(registry_http),
             signer=signer,
             worker=worker,

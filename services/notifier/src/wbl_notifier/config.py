@@ -27,6 +27,8 @@ class RegistryClientSettings(BaseModel):
     url: str = "http://127.0.0.1:8001"
     timeout_s: float = Field(default=5.0, gt=0)
     identity_cache_s: float = Field(default=60.0, ge=0)
+    # How long a token registry refused stays refused here without asking again.
+    unknown_token_cache_s: float = Field(default=30.0, ge=0)
 
 
 class SmtpSettings(BaseModel):

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from wbl_common.docs import install_docs
 from wbl_common.logs import configure_logging
 from wbl_common.metrics import install_http_metrics
+from wbl_common.ratelimit import install_rate_limits
 from wbl_common.settings import load_settings
 from wbl_common.web import install_body_limit, install_problem_handlers, ops_router, serve
 from wbl_common.workers import open_workers
@@ -47,6 +48,7 @@ def create_app(settings: RegistrySettings) -> FastAPI:
     install_problem_handlers(app)
     app.add_exception_handler(api.RequestError, api.invalid_request)
     install_body_limit(app, settings.max_body_bytes)
+    install_rate_limits(app, settings.http.rate_limits)
     install_http_metrics(app)
     app.include_router(api.router)
     app.include_router(
