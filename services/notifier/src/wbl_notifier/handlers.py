@@ -161,7 +161,9 @@ class LinkNotYours(Exception):
 @dataclass
 class Decisions:
     """A coordinator's confirm or decline, taken by registry under their own token; an email
-    link, when given, must be theirs, unexpired and unused, and is spent by this call."""
+    link, when given, must be theirs, unexpired and unused. It is claimed first (an insert,
+    so two concurrent uses cannot both pass) and released unless registry took the decision:
+    a refused one (no seat left now, say) may be tried again."""
 
     store: NotifierStore
     signer: Signer
@@ -197,7 +199,7 @@ class Decisions:
             if spent is not None:  # registry never decided: the link stays usable
                 await self.store.release_link(spent)
             raise
-        if spent is not None and answer.status_code >= 500:
+        if spent is not None and answer.status_code >= 400:  # not taken: usable again
             await self.store.release_link(spent)
         return answer
 
