@@ -61,10 +61,11 @@ async def test_a_stream_ticket_opens_one_stream_only(system: System) -> None:
         url = await ticket_of(http, system, who["token"])
         async with http.stream("GET", f"{system.notifier}{url}") as first:
             assert first.status_code == 200
-        again = await http.get(f"{system.notifier}{url}")
-    assert again.status_code == 401
-    assert again.headers["content-type"] == PROBLEM
-    assert again.json()["detail"] == "this ticket was already used"
+        async with http.stream("GET", f"{system.notifier}{url}") as again:
+            status, kind = again.status_code, again.headers["content-type"]
+            detail = (await again.aread()).decode() if status != 200 else ""
+    assert (status, kind) == (401, PROBLEM)
+    assert "this ticket was already used" in detail
 
 
 async def test_removing_a_coordinator_ends_their_stream_and_voids_their_tickets(
@@ -90,13 +91,15 @@ async def test_removing_a_coordinator_ends_their_stream_and_voids_their_tickets(
             )
             assert removed.status_code == 204, removed.text
             seen = await events(stream, within=20)
-        stale = await http.get(f"{system.notifier}{unused}")
+        async with http.stream("GET", f"{system.notifier}{unused}") as stale:
+            status = stale.status_code
+            detail = (await stale.aread()).decode() if status != 200 else ""
         inbox = await http.get(
             f"{system.notifier}/v1/inbox", headers={"Authorization": f"Bearer {token}"}
         )
     assert seen == ["ready", "closed"]
-    assert stale.status_code == 401
-    assert stale.json()["detail"] == "this coordinator was removed"
+    assert status == 401
+    assert "this coordinator was removed" in detail
     assert inbox.status_code == 401
 
 
