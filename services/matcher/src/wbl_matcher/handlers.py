@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID, uuid5
@@ -15,6 +15,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from wbl_common.metrics import RoundMetrics
+from wbl_common.workers import InlineWorkers, Workers
 from wbl_matcher.domain import (
     Change,
     Placement,
@@ -85,6 +86,9 @@ class Matcher:
     # Only the holder solves; every replica's writes are also conditional on versions.
     lease: RoundsLease = field(default_factory=lambda: AlwaysHeld())
     standby_poll_s: float = 2.0
+    # Where rounds are solved: a worker process in the service, so a statewide round does
+    # not hold the event loop (consumers' heartbeats, health checks, the API).
+    workers: Workers = field(default_factory=InlineWorkers)
 
     # -- the view ------------------------------------------------------------------------
 
@@ -100,6 +104,25 @@ class Matcher:
         else:
             return
         await self._touch(set(await self.store.opening_fields(event.payload.opening_id)))
+
+    async def on_opening_events(self, events: Sequence[AnyEvent]) -> None:
+        """As `on_opening_event` for a batch: one write of the published and updated
+        openings, one mark of the fields they touched."""
+        saved = [e.payload for e in events if isinstance(e, OpeningPublished | OpeningUpdated)]
+        touched = await self.store.save_openings(saved) if saved else set()
+        for event in events:
+            if isinstance(event, OpeningClosed):
+                await self.on_opening_event(event)
+        await self._touch(touched)
+
+    async def on_student_events(self, events: Sequence[AnyEvent]) -> None:
+        """As `on_student_event` for a batch (a class list's registrations)."""
+        saved = [e.payload for e in events if isinstance(e, StudentRegistered | StudentUpdated)]
+        touched = await self.store.save_students(saved) if saved else set()
+        for event in events:
+            if isinstance(event, StudentWithdrawn):
+                await self.on_student_event(event)
+        await self._touch(expand(touched, self.related))
 
     async def on_student_event(self, event: AnyEvent) -> None:
         if isinstance(event, StudentRegistered | StudentUpdated):
@@ -200,7 +223,7 @@ class Matcher:
         scope = await self._partition_closure(career_fields)
         inputs = await self.store.inputs_for(scope)
         round_id = new_round_id()
-        outcome = solve_round(inputs, self.seed, self.related)
+        outcome = await self.workers.run(solve_round, inputs, self.seed, self.related)
         assignments = outcome.assignments
         openings = {o.opening_id: o for o in inputs.openings}
         heads = await self.store.offer_heads(s.student_id for s in inputs.students)
