@@ -68,6 +68,8 @@ class NotifierStore(Protocol):
 
     async def record_outcome(self, outcome: MatchOutcome) -> bool: ...
 
+    async def settled(self, match_ids: list[str]) -> set[str]: ...
+
     async def add_notifications(self, notifications: list[Notification]) -> int: ...
 
     async def inbox(
@@ -226,6 +228,10 @@ class MongoNotifierStore:
             {"match_id": outcome.match_id}, {"$set": {"updated_at": outcome.recorded_at}}
         )
         return recorded
+
+    async def settled(self, match_ids: list[str]) -> set[str]:
+        """Of `match_ids`, those withdrawn or decided."""
+        return {m for m, outcomes in (await self._outcomes_of(match_ids)).items() if outcomes}
 
     async def _outcomes_of(self, match_ids: list[str]) -> dict[str, list[MatchOutcome]]:
         found: dict[str, list[MatchOutcome]] = {m: [] for m in match_ids}
@@ -523,6 +529,9 @@ class InMemoryNotifierStore:
             if n.match_id == outcome.match_id:
                 self.notifications[key] = replace(n, updated_at=_bson_time(outcome.recorded_at))
         return recorded
+
+    async def settled(self, match_ids: list[str]) -> set[str]:
+        return {m for m in match_ids if self._outcomes_of(m)}
 
     def _outcomes_of(self, match_id: str) -> list[MatchOutcome]:
         return [self.outcomes[k] for k in outcome_keys(match_id) if k in self.outcomes]

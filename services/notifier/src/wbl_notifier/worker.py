@@ -29,6 +29,7 @@ from wbl_common.metrics import DeadLetterMetrics, DeliveryMetrics
 from wbl_common.secrets import derive_secret
 from wbl_notifier.adapters import DeliveryError, Mailer, PermanentDeliveryError, WebhookSender
 from wbl_notifier.domain import (
+    DIGEST_EVENT,
     AttemptClaim,
     Channel,
     Delivery,
@@ -264,6 +265,11 @@ class DeliveryWorker:
         )
 
     async def _send(self, delivery: Delivery) -> None:
+        if delivery.event_type == DIGEST_EVENT:
+            delivery = await self._unsettled(delivery)
+            if not delivery.matches:
+                log.info("digest left with nothing to tell", delivery_id=delivery.delivery_id)
+                return
         links = {
             m.match_id: self._links(delivery.coordinator_id, m.match_id) for m in delivery.matches
         }
@@ -279,6 +285,14 @@ class DeliveryWorker:
         timestamp = int(self.clock().timestamp())
         await self.webhooks.post(
             delivery.target, body, signed_headers(secret, delivery.delivery_id, body, timestamp)
+        )
+
+    async def _unsettled(self, digest: Delivery) -> Delivery:
+        """The digest without the matches withdrawn or decided since they were held: it
+        would offer live decision links for them."""
+        settled = await self.store.settled([m.match_id for m in digest.matches])
+        return replace(
+            digest, matches=tuple(m for m in digest.matches if m.match_id not in settled)
         )
 
     def _links(self, coordinator_id: str, match_id: str) -> MatchLinks:
