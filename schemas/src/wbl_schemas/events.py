@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, Field, GetCoreSchemaHandler, TypeAdapter, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    GetCoreSchemaHandler,
+    TypeAdapter,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError, core_schema
 
 from wbl_schemas import topics
@@ -238,6 +245,15 @@ class MatchProposal(Payload):
     employer_id: EntityId
     career_field: Code
     explanation: Annotated[tuple[ExplanationLine, ...], MaxItems(40)] = ()
+    expires_at: AwareDatetime | None = Field(
+        default=None,
+        description="The offer holds its seat until then, unless confirmed or declined first.",
+    )
+
+
+WithdrawalReason = Literal[
+    "expired", "opening_closed", "no_longer_eligible", "student_withdrawn", "placed_elsewhere"
+]
 
 
 class MatchWithdrawal(Payload):
@@ -246,7 +262,12 @@ class MatchWithdrawal(Payload):
     student_id: EntityId
     school_id: EntityId
     opening_id: EntityId
-    reason: str = Field(max_length=500)
+    reason_code: WithdrawalReason | None = Field(
+        default=None,
+        description="Why the offer ended; an offer is never withdrawn for any other reason. "
+        "Always set by the matcher; absent only in withdrawals published before it was named.",
+    )
+    reason: str = Field(max_length=500, description="The same, in plain words for coordinators.")
 
 
 class _MatchEvent(Envelope):
@@ -264,7 +285,7 @@ class MatchProposed(_MatchEvent):
 
 
 class MatchWithdrawn(_MatchEvent):
-    """A proposal no longer stands; `reason` says why (e.g. a re-solve moved the student)."""
+    """An offer no longer stands; `reason_code` says which of the named reasons ended it."""
 
     event_type: Literal["MatchWithdrawn"] = "MatchWithdrawn"
     payload: MatchWithdrawal

@@ -55,6 +55,7 @@ def withdrawn(p: Proposal) -> MatchWithdrawn:
         student_id=p.student_id,
         school_id=p.school_id,
         opening_id=p.opening_id,
+        reason_code="opening_closed",
         reason="test",
     )
     return MatchWithdrawn(producer="test", payload=payload)

@@ -16,7 +16,7 @@ from wbl_matcher.engine.eligibility import (
     haversine_km,
     legal_weekly_hours,
 )
-from wbl_matcher.engine.explain import SEAT_HELD, SEATS_TAKEN
+from wbl_matcher.engine.explain import ROUNDS, SEAT_HELD, SEATS_TAKEN
 from wbl_matcher.engine.generate import random_profiles
 from wbl_matcher.engine.profiles import (
     HiringPreferences,
@@ -413,6 +413,7 @@ def test_explanation_says_what_held_and_what_each_preference_did() -> None:
     lines = e.lines()
     assert "The employer ranked this student 1st of 2 eligible students." in lines
     assert "This is the student's 1st choice of 1 eligible openings." in lines
+    assert lines[-1] == ROUNDS and "an offer, once made, keeps its seat" in ROUNDS
 
 
 def test_why_not_names_the_failed_constraint_or_the_competition() -> None:

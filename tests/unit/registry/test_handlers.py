@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -416,3 +416,51 @@ async def test_the_statewide_report_withholds_groups_below_the_minimum(
     assert all(r.suppressed for r in state.values())
     own = await registry.outcomes(("sch_1",))
     assert own and not any(r.suppressed for r in own)
+
+
+# -- the offer window: of a decision and an expiry, one wins ---------------------------
+
+DEADLINE = datetime(2027, 5, 8, 12, tzinfo=UTC)
+
+
+async def offered_until(registry: Registry, scene: Scene, expires: datetime) -> MatchProposed:
+    """A new offer with a deadline to the scene's first student."""
+    p = scene.proposals[0].payload
+    event = proposed(p.student_id, p.school_id, p.opening_id, scene.employer.id)
+    offer = event.payload.model_copy(update={"expires_at": expires})
+    event = event.model_copy(update={"payload": offer})
+    await registry.on_match_event(event)
+    return event
+
+
+async def test_a_decision_after_the_offer_expired_is_refused_and_changes_nothing(
+    registry: Registry, store: InMemoryRegistryStore
+) -> None:
+    scene = await placed_scene(registry, seats=2)
+    offer = await offered_until(registry, scene, DEADLINE)
+    match_id = offer.payload.match_id
+    registry.clock = lambda: DEADLINE
+    for decide in (registry.confirm_match, registry.decline_match):
+        with pytest.raises(Conflict, match="this offer expired on 2027-05-08 12:00 UTC"):
+            await decide(scene.coordinator, match_id, "")
+    assert await status_of(store, match_id) == MatchStatus.PROPOSED
+    assert store.openings[scene.opening.id].seats_remaining == 2
+    assert of_type(store, PlacementConfirmed) == of_type(store, PlacementDeclined) == []
+    # The matcher's expiry then withdraws it: the coordinator sees it withdrawn.
+    await registry.on_match_event(withdrawn(offer, "The offer expired.", "expired"))
+    assert await status_of(store, match_id) == MatchStatus.WITHDRAWN
+
+
+async def test_a_confirmation_before_the_deadline_stands_over_a_later_expiry(
+    registry: Registry, store: InMemoryRegistryStore
+) -> None:
+    scene = await placed_scene(registry, seats=2)
+    offer = await offered_until(registry, scene, DEADLINE)
+    match_id = offer.payload.match_id
+    registry.clock = lambda: DEADLINE - timedelta(milliseconds=1)
+    confirmed = await registry.confirm_match(scene.coordinator, match_id)
+    assert confirmed.status == MatchStatus.CONFIRMED and confirmed.expires_at == DEADLINE
+    # The matcher's expiry arriving afterwards (past its grace) changes nothing.
+    await registry.on_match_event(withdrawn(offer, "The offer expired.", "expired"))
+    assert await status_of(store, match_id) == MatchStatus.CONFIRMED
+    assert len(of_type(store, PlacementConfirmed)) == 1

@@ -8,6 +8,7 @@ import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from pymongo import ASCENDING, UpdateOne
@@ -84,6 +85,14 @@ class MatcherStore(Protocol):
         ...
 
     async def inputs_for(self, career_fields: set[str] | None) -> MatchingInputs: ...
+
+    async def open_openings(self, opening_ids: Iterable[str]) -> dict[str, OpeningSnapshot]:
+        """Those of `opening_ids` still open, by id."""
+        ...
+
+    async def expiring_fields(self, before: datetime) -> set[str]:
+        """The career fields of open offers that expired before `before`."""
+        ...
 
     async def proposals(self, student_ids: Iterable[str]) -> dict[str, Proposal]: ...
 
@@ -310,6 +319,21 @@ class MongoMatcherStore:
             seats_taken=taken,
             declined=frozenset(declined),
         )
+
+    async def open_openings(self, opening_ids: Iterable[str]) -> dict[str, OpeningSnapshot]:
+        found = await find_by_ids(self.openings, opening_ids)
+        return {
+            oid: OpeningSnapshot.model_validate(doc["snapshot"])
+            for oid, doc in found.items()
+            if doc.get("status") == "open" and "snapshot" in doc
+        }
+
+    async def expiring_fields(self, before: datetime) -> set[str]:
+        # A scan of the proposals (FerretDB), hence only every sweep interval.
+        cursor = self.proposals_.find(
+            {"current.expires_at": {"$lte": before}}, {"current.career_field": 1}
+        )
+        return {doc["current"]["career_field"] async for doc in cursor}
 
     async def interests(self, career_fields: set[str]) -> list[tuple[str, ...]]:
         """The career fields of active students interested in any of `career_fields`."""
@@ -547,6 +571,23 @@ class InMemoryMatcherStore:
                 (profile.student_id, o) for profile, row in unplaced for o in row.declined
             ),
         )
+
+    async def open_openings(self, opening_ids: Iterable[str]) -> dict[str, OpeningSnapshot]:
+        rows = {oid: self.openings.get(oid) for oid in opening_ids}
+        return {
+            oid: row.snapshot
+            for oid, row in rows.items()
+            if row is not None and row.status == "open" and row.snapshot is not None
+        }
+
+    async def expiring_fields(self, before: datetime) -> set[str]:
+        return {
+            head.current.career_field
+            for head in self.heads.values()
+            if head.current is not None
+            and head.current.expires_at is not None
+            and head.current.expires_at <= before
+        }
 
     async def interests(self, career_fields: set[str]) -> list[tuple[str, ...]]:
         return [profile.career_fields for profile, _ in self._active(career_fields)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 
 from wbl_schemas.events import (
@@ -386,6 +386,7 @@ class Match:
     explanation: tuple[str, ...] = ()
     decided_by: str | None = None
     note: str = ""
+    expires_at: datetime | None = None  # the offer's deadline for a decision
 
 
 class DecisionKind(StrEnum):

@@ -413,6 +413,9 @@ class MatchPublic(BaseModel):
     status: MatchStatus
     explanation: list[str]
     decided_by: str | None
+    expires_at: datetime | None = Field(
+        default=None, description="Confirm or decline by then; after it the seat is offered again."
+    )
 
     @classmethod
     def of(cls, match: Match) -> MatchPublic:
@@ -425,6 +428,7 @@ class MatchPublic(BaseModel):
             status=match.status,
             explanation=list(match.explanation),
             decided_by=match.decided_by,
+            expires_at=match.expires_at,
         )
 
 
