@@ -107,6 +107,11 @@ def service_env(config: infra.Config, base: Mapping[str, str]) -> dict[str, str]
     env.setdefault("WBL_NOTIFIER_REGISTRY__URL", SERVICES[0].url(env))
     # A local system is development: webhook receivers may run on this machine.
     env.setdefault("WBL_REGISTRY_WEBHOOK_LOOPBACK", "true")
+    # Local webhook receivers listen on this machine; deployments leave loopback refused.
+    env.setdefault("WBL_NOTIFIER_DELIVERY__ALLOW_LOOPBACK", "true")
+    # The notifier checks every coordinator token it is shown at registry, from loopback
+    # here: registry does not count those refusals against it (the notifier limits its own).
+    env.setdefault("WBL_REGISTRY_HTTP__RATE_LIMITS__EXEMPT", '["127.0.0.1"]')
     return env
 
 

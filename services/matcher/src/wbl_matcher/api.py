@@ -5,16 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 
+from wbl_common.bearer import StrictBearer
+from wbl_common.ratelimit import throttled
 from wbl_common.secrets import same_secret
 from wbl_common.web import errors
 from wbl_matcher.domain import RoundRecord, Tally
 from wbl_matcher.handlers import Matcher
 
 router = APIRouter(prefix="/v1", tags=["rounds"])
-bearer = HTTPBearer(auto_error=False, description="The admin token")
+bearer = StrictBearer("The admin token")
 
 
 def get_matcher(request: Request) -> Matcher:
@@ -86,7 +88,10 @@ class WhyNotMatched(BaseModel):
 
 
 @router.post(
-    "/rounds", status_code=201, dependencies=[Depends(require_admin)], responses=errors(401, 403)
+    "/rounds",
+    status_code=201,
+    dependencies=[Depends(require_admin), Depends(throttled("rounds"))],
+    responses=errors(401, 403, 429),
 )
 async def run_full_round(matcher: MatcherDep) -> RoundSummary:
     """Solve every partition now; publishes only what changed."""
@@ -105,8 +110,8 @@ async def latest_round(matcher: MatcherDep) -> RoundSummary:
 
 @router.get(
     "/students/{student_id}/why-not",
-    dependencies=[Depends(require_admin)],
-    responses=errors(401, 403, 404, 422),
+    dependencies=[Depends(require_admin), Depends(throttled("why-not"))],
+    responses=errors(401, 403, 404, 422, 429),
 )
 async def why_not_matched(
     student_id: Annotated[str, Path(min_length=1, max_length=64)], matcher: MatcherDep

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from pydantic_core import to_json
 from starlette.datastructures import UploadFile
 
+from wbl_common.ratelimit import throttled
 from wbl_common.web import errors, problem
 from wbl_common.workers import Workers, WorkersBusy
 from wbl_registry import bulk
@@ -448,12 +449,14 @@ BULK_BODY: dict[str, Any] = {
     summary="Register a class from a CSV upload or a JSON array",
     openapi_extra=BULK_BODY,
     response_model=ClassRegistration,
+    dependencies=[Depends(throttled("class-lists"))],
     responses=errors(
         401,
         403,
         413,
         415,
         422,
+        429,
         503,
         described={503: "Other class lists are being read: send it again after Retry-After"},
     ),
@@ -672,11 +675,12 @@ async def decline_match(
     "/reports/outcomes",
     tags=["reports"],
     summary="Placement rates by program, career field, school and special population",
+    dependencies=[Depends(throttled("reports"))],
     responses={
         200: {
             "content": {"text/csv": {"example": "dimension,group,students,placed,placement_rate\n"}}
         },
-        **errors(401, 403, 422),
+        **errors(401, 403, 422, 429),
     },
 )
 async def outcomes_report(
