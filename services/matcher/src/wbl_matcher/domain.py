@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from wbl_matcher.engine.eligibility import EligibilityIndex
 from wbl_matcher.engine.profiles import (
@@ -249,6 +250,23 @@ def changes_for(
             )
         changes.append(Change(sid, before, proposal, version=head.version, ending=ending))
     return changes
+
+
+SeasonStage = Literal["rolling", "gathering", "main_round"]
+
+
+@dataclass(frozen=True)
+class Season:
+    """A season's main round (DESIGN.md): before its cut-off registrations are gathered and
+    no round runs; at it, one round over everyone; after it, rolling rounds."""
+
+    main_round_at: datetime | None = None  # None: rolling rounds only (the default)
+    main_round_id: str | None = None  # the round that was this cut-off's main round
+
+    def stage(self, now: datetime) -> SeasonStage:
+        if self.main_round_at is None or self.main_round_id is not None:
+            return "rolling"
+        return "gathering" if now < self.main_round_at else "main_round"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from wbl_matcher.domain import (
     Ending,
     Placement,
     RoundRecord,
+    Season,
     changes_for,
     expand,
     free_pool,
@@ -195,6 +196,8 @@ class Matcher:
                 if loop.time() >= next_sweep:
                     next_sweep = loop.time() + self.offers.sweep_interval_s
                     await self.sweep_expired()
+                if not await self.season_step():
+                    continue
                 marks = await self.store.dirty_fields()
                 if marks:
                     last_round = loop.time()
@@ -208,6 +211,27 @@ class Matcher:
                 with contextlib.suppress(Exception):
                     await asyncio.sleep(1)
                 self._pending.set()
+
+    async def season_step(self) -> bool:
+        """Before the season's main round no round runs (the marks wait for it); at its
+        cut-off, one round over everyone, once. Returns whether rolling rounds may run."""
+        season = await self.store.season()
+        stage = season.stage(self.clock())
+        if stage == "main_round" and season.main_round_at is not None:
+            marks = await self.store.dirty_fields()
+            record = await self.run_round(None)
+            await self.store.record_main_round(season.main_round_at, record.round_id)
+            if record.conflicts:  # the records those changes missed: solved again next
+                self._pending.set()
+            else:
+                await self.store.clear_dirty(marks)
+            log.info("main round solved", round_id=record.round_id, proposed=record.proposed)
+        return stage == "rolling"
+
+    async def set_season(self, main_round_at: datetime | None) -> Season:
+        await self.store.set_season(main_round_at)
+        self._pending.set()  # a cut-off removed or moved: rounds may be due now
+        return await self.store.season()
 
     async def run_round(self, career_fields: set[str] | None) -> RoundRecord:
         """One round over the partitions (connected career fields) containing `career_fields`."""
