@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -343,6 +344,13 @@ class CountingProcessedEvents:
 
     async def mark(self, consumer: str, event_id: UUID) -> None:
         await self.inner.mark(consumer, event_id)
+
+    async def seen_among(self, consumer: str, event_ids: Sequence[UUID]) -> set[UUID]:
+        self.seen_calls += 1
+        return await self.inner.seen_among(consumer, event_ids)
+
+    async def mark_all(self, consumer: str, event_ids: Sequence[UUID]) -> None:
+        await self.inner.mark_all(consumer, event_ids)
 
 
 async def _at_least(processed: CountingProcessedEvents, calls: int) -> bool:

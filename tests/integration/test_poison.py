@@ -10,7 +10,7 @@ import contextlib
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
 from tests.support import eventually, read_topic, start_groups_at_the_end
-from wbl_common.bus import EventHandler, serialize
+from wbl_common.bus import BatchHandler, EventHandler, serialize
 from wbl_common.mongo import Document
 from wbl_common.runtime import Runtime
 from wbl_matcher.bootstrap import bootstrap as matcher_bootstrap
@@ -118,6 +118,17 @@ class Poison:
 
         return faulty
 
+    def around_batches(self, handle: BatchHandler | None) -> BatchHandler | None:
+        if handle is None:
+            return None
+
+        async def faulty(events: Sequence[AnyEvent]) -> None:
+            if any(e.event_id in self.event_ids for e in events):
+                raise RuntimeError(FAULT)
+            await handle(events)
+
+        return faulty
+
 
 @pytest.fixture
 async def services(
@@ -126,8 +137,10 @@ async def services(
     poison = Poison(set())
     consume = Runtime.consume
 
-    def consume_with_fault(self: Runtime, topic: Any, handle: EventHandler) -> None:
-        consume(self, topic, poison.around(handle))
+    def consume_with_fault(
+        self: Runtime, topic: Any, handle: EventHandler, batches: BatchHandler | None = None
+    ) -> None:
+        consume(self, topic, poison.around(handle), poison.around_batches(batches))
 
     monkeypatch.setattr(Runtime, "consume", consume_with_fault)
     tag = secrets.token_hex(4)

@@ -110,7 +110,7 @@ def test_a_real_event_validates_against_its_message_payload(document: dict[str, 
     assert list(validator.iter_errors({**event.model_dump(mode="json"), "payload": {}})) != []
 
 
-CONSUMED = re.compile(r"runtime\.consume\(SPECS\[topics\.([A-Z_]+)\]")
+CONSUMED = re.compile(r"runtime\.consume\(\s*SPECS\[topics\.([A-Z_]+)\]")
 
 
 @pytest.mark.parametrize("service", sorted(CONSUMERS))

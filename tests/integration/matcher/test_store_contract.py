@@ -129,6 +129,30 @@ async def test_a_student_is_kept_at_their_newest_version(store: MatcherStore) ->
     assert kept == student_v("s1", 3, CYBER, "welding")
 
 
+async def test_a_batch_of_students_keeps_the_newest_and_names_the_fields_touched(
+    store: MatcherStore,
+) -> None:
+    assert await store.save_student(student_v("s0", 5, "welding"))
+    batch = [student_v(f"s{i}", 1) for i in range(60)]
+    batch += [student_v("s1", 2, "culinary"), student_v("s1", 1)]  # the newest of s1 wins
+    # s0 moves from welding to cybersecurity: both fields are touched.
+    touched = await store.save_students([*batch, student_v("s0", 6)])
+    assert touched == {CYBER, "culinary", "welding"}
+    kept = {s.student_id: s for s in (await store.inputs_for(None)).students}
+    assert len(kept) == 60 and kept["s1"] == student_v("s1", 2, "culinary")
+    # Redelivered (with one older version among it), the batch names the same fields.
+    assert await store.save_students([*batch, student_v("s0", 6)]) == touched
+    assert await store.student_fields("s0") == (CYBER, "welding")
+
+
+async def test_a_batch_of_openings_names_the_fields_before_and_after(store: MatcherStore) -> None:
+    assert await store.save_opening(opening_v("o0", 1, "welding"))
+    touched = await store.save_openings([opening_v("o0", 2), opening_v("o1", 1, "culinary")])
+    assert touched == {CYBER, "welding", "culinary"}
+    assert await store.save_openings([opening_v("o0", 1, "welding")]) == {CYBER, "welding"}
+    assert {o.opening_id for o in (await store.inputs_for({CYBER})).openings} == {"o0"}
+
+
 async def test_a_withdrawn_student_leaves_the_view_and_names_their_fields(
     store: MatcherStore,
 ) -> None:

@@ -166,7 +166,7 @@ def outcome(match_id: str, status: NotificationStatus, at: datetime = T0 + MINUT
 
 async def test_open_matches_are_those_of_the_schools_with_no_outcome(store: NotifierStore) -> None:
     for match_id, school_id in (("mat_1", "sch_1"), ("mat_2", "sch_2"), ("mat_3", "sch_3")):
-        await store.save_match(proposal(match_id, school_id))
+        await store.save_matches([proposal(match_id, school_id)])
     assert await store.record_outcome(outcome("mat_2", CONFIRMED))
     assert await store.open_matches_of(("sch_1", "sch_2")) == [proposal("mat_1")]
     assert await store.record_outcome(outcome("mat_1", WITHDRAWN))
@@ -177,11 +177,11 @@ async def test_open_matches_are_those_of_the_schools_with_no_outcome(store: Noti
 async def test_a_redelivered_match_keeps_its_first_proposal_and_never_reopens(
     store: NotifierStore,
 ) -> None:
-    await store.save_match(proposal("mat_1"))
-    await store.save_match(proposal("mat_1", why="fits better"))
+    await store.save_matches([proposal("mat_1")])
+    await store.save_matches([proposal("mat_1", why="fits better")])
     assert await store.open_matches_of(("sch_1",)) == [proposal("mat_1")]
     await store.record_outcome(outcome("mat_1", CONFIRMED))
-    await store.save_match(proposal("mat_1"))
+    await store.save_matches([proposal("mat_1")])
     assert await store.open_matches_of(("sch_1",)) == []
 
 
@@ -190,7 +190,7 @@ async def test_an_outcome_recorded_before_its_proposal_still_closes_the_match(
 ) -> None:
     """The placements and matches topics are consumed apart: a decision may come first."""
     await store.record_outcome(outcome("mat_1", CONFIRMED))
-    await store.save_match(proposal("mat_1"))
+    await store.save_matches([proposal("mat_1")])
     assert await store.open_matches_of(("sch_1",)) == []
     await store.add_notifications([note("coo_1", "mat_1")])
     [n] = await store.inbox("coo_1", None, 0, 10)

@@ -187,7 +187,7 @@ async def test_students_replace_list_and_report_facts(store: RegistryStore) -> N
 async def test_a_match_keeps_its_offer_deadline(store: RegistryStore) -> None:
     deadline = datetime(2027, 5, 8, 12, 30, 15, 123000, tzinfo=UTC)
     match = replace(match_of("stu_9", "opn_9"), expires_at=deadline)
-    assert await store.save_proposal(match)
+    assert await store.save_proposals([match]) == 1
     stored = await store.match(match.id)
     assert stored is not None and stored.expires_at == deadline
     assert stored.expires_at.utcoffset() == timedelta(0)
@@ -195,15 +195,15 @@ async def test_a_match_keeps_its_offer_deadline(store: RegistryStore) -> None:
 
 async def test_a_match_status_follows_its_facts(store: RegistryStore) -> None:
     match = match_of("stu_1", "opn_1")
-    assert await store.save_proposal(match)
-    assert not await store.save_proposal(match)
+    assert await store.save_proposals([match]) == 1
+    assert await store.save_proposals([match]) == 0
     assert (await store.match(match.id)) == match
     confirm = Decision(match.id, DecisionKind.CONFIRM, "coo_1", "ok")
     assert await store.claim_decision(confirm) == confirm
     assert await store.claim_placement("stu_1", match.id, "opn_1") == match.id
     # A withdrawal during the decision is kept; the carried-out decision stands over it.
-    assert await store.record_withdrawal(match.id, "the opening closed")
-    assert not await store.record_withdrawal(match.id, "again")
+    assert await store.record_withdrawals([(match.id, "the opening closed")]) == 1
+    assert await store.record_withdrawals([(match.id, "again")]) == 0
     assert await store.placed_students(None) == set()  # not carried out yet
     outcome = Outcome(match.id, MatchStatus.CONFIRMED, "coo_1", "ok")
     event = PlacementConfirmed(producer="test", payload=decision_of(match))
@@ -218,7 +218,7 @@ async def test_a_match_status_follows_its_facts(store: RegistryStore) -> None:
     assert await store.matches_of_employer("emp_1", None, 0, 10) == [confirmed]
     # Another match of the placed student reads as withdrawn, and cannot be placed.
     other = match_of("stu_1", "opn_2")
-    await store.save_proposal(other)
+    await store.save_proposals([other])
     found = await store.match(other.id)
     assert found is not None and (found.status, found.note) == (
         MatchStatus.WITHDRAWN,
@@ -229,11 +229,24 @@ async def test_a_match_status_follows_its_facts(store: RegistryStore) -> None:
 
 async def test_a_withdrawn_match_without_a_decision_is_withdrawn(store: RegistryStore) -> None:
     match = match_of("stu_1", "opn_1")
-    await store.save_proposal(match)
-    await store.record_withdrawal(match.id, "moved to another opening")
+    await store.save_proposals([match])
+    await store.record_withdrawals([(match.id, "moved to another opening")])
     found = await store.match(match.id)
     assert found is not None
     assert (found.status, found.note) == (MatchStatus.WITHDRAWN, "moved to another opening")
+
+
+async def test_proposals_saved_as_a_batch_are_kept_once(store: RegistryStore) -> None:
+    batch = [match_of(f"stu_{i}", "opn_1") for i in range(120)]
+    assert await store.save_proposals(batch[:70]) == 70
+    assert await store.save_proposals(batch) == 50  # a redelivered batch adds only the new
+    assert await store.known_matches([m.id for m in batch] + ["mat_unknown"]) == {
+        m.id for m in batch
+    }
+    assert await store.record_withdrawals([(m.id, "expired") for m in batch[:3]]) == 3
+    assert await store.record_withdrawals([(m.id, "again") for m in batch[:4]]) == 1
+    withdrawn = await store.match(batch[0].id)
+    assert withdrawn is not None and withdrawn.status == MatchStatus.WITHDRAWN
 
 
 async def test_the_first_decision_claimed_stands(store: RegistryStore) -> None:

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
+from uuid import UUID
 
 import structlog
 from aiokafka.errors import (
@@ -178,6 +179,9 @@ class InMemoryBus:
 
 
 EventHandler = Callable[[AnyEvent], Awaitable[None]]
+# A handler of several events at once (in the order consumed), so a class list's events
+# are written with one bulk write per collection instead of one round trip each.
+BatchHandler = Callable[[Sequence[AnyEvent]], Awaitable[None]]
 
 # Failures of the consumer's own infrastructure: the message is not at fault.
 _OUTAGES = (
@@ -241,9 +245,21 @@ class DeadLetter:
     error: str
 
 
+@dataclass(frozen=True)
+class Record:
+    """A consumed message's key and value."""
+
+    body: bytes | None
+    key: bytes | None
+
+
 @dataclass
 class Consumer:
-    """Runs one handler over one topic: parse, skip seen events, handle, mark, or dead-letter."""
+    """Runs one handler over one topic: parse, skip seen events, handle, mark, or dead-letter.
+
+    With `handle_batch`, the consumer takes up to `batch_size` messages at a time and hands
+    the events not yet processed to it in one call; if that call fails (other than by an
+    outage) the events are handled one by one, so only a poison event is dead-lettered."""
 
     name: str
     topic: TopicSpec
@@ -252,6 +268,8 @@ class Consumer:
     dead_letters: MessageBus
     dead_lettered: DeadLetterMetrics
     retry: ConsumerRetry = field(default_factory=ConsumerRetry)
+    handle_batch: BatchHandler | None = None
+    batch_size: int = 500
 
     def __post_init__(self) -> None:
         self.dead_lettered.expect(self.topic.name, *REASONS)
@@ -284,6 +302,51 @@ class Consumer:
         if failure is not None:
             await self._bounded(self._dead_letter(body, key, failure))
         await self._bounded(self.processed.mark(self.name, event.event_id))
+
+    async def on_batch(self, records: Sequence[Record]) -> None:
+        """Process messages in the order consumed; raises only as `on_message` does."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(is_outage),
+            stop=stop_before_delay(self.retry.outage_budget_s),
+            wait=self.retry.backoff(),
+            before_sleep=self._log_outage,
+            reraise=True,
+        ):
+            with attempt:
+                await self._process_batch(records)
+
+    async def _process_batch(self, records: Sequence[Record]) -> None:
+        events: dict[UUID, tuple[AnyEvent, Record]] = {}
+        for record in records:
+            if record.body is None:
+                continue
+            try:
+                event = parse_event(self.topic.name, record.body)
+            except ValidationError as error:
+                invalid = DeadLetter("invalid", f"invalid event: {_first_errors(error)}")
+                await self._bounded(self._dead_letter(record.body, record.key, invalid))
+                continue
+            events.setdefault(event.event_id, (event, record))  # a duplicate within the batch
+        seen = await self._bounded(self.processed.seen_among(self.name, list(events)))
+        fresh = [pair for event_id, pair in events.items() if event_id not in seen]
+        if fresh:
+            await self._handle_all(fresh)
+            await self._bounded(self.processed.mark_all(self.name, [e.event_id for e, _ in fresh]))
+
+    async def _handle_all(self, fresh: Sequence[tuple[AnyEvent, Record]]) -> None:
+        assert self.handle_batch is not None
+        try:
+            await self._bounded(self.handle_batch([event for event, _ in fresh]))
+            return
+        except Exception as error:
+            if is_outage(error):
+                raise
+            log.info("batch failed; handling its events one by one", error=describe(error))
+        for event, record in fresh:
+            failure = await self._handle(event)
+            if failure is not None:
+                assert record.body is not None
+                await self._bounded(self._dead_letter(record.body, record.key, failure))
 
     async def _handle(self, event: AnyEvent) -> DeadLetter | None:
         """None once handled; the dead letter when the handler rejected the event or kept
@@ -370,6 +433,9 @@ def _first_errors(error: ValidationError, limit: int = 3) -> str:
 
 def subscribe(broker: KafkaBroker, consumer: Consumer) -> None:
     """Register `consumer` on the broker with at-least-once delivery in its own group."""
+    if consumer.handle_batch is not None:
+        _subscribe_batches(broker, consumer)
+        return
 
     @broker.subscriber(
         consumer.topic.name,
@@ -382,3 +448,24 @@ def subscribe(broker: KafkaBroker, consumer: Consumer) -> None:
         raw = message.raw_message
         record = raw[0] if isinstance(raw, tuple) else raw
         await consumer.on_message(record.value, record.key)
+
+
+def _subscribe_batches(broker: KafkaBroker, consumer: Consumer) -> None:
+    """As `subscribe`, taking up to `batch_size` messages per poll; a failed batch is
+    nacked whole, which rewinds every partition it spans to its first record."""
+
+    @broker.subscriber(
+        consumer.topic.name,
+        group_id=consumer.name,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+        max_poll_interval_ms=consumer.retry.max_poll_interval_ms,
+        batch=True,
+        max_records=consumer.batch_size,
+        # Wait at most this long for a batch to fill: a lone event is not held back.
+        batch_timeout_ms=50,
+    )
+    async def on_batch(message: KafkaMessage) -> None:
+        raw = message.raw_message
+        records = raw if isinstance(raw, tuple) else (raw,)
+        await consumer.on_batch([Record(r.value, r.key) for r in records])

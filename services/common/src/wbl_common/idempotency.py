@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Protocol
 from uuid import UUID
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from wbl_common.mongo import Document
+from wbl_common.mongo import Document, find_by_ids, insert_each
 
 
 class ProcessedEvents(Protocol):
     async def seen(self, consumer: str, event_id: UUID) -> bool: ...
 
     async def mark(self, consumer: str, event_id: UUID) -> None: ...
+
+    async def seen_among(self, consumer: str, event_ids: Sequence[UUID]) -> set[UUID]:
+        """Which of `event_ids` were processed: one query for a whole batch."""
+        ...
+
+    async def mark_all(self, consumer: str, event_ids: Sequence[UUID]) -> None: ...
 
 
 class MongoProcessedEvents:
@@ -44,6 +51,20 @@ class MongoProcessedEvents:
                 }
             )
 
+    async def seen_among(self, consumer: str, event_ids: Sequence[UUID]) -> set[UUID]:
+        if not event_ids:
+            return set()
+        ids = {_mark_id(consumer, e): e for e in event_ids}
+        found = await find_by_ids(self._events, ids, {"_id": 1})
+        return {ids[mark_id] for mark_id in found}
+
+    async def mark_all(self, consumer: str, event_ids: Sequence[UUID]) -> None:
+        docs = [
+            {"_id": _mark_id(consumer, e), "consumer": consumer, "event_id": str(e)}
+            for e in event_ids
+        ]
+        await insert_each(self._events, docs)
+
 
 def _mark_id(consumer: str, event_id: UUID) -> str:
     return f"{consumer}/{event_id}"
@@ -58,3 +79,9 @@ class InMemoryProcessedEvents:
 
     async def mark(self, consumer: str, event_id: UUID) -> None:
         self.marks.add((consumer, event_id))
+
+    async def seen_among(self, consumer: str, event_ids: Sequence[UUID]) -> set[UUID]:
+        return {e for e in event_ids if (consumer, e) in self.marks}
+
+    async def mark_all(self, consumer: str, event_ids: Sequence[UUID]) -> None:
+        self.marks.update((consumer, e) for e in event_ids)

@@ -39,12 +39,12 @@ from typing import Any
 
 import structlog
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from wbl_common.bus import MessageBus, serialize
 from wbl_common.lease import Lease
 from wbl_common.metrics import OutboxMetrics
-from wbl_common.mongo import DUPLICATE_KEY, Document
+from wbl_common.mongo import Document, insert_each
 from wbl_schemas.envelope import Envelope
 
 log = structlog.get_logger(__name__)
@@ -210,21 +210,6 @@ class Outbox:
             )
             for d in docs[:limit]
         ]
-
-
-async def insert_each(collection: Any, docs: list[Document]) -> list[int]:
-    """Insert all (unordered); the positions refused as duplicates. Any other write error
-    is raised: the caller must not take it for a lost race."""
-    if not docs:
-        return []
-    try:
-        await collection.insert_many(docs, ordered=False)
-    except BulkWriteError as error:
-        errors = error.details.get("writeErrors", [])
-        if any(e.get("code") != DUPLICATE_KEY for e in errors):
-            raise
-        return sorted(int(e["index"]) for e in errors)
-    return []
 
 
 async def project(db: AsyncDatabase[Document], projection: Projection) -> None:

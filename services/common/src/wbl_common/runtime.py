@@ -17,6 +17,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from wbl_common.bus import (
+    BatchHandler,
     Consumer,
     ConsumerRetry,
     EventHandler,
@@ -57,8 +58,12 @@ class Runtime:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _leases: list[Lease] = field(default_factory=list)
 
-    def consume(self, topic: TopicSpec, handle: EventHandler) -> None:
-        """Subscribe `handle` to `topic` in this service's consumer group (before start)."""
+    def consume(
+        self, topic: TopicSpec, handle: EventHandler, batches: BatchHandler | None = None
+    ) -> None:
+        """Subscribe `handle` to `topic` in this service's consumer group (before start).
+        With `batches`, messages are consumed in batches and handed to it (`handle` takes
+        the events one by one when a batch fails, so only a poison event is dead-lettered)."""
         consumer = Consumer(
             name=f"{self.service}.{topic.name}",
             topic=topic,
@@ -67,6 +72,7 @@ class Runtime:
             dead_letters=self.bus,
             dead_lettered=self.measures.dead_letters,
             retry=self.retry,
+            handle_batch=batches,
         )
         subscribe(self.broker, consumer)
         self.lag.watch(consumer.name, topic)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from wbl_common.lease import Lease
 from wbl_common.metrics import RoundMetrics
 from wbl_common.runtime import Runtime, open_runtime
+from wbl_common.workers import open_workers
 from wbl_matcher.config import MatcherSettings
 from wbl_matcher.handlers import Matcher
 from wbl_matcher.store import MongoMatcherStore
@@ -27,7 +28,10 @@ class MatcherService:
 
 @contextlib.asynccontextmanager
 async def bootstrap(settings: MatcherSettings) -> AsyncIterator[MatcherService]:
-    async with open_runtime(settings.consumer_name, settings.kafka, settings.mongo) as runtime:
+    async with (
+        open_runtime(settings.consumer_name, settings.kafka, settings.mongo) as runtime,
+        open_workers(settings.rounds) as round_workers,
+    ):
         store = MongoMatcherStore(runtime.db)
         await store.ensure_indexes()
         rounds_lease = runtime.keep_lease(Lease(runtime.db, "rounds"))
@@ -40,9 +44,14 @@ async def bootstrap(settings: MatcherSettings) -> AsyncIterator[MatcherService]:
             lease=rounds_lease,
             metrics=RoundMetrics(runtime.metrics),
             offers=settings.offer,
+            workers=round_workers,
         )
-        runtime.consume(SPECS[topics.OPENINGS], matcher.on_opening_event)
-        runtime.consume(SPECS[topics.STUDENTS], matcher.on_student_event)
+        runtime.consume(
+            SPECS[topics.OPENINGS], matcher.on_opening_event, batches=matcher.on_opening_events
+        )
+        runtime.consume(
+            SPECS[topics.STUDENTS], matcher.on_student_event, batches=matcher.on_student_events
+        )
         runtime.consume(SPECS[topics.PLACEMENTS], matcher.on_placement_event)
         await runtime.start()
         runtime.spawn(lambda: matcher.run_rounds(settings.batch_window_ms / 1000), "rounds")

@@ -8,6 +8,7 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr
 
 from wbl_common.config import HttpSettings, KafkaSettings, MongoSettings
 from wbl_common.settings import ConsumerName, ServiceSettings, settings_config
+from wbl_common.workers import WorkerSettings
 
 
 class OfferSettings(BaseModel):
@@ -60,4 +61,9 @@ class MatcherSettings(ServiceSettings):
         description="At most one round per window; events within it join the next round.",
     )
     offer: OfferSettings = OfferSettings()
+    rounds: WorkerSettings = Field(
+        default=WorkerSettings(processes=1, waiting=1, wait_s=600),
+        description="The worker process rounds are solved in, off the event loop (one round "
+        "runs at a time, so one process is enough).",
+    )
     consumer_name: ConsumerName = "matcher"

@@ -368,6 +368,22 @@ def student_profile(student: StudentMatchProfile) -> StudentProfile:
     )
 
 
+def solve_free_pool(
+    inputs: MatchingInputs,
+    heads: Mapping[str, OfferHead],
+    open_openings: Mapping[str, OpeningSnapshot],
+    expired_before: datetime,
+    seed: int,
+    related: Mapping[str, frozenset[str]],
+) -> tuple[OfferReview, RoundOutcome]:
+    """A round's computation, run in a worker process: review the offers and solve the
+    free pool. (The pool is not sent back: `free_pool` is cheap to take again.)"""
+    review = review_offers(
+        inputs.students, open_openings, heads, inputs.declined, related, expired_before
+    )
+    return review, solve_round(free_pool(inputs, review), seed, related)
+
+
 def solve_round(
     inputs: MatchingInputs, seed: int, related: Mapping[str, frozenset[str]]
 ) -> RoundOutcome:

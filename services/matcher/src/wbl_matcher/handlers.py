@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol, cast
@@ -16,6 +16,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from wbl_common.metrics import RoundMetrics
+from wbl_common.workers import InlineWorkers, Workers
 from wbl_matcher.config import OfferSettings
 from wbl_matcher.domain import (
     Change,
@@ -28,8 +29,7 @@ from wbl_matcher.domain import (
     free_pool,
     new_round_id,
     plain_reason,
-    review_offers,
-    solve_round,
+    solve_free_pool,
     tallies,
 )
 from wbl_matcher.store import MatcherStore
@@ -98,6 +98,9 @@ class Matcher:
     standby_poll_s: float = 2.0
     offers: OfferSettings = field(default_factory=OfferSettings)
     clock: Callable[[], datetime] = utcnow
+    # Where rounds are solved: a worker process in the service, so a statewide round does
+    # not hold the event loop (consumers' heartbeats, health checks, the API).
+    workers: Workers = field(default_factory=InlineWorkers)
 
     # -- the view ------------------------------------------------------------------------
 
@@ -113,6 +116,25 @@ class Matcher:
         else:
             return
         await self._touch(set(await self.store.opening_fields(event.payload.opening_id)))
+
+    async def on_opening_events(self, events: Sequence[AnyEvent]) -> None:
+        """As `on_opening_event` for a batch: one write of the published and updated
+        openings, one mark of the fields they touched."""
+        saved = [e.payload for e in events if isinstance(e, OpeningPublished | OpeningUpdated)]
+        touched = await self.store.save_openings(saved) if saved else set()
+        for event in events:
+            if isinstance(event, OpeningClosed):
+                await self.on_opening_event(event)
+        await self._touch(touched)
+
+    async def on_student_events(self, events: Sequence[AnyEvent]) -> None:
+        """As `on_student_event` for a batch (a class list's registrations)."""
+        saved = [e.payload for e in events if isinstance(e, StudentRegistered | StudentUpdated)]
+        touched = await self.store.save_students(saved) if saved else set()
+        for event in events:
+            if isinstance(event, StudentWithdrawn):
+                await self.on_student_event(event)
+        await self._touch(expand(touched, self.related))
 
     async def on_student_event(self, event: AnyEvent) -> None:
         if isinstance(event, StudentRegistered | StudentUpdated):
@@ -249,16 +271,16 @@ class Matcher:
         offered = {h.current.opening_id for h in heads.values() if h.current is not None}
         # An offer's opening may have left the scope (its career field changed): look it up.
         elsewhere = await self.store.open_openings(offered - openings.keys())
-        review = review_offers(
-            inputs.students,
-            {**openings, **elsewhere},
+        review, outcome = await self.workers.run(
+            solve_free_pool,
+            inputs,
             heads,
-            inputs.declined,
+            {**openings, **elsewhere},
+            now - self.offers.grace,
+            self.seed,
             self.related,
-            expired_before=now - self.offers.grace,
         )
         pool = free_pool(inputs, review)
-        outcome = solve_round(pool, self.seed, self.related)
         assignments = outcome.assignments
         changes = changes_for(
             round_id, pool.students, openings, heads, assignments, review, self._expiry(now)

@@ -7,16 +7,22 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from wbl_common.mongo import Document, find_by_ids, upsert_if_newer
+from wbl_common.mongo import (
+    Document,
+    FieldsFrom,
+    find_by_ids,
+    upsert_all_if_newer,
+    upsert_if_newer,
+)
 from wbl_common.outbox import Outbox
 from wbl_common.versions import created, revised
 from wbl_matcher.domain import (
@@ -32,6 +38,8 @@ from wbl_matcher.domain import (
 from wbl_schemas.envelope import Envelope
 from wbl_schemas.events import OpeningSnapshot, StudentMatchProfile
 
+E = TypeVar("E", OpeningSnapshot, StudentMatchProfile)
+
 
 class MatcherStore(Protocol):
     async def save_opening(self, opening: OpeningSnapshot) -> bool: ...
@@ -39,6 +47,15 @@ class MatcherStore(Protocol):
     async def close_opening(self, opening_id: str, version: int) -> str | None: ...
 
     async def save_student(self, student: StudentMatchProfile) -> bool: ...
+
+    async def save_students(self, students: Sequence[StudentMatchProfile]) -> set[str]:
+        """Save a batch (the newest version of each student wins); the career fields the
+        students' latest changes touched, as `student_fields` reads them."""
+        ...
+
+    async def save_openings(self, openings: Sequence[OpeningSnapshot]) -> set[str]:
+        """As `save_students`, for openings."""
+        ...
 
     async def withdraw_student(self, student_id: str, version: int) -> list[str]: ...
 
@@ -173,6 +190,49 @@ class MongoMatcherStore:
             "fields_before": list(found.get("career_fields", [])) if found else [],
         }
         return await upsert_if_newer(self.students, student.student_id, student.version, doc)
+
+    async def save_students(self, students: Sequence[StudentMatchProfile]) -> set[str]:
+        def fields_from(student: StudentMatchProfile) -> FieldsFrom:
+            return lambda found: {
+                "profile": _json(student),
+                "career_fields": list(student.career_fields),
+                "status": "active",
+                "fields_before": list(found.get("career_fields", [])) if found else [],
+            }
+
+        newest = _newest(students, lambda s: s.student_id)
+        standing = await upsert_all_if_newer(
+            self.students,
+            {sid: (s.version, fields_from(s)) for sid, s in newest.items()},
+            {"career_fields": 1, "fields_before": 1},
+        )
+        return {
+            f for doc in standing.values() for f in (*doc["career_fields"], *doc["fields_before"])
+        }
+
+    async def save_openings(self, openings: Sequence[OpeningSnapshot]) -> set[str]:
+        def fields_from(opening: OpeningSnapshot) -> FieldsFrom:
+            return lambda found: {
+                "snapshot": _json(opening),
+                "career_field": opening.career_field,
+                "status": "open",
+                "fields_before": [found["career_field"]]
+                if found and "career_field" in found
+                else [],
+            }
+
+        newest = _newest(openings, lambda o: o.opening_id)
+        standing = await upsert_all_if_newer(
+            self.openings,
+            {oid: (o.version, fields_from(o)) for oid, o in newest.items()},
+            {"career_field": 1, "fields_before": 1},
+        )
+        return {
+            f
+            for doc in standing.values()
+            if "career_field" in doc
+            for f in (doc["career_field"], *doc.get("fields_before", []))
+        }
 
     async def withdraw_student(self, student_id: str, version: int) -> list[str]:
         found = await self.students.find_one({"_id": student_id})
@@ -399,6 +459,16 @@ class _StudentRow:
     fields_before: tuple[str, ...] = ()
 
 
+def _newest(entities: Sequence[E], key: Callable[[E], str]) -> dict[str, E]:
+    """The highest version of each entity in a batch."""
+    newest: dict[str, E] = {}
+    for entity in entities:
+        kept = newest.get(key(entity))
+        if kept is None or kept.version < entity.version:
+            newest[key(entity)] = entity
+    return newest
+
+
 def _newer(row: _OpeningRow | _StudentRow | None, version: int) -> bool:
     """As `upsert_if_newer`: an unknown entity takes any version, a known one a higher one."""
     return row is None or row.version < version
@@ -442,6 +512,16 @@ class InMemoryMatcherStore:
         row.fields_before = row.profile.career_fields if row.profile else ()
         row.version, row.status, row.profile = student.version, "active", student
         return True
+
+    async def save_students(self, students: Sequence[StudentMatchProfile]) -> set[str]:
+        for student in _newest(students, lambda s: s.student_id).values():
+            await self.save_student(student)
+        return {f for s in students for f in await self.student_fields(s.student_id)}
+
+    async def save_openings(self, openings: Sequence[OpeningSnapshot]) -> set[str]:
+        for opening in _newest(openings, lambda o: o.opening_id).values():
+            await self.save_opening(opening)
+        return {f for o in openings for f in await self.opening_fields(o.opening_id)}
 
     async def withdraw_student(self, student_id: str, version: int) -> list[str]:
         if not _newer(self.students.get(student_id), version):

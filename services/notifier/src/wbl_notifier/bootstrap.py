@@ -114,7 +114,9 @@ async def bootstrap(
         )
         notifier.on_deliveries = worker.wake
         runtime.consume(SPECS[topics.COORDINATORS], notifier.on_coordinator_event)
-        runtime.consume(SPECS[topics.MATCHES], notifier.on_match_event)
+        runtime.consume(
+            SPECS[topics.MATCHES], notifier.on_match_event, batches=notifier.on_match_events
+        )
         runtime.consume(SPECS[topics.PLACEMENTS], notifier.on_placement_event)
         await runtime.start()
         runtime.spawn(worker.run, "delivery-worker")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -88,17 +88,27 @@ class Notifier:
         )
 
     async def on_match_event(self, event: AnyEvent) -> None:
-        if isinstance(event, MatchProposed):
-            await self.store.save_match(event.payload)
-            coordinators = await self.store.coordinators_of(event.payload.school_id)
-            await self._notify(
-                notifications_for(event.payload, coordinators, self.clock()), coordinators
-            )
-        elif isinstance(event, MatchWithdrawn):
-            withdrawal = event.payload
-            await self._record(
-                withdrawal.match_id, NotificationStatus.WITHDRAWN, f"withdrawn: {withdrawal.reason}"
-            )
+        await self.on_match_events([event])
+
+    async def on_match_events(self, events: Sequence[AnyEvent]) -> None:
+        """Proposals are saved and notified with one write per collection for the batch
+        (a class list's matches arrive together); withdrawals are recorded one by one."""
+        proposals = [e.payload for e in events if isinstance(e, MatchProposed)]
+        if proposals:
+            await self.store.save_matches(proposals)
+            schools = {p.school_id for p in proposals}
+            coordinators = {s: await self.store.coordinators_of(s) for s in sorted(schools)}
+            now = self.clock()
+            notifications = [
+                n for p in proposals for n in notifications_for(p, coordinators[p.school_id], now)
+            ]
+            await self._notify(notifications, [c for cs in coordinators.values() for c in cs])
+        for e in events:
+            if isinstance(e, MatchWithdrawn):
+                w = e.payload
+                await self._record(
+                    w.match_id, NotificationStatus.WITHDRAWN, f"withdrawn: {w.reason}"
+                )
 
     async def _notify(
         self, notifications: list[Notification], coordinators: list[CoordinatorProfile]

@@ -14,8 +14,7 @@ FerretDB scans the collection for any other filter."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -25,7 +24,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from wbl_common.mongo import Document, upsert_if_newer
+from wbl_common.mongo import Document, insert_each, upsert_if_newer
 from wbl_notifier.domain import (
     DIGEST_EVENT,
     AttemptClaim,
@@ -61,7 +60,7 @@ class NotifierStore(Protocol):
 
     async def coordinators_of(self, school_id: str) -> list[CoordinatorProfile]: ...
 
-    async def save_match(self, proposal: MatchProposal) -> None: ...
+    async def save_matches(self, proposals: Sequence[MatchProposal]) -> None: ...
 
     async def open_matches_of(self, school_ids: tuple[str, ...]) -> list[MatchProposal]: ...
 
@@ -182,16 +181,14 @@ class MongoNotifierStore:
 
     # -- matches and their outcomes ----------------------------------------------------------
 
-    async def save_match(self, proposal: MatchProposal) -> None:
+    async def save_matches(self, proposals: Sequence[MatchProposal]) -> None:
         """Kept so a coordinator who registers after the match still hears of it; the first
-        proposal of a match id stands."""
-        doc = {
-            "_id": proposal.match_id,
-            "proposal": proposal.model_dump(mode="json"),
-            "school_id": proposal.school_id,
-        }
-        with contextlib.suppress(DuplicateKeyError):
-            await self.matches.insert_one(doc)
+        proposal of a match id stands. One write for a batch."""
+        docs = [
+            {"_id": p.match_id, "proposal": p.model_dump(mode="json"), "school_id": p.school_id}
+            for p in proposals
+        ]
+        await insert_each(self.matches, docs)
 
     async def open_matches_of(self, school_ids: tuple[str, ...]) -> list[MatchProposal]:
         """The schools' matches with no outcome yet."""
@@ -467,8 +464,9 @@ class InMemoryNotifierStore:
             if profile is not None and school_id in profile.school_ids
         ]
 
-    async def save_match(self, proposal: MatchProposal) -> None:
-        self.matches.setdefault(proposal.match_id, proposal)
+    async def save_matches(self, proposals: Sequence[MatchProposal]) -> None:
+        for proposal in proposals:
+            self.matches.setdefault(proposal.match_id, proposal)
 
     async def open_matches_of(self, school_ids: tuple[str, ...]) -> list[MatchProposal]:
         return [

@@ -39,7 +39,9 @@ async def bootstrap(settings: RegistrySettings) -> AsyncIterator[RegistryService
             webhook_key=settings.webhook_key.get_secret_value(),
             report_min_group=settings.report_min_group,
         )
-        runtime.consume(SPECS[topics.MATCHES], registry.on_match_event)
+        runtime.consume(
+            SPECS[topics.MATCHES], registry.on_match_event, batches=registry.on_match_events
+        )
         await runtime.start()
         # Decisions a crash interrupted take (or give back) their seat.
         runtime.every(DECISION_SWEEP_S, registry.resume_decisions, "decision sweep")

@@ -54,6 +54,7 @@ from wbl_schemas.events import (
     CoordinatorRegistered,
     CoordinatorRemoved,
     CoordinatorUpdated,
+    MatchProposal,
     MatchProposed,
     MatchWithdrawal,
     MatchWithdrawn,
@@ -411,43 +412,34 @@ class Registry:
     # -- matches and placements ----------------------------------------------------------
 
     async def on_match_event(self, event: AnyEvent) -> None:
-        """Follow wbl.matches: keep each proposal and each withdrawal, once, whatever else
-        is true of the match (a withdrawal during a decision is kept; the status derives)."""
-        if isinstance(event, MatchProposed):
-            p = event.payload
-            await self.store.save_proposal(
-                Match(
-                    id=p.match_id,
-                    round_id=p.round_id,
-                    student_id=p.student_id,
-                    school_id=p.school_id,
-                    opening_id=p.opening_id,
-                    employer_id=p.employer_id,
-                    career_field=p.career_field,
-                    status=MatchStatus.PROPOSED,
-                    explanation=p.explanation,
-                    expires_at=p.expires_at,
-                )
-            )
-        elif isinstance(event, MatchWithdrawn):
-            await self._withdraw(event.payload)
+        await self.on_match_events([event])
 
-    async def _withdraw(self, w: MatchWithdrawal) -> None:
-        if await self.store.match(w.match_id) is None:  # withdrawn before seen proposed
-            opening = await self.store.opening(w.opening_id)
-            await self.store.save_proposal(
-                Match(
-                    id=w.match_id,
-                    round_id=w.round_id,
-                    student_id=w.student_id,
-                    school_id=w.school_id,
-                    opening_id=w.opening_id,
-                    employer_id=opening.employer_id if opening else None,
-                    career_field=opening.terms.career_field if opening else None,
-                    status=MatchStatus.PROPOSED,
-                )
-            )
-        await self.store.record_withdrawal(w.match_id, w.reason)
+    async def on_match_events(self, events: Sequence[AnyEvent]) -> None:
+        """Follow wbl.matches: keep each proposal and each withdrawal, once, whatever else
+        is true of the match (a withdrawal during a decision is kept; the status derives).
+        A batch is one write per collection."""
+        proposals = [e.payload for e in events if isinstance(e, MatchProposed)]
+        withdrawals = [e.payload for e in events if isinstance(e, MatchWithdrawn)]
+        await self.store.save_proposals([_proposed(p) for p in proposals])
+        if withdrawals:
+            known = await self.store.known_matches([w.match_id for w in withdrawals])
+            # Withdrawn before seen proposed: the match is kept, withdrawn.
+            unseen = [await self._unseen(w) for w in withdrawals if w.match_id not in known]
+            await self.store.save_proposals(unseen)
+            await self.store.record_withdrawals([(w.match_id, w.reason) for w in withdrawals])
+
+    async def _unseen(self, w: MatchWithdrawal) -> Match:
+        opening = await self.store.opening(w.opening_id)
+        return Match(
+            id=w.match_id,
+            round_id=w.round_id,
+            student_id=w.student_id,
+            school_id=w.school_id,
+            opening_id=w.opening_id,
+            employer_id=opening.employer_id if opening else None,
+            career_field=opening.terms.career_field if opening else None,
+            status=MatchStatus.PROPOSED,
+        )
 
     async def match_for(self, coordinator: Coordinator, match_id: str) -> Match:
         match = await self.store.match(match_id)
@@ -605,3 +597,18 @@ def _still_open(match: Match, now: datetime) -> None:
             f"this offer expired on {match.expires_at:%Y-%m-%d %H:%M} UTC without a decision; "
             "its seat goes back to matching and the student will get a new offer if one fits"
         )
+
+
+def _proposed(p: MatchProposal) -> Match:
+    return Match(
+        id=p.match_id,
+        round_id=p.round_id,
+        student_id=p.student_id,
+        school_id=p.school_id,
+        opening_id=p.opening_id,
+        employer_id=p.employer_id,
+        career_field=p.career_field,
+        status=MatchStatus.PROPOSED,
+        explanation=p.explanation,
+        expires_at=p.expires_at,
+    )

@@ -22,8 +22,8 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from wbl_common.mongo import Document, find_by_ids
-from wbl_common.outbox import GRACE, Change, Commit, Outbox, ParkedChange, insert_each
+from wbl_common.mongo import Document, find_by_ids, insert_each
+from wbl_common.outbox import GRACE, Change, Commit, Outbox, ParkedChange
 from wbl_common.versions import created, current, entity_fields, revised
 from wbl_registry.domain import (
     Conflict,
@@ -127,12 +127,18 @@ class RegistryStore(Protocol):
     async def outcome_facts(self, school_ids: Sequence[str] | None) -> list[OutcomeFacts]: ...
 
     # -- matches: facts, each written once
-    async def save_proposal(self, match: Match) -> bool:
-        """Store a new match; False when the match is already known (a redelivery)."""
+    async def save_proposals(self, matches: Sequence[Match]) -> int:
+        """Store the new matches (one write for a batch); how many were not yet known
+        (the others are redeliveries)."""
         ...
 
-    async def record_withdrawal(self, match_id: str, reason: str) -> bool:
-        """Keep the matcher's withdrawal of a match, whatever else is true of it."""
+    async def record_withdrawals(self, withdrawals: Sequence[tuple[str, str]]) -> int:
+        """Keep the matcher's withdrawals (match id, reason), whatever else is true of each
+        match; how many were new."""
+        ...
+
+    async def known_matches(self, match_ids: Sequence[str]) -> set[str]:
+        """Which of `match_ids` are stored."""
         ...
 
     async def claim_decision(self, decision: Decision) -> Decision:
@@ -505,23 +511,24 @@ class MongoRegistryStore:
 
     # -- matches
 
-    async def save_proposal(self, match: Match) -> bool:
-        doc = {"_id": match.id, **{name: getattr(match, name) for name in PROPOSAL_FIELDS}}
-        doc["explanation"] = list(match.explanation)
-        try:
-            await self.matches.insert_one(doc)
-        except DuplicateKeyError:
-            return False
-        return True
+    async def save_proposals(self, matches: Sequence[Match]) -> int:
+        docs = [
+            {
+                "_id": m.id,
+                **{name: getattr(m, name) for name in PROPOSAL_FIELDS},
+                "explanation": list(m.explanation),
+            }
+            for m in matches
+        ]
+        return len(docs) - len(await insert_each(self.matches, docs))
 
-    async def record_withdrawal(self, match_id: str, reason: str) -> bool:
-        try:
-            await self.withdrawals.insert_one(
-                {"_id": match_id, "reason": reason, "at": self.clock()}
-            )
-        except DuplicateKeyError:
-            return False
-        return True
+    async def record_withdrawals(self, withdrawals: Sequence[tuple[str, str]]) -> int:
+        at = self.clock()
+        docs = [{"_id": match_id, "reason": reason, "at": at} for match_id, reason in withdrawals]
+        return len(docs) - len(await insert_each(self.withdrawals, docs))
+
+    async def known_matches(self, match_ids: Sequence[str]) -> set[str]:
+        return set(await find_by_ids(self.matches, match_ids, {"_id": 1}))
 
     async def claim_decision(self, decision: Decision) -> Decision:
         doc = DECISIONS.dump_python(decision, mode="json")
@@ -833,17 +840,19 @@ class InMemoryRegistryStore:
 
     # -- matches
 
-    async def save_proposal(self, match: Match) -> bool:
-        if match.id in self.matches:
-            return False
-        self.matches[match.id] = replace(match, status=MatchStatus.PROPOSED, decided_by=None)
-        return True
+    async def save_proposals(self, matches: Sequence[Match]) -> int:
+        new = [m for m in matches if m.id not in self.matches]
+        for m in new:
+            self.matches[m.id] = replace(m, status=MatchStatus.PROPOSED, decided_by=None)
+        return len(new)
 
-    async def record_withdrawal(self, match_id: str, reason: str) -> bool:
-        if match_id in self.withdrawals:
-            return False
-        self.withdrawals[match_id] = reason
-        return True
+    async def record_withdrawals(self, withdrawals: Sequence[tuple[str, str]]) -> int:
+        new = [(m, r) for m, r in withdrawals if m not in self.withdrawals]
+        self.withdrawals.update(new)
+        return len(new)
+
+    async def known_matches(self, match_ids: Sequence[str]) -> set[str]:
+        return {m for m in match_ids if m in self.matches}
 
     async def claim_decision(self, decision: Decision) -> Decision:
         self.pending.setdefault(decision.match_id, self.clock())
