@@ -197,6 +197,15 @@ CASES = [
     Case("matcher", "post", "/v1/rounds", 401, "/v1/rounds", {}),
     Case("matcher", "post", "/v1/rounds", 403, "/v1/rounds", {"headers": auth("x" * 30)}),
     Case("matcher", "get", "/v1/rounds/latest", 404, "/v1/rounds/latest", {"headers": auth(ADMIN)}),
+    Case("matcher", "put", "/v1/season", 401, "/v1/season", {"json": {"main_round_at": None}}),
+    Case(
+        "matcher",
+        "put",
+        "/v1/season",
+        422,
+        "/v1/season",
+        {"json": {"main_round_at": "2020-03-01T09:00:00"}, "headers": auth(ADMIN)},
+    ),
     Case(
         "matcher",
         "get",

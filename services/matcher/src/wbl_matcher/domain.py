@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from wbl_matcher.engine.eligibility import EligibilityIndex
 from wbl_matcher.engine.profiles import (
@@ -251,6 +252,23 @@ def changes_for(
     return changes
 
 
+SeasonStage = Literal["rolling", "gathering", "main_round"]
+
+
+@dataclass(frozen=True)
+class Season:
+    """A season's main round (DESIGN.md): before its cut-off registrations are gathered and
+    no round runs; at it, one round over everyone; after it, rolling rounds."""
+
+    main_round_at: datetime | None = None  # None: rolling rounds only (the default)
+    main_round_id: str | None = None  # the round that was this cut-off's main round
+
+    def stage(self, now: datetime) -> SeasonStage:
+        if self.main_round_at is None or self.main_round_id is not None:
+            return "rolling"
+        return "gathering" if now < self.main_round_at else "main_round"
+
+
 @dataclass(frozen=True)
 class Tally:
     considered: int = 0
@@ -348,6 +366,22 @@ def student_profile(student: StudentMatchProfile) -> StudentProfile:
         languages=frozenset(student.languages),
         favourites=frozenset(student.favourites),
     )
+
+
+def solve_free_pool(
+    inputs: MatchingInputs,
+    heads: Mapping[str, OfferHead],
+    open_openings: Mapping[str, OpeningSnapshot],
+    expired_before: datetime,
+    seed: int,
+    related: Mapping[str, frozenset[str]],
+) -> tuple[OfferReview, RoundOutcome]:
+    """A round's computation, run in a worker process: review the offers and solve the
+    free pool. (The pool is not sent back: `free_pool` is cheap to take again.)"""
+    review = review_offers(
+        inputs.students, open_openings, heads, inputs.declined, related, expired_before
+    )
+    return review, solve_round(free_pool(inputs, review), seed, related)
 
 
 def solve_round(

@@ -23,13 +23,13 @@ from wbl_matcher.domain import (
     Ending,
     Placement,
     RoundRecord,
+    Season,
     changes_for,
     expand,
     free_pool,
     new_round_id,
     plain_reason,
-    review_offers,
-    solve_round,
+    solve_free_pool,
     tallies,
 )
 from wbl_matcher.store import MatcherStore
@@ -96,11 +96,11 @@ class Matcher:
     # Only the holder solves; every replica's writes are also conditional on versions.
     lease: RoundsLease = field(default_factory=lambda: AlwaysHeld())
     standby_poll_s: float = 2.0
+    offers: OfferSettings = field(default_factory=OfferSettings)
+    clock: Callable[[], datetime] = utcnow
     # Where rounds are solved: a worker process in the service, so a statewide round does
     # not hold the event loop (consumers' heartbeats, health checks, the API).
     workers: Workers = field(default_factory=InlineWorkers)
-    offers: OfferSettings = field(default_factory=OfferSettings)
-    clock: Callable[[], datetime] = utcnow
 
     # -- the view ------------------------------------------------------------------------
 
@@ -218,6 +218,8 @@ class Matcher:
                 if loop.time() >= next_sweep:
                     next_sweep = loop.time() + self.offers.sweep_interval_s
                     await self.sweep_expired()
+                if not await self.season_step():
+                    continue
                 marks = await self.store.dirty_fields()
                 if marks:
                     last_round = loop.time()
@@ -231,6 +233,27 @@ class Matcher:
                 with contextlib.suppress(Exception):
                     await asyncio.sleep(1)
                 self._pending.set()
+
+    async def season_step(self) -> bool:
+        """Before the season's main round no round runs (the marks wait for it); at its
+        cut-off, one round over everyone, once. Returns whether rolling rounds may run."""
+        season = await self.store.season()
+        stage = season.stage(self.clock())
+        if stage == "main_round" and season.main_round_at is not None:
+            marks = await self.store.dirty_fields()
+            record = await self.run_round(None)
+            await self.store.record_main_round(season.main_round_at, record.round_id)
+            if record.conflicts:  # the records those changes missed: solved again next
+                self._pending.set()
+            else:
+                await self.store.clear_dirty(marks)
+            log.info("main round solved", round_id=record.round_id, proposed=record.proposed)
+        return stage == "rolling"
+
+    async def set_season(self, main_round_at: datetime | None) -> Season:
+        await self.store.set_season(main_round_at)
+        self._pending.set()  # a cut-off removed or moved: rounds may be due now
+        return await self.store.season()
 
     async def run_round(self, career_fields: set[str] | None) -> RoundRecord:
         """One round over the partitions (connected career fields) containing `career_fields`."""
@@ -248,16 +271,16 @@ class Matcher:
         offered = {h.current.opening_id for h in heads.values() if h.current is not None}
         # An offer's opening may have left the scope (its career field changed): look it up.
         elsewhere = await self.store.open_openings(offered - openings.keys())
-        review = review_offers(
-            inputs.students,
-            {**openings, **elsewhere},
+        review, outcome = await self.workers.run(
+            solve_free_pool,
+            inputs,
             heads,
-            inputs.declined,
+            {**openings, **elsewhere},
+            now - self.offers.grace,
+            self.seed,
             self.related,
-            expired_before=now - self.offers.grace,
         )
         pool = free_pool(inputs, review)
-        outcome = await self.workers.run(solve_round, pool, self.seed, self.related)
         assignments = outcome.assignments
         changes = changes_for(
             round_id, pool.students, openings, heads, assignments, review, self._expiry(now)
