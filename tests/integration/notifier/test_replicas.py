@@ -167,6 +167,7 @@ async def notifier_env(
             "WBL_NOTIFIER_DELIVERY__BACKOFF_INITIAL_S": "0.05",
             "WBL_NOTIFIER_DELIVERY__BACKOFF_MAX_S": "0.2",
             "WBL_NOTIFIER_DELIVERY__WEBHOOK_TIMEOUT_S": "2",
+            "WBL_NOTIFIER_DELIVERY__ALLOW_LOOPBACK": "true",  # the receiver is on loopback
             "WBL_NOTIFIER_DIGEST__PERIOD_S": str(DIGEST_PERIOD_S),
             "WBL_NOTIFIER_DIGEST__CHECK_S": "0.5",
             "WBL_NOTIFIER_DIGEST__LEASE_S": "15",
