@@ -16,6 +16,9 @@ Configuration (environment variables, beside those of ``infra``: ``WBL_RUN_DIR``
     signs email action links. When unset, each is read from ``.env`` at the repository
     root; on the first run a random one is generated there (git-ignored) and its location
     printed.
+``WBL_REGISTRY_WEBHOOK_LOOPBACK``
+    Default true here (a local system is development): webhook URLs may be http:// to this
+    machine. Off in any other deployment.
 ``WBL_READY_TIMEOUT_S``
     How long ``start`` waits for readiness, default 60.
 
@@ -102,6 +105,13 @@ def service_env(config: infra.Config, base: Mapping[str, str]) -> dict[str, str]
         env.setdefault(f"{service.prefix}MONGO__URI", config.mongo_url)
         env.setdefault(f"{service.prefix}HTTP__PORT", str(service.default_port))
     env.setdefault("WBL_NOTIFIER_REGISTRY__URL", SERVICES[0].url(env))
+    # A local system is development: webhook receivers may run on this machine.
+    env.setdefault("WBL_REGISTRY_WEBHOOK_LOOPBACK", "true")
+    # Local webhook receivers listen on this machine; deployments leave loopback refused.
+    env.setdefault("WBL_NOTIFIER_DELIVERY__ALLOW_LOOPBACK", "true")
+    # The notifier checks every coordinator token it is shown at registry, from loopback
+    # here: registry does not count those refusals against it (the notifier limits its own).
+    env.setdefault("WBL_REGISTRY_HTTP__RATE_LIMITS__EXEMPT", '["127.0.0.1"]')
     return env
 
 

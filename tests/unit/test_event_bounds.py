@@ -80,16 +80,16 @@ async def employer_key(http: httpx.AsyncClient) -> str:
     return key
 
 
-async def test_the_opening_with_2000_long_hiring_languages_is_refused_naming_the_field(
+async def test_the_opening_with_2000_long_required_languages_is_refused_naming_the_field(
     http: httpx.AsyncClient, store: InMemoryRegistryStore
 ) -> None:
     languages = [f"{n:04d}" + "x" * 996 for n in range(2000)]
-    body = opening_body(hiring_preferences={"languages": languages})
+    body = opening_body(required_languages=languages)
     response = await http.post("/v1/openings", json=body, headers=bearer(await employer_key(http)))
     assert response.status_code == 422, response.text[:300]
     assert response.headers["content-type"].startswith("application/problem+json")
     fields = {e["field"] for e in response.json()["errors"]}
-    assert "hiring_preferences.languages" in fields, fields
+    assert "required_languages" in fields, fields
     assert store.openings == {} and store.events == []
 
 
@@ -144,11 +144,11 @@ def largest_opening(w: str) -> dict[str, Any]:
         location=far,
         hours_per_week=40,
         required_credentials=longest("credentials", 20, distinct=True),
+        required_languages=[w * 34 + str(n) for n in range(5)],
         hiring_preferences={
             "partner_programs": longest("programs", 20),
-            "partner_schools": [w * 64 for _ in range(50)],
+            "partner_schools": [school(i) for i in range(50)],  # ASCII: a letter or digit first
             "preferred_credentials": longest("credentials", 20),
-            "languages": [w * 35 for _ in range(10)],
         },
     )
 
@@ -163,7 +163,7 @@ def largest_student(w: str, school_id: str, tag: str, career_field: str) -> dict
         program=longest("programs", 1)[0],
         career_fields=fields[:10],
         credentials=longest("credentials", 20, distinct=True) + longest("credentials", 10),
-        languages=[w * 35 for _ in range(10)],
+        languages=[w * 34 + str(n) for n in range(10)],  # speaks what the opening requires
         home={"town": w * 120, "lat": -45.123456789012345, "lon": -171.12345678901234},
         max_commute_km=499.99999999999994,
         hours_per_week=40,
@@ -321,11 +321,11 @@ async def test_the_largest_events_the_schemas_allow_and_their_proposals_are_unde
         paid=True,
         min_age=14,
         required_credentials=credentials,
+        required_languages=languages[:5],
         hiring_preferences=HiringPreferences(
             partner_programs=tuple(code("program", n) for n in range(20)),
-            partner_schools=tuple(w * 62 + f"{n:02d}" for n in range(50)),
+            partner_schools=tuple(school(n) for n in range(50)),
             preferred_credentials=credentials,
-            languages=languages,
         ),
     )
     profile = StudentMatchProfile(
@@ -336,7 +336,7 @@ async def test_the_largest_events_the_schemas_allow_and_their_proposals_are_unde
         career_fields=(field, *(code("field", n) for n in range(1, 10))),
         credentials=credentials + tuple(code("extra", n) for n in range(10)),
         grade=14,
-        age_at_start=99,
+        age_band="21-or-over",
         languages=languages,
         home=place,
         max_commute_km=499.99999999999994,
@@ -365,7 +365,7 @@ async def test_the_largest_events_the_schemas_allow_and_their_proposals_are_unde
         ),
     )
     ids = {k: w * 64 for k in ("match_id", "student_id", "school_id", "opening_id")}
-    decision = PlacementDecision(**ids, coordinator_id=w * 64, note=w * 500)
+    decision = PlacementDecision(**ids, coordinator_id=w * 64)
     confirmed = PlacementConfirmed(producer="registry", payload=decision)
 
     sizes = measured([published, registered, coordinator, confirmed, *store.events])

@@ -15,7 +15,7 @@ import pytest
 import structlog
 
 from tests.support import json_lines, restored_logging
-from wbl_common.logs import configure_logging
+from wbl_common.logs import configure_logging, scrub
 
 pytestmark = pytest.mark.unit
 
@@ -152,3 +152,11 @@ def test_configuring_again_does_not_double_the_lines(capsys: pytest.CaptureFixtu
     configure_logging("registry", "INFO")
     structlog.get_logger("x").info("once")
     assert len(lines(capsys)) == 1
+
+
+def test_url_credentials_holding_an_at_sign_are_scrubbed_whole() -> None:
+    """Passwords may hold `@` (sent unescaped by careless users); none of it is kept."""
+    scrubbed = scrub("POST http://hooks:p@ss-secret@receiver.example.org/in failed")
+    assert "ss-secret" not in scrubbed
+    assert "http://***@receiver.example.org/in" in scrubbed
+    assert scrub("see https://example.org/a@b and x@y") == "see https://example.org/a@b and x@y"

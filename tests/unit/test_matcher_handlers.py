@@ -147,11 +147,8 @@ async def test_a_declined_opening_is_not_proposed_again(
     )
     assert await dirty_round(matcher, store) == 1
     [other] = {"o1", "o2"} - {first}
-    assert history(store, "s1") == [
-        (MatchProposed, first),
-        (MatchWithdrawn, first),
-        (MatchProposed, other),
-    ]
+    # The coordinator's decline ends the offer: nothing to withdraw, the student is free.
+    assert history(store, "s1") == [(MatchProposed, first), (MatchProposed, other)]
 
 
 async def test_closing_an_opening_withdraws_its_proposal_exactly_once(
@@ -197,7 +194,7 @@ async def test_a_withdrawn_students_open_proposal_is_withdrawn_once(
     await dirty_round(matcher, store)
     assert history(store, "s1") == [(MatchProposed, "o1"), (MatchWithdrawn, "o1")]
     [gone] = [e for e in store.events if isinstance(e, MatchWithdrawn)]
-    assert isinstance(gone, MatchWithdrawn) and gone.payload.reason == "the student was withdrawn"
+    assert isinstance(gone, MatchWithdrawn) and gone.payload.reason_code == "student_withdrawn"
     assert await store.proposals(["s1"]) == {}
     # The seat is free again for the next student.
     await register(matcher, "s2")
@@ -278,5 +275,5 @@ async def test_a_placement_through_another_match_withdraws_the_open_proposal_onc
     await matcher.on_placement_event(placed_elsewhere)  # redelivered
     assert history(store, "s1") == [(MatchProposed, "o1"), (MatchWithdrawn, "o1")]
     [withdrawal] = [e for e in store.events if isinstance(e, MatchWithdrawn)]
-    assert withdrawal.payload.reason == "the student was placed at another opening"
+    assert withdrawal.payload.reason_code == "placed_elsewhere"
     assert await store.proposals(["s1"]) == {}

@@ -87,13 +87,20 @@ class _RegistryDown:
         raise httpx.ConnectError("registry is down")
 
 
+class _VouchedScope:
+    """The notifier's view of a coordinator: registry's word stands (nothing consumed)."""
+
+    async def scope(self, coordinator_id: str, vouched: tuple[str, ...]) -> tuple[str, ...]:
+        return vouched
+
+
 def notifier_app() -> FastAPI:
     settings = NotifierSettings.model_validate(
         {"WBL_WEBHOOK_KEY": WEBHOOK_KEY, "link_secret": "l" * 40}
     )
     app = create_notifier(settings)
     app.state.directory = _OneCoordinator()
-    app.state.notifier = SimpleNamespace()
+    app.state.notifier = _VouchedScope()
     app.state.signer = Signer("s" * 40, link_ttl_s=600, ticket_ttl_s=60)
     app.state.decisions = _RegistryDown()
     return app
@@ -190,6 +197,15 @@ CASES = [
     Case("matcher", "post", "/v1/rounds", 401, "/v1/rounds", {}),
     Case("matcher", "post", "/v1/rounds", 403, "/v1/rounds", {"headers": auth("x" * 30)}),
     Case("matcher", "get", "/v1/rounds/latest", 404, "/v1/rounds/latest", {"headers": auth(ADMIN)}),
+    Case("matcher", "put", "/v1/season", 401, "/v1/season", {"json": {"main_round_at": None}}),
+    Case(
+        "matcher",
+        "put",
+        "/v1/season",
+        422,
+        "/v1/season",
+        {"json": {"main_round_at": "2020-03-01T09:00:00"}, "headers": auth(ADMIN)},
+    ),
     Case(
         "matcher",
         "get",

@@ -123,7 +123,10 @@ async def test_student_events_carry_a_pseudonym_and_no_personal_data(registry: R
     for secret in ("Ana", "Souza", "ana@example.org", "2010-03-14"):
         assert secret not in raw
     assert registered.payload.student_id == student.id
-    assert registered.payload.age_at_start == 17
+    # Only the band the work rules turn on: no exact age on the bus (issue 12, finding 9).
+    assert registered.payload.age_band == "16-17"
+    payload = registered.payload.model_dump()
+    assert "age_at_start" not in payload and 17 not in payload.values()
 
 
 async def test_a_coordinator_registers_students_only_at_their_schools(registry: Registry) -> None:

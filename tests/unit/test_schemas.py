@@ -67,7 +67,7 @@ def test_unknown_payload_fields_are_refused() -> None:
                 "program": "p-tech",
                 "career_fields": ["cybersecurity"],
                 "grade": 11,
-                "age_at_start": 16,
+                "age_band": "16-17",
                 "home": {"town": "Lowell", "lat": 42.6, "lon": -71.3},
                 "max_commute_km": 20,
                 "available_from": date(2027, 6, 1),

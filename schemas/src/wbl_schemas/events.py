@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, Field, GetCoreSchemaHandler, TypeAdapter, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    GetCoreSchemaHandler,
+    TypeAdapter,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError, core_schema
 
 from wbl_schemas import topics
@@ -23,7 +30,34 @@ MAX_EVENT_BYTES = 64 * 1024
 
 Code = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 EntityId = Annotated[str, Field(min_length=1, max_length=64)]
+# A school id as people give it: a letter or digit first, so that no spreadsheet reads one
+# as a formula (`-`, `=`, `+`, `@`); then letters, digits, `_`, `.` and `-`.
+SchoolId = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+]
 Language = Annotated[str, Field(min_length=2, max_length=35)]  # a language tag: `pt`, `en`
+# Ages at placement start as the bus carries them: the bands Massachusetts' work rules turn
+# on (no work permit under 14; 18 hours a school week at 14-15, 48 at 16-17; no cap and
+# hazardous work from 18) and 21, the last age an opening may ask for. The lowest age of
+# each band is what eligibility assumes, so an opening's minimum age is a band's start.
+AgeBand = Literal["under-14", "14-15", "16-17", "18-20", "21-or-over"]
+AGE_BAND_STARTS: dict[str, int] = {
+    "under-14": 13,
+    "14-15": 14,
+    "16-17": 16,
+    "18-20": 18,
+    "21-or-over": 21,
+}
+MIN_AGES = (14, 16, 18, 21)
+
+
+def age_band(age: int) -> AgeBand:
+    for band, start in reversed(AGE_BAND_STARTS.items()):
+        if age >= start:
+            return cast(AgeBand, band)
+    return "under-14"
+
+
 # Lines the matcher writes; its longest names up to 20 codes of 80 characters.
 ExplanationLine = Annotated[str, Field(max_length=2000)]
 
@@ -92,15 +126,25 @@ class HiringPreferences(RequestPayload):
     partner_programs: Annotated[tuple[Code, ...], MaxItems(20)] = Field(
         default=(), description="Program codes, at most 20"
     )
-    partner_schools: Annotated[tuple[EntityId, ...], MaxItems(50)] = Field(
+    partner_schools: Annotated[tuple[SchoolId, ...], MaxItems(50)] = Field(
         default=(), description="School ids, at most 50"
     )
     preferred_credentials: Annotated[tuple[Code, ...], MaxItems(20)] = Field(
         default=(), description="Credential codes, at most 20"
     )
-    languages: Annotated[tuple[Language, ...], MaxItems(10)] = Field(
-        default=(), description="Language tags (2-35 characters), at most 10"
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_language_preference(cls, data: Any) -> Any:
+        # Languages proxy national origin: never a ranking preference (issue 12, finding 10).
+        if isinstance(data, dict) and "languages" in data:
+            raise PydanticCustomError(
+                "language_preference",
+                "a language cannot be a hiring preference, since it would rank students by "
+                "where they or their families come from; an opening that needs a language "
+                "(a bilingual role) states it in required_languages",
+            )
+        return data
 
 
 # -- wbl.openings ---------------------------------------------------------------------------
@@ -124,6 +168,7 @@ class OpeningSnapshot(Payload):
     min_age: int = Field(ge=14, le=99)
     min_grade: int = Field(default=9, ge=9, le=14)
     required_credentials: Annotated[tuple[Code, ...], MaxItems(20)] = ()
+    required_languages: Annotated[tuple[Language, ...], MaxItems(5)] = ()
     hiring_preferences: HiringPreferences = HiringPreferences()
 
 
@@ -178,9 +223,16 @@ class StudentMatchProfile(Payload):
     career_fields: Annotated[tuple[Code, ...], MaxItems(10)] = Field(min_length=1)
     credentials: Annotated[tuple[Code, ...], MaxItems(30)] = ()
     grade: int = Field(ge=9, le=14)
-    age_at_start: int = Field(ge=13, le=99, description="Age on available_from")
-    languages: Annotated[tuple[Language, ...], MaxItems(10)] = ()
-    home: Place
+    age_band: AgeBand = Field(
+        description="The student's age on available_from, only as the band the work rules "
+        "turn on (legal weekly hours, 18 for hazardous work): never the exact age"
+    )
+    languages: Annotated[tuple[Language, ...], MaxItems(10)] = Field(
+        default=(), description="Read only against an opening's required_languages"
+    )
+    home: Place = Field(
+        description="Coarse: latitude and longitude rounded to 0.01 degree (about 1 km)"
+    )
     max_commute_km: float = Field(ge=0, le=500)
     available_from: date
     available_to: date
@@ -238,6 +290,15 @@ class MatchProposal(Payload):
     employer_id: EntityId
     career_field: Code
     explanation: Annotated[tuple[ExplanationLine, ...], MaxItems(40)] = ()
+    expires_at: AwareDatetime | None = Field(
+        default=None,
+        description="The offer holds its seat until then, unless confirmed or declined first.",
+    )
+
+
+WithdrawalReason = Literal[
+    "expired", "opening_closed", "no_longer_eligible", "student_withdrawn", "placed_elsewhere"
+]
 
 
 class MatchWithdrawal(Payload):
@@ -246,7 +307,12 @@ class MatchWithdrawal(Payload):
     student_id: EntityId
     school_id: EntityId
     opening_id: EntityId
-    reason: str = Field(max_length=500)
+    reason_code: WithdrawalReason | None = Field(
+        default=None,
+        description="Why the offer ended; an offer is never withdrawn for any other reason. "
+        "Always set by the matcher; absent only in withdrawals published before it was named.",
+    )
+    reason: str = Field(max_length=500, description="The same, in plain words for coordinators.")
 
 
 class _MatchEvent(Envelope):
@@ -264,7 +330,7 @@ class MatchProposed(_MatchEvent):
 
 
 class MatchWithdrawn(_MatchEvent):
-    """A proposal no longer stands; `reason` says why (e.g. a re-solve moved the student)."""
+    """An offer no longer stands; `reason_code` says which of the named reasons ended it."""
 
     event_type: Literal["MatchWithdrawn"] = "MatchWithdrawn"
     payload: MatchWithdrawal
@@ -281,7 +347,7 @@ class PlacementDecision(Payload):
     school_id: EntityId
     opening_id: EntityId
     coordinator_id: EntityId
-    note: str = Field(default="", max_length=500)
+    # No note: the coordinator's free text stays in registry (data minimisation).
 
 
 class _PlacementEvent(Envelope):

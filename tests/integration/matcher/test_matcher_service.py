@@ -3,6 +3,7 @@ database, and only the differences published on wbl.matches."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -50,20 +51,24 @@ class Running:
     tag: str
 
 
-@pytest.fixture
-async def running(kafka_bootstrap: str, mongo_uri: str) -> AsyncIterator[Running]:
+@contextlib.asynccontextmanager
+async def matcher_service(
+    kafka_bootstrap: str, mongo_uri: str, **settings: Any
+) -> AsyncIterator[Running]:
+    """A matcher app on its own database and consumer group, with a producer beside it."""
     tag = secrets.token_hex(4)
     consumer = f"matcher-test-{tag}"
     await start_groups_at_the_end(kafka_bootstrap, consumer)
-    settings = MatcherSettings(
+    config = MatcherSettings(
         consumer_name=consumer,
         kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap),
         mongo=MongoSettings(uri=mongo_uri, database=f"test_matcher_{tag}"),
         admin_token=secrets.token_urlsafe(24),
         batch_window_ms=20,
+        **settings,
     )
-    app = create_app(settings)
-    producer: KafkaBroker = build_broker(settings.kafka, "test-producer", CollectorRegistry())
+    app = create_app(config)
+    producer: KafkaBroker = build_broker(config.kafka, "test-producer", CollectorRegistry())
     async with app.router.lifespan_context(app), producer:
         await producer.start()
         matcher: Matcher = app.state.matcher
@@ -71,6 +76,12 @@ async def running(kafka_bootstrap: str, mongo_uri: str) -> AsyncIterator[Running
         assert isinstance(store, MongoMatcherStore)
         yield Running(matcher, store, KafkaBus(producer), tag)
         await store.openings.database.client.drop_database(store.openings.database.name)
+
+
+@pytest.fixture
+async def running(kafka_bootstrap: str, mongo_uri: str) -> AsyncIterator[Running]:
+    async with matcher_service(kafka_bootstrap, mongo_uri) as run:
+        yield run
 
 
 def opening(
@@ -101,7 +112,7 @@ def student(student_id: str, career_field: str = FIELD) -> StudentMatchProfile:
         program="chapter-74",
         career_fields=(career_field,),
         grade=12,
-        age_at_start=17,
+        age_band="16-17",
         home=WORCESTER,
         max_commute_km=30,
         available_from=date(2027, 6, 1),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
@@ -10,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from tests.support import contract_store
 from tests.unit.test_matcher_domain import opening, student
 from wbl_common.mongo import Document
-from wbl_matcher.domain import Change, Placement, Proposal, RoundRecord, Tally
+from wbl_matcher.domain import Change, Placement, Proposal, RoundRecord, Season, Tally
 from wbl_matcher.store import InMemoryMatcherStore, MatcherStore, MongoMatcherStore
 from wbl_schemas.envelope import Envelope
 from wbl_schemas.events import (
@@ -55,6 +56,7 @@ def withdrawn(p: Proposal) -> MatchWithdrawn:
         student_id=p.student_id,
         school_id=p.school_id,
         opening_id=p.opening_id,
+        reason_code="opening_closed",
         reason="test",
     )
     return MatchWithdrawn(producer="test", payload=payload)
@@ -296,3 +298,18 @@ async def test_the_latest_round_is_the_last_saved(store: MatcherStore) -> None:
     await store.save_round(round_record("rnd_b", 1))
     await store.save_round(round_record("rnd_a", 2))
     assert await store.latest_round() == round_record("rnd_a", 2)
+
+
+async def test_the_season_keeps_its_cut_off_and_its_main_round_once(store: MatcherStore) -> None:
+    assert await store.season() == Season()
+    cut_off = datetime(2027, 3, 1, 9, tzinfo=UTC)
+    await store.set_season(cut_off)
+    assert await store.season() == Season(cut_off)
+    await store.record_main_round(cut_off, "rnd_main")
+    await store.record_main_round(cut_off, "rnd_again")  # a repeat keeps the first
+    assert await store.season() == Season(cut_off, "rnd_main")
+    later = cut_off + timedelta(days=365)  # next season: its own main round
+    await store.set_season(later)
+    assert await store.season() == Season(later)
+    await store.set_season(None)
+    assert await store.season() == Season()

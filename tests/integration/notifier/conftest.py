@@ -165,6 +165,7 @@ async def settings_for(
                 "poll_s": 0.2,
                 "lease_s": 4,
                 "webhook_timeout_s": 2,
+                "allow_loopback": True,  # the receivers here listen on loopback
                 **delivery,
             },
             digest={"period_s": 86_400, "check_s": 3_600},

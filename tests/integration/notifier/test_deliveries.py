@@ -214,12 +214,12 @@ async def test_a_failing_webhook_is_retried_then_recorded_in_the_inbox_and_dead_
 
         # While the service runs: it publishes the dead letter just after recording the failure.
         records = await read_topic(kafka_bootstrap, "wbl.matches.dlq", dead_lettered)
-    assert delivery.attempts == 3 and delivery.last_error == "HTTP 500"
+    assert delivery.attempts == 3 and delivery.last_error == "could not be delivered"
     assert [h.event_id for h in webhook_receiver.received] == [delivery.delivery_id] * 3
     assert all(h.verified for h in webhook_receiver.received)
     assert [n.match_id for n in inbox] == [match.payload.match_id]  # the inbox entry stays
     [record] = [r for r in records if _header(r, "x-delivery-id") == delivery.delivery_id]
-    assert _header(record, "x-error") == "webhook delivery failed: HTTP 500"
+    assert _header(record, "x-error") == "webhook delivery failed: could not be delivered"
 
 
 async def test_a_daily_coordinator_gets_one_digest_for_the_period(

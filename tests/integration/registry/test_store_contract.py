@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
@@ -184,6 +184,15 @@ async def test_students_replace_list_and_report_facts(store: RegistryStore) -> N
     assert [f.student_id for f in await store.outcome_facts(["sch_2"])] == [other.id]
 
 
+async def test_a_match_keeps_its_offer_deadline(store: RegistryStore) -> None:
+    deadline = datetime(2027, 5, 8, 12, 30, 15, 123000, tzinfo=UTC)
+    match = replace(match_of("stu_9", "opn_9"), expires_at=deadline)
+    assert await store.save_proposals([match]) == 1
+    stored = await store.match(match.id)
+    assert stored is not None and stored.expires_at == deadline
+    assert stored.expires_at.utcoffset() == timedelta(0)
+
+
 async def test_a_match_status_follows_its_facts(store: RegistryStore) -> None:
     match = match_of("stu_1", "opn_1")
     assert await store.save_proposals([match]) == 1
@@ -266,7 +275,6 @@ def decision_of(match: Match) -> PlacementDecision:
         school_id=match.school_id,
         opening_id=match.opening_id,
         coordinator_id="coo_1",
-        note="ok",
     )
 
 

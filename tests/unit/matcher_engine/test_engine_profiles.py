@@ -16,7 +16,7 @@ from wbl_matcher.engine.eligibility import (
     haversine_km,
     legal_weekly_hours,
 )
-from wbl_matcher.engine.explain import SEAT_HELD, SEATS_TAKEN
+from wbl_matcher.engine.explain import ROUNDS, SEAT_HELD, SEATS_TAKEN
 from wbl_matcher.engine.generate import random_profiles
 from wbl_matcher.engine.profiles import (
     HiringPreferences,
@@ -116,9 +116,9 @@ def test_base_pair_is_eligible() -> None:
         (
             opening(hazardous=True),
             student(),
-            "hazardous work needs age 18 at the start; you will be 17",
+            "hazardous work needs age 18 at the start; the student will be younger",
         ),
-        (opening(min_age=18), student(age=16), "minimum age is 18; you will be 16 at the start"),
+        (opening(min_age=18), student(age=16), "minimum age is 18; the student will be younger"),
         (opening(min_grade=12), student(), "minimum grade is 12; you are in grade 11"),
         (
             opening(starts_on=date(2025, 9, 2), ends_on=date(2025, 12, 1)),
@@ -129,12 +129,12 @@ def test_base_pair_is_eligible() -> None:
         (
             opening(hours_per_week=20, min_age=14),
             student(age=15, grade=10),
-            "20 hours a week is over the legal limit of 18 for age 15 during the school term",
+            "20 hours a week is over the legal limit of 18 for the student's age in term",
         ),
         (
             opening(hours_per_week=49),
             student(hours_per_week=60),
-            "49 hours a week is over the legal limit of 48 for age 17 during the school term",
+            "49 hours a week is over the legal limit of 48 for the student's age in term",
         ),
         (opening(career_field="welding"), student(), "welding is not one of your career fields"),
     ],
@@ -294,20 +294,18 @@ def test_partner_program_beats_the_lottery() -> None:
         assert r.assignments["partner"] == "o1"
 
 
-def test_employer_preferences_order_schools_credentials_languages() -> None:
+def test_employer_preferences_order_schools_then_credentials() -> None:
     prefs = HiringPreferences(
         partner_schools=frozenset({"school-9"}),
         preferred_credentials=frozenset({"cpr", "nccer-core"}),
-        languages=frozenset({"es"}),
     )
     o = opening(seats=1, hiring_preferences=prefs)
     school = student(id="school", school_id="school-9")
     creds = student(id="creds", credentials=frozenset({"osha-10", "cpr", "nccer-core"}))
-    spanish = student(id="spanish", languages=frozenset({"es"}))
     plain = student(id="plain")
-    order = sorted([plain, spanish, creds, school], key=lambda s: employer_key(prefs, s, 0))
-    assert [s.id for s in order] == ["school", "creds", "spanish", "plain"]
-    r = propose_matches([o], [plain, spanish, creds, school], seed=3)
+    order = sorted([plain, creds, school], key=lambda s: employer_key(prefs, s, 0))
+    assert [s.id for s in order] == ["school", "creds", "plain"]
+    r = propose_matches([o], [plain, creds, school], seed=3)
     assert r.assignments["school"] == "o1"
 
 
@@ -386,6 +384,61 @@ def test_flags_change_nothing(flagged_keys: list[str], seed: int) -> None:
     )
 
 
+def test_no_employer_preference_can_name_a_language() -> None:
+    """Languages proxy national origin: never a hiring preference (issue 12, finding 10)."""
+    names = {f.name for f in dataclasses.fields(HiringPreferences)}
+    assert not any("language" in name for name in names)
+    assert "languages" not in HiringPreferences.from_mapping({"languages": ["es"]}).__slots__
+
+
+LANGUAGES = ["es", "pt", "vi", "ht", "zh"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sets(st.sampled_from(LANGUAGES)), min_size=10, max_size=10), st.integers(0, 99))
+def test_languages_change_nothing_where_no_opening_requires_one(
+    spoken: list[set[str]], seed: int
+) -> None:
+    prefs = HiringPreferences(
+        partner_programs=frozenset({"p-tech"}), preferred_credentials=frozenset({"osha-10"})
+    )
+    openings = [opening(id=f"o{j}", seats=2, hiring_preferences=prefs) for j in range(3)]
+    plain = [StudentProfile.from_mapping(_student_mapping(i)) for i in range(10)]
+    speaking = [
+        StudentProfile.from_mapping(_student_mapping(i, languages=sorted(spoken[i])))
+        for i in range(10)
+    ]
+    with_languages = propose_matches(openings, speaking, seed=seed)
+    without = propose_matches(openings, plain, seed=seed)
+    assert with_languages.assignments == without.assignments
+    assert with_languages.explanations == without.explanations
+    assert not any(
+        "language" in line.lower()
+        for e in with_languages.explanations.values()
+        for line in e.lines()
+    )
+
+
+def test_a_language_is_only_ever_a_requirement_the_opening_states() -> None:
+    bilingual = opening(required_languages=frozenset({"es"}))
+    assert failed(bilingual, student()) == ["needs a speaker of es"]
+    speaker = student(languages=frozenset({"es", "pt"}))
+    assert failed(bilingual, speaker) == []
+    held = [c.text for c in check_pair(bilingual, speaker, {}) if c.name == "languages"]
+    assert held == ["speaks the language the opening requires"]
+    r = propose_matches([bilingual], [student(id="s0"), speaker], seed=1)
+    assert r.assignments == {"s0": None, "s1": "o1"}
+    # Beyond the requirement, speaking more languages ranks no one higher.
+    both = [student(id=f"s{i}", languages=frozenset(LANGUAGES[: i + 1])) for i in range(5)]
+    fewest = [student(id=f"s{i}", languages=frozenset({"es"})) for i in range(5)]
+    one_seat = opening(required_languages=frozenset({"es"}), seats=1)
+    for seed in range(6):
+        assert (
+            propose_matches([one_seat], both, seed=seed).assignments
+            == propose_matches([one_seat], fewest, seed=seed).assignments
+        )
+
+
 # ------------------------------------------------------------------------------ explanations
 
 
@@ -393,7 +446,6 @@ def test_explanation_says_what_held_and_what_each_preference_did() -> None:
     prefs = HiringPreferences(
         partner_programs=frozenset({"stem-tech-academy"}),
         preferred_credentials=frozenset({"osha-10", "cpr"}),
-        languages=frozenset({"pt"}),
     )
     o = opening(required_credentials=frozenset({"osha-10"}), hiring_preferences=prefs)
     s = student(program="stem-tech-academy")
@@ -406,13 +458,14 @@ def test_explanation_says_what_held_and_what_each_preference_did() -> None:
     texts = [c.text for c in e.employer_preferences]
     assert texts[0].startswith("Partner program (stem-tech-academy): +1 rank tier")
     assert "Preferred credentials held: osha-10 (1 of 2)" in texts[1]
-    assert texts[2] == "Speaks none of the languages the employer prefers"
+    assert not any("language" in t.lower() for t in texts)
     assert e.employer_preferences[-1].side == "lottery" and "round seed 5" in texts[-1]
     assert [c.factor for c in e.student_preferences] == ["career_field", "distance", "paid"]
     assert e.student_preferences[0].text == "Career field: carpentry is your 1st career field"
     lines = e.lines()
     assert "The employer ranked this student 1st of 2 eligible students." in lines
     assert "This is the student's 1st choice of 1 eligible openings." in lines
+    assert lines[-1] == ROUNDS and "an offer, once made, keeps its seat" in ROUNDS
 
 
 def test_why_not_names_the_failed_constraint_or_the_competition() -> None:
@@ -510,3 +563,14 @@ def test_partition_links_fields_through_students_and_related_fields() -> None:
     parts = partition_by_career_field([a, b, c, d], [s1, s2, s3], {"c": frozenset({"d"})})
     assert [sorted(p.career_fields) for p in parts] == [["a", "b"], ["c", "d"], []]
     assert [[s.id for s in p.students] for p in parts] == [["s1"], ["s2"], ["s3"]]
+
+
+def test_explanations_that_leave_the_inbox_state_no_age_and_no_language() -> None:
+    """Explanations go out by email and webhook (issue 12, finding 9)."""
+    o = opening(min_age=16, required_languages=frozenset({"ht"}), hours_per_week=18)
+    s = student(age=17, languages=frozenset({"ht", "pt"}))
+    r = propose_matches([o], [s], seed=2)
+    lines = r.explanations["s1"].lines()
+    assert lines and not any(word in " ".join(lines) for word in ("17", " ht", " pt"))
+    why_not = propose_matches([opening(min_age=18)], [s], seed=2).why_not["s1"]
+    assert not any("17" in str(entry) for entry in why_not)

@@ -511,3 +511,34 @@ async def test_one_replica_at_a_time_holds_the_digest_lease_and_another_takes_it
     assert await second.digest_lease.hold()
     assert not await first.digest_lease.hold()
     assert sorted(world.leases.epochs) == ["digests#1", "digests#2"]
+
+
+async def test_a_digest_leaves_out_matches_withdrawn_or_decided_before_it_leaves(
+    world: World,
+) -> None:
+    """Issue 12, finding 13: no live decision links for what is settled already."""
+    await world.notifier.on_coordinator_event(registered("coo_d", "sch_1", digest="daily"))
+    for match_id in ("mat_open", "mat_gone", "mat_done"):
+        await world.notifier.on_match_event(proposed(match_id))
+    await world.notifier.on_match_event(withdrawn("mat_gone"))
+    await world.notifier.on_placement_event(decided("mat_done", PlacementConfirmed))
+    world.clock.now += DAY
+    await world.worker.send_digests(world.clock())
+    await world.send_due()
+    [digest] = world.mailbox.sent
+    text = digest.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "mat_open" in text or "opn_" in text
+    assert digest["Subject"] == "WBL placements: 1 new match to review"
+    assert "mat_gone" not in text and "mat_done" not in text
+
+
+async def test_a_digest_with_nothing_left_to_tell_sends_nothing(world: World) -> None:
+    await world.notifier.on_coordinator_event(registered("coo_d", "sch_1", digest="daily"))
+    await world.notifier.on_match_event(proposed("mat_gone"))
+    await world.notifier.on_match_event(withdrawn("mat_gone"))
+    world.clock.now += DAY
+    await world.worker.send_digests(world.clock())
+    await world.send_due()
+    assert world.mailbox.sent == []
+    [held] = await world.deliveries("coo_d", "mat_gone")
+    assert held.status is DeliveryStatus.SENT  # settled: nothing is pending or held for ever

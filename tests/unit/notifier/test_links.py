@@ -56,3 +56,10 @@ def test_a_stream_ticket_is_not_an_action_link_and_vice_versa() -> None:
     link = signer().action_link(ActionLink("coo_1", "mat_1", Decision.CONFIRM))
     with pytest.raises(LinkRefused):
         signer().read_stream_ticket(link)
+
+
+def test_two_tickets_issued_at_once_differ() -> None:
+    """Each ticket opens one stream: two taken in the same second must not be one."""
+    first, second = signer().stream_ticket("coo_1"), signer().stream_ticket("coo_1")
+    assert first != second
+    assert signer().read_stream_ticket(first) == signer().read_stream_ticket(second) == "coo_1"

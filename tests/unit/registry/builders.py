@@ -8,7 +8,14 @@ from typing import Any
 
 from wbl_registry.domain import OpeningTerms, PersonalDetails, StudentPlan
 from wbl_registry.handlers import StudentApplication
-from wbl_schemas.events import MatchProposal, MatchProposed, MatchWithdrawal, MatchWithdrawn, Place
+from wbl_schemas.events import (
+    MatchProposal,
+    MatchProposed,
+    MatchWithdrawal,
+    MatchWithdrawn,
+    Place,
+    WithdrawalReason,
+)
 
 WORCESTER = Place(town="Worcester", lat=42.2626, lon=-71.8023)
 FIELD = "robotics-and-automation-technology"
@@ -100,7 +107,11 @@ def proposed(
     )
 
 
-def withdrawn(proposal: MatchProposed, reason: str = "re-solved") -> MatchWithdrawn:
+def withdrawn(
+    proposal: MatchProposed,
+    reason: str = "The employer closed the opening.",
+    code: WithdrawalReason = "opening_closed",
+) -> MatchWithdrawn:
     p = proposal.payload
     return MatchWithdrawn(
         producer="matcher",
@@ -110,6 +121,7 @@ def withdrawn(proposal: MatchProposed, reason: str = "re-solved") -> MatchWithdr
             student_id=p.student_id,
             school_id=p.school_id,
             opening_id=p.opening_id,
+            reason_code=code,
             reason=reason,
         ),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -28,8 +28,10 @@ from wbl_schemas.events import (
     CoordinatorUpdated,
     MatchProposed,
     NotificationChannels,
+    Place,
     PlacementConfirmed,
     PlacementDeclined,
+    StudentRegistered,
     StudentUpdated,
     StudentWithdrawn,
 )
@@ -360,7 +362,10 @@ async def test_decline_withdrawal_and_scope(
     declined = await registry.decline_match(coordinator, first.payload.match_id, "dates")
     assert declined.status == MatchStatus.DECLINED
     [event] = of_type(store, PlacementDeclined)
-    assert isinstance(event, PlacementDeclined) and event.payload.note == "dates"
+    # The note stays in registry: free text never goes on the bus (issue 12, finding 9).
+    assert isinstance(event, PlacementDeclined) and "note" not in event.payload.model_dump()
+    assert "dates" not in event.model_dump_json()
+    assert (await store.match(first.payload.match_id)).note == "dates"  # type: ignore[union-attr]
     await registry.on_match_event(withdrawn(second))
     with pytest.raises(Conflict):
         await registry.confirm_match(coordinator, second.payload.match_id)
@@ -416,3 +421,64 @@ async def test_the_statewide_report_withholds_groups_below_the_minimum(
     assert all(r.suppressed for r in state.values())
     own = await registry.outcomes(("sch_1",))
     assert own and not any(r.suppressed for r in own)
+
+
+async def test_a_student_goes_on_the_bus_with_a_coarse_home_only(
+    registry: Registry, store: InMemoryRegistryStore
+) -> None:
+    coordinator, _ = await registry.create_coordinator("Dana", ("sch_1",), NotificationChannels())
+    a = application("sch_1")
+    exact = replace(a.plan, home=Place(town="Worcester", lat=42.263456789, lon=-71.802345678))
+    await registry.register_student(coordinator, "sch_1", a.person, exact)
+    [event] = of_type(store, StudentRegistered)
+    home = event.payload.home  # type: ignore[attr-defined]
+    assert (home.lat, home.lon) == (42.26, -71.8)  # a grid of about 1 km
+    assert "42.2634" not in event.model_dump_json() and "71.8023" not in event.model_dump_json()
+
+
+# -- the offer window: of a decision and an expiry, one wins ---------------------------
+
+DEADLINE = datetime(2027, 5, 8, 12, tzinfo=UTC)
+
+
+async def offered_until(registry: Registry, scene: Scene, expires: datetime) -> MatchProposed:
+    """A new offer with a deadline to the scene's first student."""
+    p = scene.proposals[0].payload
+    event = proposed(p.student_id, p.school_id, p.opening_id, scene.employer.id)
+    offer = event.payload.model_copy(update={"expires_at": expires})
+    event = event.model_copy(update={"payload": offer})
+    await registry.on_match_event(event)
+    return event
+
+
+async def test_a_decision_after_the_offer_expired_is_refused_and_changes_nothing(
+    registry: Registry, store: InMemoryRegistryStore
+) -> None:
+    scene = await placed_scene(registry, seats=2)
+    offer = await offered_until(registry, scene, DEADLINE)
+    match_id = offer.payload.match_id
+    registry.clock = lambda: DEADLINE
+    for decide in (registry.confirm_match, registry.decline_match):
+        with pytest.raises(Conflict, match="this offer expired on 2027-05-08 12:00 UTC"):
+            await decide(scene.coordinator, match_id, "")
+    assert await status_of(store, match_id) == MatchStatus.PROPOSED
+    assert store.openings[scene.opening.id].seats_remaining == 2
+    assert of_type(store, PlacementConfirmed) == of_type(store, PlacementDeclined) == []
+    # The matcher's expiry then withdraws it: the coordinator sees it withdrawn.
+    await registry.on_match_event(withdrawn(offer, "The offer expired.", "expired"))
+    assert await status_of(store, match_id) == MatchStatus.WITHDRAWN
+
+
+async def test_a_confirmation_before_the_deadline_stands_over_a_later_expiry(
+    registry: Registry, store: InMemoryRegistryStore
+) -> None:
+    scene = await placed_scene(registry, seats=2)
+    offer = await offered_until(registry, scene, DEADLINE)
+    match_id = offer.payload.match_id
+    registry.clock = lambda: DEADLINE - timedelta(milliseconds=1)
+    confirmed = await registry.confirm_match(scene.coordinator, match_id)
+    assert confirmed.status == MatchStatus.CONFIRMED and confirmed.expires_at == DEADLINE
+    # The matcher's expiry arriving afterwards (past its grace) changes nothing.
+    await registry.on_match_event(withdrawn(offer, "The offer expired.", "expired"))
+    assert await status_of(store, match_id) == MatchStatus.CONFIRMED
+    assert len(of_type(store, PlacementConfirmed)) == 1

@@ -12,10 +12,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.unit.registry.builders import opening_body, student_body
+from tests.unit.registry.builders import PLAN, opening_body, person, student_body
 from tests.unit.registry.conftest import ADMIN_TOKEN, BODY_LIMIT, bearer
 from wbl_registry import bulk
 from wbl_registry.bulk import CSV_COLUMNS
+from wbl_registry.domain import Student
 from wbl_registry.store import InMemoryRegistryStore
 
 pytestmark = pytest.mark.unit
@@ -57,6 +58,7 @@ def problem_fields(response: httpx.Response) -> list[str]:
         ({"hours_per_week": 41}, "hours_per_week"),
         ({"hazardous": True}, "min_age"),
         ({"hazardous": True, "min_age": 17}, "min_age"),
+        ({"min_age": 17}, "min_age"),  # all matching learns of an age is its band
         ({"location": {"town": "Nowhere", "lat": 91, "lon": 0}}, "location.lat"),
         ({"location": {"town": "Nowhere", "lat": 0, "lon": -181}}, "location.lon"),
         ({"location": None}, "location"),
@@ -376,3 +378,154 @@ def _has_example(operation: dict[str, Any], schemas: dict[str, Any]) -> bool:
         "examples" in p.get("schema", {}) or "examples" in p or "example" in p
         for p in operation.get("parameters", [])
     )
+
+
+# -- notification channels ---------------------------------------------------------------
+
+BAD_CHANNELS = [
+    ({"email": "not an email"}, "channels.email"),
+    ({"email": "dana@school.example.org\r\nBcc: all@example.org"}, "channels.email"),
+    ({"email": "dana@"}, "channels.email"),
+    ({"webhook_url": "not a url"}, "channels.webhook_url"),
+    ({"webhook_url": "file:///etc/passwd"}, "channels.webhook_url"),
+    ({"webhook_url": "javascript:alert(1)"}, "channels.webhook_url"),
+    ({"webhook_url": "http://hooks.example.org/wbl"}, "channels.webhook_url"),
+    ({"webhook_url": "http://127.0.0.1:8001/v1/employers"}, "channels.webhook_url"),
+    ({"webhook_url": "https://127.0.0.1:8001/v1/employers"}, "channels.webhook_url"),
+    ({"webhook_url": "https://169.254.169.254/latest/meta-data"}, "channels.webhook_url"),
+    ({"webhook_url": "https://10.0.0.1/"}, "channels.webhook_url"),
+    ({"webhook_url": "https://[::1]/"}, "channels.webhook_url"),
+    ({"webhook_url": "https://2130706433/"}, "channels.webhook_url"),
+    ({"webhook_url": "https://[::1"}, "channels.webhook_url"),
+    ({"webhook_url": "https://hooks.example.org:99999/"}, "channels.webhook_url"),
+    ({"webhook_url": "https://user:secret@hooks.example.org/"}, "channels.webhook_url"),
+    ({"webhook_url": "https://hooks.example.org/a\r\nX-Evil: 1"}, "channels.webhook_url"),
+    ({"webhook_url": "https://hooks.example.org/" + "a" * 5000}, "channels.webhook_url"),
+]
+
+
+@pytest.mark.parametrize(("channels", "field"), BAD_CHANNELS)
+async def test_a_bad_channel_names_its_field_and_stores_nothing(
+    http: httpx.AsyncClient,
+    memory_store: InMemoryRegistryStore,
+    channels: dict[str, str],
+    field: str,
+) -> None:
+    created = await http.post(
+        "/v1/coordinators",
+        json={"name": "Dana", "school_ids": ["sch_1"], "channels": channels},
+        headers=bearer(ADMIN_TOKEN),
+    )
+    assert problem_fields(created) == [field]
+    assert memory_store.coordinators == {} and memory_store.events == []
+
+
+@pytest.mark.parametrize(("channels", "field"), BAD_CHANNELS[:8])
+async def test_a_bad_channel_in_an_update_changes_nothing(
+    http: httpx.AsyncClient,
+    memory_store: InMemoryRegistryStore,
+    channels: dict[str, str],
+    field: str,
+) -> None:
+    created = await http.post(
+        "/v1/coordinators",
+        json={"name": "Dana", "school_ids": ["sch_1"], "channels": {"email": "d@example.org"}},
+        headers=bearer(ADMIN_TOKEN),
+    )
+    coordinator_id, events = created.json()["id"], len(memory_store.events)
+    changed = await http.patch(
+        f"/v1/coordinators/{coordinator_id}",
+        json={"channels": channels},
+        headers=bearer(ADMIN_TOKEN),
+    )
+    assert problem_fields(changed) == [field]
+    assert len(memory_store.events) == events
+    assert memory_store.coordinators[coordinator_id].channels.email == "d@example.org"
+
+
+@pytest.mark.parametrize(
+    "url", ["https://hooks.example.org/wbl?school=1", "https://93.184.216.34/hook"]
+)
+async def test_a_public_https_webhook_is_taken(http: httpx.AsyncClient, url: str) -> None:
+    created = await http.post(
+        "/v1/coordinators",
+        json={"name": "Dana", "school_ids": ["sch_1"], "channels": {"webhook_url": url}},
+        headers=bearer(ADMIN_TOKEN),
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["channels"]["webhook_url"] == url
+
+
+def test_http_to_this_machine_only_where_the_development_setting_allows() -> None:
+    from wbl_registry.channels import webhook_url_problem
+
+    for url in ("http://127.0.0.1:18000/hook", "http://localhost/hook", "http://[::1]:9/x"):
+        assert webhook_url_problem(url, loopback_allowed=False) is not None
+        assert webhook_url_problem(url, loopback_allowed=True) is None
+    assert webhook_url_problem("http://hooks.example.org/", loopback_allowed=True) is not None
+    assert webhook_url_problem("http://10.0.0.1/", loopback_allowed=True) is not None
+
+
+# -- spreadsheet formulas ----------------------------------------------------------------
+
+FORMULAS = ['=HYPERLINK("http://x.example")', "+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+
+
+async def test_no_outcomes_csv_cell_starts_a_formula(
+    http: httpx.AsyncClient, memory_store: InMemoryRegistryStore
+) -> None:
+    # Stored before school ids had to start with a letter or digit.
+    for n, school in enumerate(FORMULAS):
+        memory_store.students[f"stu_{n}"] = Student(f"stu_{n}", school, person(), PLAN)
+    response = await http.get("/v1/reports/outcomes?format=csv", headers=bearer(ADMIN_TOKEN))
+    rows = list(csv.reader(io.StringIO(response.text, newline="")))
+    cells = [cell for row in rows for cell in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    schools = {row[1] for row in rows if row[0] == "school"}
+    assert schools == {"'" + school for school in FORMULAS}
+
+
+@pytest.mark.parametrize("school", ["-sch", "=sch", "+1", "@x", ".x", "_x", " x"])
+async def test_a_school_id_starts_with_a_letter_or_digit_wherever_it_is_given(
+    http: httpx.AsyncClient, employer_key: str, coordinator_token: str, school: str
+) -> None:
+    coordinator = await http.post(
+        "/v1/coordinators", json={"name": "D", "school_ids": [school]}, headers=bearer(ADMIN_TOKEN)
+    )
+    assert problem_fields(coordinator) == ["school_ids.0"]
+    student = await http.post(
+        "/v1/students", json=student_body(school), headers=bearer(coordinator_token)
+    )
+    assert problem_fields(student) == ["school_id"]
+    opening = await http.post(
+        "/v1/openings",
+        json=opening_body(hiring_preferences={"partner_schools": [school]}),
+        headers=bearer(employer_key),
+    )
+    assert problem_fields(opening) == ["hiring_preferences.partner_schools.0"]
+
+
+# -- languages ---------------------------------------------------------------------------
+
+
+async def test_a_language_is_refused_as_a_hiring_preference_and_taken_as_a_requirement(
+    http: httpx.AsyncClient, memory_store: InMemoryRegistryStore, employer_key: str
+) -> None:
+    preferred = await http.post(
+        "/v1/openings",
+        json=opening_body(hiring_preferences={"languages": ["es"]}),
+        headers=bearer(employer_key),
+    )
+    assert problem_fields(preferred) == ["hiring_preferences"]
+    assert "required_languages" in preferred.json()["errors"][0]["message"]
+    assert memory_store.openings == {}
+    required = await http.post(
+        "/v1/openings",
+        json=opening_body(required_languages=["es", "es"]),
+        headers=bearer(employer_key),
+    )
+    assert required.status_code == 201, required.text
+    assert required.json()["required_languages"] == ["es"]
+    [event] = memory_store.events
+    assert event.payload.required_languages == ("es",)  # type: ignore[attr-defined]
+    assert "languages" not in event.payload.hiring_preferences.model_dump()  # type: ignore[attr-defined]

@@ -44,6 +44,22 @@ class MongoSettings(BaseModel):
     server_selection_timeout_ms: int = Field(default=5_000, ge=100)
 
 
+class RateLimitSettings(BaseModel):
+    """`burst` requests at once, then `per_minute` (a client is refused while it has none)."""
+
+    auth_failures_per_minute: float = Field(default=10, gt=0)
+    auth_failures_burst: int = Field(default=30, ge=1)
+    expensive_per_minute: float = Field(default=30, gt=0)
+    expensive_burst: int = Field(default=10, ge=1)
+    # Addresses never limited: e.g. the notifier's, at registry, as it checks every
+    # coordinator token it is shown (CIDR networks or single addresses).
+    exempt: list[str] = Field(default_factory=list, max_length=100)
+
+
 class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(ge=1, le=65535)
+    # Request bodies beyond this are refused with 413 before they are read (registry,
+    # whose class lists are larger, has its own `max_body_bytes`).
+    max_body_bytes: int = Field(default=64 * 1024, ge=1_024, le=1024 * 1024 * 1024)
+    rate_limits: RateLimitSettings = RateLimitSettings()

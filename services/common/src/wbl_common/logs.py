@@ -46,7 +46,7 @@ _LIBRARY_FIELDS = ("topic", "group_id", "message_id")
 SAFE_QUERY_PARAMETERS = frozenset({"page", "size", "status", "format", "career_field"})
 REDACTED = "REDACTED"
 _QUERY = re.compile(r"\?([^\s\"'<>#]+)")
-_URL_CREDENTIALS = re.compile(r"(?<=://)[^/\s@\"'<>]+@")
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/\s\"'<>]+@")  # to the authority's last @
 _EMAIL = re.compile(r"[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import structlog
 import uvicorn
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, generate_latest
@@ -15,6 +15,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError, WTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wbl_common.config import HttpSettings
 
@@ -100,6 +101,10 @@ ERROR_STATUSES: dict[int, tuple[str, str]] = {
         "send multipart/form-data (field 'file'), text/csv or application/json",
     ),
     422: ("One or more fields are invalid", INVALID_DETAIL),
+    429: (
+        "Too many requests from this client; `Retry-After` says when to try again",
+        "Too many requests from your address. Please try again in 6 seconds.",
+    ),
     500: ("Something went wrong on our side", "Something went wrong on our side."),
     503: ("A service this call needs cannot be reached now", "registry cannot be reached now"),
 }
@@ -205,6 +210,63 @@ def _title(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+class BodyTooLarge(HTTPException):
+    """An HTTPException, so that FastAPI's body reading passes it on as it is."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"bodies are limited to {limit} bytes")
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413 before they are read: at once
+    from Content-Length, and while reading for chunked bodies, which declare no length
+    (the receive that crosses the limit raises, so at most one more chunk is held)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise BodyTooLarge(self.limit)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:  # raised outside a route (routes answer it as problem+json)
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(413, "Content Too Large", f"bodies are limited to {self.limit} bytes")
+        await response(scope, receive, send)
+
+
+def install_body_limit(app: FastAPI, limit: int) -> None:
+    """Every service bounds its request bodies; the outermost middleware but metrics'."""
+    app.add_middleware(BodyLimit, limit=limit)
 
 
 def serve(app: FastAPI, http: HttpSettings) -> None:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from wbl_common.bearer import StrictBearer
+from wbl_common.ratelimit import throttled
 from wbl_common.secrets import same_secret
 from wbl_common.web import errors
-from wbl_matcher.domain import RoundRecord, Tally
+from wbl_matcher.domain import RoundRecord, Season, SeasonStage, Tally
 from wbl_matcher.handlers import Matcher
 
 router = APIRouter(prefix="/v1", tags=["rounds"])
-bearer = HTTPBearer(auto_error=False, description="The admin token")
+bearer = StrictBearer("The admin token")
 
 
 def get_matcher(request: Request) -> Matcher:
@@ -79,6 +82,66 @@ class RoundSummary(BaseModel):
         )
 
 
+MAIN_ROUND_HORIZON = timedelta(days=400)
+
+
+class SeasonIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"main_round_at": "2027-03-01T09:00:00Z"}]}
+    )
+
+    main_round_at: AwareDatetime | None = Field(
+        description="When the season's main round runs, with its UTC offset: registrations "
+        "before it wait and are matched together then; rolling rounds follow. null: rolling "
+        "rounds only (the default)."
+    )
+
+    @field_validator("main_round_at")
+    @classmethod
+    def _ahead(cls, value: datetime | None) -> datetime | None:
+        now = datetime.now(UTC)
+        if value is not None and value <= now:
+            raise ValueError("the main round must be in the future")
+        if value is not None and value > now + MAIN_ROUND_HORIZON:
+            raise ValueError("the main round must be within 400 days from now")
+        return value
+
+
+class SeasonOut(BaseModel):
+    main_round_at: datetime | None
+    stage: SeasonStage = Field(
+        description="`gathering` before the main round, `main_round` while it is due, "
+        "`rolling` after it or without one"
+    )
+    main_round_id: str | None = Field(description="The main round, once it ran")
+
+    @classmethod
+    def of(cls, season: Season) -> SeasonOut:
+        return cls(
+            main_round_at=season.main_round_at,
+            stage=season.stage(datetime.now(UTC)),
+            main_round_id=season.main_round_id,
+        )
+
+
+@router.put("/season", dependencies=[Depends(require_admin)], responses=errors(401, 403, 409, 422))
+async def set_season(body: SeasonIn, matcher: MatcherDep) -> SeasonOut:
+    """Set (or, with null, remove) the season's main round."""
+    current = await matcher.store.season()
+    if current.main_round_id is not None and current.main_round_at == body.main_round_at:
+        return SeasonOut.of(current)
+    if current.stage(datetime.now(UTC)) == "main_round":
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "the main round is running now; set the season after it"
+        )
+    return SeasonOut.of(await matcher.set_season(body.main_round_at))
+
+
+@router.get("/season", dependencies=[Depends(require_admin)], responses=errors(401, 403))
+async def season(matcher: MatcherDep) -> SeasonOut:
+    return SeasonOut.of(await matcher.store.season())
+
+
 class WhyNotMatched(BaseModel):
     student_id: str
     round_id: str
@@ -86,7 +149,10 @@ class WhyNotMatched(BaseModel):
 
 
 @router.post(
-    "/rounds", status_code=201, dependencies=[Depends(require_admin)], responses=errors(401, 403)
+    "/rounds",
+    status_code=201,
+    dependencies=[Depends(require_admin), Depends(throttled("rounds"))],
+    responses=errors(401, 403, 429),
 )
 async def run_full_round(matcher: MatcherDep) -> RoundSummary:
     """Solve every partition now; publishes only what changed."""
@@ -105,8 +171,8 @@ async def latest_round(matcher: MatcherDep) -> RoundSummary:
 
 @router.get(
     "/students/{student_id}/why-not",
-    dependencies=[Depends(require_admin)],
-    responses=errors(401, 403, 404, 422),
+    dependencies=[Depends(require_admin), Depends(throttled("why-not"))],
+    responses=errors(401, 403, 404, 422, 429),
 )
 async def why_not_matched(
     student_id: Annotated[str, Path(min_length=1, max_length=64)], matcher: MatcherDep

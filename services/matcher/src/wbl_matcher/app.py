@@ -11,8 +11,9 @@ from fastapi import FastAPI
 from wbl_common.docs import install_docs
 from wbl_common.logs import configure_logging
 from wbl_common.metrics import install_http_metrics
+from wbl_common.ratelimit import install_rate_limits
 from wbl_common.settings import load_settings
-from wbl_common.web import install_problem_handlers, ops_router, serve
+from wbl_common.web import install_body_limit, install_problem_handlers, ops_router, serve
 from wbl_matcher import api
 from wbl_matcher.bootstrap import bootstrap
 from wbl_matcher.config import MatcherSettings
@@ -37,6 +38,9 @@ def create_app(settings: MatcherSettings) -> FastAPI:
     install_docs(app)
     app.state.admin_token = settings.admin_token.get_secret_value()
     install_problem_handlers(app)
+    install_body_limit(app, settings.http.max_body_bytes)
+    # The matcher knows one secret, the admin token: any other is a 403 and a wrong guess.
+    install_rate_limits(app, settings.http.rate_limits, failures=frozenset({401, 403}))
     install_http_metrics(app)
     app.include_router(api.router)
     app.include_router(

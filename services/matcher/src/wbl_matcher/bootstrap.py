@@ -44,6 +44,7 @@ async def bootstrap(settings: MatcherSettings) -> AsyncIterator[MatcherService]:
             lease=rounds_lease,
             metrics=RoundMetrics(runtime.metrics),
             workers=round_workers,
+            offers=settings.offer,
         )
         runtime.consume(
             SPECS[topics.OPENINGS], matcher.on_opening_event, batches=matcher.on_opening_events

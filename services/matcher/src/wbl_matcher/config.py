@@ -2,11 +2,45 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+from datetime import timedelta
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
 
 from wbl_common.config import HttpSettings, KafkaSettings, MongoSettings
 from wbl_common.settings import ConsumerName, ServiceSettings, settings_config
 from wbl_common.workers import WorkerSettings
+
+
+class OfferSettings(BaseModel):
+    """How long an offer holds its seat (`WBL_MATCHER_OFFER__WINDOW_DAYS`, ...)."""
+
+    window_days: float = Field(
+        default=7,
+        gt=0,
+        le=90,
+        description="An offer holds its seat this long unless confirmed or declined first.",
+    )
+    grace_s: float = Field(
+        default=600,
+        ge=0,
+        le=86_400,
+        description="The registry refuses decisions at expiry; the seat is freed this much "
+        "later, so a decision taken just before expiry reaches the matcher first.",
+    )
+    sweep_interval_s: float = Field(
+        default=30,
+        ge=0.1,
+        le=3_600,
+        description="How often the rounds lease holder looks for expired offers.",
+    )
+
+    @property
+    def window(self) -> timedelta:
+        return timedelta(days=self.window_days)
+
+    @property
+    def grace(self) -> timedelta:
+        return timedelta(seconds=self.grace_s)
 
 
 class MatcherSettings(ServiceSettings):
@@ -31,4 +65,5 @@ class MatcherSettings(ServiceSettings):
         description="The worker process rounds are solved in, off the event loop (one round "
         "runs at a time, so one process is enough).",
     )
+    offer: OfferSettings = OfferSettings()
     consumer_name: ConsumerName = "matcher"

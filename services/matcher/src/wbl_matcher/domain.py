@@ -1,13 +1,19 @@
-"""Matcher's domain: which career-field partitions an event touches, how a solved round
-becomes the differences to publish, and the round's audit record. Pure: no I/O."""
+"""Matcher's domain: which career-field partitions an event touches, which offers hold their
+seat and which end (and why), the free pool a round solves, how a solved round becomes the
+changes to publish, and the round's audit record. Pure: no I/O."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
 
+from wbl_matcher.engine.eligibility import EligibilityIndex
 from wbl_matcher.engine.profiles import (
     HiringPreferences,
     Location,
@@ -15,7 +21,7 @@ from wbl_matcher.engine.profiles import (
     StudentProfile,
 )
 from wbl_matcher.engine.rounds import propose_matches
-from wbl_schemas.events import OpeningSnapshot, StudentMatchProfile
+from wbl_schemas.events import AGE_BAND_STARTS, OpeningSnapshot, StudentMatchProfile
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,40 @@ class Proposal:
     employer_id: str
     career_field: str
     explanation: tuple[str, ...] = ()
+    expires_at: datetime | None = None  # None: made before offers had a window
+
+
+class Ending(StrEnum):
+    """Why an offer ends. The first five are announced as a withdrawal (`reason_code`); a
+    coordinator's own decision ends it without one."""
+
+    EXPIRED = "expired"
+    OPENING_CLOSED = "opening_closed"
+    NO_LONGER_ELIGIBLE = "no_longer_eligible"
+    STUDENT_WITHDRAWN = "student_withdrawn"
+    PLACED_ELSEWHERE = "placed_elsewhere"
+    DECLINED = "declined"
+    CONFIRMED = "confirmed"
+
+    @property
+    def announced(self) -> bool:
+        return self not in (Ending.DECLINED, Ending.CONFIRMED)
+
+
+def plain_reason(ending: Ending, offer: Proposal) -> str:
+    """The withdrawal as a coordinator reads it."""
+    expires = offer.expires_at.date().isoformat() if offer.expires_at else "its deadline"
+    return {
+        Ending.EXPIRED: f"The offer expired on {expires} without a decision; "
+        "its seat has been offered again.",
+        Ending.OPENING_CLOSED: f"The employer closed the opening {offer.opening_id}.",
+        Ending.NO_LONGER_ELIGIBLE: f"The opening {offer.opening_id} or the student's profile "
+        "changed, and the student no longer meets the opening's requirements.",
+        Ending.STUDENT_WITHDRAWN: "The student was withdrawn from placement.",
+        Ending.PLACED_ELSEWHERE: "The student was placed at another opening.",
+        Ending.DECLINED: "The coordinator declined the offer.",
+        Ending.CONFIRMED: "The coordinator confirmed the offer.",
+    }[ending]
 
 
 @dataclass(frozen=True)
@@ -67,13 +107,87 @@ class OfferHead:
 
 @dataclass(frozen=True)
 class Change:
-    """What one student's proposal becomes: withdraw the old, propose the new, or both,
-    computed from the record at `version`."""
+    """What one student's proposal becomes: end the old (for `ending`), propose the new, or
+    both, computed from the record at `version`."""
 
     student_id: str
     withdraw: Proposal | None
     propose: Proposal | None
     version: int = 0
+    ending: Ending | None = None  # why `withdraw` ends (None only when nothing ends)
+
+
+@dataclass(frozen=True)
+class OfferReview:
+    """The round's students' offers: those that keep their seat, and those that end."""
+
+    held: dict[str, Proposal]
+    ending: dict[str, tuple[Proposal, Ending]]
+
+
+def review_offers(
+    students: Iterable[StudentMatchProfile],
+    open_openings: Mapping[str, OpeningSnapshot],
+    heads: Mapping[str, OfferHead],
+    declined: frozenset[tuple[str, str]],
+    related: Mapping[str, frozenset[str]],
+    expired_before: datetime,
+) -> OfferReview:
+    """An offer holds its seat unless it was declined, expired (before `expired_before`), its
+    opening is no longer open (`open_openings` holds every open opening offered), or the
+    opening or student changed so the student is no longer eligible. Nothing else ends it."""
+    offers = {
+        s.student_id: (s, heads[s.student_id].current)
+        for s in students
+        if s.student_id in heads and heads[s.student_id].current is not None
+    }
+    offered = sorted({p.opening_id for _, p in offers.values() if p is not None})
+    live = [open_openings[oid] for oid in offered if oid in open_openings]
+    index = EligibilityIndex([opening_profile(o) for o in live], related)
+    position = {o.opening_id: i for i, o in enumerate(live)}
+    held: dict[str, Proposal] = {}
+    ending: dict[str, tuple[Proposal, Ending]] = {}
+    for sid, (student, offer) in offers.items():
+        assert offer is not None
+        why = _offer_ending(student, offer, position, index, declined, expired_before)
+        if why is None:
+            held[sid] = offer
+        else:
+            ending[sid] = (offer, why)
+    return OfferReview(held, ending)
+
+
+def _offer_ending(
+    student: StudentMatchProfile,
+    offer: Proposal,
+    position: Mapping[str, int],
+    index: EligibilityIndex,
+    declined: frozenset[tuple[str, str]],
+    expired_before: datetime,
+) -> Ending | None:
+    if (student.student_id, offer.opening_id) in declined:
+        return Ending.DECLINED
+    if offer.expires_at is not None and offer.expires_at <= expired_before:
+        return Ending.EXPIRED
+    if offer.opening_id not in position:
+        return Ending.OPENING_CLOSED
+    eligible = {oi for oi, _, _ in index.eligible(student_profile(student))}
+    return None if position[offer.opening_id] in eligible else Ending.NO_LONGER_ELIGIBLE
+
+
+def free_pool(inputs: MatchingInputs, review: OfferReview) -> MatchingInputs:
+    """What a round solves: students without a held offer, over the seats neither placed nor
+    held. A lapsed offer's pair stays apart, as a declined one does."""
+    held_seats = Counter(p.opening_id for p in review.held.values())
+    lapsed = {
+        (sid, p.opening_id) for sid, (p, why) in review.ending.items() if why is Ending.EXPIRED
+    }
+    return MatchingInputs(
+        openings=inputs.openings,
+        students=tuple(s for s in inputs.students if s.student_id not in review.held),
+        seats_taken=dict(Counter(inputs.seats_taken) + held_seats),
+        declined=inputs.declined | lapsed,
+    )
 
 
 def match_id_for(student_id: str, opening_id: str, version: int) -> str:
@@ -102,21 +216,22 @@ def fields_of(student: StudentMatchProfile, related: Mapping[str, frozenset[str]
 
 def changes_for(
     round_id: str,
-    students: Iterable[StudentMatchProfile],
+    pool: Iterable[StudentMatchProfile],
     openings: Mapping[str, OpeningSnapshot],
     heads: Mapping[str, OfferHead],
     assignments: Mapping[str, Assignment | None],
+    review: OfferReview,
+    expires_at: datetime,
 ) -> list[Change]:
-    """Only the differences: a kept pair publishes nothing; a moved student is withdrawn
-    from the old opening and proposed the new one; nothing is ever proposed twice."""
+    """The free pool's changes: each ending offer ends for its reason, and each assigned
+    student is offered the opening until `expires_at`. Held offers are not in the pool, so
+    no round ever moves one; nothing is ever proposed twice."""
     changes: list[Change] = []
-    for student in students:
+    for student in pool:
         sid = student.student_id
         head = heads.get(sid, OfferHead())
-        before = head.current
+        before, ending = review.ending.get(sid, (None, None))
         after = assignments.get(sid)
-        if before is not None and after is not None and before.opening_id == after.opening_id:
-            continue
         if before is None and after is None:
             continue
         proposal = None
@@ -131,9 +246,27 @@ def changes_for(
                 employer_id=opening.employer_id,
                 career_field=opening.career_field,
                 explanation=after.explanation,
+                expires_at=expires_at,
             )
-        changes.append(Change(sid, withdraw=before, propose=proposal, version=head.version))
+        changes.append(Change(sid, before, proposal, version=head.version, ending=ending))
     return changes
+
+
+SeasonStage = Literal["rolling", "gathering", "main_round"]
+
+
+@dataclass(frozen=True)
+class Season:
+    """A season's main round (DESIGN.md): before its cut-off registrations are gathered and
+    no round runs; at it, one round over everyone; after it, rolling rounds."""
+
+    main_round_at: datetime | None = None  # None: rolling rounds only (the default)
+    main_round_id: str | None = None  # the round that was this cut-off's main round
+
+    def stage(self, now: datetime) -> SeasonStage:
+        if self.main_round_at is None or self.main_round_id is not None:
+            return "rolling"
+        return "gathering" if now < self.main_round_at else "main_round"
 
 
 @dataclass(frozen=True)
@@ -206,11 +339,11 @@ def opening_profile(opening: OpeningSnapshot) -> OpeningProfile:
         min_age=opening.min_age,
         min_grade=opening.min_grade,
         required_credentials=frozenset(opening.required_credentials),
+        required_languages=frozenset(opening.required_languages),
         hiring_preferences=HiringPreferences(
             partner_programs=frozenset(prefs.partner_programs),
             partner_schools=frozenset(prefs.partner_schools),
             preferred_credentials=frozenset(prefs.preferred_credentials),
-            languages=frozenset(prefs.languages),
         ),
     )
 
@@ -223,7 +356,7 @@ def student_profile(student: StudentMatchProfile) -> StudentProfile:
         program=student.program,
         career_fields=student.career_fields,
         grade=student.grade,
-        age=student.age_at_start,
+        age=AGE_BAND_STARTS[student.age_band],  # the band's lowest age: never too young
         home=Location(home.town, home.lat, home.lon),
         max_commute_km=student.max_commute_km,
         available_from=student.available_from,
@@ -233,6 +366,22 @@ def student_profile(student: StudentMatchProfile) -> StudentProfile:
         languages=frozenset(student.languages),
         favourites=frozenset(student.favourites),
     )
+
+
+def solve_free_pool(
+    inputs: MatchingInputs,
+    heads: Mapping[str, OfferHead],
+    open_openings: Mapping[str, OpeningSnapshot],
+    expired_before: datetime,
+    seed: int,
+    related: Mapping[str, frozenset[str]],
+) -> tuple[OfferReview, RoundOutcome]:
+    """A round's computation, run in a worker process: review the offers and solve the
+    free pool. (The pool is not sent back: `free_pool` is cheap to take again.)"""
+    review = review_offers(
+        inputs.students, open_openings, heads, inputs.declined, related, expired_before
+    )
+    return review, solve_round(free_pool(inputs, review), seed, related)
 
 
 def solve_round(

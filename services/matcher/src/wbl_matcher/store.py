@@ -4,10 +4,12 @@ A `MatcherStore` protocol, its MongoDB implementation, and an in-memory one for 
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from pymongo import ASCENDING, UpdateOne
@@ -30,6 +32,7 @@ from wbl_matcher.domain import (
     Placement,
     Proposal,
     RoundRecord,
+    Season,
     Tally,
 )
 from wbl_schemas.envelope import Envelope
@@ -85,6 +88,14 @@ class MatcherStore(Protocol):
 
     async def inputs_for(self, career_fields: set[str] | None) -> MatchingInputs: ...
 
+    async def open_openings(self, opening_ids: Iterable[str]) -> dict[str, OpeningSnapshot]:
+        """Those of `opening_ids` still open, by id."""
+        ...
+
+    async def expiring_fields(self, before: datetime) -> set[str]:
+        """The career fields of open offers that expired before `before`."""
+        ...
+
     async def proposals(self, student_ids: Iterable[str]) -> dict[str, Proposal]: ...
 
     async def offer_heads(self, student_ids: Iterable[str]) -> dict[str, OfferHead]: ...
@@ -105,6 +116,14 @@ class MatcherStore(Protocol):
     async def save_round(self, record: RoundRecord) -> None: ...
 
     async def latest_round(self) -> RoundRecord | None: ...
+
+    async def season(self) -> Season: ...
+
+    async def set_season(self, main_round_at: datetime | None) -> None: ...
+
+    async def record_main_round(self, main_round_at: datetime, round_id: str) -> None:
+        """Once per cut-off: a repeat keeps the first."""
+        ...
 
 
 MAX_UPDATES_PER_COMMAND = 40
@@ -135,6 +154,9 @@ class MongoMatcherStore:
         self.dirty = db["dirty_marks"]
         self.rounds = db["rounds"]
         self.why_not_ = db["why_not"]
+        self.seasons = db["season"]
+        # One document per cut-off whose main round ran: a unique insert, so once.
+        self.main_rounds = db["main_rounds"]
         self.outbox = Outbox(db)
 
     async def ensure_indexes(self) -> None:
@@ -311,6 +333,21 @@ class MongoMatcherStore:
             declined=frozenset(declined),
         )
 
+    async def open_openings(self, opening_ids: Iterable[str]) -> dict[str, OpeningSnapshot]:
+        found = await find_by_ids(self.openings, opening_ids)
+        return {
+            oid: OpeningSnapshot.model_validate(doc["snapshot"])
+            for oid, doc in found.items()
+            if doc.get("status") == "open" and "snapshot" in doc
+        }
+
+    async def expiring_fields(self, before: datetime) -> set[str]:
+        # A scan of the proposals (FerretDB), hence only every sweep interval.
+        cursor = self.proposals_.find(
+            {"current.expires_at": {"$lte": before}}, {"current.career_field": 1}
+        )
+        return {doc["current"]["career_field"] async for doc in cursor}
+
     async def interests(self, career_fields: set[str]) -> list[tuple[str, ...]]:
         """The career fields of active students interested in any of `career_fields`."""
         cursor = self.students.find(
@@ -374,6 +411,26 @@ class MongoMatcherStore:
         seq = await self.rounds.count_documents({})
         await self.rounds.insert_one({"_id": record.round_id, "started_seq": seq, **asdict(record)})
 
+    async def season(self) -> Season:
+        doc = await self.seasons.find_one({"_id": "current"})
+        at = doc.get("main_round_at") if doc else None
+        if at is None:
+            return Season()
+        ran = await self.main_rounds.find_one({"_id": at.isoformat()})
+        return Season(at, ran["round_id"] if ran else None)
+
+    async def set_season(self, main_round_at: datetime | None) -> None:
+        # One admin's setting, replaced whole: the last writer's cut-off stands.
+        await self.seasons.replace_one(
+            {"_id": "current"}, {"main_round_at": main_round_at}, upsert=True
+        )
+
+    async def record_main_round(self, main_round_at: datetime, round_id: str) -> None:
+        with contextlib.suppress(DuplicateKeyError):
+            await self.main_rounds.insert_one(
+                {"_id": main_round_at.isoformat(), "round_id": round_id}
+            )
+
     async def latest_round(self) -> RoundRecord | None:
         doc = await self.rounds.find_one({}, sort=[("started_seq", -1)])
         if doc is None:
@@ -429,6 +486,8 @@ class InMemoryMatcherStore:
     reasons: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     rounds: list[RoundRecord] = field(default_factory=list)
     events: list[Envelope] = field(default_factory=list)
+    main_round_at: datetime | None = None
+    main_rounds: dict[datetime, str] = field(default_factory=dict)
 
     async def save_opening(self, opening: OpeningSnapshot) -> bool:
         row = self.openings.get(opening.opening_id)
@@ -548,6 +607,23 @@ class InMemoryMatcherStore:
             ),
         )
 
+    async def open_openings(self, opening_ids: Iterable[str]) -> dict[str, OpeningSnapshot]:
+        rows = {oid: self.openings.get(oid) for oid in opening_ids}
+        return {
+            oid: row.snapshot
+            for oid, row in rows.items()
+            if row is not None and row.status == "open" and row.snapshot is not None
+        }
+
+    async def expiring_fields(self, before: datetime) -> set[str]:
+        return {
+            head.current.career_field
+            for head in self.heads.values()
+            if head.current is not None
+            and head.current.expires_at is not None
+            and head.current.expires_at <= before
+        }
+
     async def interests(self, career_fields: set[str]) -> list[tuple[str, ...]]:
         return [profile.career_fields for profile, _ in self._active(career_fields)]
 
@@ -584,3 +660,13 @@ class InMemoryMatcherStore:
 
     async def latest_round(self) -> RoundRecord | None:
         return self.rounds[-1] if self.rounds else None
+
+    async def season(self) -> Season:
+        at = self.main_round_at
+        return Season(at, self.main_rounds.get(at) if at else None)
+
+    async def set_season(self, main_round_at: datetime | None) -> None:
+        self.main_round_at = main_round_at
+
+    async def record_main_round(self, main_round_at: datetime, round_id: str) -> None:
+        self.main_rounds.setdefault(main_round_at, round_id)

@@ -14,6 +14,7 @@ from cachetools import TTLCache
 
 from wbl_common.secrets import hash_secret
 from wbl_notifier.config import SmtpSettings
+from wbl_notifier.outbound import AddressRefused, webhook_url
 
 
 @dataclass(frozen=True)
@@ -28,12 +29,18 @@ class CoordinatorDirectory(Protocol):
 
 class RegistryDirectory:
     """Asks registry who a token belongs to; caches answers briefly, keyed by the token's
-    hash so the secret itself is never kept."""
+    hash so the secret itself is never kept. Refusals are cached too (`unknown_seconds`):
+    a wrong token tried again costs no registry lookup."""
 
-    def __init__(self, client: httpx.AsyncClient, cache_seconds: float) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, cache_seconds: float, unknown_seconds: float = 30.0
+    ) -> None:
         self._client = client
         self._cache: TTLCache[str, CoordinatorIdentity] = TTLCache(
             maxsize=10_000, ttl=max(cache_seconds, 0.001)
+        )
+        self._unknown: TTLCache[str, bool] = TTLCache(
+            maxsize=50_000, ttl=max(unknown_seconds, 0.001)
         )
 
     async def identify(self, token: str) -> CoordinatorIdentity | None:
@@ -41,10 +48,13 @@ class RegistryDirectory:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
+        if key in self._unknown:
+            return None
         response = await self._client.get(
             "/v1/coordinators/me", headers={"Authorization": f"Bearer {token}"}
         )
         if response.status_code in (401, 403):
+            self._unknown[key] = True
             return None
         response.raise_for_status()
         body = response.json()
@@ -57,11 +67,21 @@ class RegistryDirectory:
 
 
 class DeliveryError(Exception):
-    """One attempt failed in a way that may pass: the worker retries it."""
+    """One attempt failed in a way that may pass: the worker retries it. The message is the
+    detail, for the log; `public` is what the coordinator's inbox shows, which says nothing
+    about what lies behind an address (else the inbox would be a port scanner)."""
+
+    public = "could not be delivered"
 
 
 class PermanentDeliveryError(DeliveryError):
     """Retrying cannot help (e.g. the receiver refused the request as malformed)."""
+
+
+class WebhookRefused(PermanentDeliveryError):
+    """The webhook URL is malformed or leads to an address we do not send to."""
+
+    public = "the webhook address was refused"
 
 
 class Mailer(Protocol):
@@ -102,15 +122,21 @@ PERMANENT_HTTP = frozenset(range(400, 500)) - {408, 425, 429}
 
 
 class HttpWebhookSender:
+    """Posts through a client whose transport vets addresses (`outbound.VettedTransport`)
+    and never follows redirects: a 3xx is a failure, as a redirect could lead anywhere."""
+
     def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> None:
         try:
-            response = await self._client.post(url, content=body, headers=headers)
+            target = webhook_url(url)
+            response = await self._client.post(target, content=body, headers=headers)
+        except AddressRefused as error:
+            raise WebhookRefused(str(error)) from error
         except httpx.HTTPError as error:
             raise DeliveryError(f"{type(error).__name__}: {error}") from error
-        if response.status_code in PERMANENT_HTTP:
+        if response.is_redirect or response.status_code in PERMANENT_HTTP:
             raise PermanentDeliveryError(f"HTTP {response.status_code}")
         if not response.is_success:
             raise DeliveryError(f"HTTP {response.status_code}")

@@ -10,10 +10,12 @@ from typing import Annotated
 import httpx
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from wbl_common.bearer import StrictBearer
+from wbl_common.ratelimit import throttled
 from wbl_common.web import PROBLEM, errors
 from wbl_notifier.adapters import CoordinatorDirectory, CoordinatorIdentity, RegistryAnswer
 from wbl_notifier.domain import Channel, Delivery, DeliveryStatus, Notification, NotificationStatus
@@ -21,7 +23,7 @@ from wbl_notifier.handlers import Decisions, LinkNotYours, LinkSpent, Notifier
 from wbl_notifier.links import Decision, LinkRefused, Signer
 
 router = APIRouter(prefix="/v1", tags=["inbox"])
-bearer = HTTPBearer(auto_error=False, description="The coordinator's token")
+bearer = StrictBearer("The coordinator's token")
 
 
 def get_notifier(request: Request) -> Notifier:
@@ -61,7 +63,11 @@ async def current_coordinator(
         raise registry_unavailable() from error
     if identity is None:
         raise unauthenticated()
-    return identity
+    notifier: Notifier = request.app.state.notifier
+    schools = await notifier.scope(identity.coordinator_id, identity.school_ids)
+    if schools is None:  # removed: registry's cached word does not outlive the event
+        raise unauthenticated()
+    return CoordinatorIdentity(identity.coordinator_id, schools)
 
 
 def registry_unavailable() -> HTTPException:
@@ -144,7 +150,9 @@ async def inbox(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,  # skip stays a 64-bit integer
     size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[InboxItem]:
-    found = await notifier.inbox(coordinator.coordinator_id, status_filter, page, size)
+    found = await notifier.inbox(
+        coordinator.coordinator_id, status_filter, page, size, coordinator.school_ids
+    )
     return await inbox_items(notifier, coordinator.coordinator_id, found)
 
 
@@ -161,9 +169,10 @@ class StreamTicket(BaseModel):
     description=(
         "EventSource cannot send an Authorization header, and a bearer token in a URL ends "
         "up in logs and history. The page trades its token for a signed ticket that only "
-        "opens this coordinator's stream and expires within a minute."
+        "opens this coordinator's stream, once, and expires within a minute."
     ),
-    responses=errors(401, 503),
+    dependencies=[Depends(throttled("stream-tickets"))],
+    responses=errors(401, 429, 503),
 )
 async def stream_ticket(coordinator: CurrentCoordinator, signer: SignerDep) -> StreamTicket:
     ticket = signer.stream_ticket(coordinator.coordinator_id)
@@ -190,24 +199,38 @@ async def inbox_stream(
         coordinator_id = signer.read_stream_ticket(ticket)
     except LinkRefused as error:
         raise unauthenticated(str(error)) from error
+    if not await notifier.claim_ticket(ticket):
+        raise unauthenticated("this ticket was already used")
+    schools = await notifier.schools_of(coordinator_id)
+    if schools == ():
+        raise unauthenticated("this coordinator was removed")
     poll_s: float = request.app.state.stream_poll_s
     return EventSourceResponse(
-        changes_of(notifier, coordinator_id, poll_s), ping=15, send_timeout=30
+        changes_of(notifier, coordinator_id, poll_s, schools), ping=15, send_timeout=30
     )
 
 
 async def changes_of(
-    notifier: Notifier, coordinator_id: str, poll_s: float
+    notifier: Notifier, coordinator_id: str, poll_s: float, schools: tuple[str, ...] | None
 ) -> AsyncIterator[ServerSentEvent]:
     """Polls the inbox for changes (woken early by this process's handlers); the page loads
-    the full list once the stream is open, so nothing falls between the two."""
+    the full list once the stream is open, so nothing falls between the two. The stream
+    ends (a `closed` event) as soon as the coordinator is removed or their schools change,
+    whichever replica consumed that event: the page then needs a new ticket, and so its
+    token checked again."""
     since = notifier.clock() - timedelta(seconds=1)
     sent: dict[str, datetime] = {}
     yield ServerSentEvent(event="ready", data="{}")
     while True:
+        now = await notifier.schools_of(coordinator_id)
+        if schools is None and now:
+            schools = now  # their registration reached us after the stream opened
+        if now != schools:
+            yield ServerSentEvent(event="closed", data='{"reason": "access changed"}')
+            return
         changed = [
             n
-            for n in await notifier.changed_since(coordinator_id, since)
+            for n in await notifier.changed_since(coordinator_id, since, now)
             if sent.get(n.match_id) != n.updated_at
         ]
         for item in await inbox_items(notifier, coordinator_id, changed):

@@ -11,8 +11,9 @@ from fastapi import FastAPI
 from wbl_common.docs import install_docs
 from wbl_common.logs import configure_logging
 from wbl_common.metrics import install_http_metrics
+from wbl_common.ratelimit import install_rate_limits
 from wbl_common.settings import load_settings
-from wbl_common.web import install_problem_handlers, ops_router, serve
+from wbl_common.web import install_body_limit, install_problem_handlers, ops_router, serve
 from wbl_notifier import api, page
 from wbl_notifier.bootstrap import bootstrap
 from wbl_notifier.config import NotifierSettings
@@ -46,6 +47,8 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     )
     install_docs(app)
     install_problem_handlers(app)
+    install_body_limit(app, settings.http.max_body_bytes)
+    install_rate_limits(app, settings.http.rate_limits)
     install_http_metrics(app)
     app.include_router(api.router)
     app.include_router(page.router)

@@ -26,6 +26,7 @@ from wbl_notifier.domain import Channel
 from wbl_notifier.handlers import Notifier
 from wbl_notifier.lease import Lease, MongoLeaseStore
 from wbl_notifier.links import Signer
+from wbl_notifier.outbound import AddressPolicy, VettedTransport
 from wbl_notifier.store import MongoNotifierStore
 from wbl_notifier.worker import DeliveryPolicy, DeliveryWorker
 from wbl_schemas import topics
@@ -78,7 +79,10 @@ async def bootstrap(
             base_url=settings.registry.url, timeout=settings.registry.timeout_s
         ) as registry_http,
         httpx.AsyncClient(
-            timeout=settings.delivery.webhook_timeout_s, follow_redirects=False
+            transport=VettedTransport(AddressPolicy(settings.delivery.allow_loopback)),
+            timeout=settings.delivery.webhook_timeout_s,
+            follow_redirects=False,
+            trust_env=False,  # no proxy from the environment: the transport connects itself
         ) as webhook_http,
     ):
         store = MongoNotifierStore(runtime.db)
@@ -123,7 +127,11 @@ async def bootstrap(
         runtime.spawn(worker.run_digests, "digests")
         yield NotifierService(
             notifier=notifier,
-            directory=RegistryDirectory(registry_http, settings.registry.identity_cache_s),
+            directory=RegistryDirectory(
+                registry_http,
+                settings.registry.identity_cache_s,
+                settings.registry.unknown_token_cache_s,
+            ),
             placements=RegistryPlacements(registry_http),
             signer=signer,
             worker=worker,

@@ -27,6 +27,8 @@ class RegistryClientSettings(BaseModel):
     url: str = "http://127.0.0.1:8001"
     timeout_s: float = Field(default=5.0, gt=0)
     identity_cache_s: float = Field(default=60.0, ge=0)
+    # How long a token registry refused stays refused here without asking again.
+    unknown_token_cache_s: float = Field(default=30.0, ge=0)
 
 
 class SmtpSettings(BaseModel):
@@ -51,6 +53,9 @@ class DeliverySettings(BaseModel):
     poll_s: float = Field(default=1.0, gt=0)
     concurrency: int = Field(default=8, ge=1, le=256)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
+    # Webhooks go to public addresses only; local development and tests, whose receivers
+    # run on this machine, turn this on to admit loopback (127.0.0.0/8, ::1) as well.
+    allow_loopback: bool = False
     # An attempt's claim: if its replica crashed mid-send, the next attempt is made once this
     # has passed. Each attempt is cut off at half of it, so set it above twice the SMTP and
     # webhook timeouts.

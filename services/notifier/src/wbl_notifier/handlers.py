@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from wbl_common.secrets import hash_secret
 from wbl_notifier.adapters import PlacementDesk, RegistryAnswer
 from wbl_notifier.domain import (
     Delivery,
@@ -142,9 +143,28 @@ class Notifier:
         self.changes.notify()
 
     async def inbox(
-        self, coordinator_id: str, status: NotificationStatus | None, page: int, size: int
+        self,
+        coordinator_id: str,
+        status: NotificationStatus | None,
+        page: int,
+        size: int,
+        schools: tuple[str, ...] | None = None,
     ) -> list[Notification]:
-        return await self.store.inbox(coordinator_id, status, (page - 1) * size, size)
+        return await self.store.inbox(coordinator_id, status, (page - 1) * size, size, schools)
+
+    async def scope(self, coordinator_id: str, vouched: tuple[str, ...]) -> tuple[str, ...] | None:
+        """The schools a coordinator may see now: registry's word (cached briefly) narrowed
+        by the latest profile consumed from wbl.coordinators, read on every request; None
+        once the coordinator is removed."""
+        heard = await self.store.schools_of(coordinator_id)
+        if heard is None:  # their registration has not reached us yet
+            return vouched
+        if not heard:
+            return None
+        return tuple(s for s in vouched if s in heard)
+
+    async def schools_of(self, coordinator_id: str) -> tuple[str, ...] | None:
+        return await self.store.schools_of(coordinator_id)
 
     async def deliveries_of(
         self, coordinator_id: str, notifications: list[Notification]
@@ -156,8 +176,15 @@ class Notifier:
             by_match[d.match_id].append(d)
         return by_match
 
-    async def changed_since(self, coordinator_id: str, since: datetime) -> list[Notification]:
-        return await self.store.changed_since(coordinator_id, since)
+    async def changed_since(
+        self, coordinator_id: str, since: datetime, schools: tuple[str, ...] | None = None
+    ) -> list[Notification]:
+        return await self.store.changed_since(coordinator_id, since, schools)
+
+    async def claim_ticket(self, ticket: str) -> bool:
+        """True the first time a stream ticket is used: an insert, so even two concurrent
+        uses cannot both pass (FerretDB does not isolate conditional updates)."""
+        return await self.store.spend_link(f"ticket:{hash_secret(ticket)}", self.clock())
 
 
 class LinkSpent(Exception):
@@ -171,7 +198,9 @@ class LinkNotYours(Exception):
 @dataclass
 class Decisions:
     """A coordinator's confirm or decline, taken by registry under their own token; an email
-    link, when given, must be theirs, unexpired and unused, and is spent by this call."""
+    link, when given, must be theirs, unexpired and unused. It is claimed first (an insert,
+    so two concurrent uses cannot both pass) and released unless registry took the decision:
+    a refused one (no seat left now, say) may be tried again."""
 
     store: NotifierStore
     signer: Signer
@@ -207,7 +236,7 @@ class Decisions:
             if spent is not None:  # registry never decided: the link stays usable
                 await self.store.release_link(spent)
             raise
-        if spent is not None and answer.status_code >= 500:
+        if spent is not None and answer.status_code >= 400:  # not taken: usable again
             await self.store.release_link(spent)
         return answer
 

@@ -6,6 +6,7 @@ match), not here: a signature can prove who and what, not that it was never used
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -58,10 +59,14 @@ class Signer:
             raise LinkRefused("malformed link", expired=False) from error
 
     def stream_ticket(self, coordinator_id: str) -> str:
-        return self._tickets.dumps(coordinator_id)
+        """A fresh ticket each time (a nonce: two in one second differ), as each is used once."""
+        return self._tickets.dumps([coordinator_id, secrets.token_urlsafe(8)])
 
     def read_stream_ticket(self, ticket: str) -> str:
-        return str(_loads(self._tickets, ticket, self.ticket_ttl_s, "ticket"))
+        fields = _loads(self._tickets, ticket, self.ticket_ttl_s, "ticket")
+        if not (isinstance(fields, list) and len(fields) == 2):
+            raise LinkRefused("malformed ticket", expired=False)
+        return str(fields[0])
 
 
 def _loads(serializer: URLSafeTimedSerializer, token: str, max_age: int, what: str) -> object:

@@ -60,19 +60,30 @@ class NotifierStore(Protocol):
 
     async def coordinators_of(self, school_id: str) -> list[CoordinatorProfile]: ...
 
+    async def schools_of(self, coordinator_id: str) -> tuple[str, ...] | None: ...
+
     async def save_matches(self, proposals: Sequence[MatchProposal]) -> None: ...
 
     async def open_matches_of(self, school_ids: tuple[str, ...]) -> list[MatchProposal]: ...
 
     async def record_outcome(self, outcome: MatchOutcome) -> bool: ...
 
+    async def settled(self, match_ids: list[str]) -> set[str]: ...
+
     async def add_notifications(self, notifications: list[Notification]) -> int: ...
 
     async def inbox(
-        self, coordinator_id: str, status: NotificationStatus | None, skip: int, limit: int
+        self,
+        coordinator_id: str,
+        status: NotificationStatus | None,
+        skip: int,
+        limit: int,
+        schools: tuple[str, ...] | None = None,
     ) -> list[Notification]: ...
 
-    async def changed_since(self, coordinator_id: str, since: datetime) -> list[Notification]: ...
+    async def changed_since(
+        self, coordinator_id: str, since: datetime, schools: tuple[str, ...] | None = None
+    ) -> list[Notification]: ...
 
     async def add_deliveries(self, deliveries: list[Delivery]) -> int: ...
 
@@ -170,6 +181,13 @@ class MongoNotifierStore:
     async def remove_coordinator(self, coordinator_id: str, version: int) -> None:
         await upsert_if_newer(self.coordinators, coordinator_id, version, {"removed": True})
 
+    async def schools_of(self, coordinator_id: str) -> tuple[str, ...] | None:
+        """The coordinator's schools as last heard: () once removed, None if never heard of."""
+        doc = await self.coordinators.find_one({"_id": coordinator_id})
+        if doc is None:
+            return None
+        return () if doc.get("removed") else tuple(doc.get("school_ids", ()))
+
     async def coordinators_of(self, school_id: str) -> list[CoordinatorProfile]:
         cursor = self.coordinators.find({"school_ids": school_id, "removed": False})
         return [
@@ -211,6 +229,10 @@ class MongoNotifierStore:
         )
         return recorded
 
+    async def settled(self, match_ids: list[str]) -> set[str]:
+        """Of `match_ids`, those withdrawn or decided."""
+        return {m for m, outcomes in (await self._outcomes_of(match_ids)).items() if outcomes}
+
     async def _outcomes_of(self, match_ids: list[str]) -> dict[str, list[MatchOutcome]]:
         found: dict[str, list[MatchOutcome]] = {m: [] for m in match_ids}
         if not match_ids:
@@ -234,10 +256,16 @@ class MongoNotifierStore:
             return _inserted_despite_duplicates(error)
 
     async def inbox(
-        self, coordinator_id: str, status: NotificationStatus | None, skip: int, limit: int
+        self,
+        coordinator_id: str,
+        status: NotificationStatus | None,
+        skip: int,
+        limit: int,
+        schools: tuple[str, ...] | None = None,
     ) -> list[Notification]:
         newest_first = [("created_at", DESCENDING), ("match_id", ASCENDING)]
-        cursor = self.notifications.find({"coordinator_id": coordinator_id}).sort(newest_first)
+        query = _in_schools({"coordinator_id": coordinator_id}, schools)
+        cursor = self.notifications.find(query).sort(newest_first)
         if status is None:
             return await self._derived(cursor.skip(skip).limit(limit))
         # The status is derived, so a filtered page is found by reading in batches.
@@ -253,12 +281,17 @@ class MongoNotifierStore:
         page += [n for n in await self._with_outcomes(batch) if n.status == status]
         return _page(page, skip, limit)
 
-    async def changed_since(self, coordinator_id: str, since: datetime) -> list[Notification]:
+    async def changed_since(
+        self, coordinator_id: str, since: datetime, schools: tuple[str, ...] | None = None
+    ) -> list[Notification]:
         """Notifications created or changed at or after `since`, oldest change first (the
         inbox's live stream polls this; FerretDB serves no change streams)."""
-        cursor = self.notifications.find(
-            {"coordinator_id": coordinator_id, "updated_at": {"$gte": since}}
-        ).sort([("updated_at", ASCENDING), ("match_id", ASCENDING)])
+        query = _in_schools(
+            {"coordinator_id": coordinator_id, "updated_at": {"$gte": since}}, schools
+        )
+        cursor = self.notifications.find(query).sort(
+            [("updated_at", ASCENDING), ("match_id", ASCENDING)]
+        )
         return await self._derived(cursor)
 
     async def _derived(self, cursor: AsyncIterator[Document]) -> list[Notification]:
@@ -396,6 +429,11 @@ class MongoNotifierStore:
         return await self.spent_links.find_one({"_id": use_key}) is not None
 
 
+def _in_schools(query: Document, schools: tuple[str, ...] | None) -> Document:
+    """`query` narrowed to notifications of `schools` (None: no narrowing)."""
+    return query if schools is None else {**query, "school_id": {"$in": list(schools)}}
+
+
 def _notification_doc(notification: Notification) -> Document:
     doc: Document = NOTIFICATION.dump_python(notification, mode="python", exclude=DERIVED)
     doc["_id"] = notification_key(notification.coordinator_id, notification.match_id)
@@ -457,6 +495,12 @@ class InMemoryNotifierStore:
         if stored is None or stored[0] < version:
             self.coordinators[coordinator_id] = (version, profile)
 
+    async def schools_of(self, coordinator_id: str) -> tuple[str, ...] | None:
+        stored = self.coordinators.get(coordinator_id)
+        if stored is None:
+            return None
+        return () if stored[1] is None else stored[1].school_ids
+
     async def coordinators_of(self, school_id: str) -> list[CoordinatorProfile]:
         return [
             profile
@@ -486,6 +530,9 @@ class InMemoryNotifierStore:
                 self.notifications[key] = replace(n, updated_at=_bson_time(outcome.recorded_at))
         return recorded
 
+    async def settled(self, match_ids: list[str]) -> set[str]:
+        return {m for m in match_ids if self._outcomes_of(m)}
+
     def _outcomes_of(self, match_id: str) -> list[MatchOutcome]:
         return [self.outcomes[k] for k in outcome_keys(match_id) if k in self.outcomes]
 
@@ -508,26 +555,36 @@ class InMemoryNotifierStore:
         return added
 
     async def inbox(
-        self, coordinator_id: str, status: NotificationStatus | None, skip: int, limit: int
+        self,
+        coordinator_id: str,
+        status: NotificationStatus | None,
+        skip: int,
+        limit: int,
+        schools: tuple[str, ...] | None = None,
     ) -> list[Notification]:
         found = sorted(
             (
                 self._derived(n)
                 for n in self.notifications.values()
                 if n.coordinator_id == coordinator_id
+                and (schools is None or n.school_id in schools)
             ),
             key=lambda n: n.match_id,
         )
         found.sort(key=lambda n: n.created_at, reverse=True)  # stable: match_id breaks ties
         return _page([n for n in found if status is None or n.status == status], skip, limit)
 
-    async def changed_since(self, coordinator_id: str, since: datetime) -> list[Notification]:
+    async def changed_since(
+        self, coordinator_id: str, since: datetime, schools: tuple[str, ...] | None = None
+    ) -> list[Notification]:
         since = _bson_time(since)
         return sorted(
             (
                 self._derived(n)
                 for n in self.notifications.values()
-                if n.coordinator_id == coordinator_id and n.updated_at >= since
+                if n.coordinator_id == coordinator_id
+                and n.updated_at >= since
+                and (schools is None or n.school_id in schools)
             ),
             key=lambda n: (n.updated_at, n.match_id),
         )

@@ -29,6 +29,7 @@ from wbl_common.metrics import DeadLetterMetrics, DeliveryMetrics
 from wbl_common.secrets import derive_secret
 from wbl_notifier.adapters import DeliveryError, Mailer, PermanentDeliveryError, WebhookSender
 from wbl_notifier.domain import (
+    DIGEST_EVENT,
     AttemptClaim,
     Channel,
     Delivery,
@@ -212,12 +213,12 @@ class DeliveryWorker:
             error = await self._try_send(delivery)
         if error is not None and not _final(error, claim.number, self.policy.max_attempts):
             await self._retry_later(delivery, claim.number, error)
-            return replace(delivery, attempts=claim.number, last_error=str(error)[:500])
+            return replace(delivery, attempts=claim.number, last_error=error.public)
         outcome = replace(
             delivery,
             attempts=min(claim.number, self.policy.max_attempts),
             status=DeliveryStatus.SENT if error is None else DeliveryStatus.FAILED,
-            last_error=None if error is None else str(error)[:500],
+            last_error=None if error is None else error.public,
         )
         await self.store.finish(outcome, self.clock())
         self.metrics.count(delivery.channel.value, outcome.status.value)
@@ -234,7 +235,7 @@ class DeliveryWorker:
                 delivery_id=delivery.delivery_id,
                 channel=delivery.channel.value,
                 attempts=outcome.attempts,
-                reason=outcome.last_error,
+                reason=str(error)[:500],
             )
             await self._dead_letter(outcome)
         return outcome
@@ -247,12 +248,14 @@ class DeliveryWorker:
             return error
         except TimeoutError:
             return DeliveryError(f"no answer within {self.policy.attempt_timeout_s:g} s")
+        except Exception as error:  # anything else still ends in a recorded attempt
+            return DeliveryError(f"{type(error).__name__}: {error}")
         return None
 
     async def _retry_later(self, delivery: Delivery, attempts: int, error: DeliveryError) -> None:
         wait = backoff_s(attempts, self.policy.backoff_initial_s, self.policy.backoff_max_s)
         at = self.clock() + timedelta(seconds=wait)
-        await self.store.retry_later(delivery.delivery_id, attempts, str(error)[:500], at)
+        await self.store.retry_later(delivery.delivery_id, attempts, error.public, at)
         log.info(
             "delivery attempt failed",
             delivery_id=delivery.delivery_id,
@@ -262,17 +265,34 @@ class DeliveryWorker:
         )
 
     async def _send(self, delivery: Delivery) -> None:
+        if delivery.event_type == DIGEST_EVENT:
+            delivery = await self._unsettled(delivery)
+            if not delivery.matches:
+                log.info("digest left with nothing to tell", delivery_id=delivery.delivery_id)
+                return
         links = {
             m.match_id: self._links(delivery.coordinator_id, m.match_id) for m in delivery.matches
         }
         if delivery.channel is Channel.EMAIL:
-            await self.mailer.send(email_message(delivery, links, self.inbox_url, self.sender))
+            try:
+                message = email_message(delivery, links, self.inbox_url, self.sender)
+            except ValueError as error:  # e.g. an address with a line break in it
+                raise PermanentDeliveryError(f"the email cannot be written: {error}") from error
+            await self.mailer.send(message)
             return
         body = webhook_body(delivery, links, self.inbox_url)
         secret = derive_secret(self.webhook_key, "whsec", delivery.coordinator_id)
         timestamp = int(self.clock().timestamp())
         await self.webhooks.post(
             delivery.target, body, signed_headers(secret, delivery.delivery_id, body, timestamp)
+        )
+
+    async def _unsettled(self, digest: Delivery) -> Delivery:
+        """The digest without the matches withdrawn or decided since they were held: it
+        would offer live decision links for them."""
+        settled = await self.store.settled([m.match_id for m in digest.matches])
+        return replace(
+            digest, matches=tuple(m for m in digest.matches if m.match_id not in settled)
         )
 
     def _links(self, coordinator_id: str, match_id: str) -> MatchLinks:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Awaitable
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from pydantic_core import to_json
 from starlette.datastructures import UploadFile
 
+from wbl_common.ratelimit import throttled
 from wbl_common.web import errors, problem
 from wbl_common.workers import Workers, WorkersBusy
 from wbl_registry import bulk
@@ -34,6 +33,7 @@ from wbl_registry.domain import (
     NotFound,
     PreconditionFailed,
 )
+from wbl_registry.exports import csv_text
 from wbl_registry.models import (
     OPENING_PATCH_EXAMPLES,
     STUDENT_PATCH_EXAMPLES,
@@ -72,11 +72,12 @@ Size = Annotated[int, Query(ge=1, le=200, examples=[50])]
 
 
 class RequestError(HTTPException):
-    """Input the domain refuses: 422 with the fields it concerns (see `invalid_request`)."""
+    """Input the domain refuses, with the fields it concerns (see `invalid_request`): 422,
+    or 409 when the input is well formed but clashes with what is stored (an email taken)."""
 
-    def __init__(self, message: str, field_name: str | None) -> None:
+    def __init__(self, message: str, field_name: str | None, status_code: int = 422) -> None:
         self.errors = [{"field": field_name or "", "message": message}]
-        super().__init__(422, message)
+        super().__init__(status_code, message)
 
     @classmethod
     def of(cls, error: ValidationError) -> RequestError:
@@ -89,6 +90,8 @@ class RequestError(HTTPException):
 async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
     """The same problem+json shape as a request that fails schema validation."""
     assert isinstance(exc, RequestError)
+    if exc.status_code != 422:
+        return problem(exc.status_code, "Conflict", str(exc.detail), errors=exc.errors)
     return problem(422, "Invalid request", "One or more fields are invalid.", errors=exc.errors)
 
 
@@ -97,6 +100,8 @@ def domain_error(error: DomainError) -> HTTPException:
         return HTTPException(status.HTTP_404_NOT_FOUND, str(error))
     if isinstance(error, Forbidden):
         return HTTPException(status.HTTP_403_FORBIDDEN, str(error))
+    if isinstance(error, Conflict) and error.field:
+        return RequestError(str(error), error.field, status.HTTP_409_CONFLICT)
     if isinstance(error, Conflict):
         return HTTPException(status.HTTP_409_CONFLICT, str(error))
     if isinstance(error, PreconditionFailed):
@@ -444,12 +449,14 @@ BULK_BODY: dict[str, Any] = {
     summary="Register a class from a CSV upload or a JSON array",
     openapi_extra=BULK_BODY,
     response_model=ClassRegistration,
+    dependencies=[Depends(throttled("class-lists"))],
     responses=errors(
         401,
         403,
         413,
         415,
         422,
+        429,
         503,
         described={503: "Other class lists are being read: send it again after Retry-After"},
     ),
@@ -668,11 +675,12 @@ async def decline_match(
     "/reports/outcomes",
     tags=["reports"],
     summary="Placement rates by program, career field, school and special population",
+    dependencies=[Depends(throttled("reports"))],
     responses={
         200: {
             "content": {"text/csv": {"example": "dimension,group,students,placed,placement_rate\n"}}
         },
-        **errors(401, 403, 422),
+        **errors(401, 403, 422, 429),
     },
 )
 async def outcomes_report(
@@ -687,11 +695,8 @@ async def outcomes_report(
     rows = [OutcomePublic.of(r) for r in await registry.outcomes(schools)]
     if report_format == "json":
         return rows
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(OutcomePublic.model_fields))
-    writer.writeheader()
-    writer.writerows(r.model_dump() for r in rows)
-    return Response(out.getvalue(), media_type="text/csv")
+    text = csv_text(list(OutcomePublic.model_fields), (r.model_dump() for r in rows))
+    return Response(text, media_type="text/csv")
 
 
 # -- reference ----------------------------------------------------------------------------

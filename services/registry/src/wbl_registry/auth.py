@@ -10,15 +10,14 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 
+from wbl_common.bearer import StrictBearer
 from wbl_common.secrets import same_secret
 from wbl_registry.domain import Coordinator, Employer
 from wbl_registry.handlers import Registry
 
-bearer = HTTPBearer(
-    auto_error=False, description="Admin token, employer API key or coordinator token"
-)
+bearer = StrictBearer("Admin token, employer API key or coordinator token")
 
 
 @dataclass(frozen=True)

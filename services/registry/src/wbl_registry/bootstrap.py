@@ -38,6 +38,7 @@ async def bootstrap(settings: RegistrySettings) -> AsyncIterator[RegistryService
             written=relay.wake,
             webhook_key=settings.webhook_key.get_secret_value(),
             report_min_group=settings.report_min_group,
+            webhook_loopback=settings.webhook_loopback,
         )
         runtime.consume(
             SPECS[topics.MATCHES], registry.on_match_event, batches=registry.on_match_events

@@ -24,6 +24,11 @@ class RegistrySettings(ServiceSettings):
         ge=0,
         description="Statewide outcomes report: groups with fewer students are suppressed.",
     )
+    webhook_loopback: bool = Field(
+        default=False,
+        description="Development and tests only: webhook URLs may be http:// to this machine "
+        "(localhost, 127.0.0.1, ::1). Off: https:// to a public host only.",
+    )
     consumer_name: ConsumerName = "registry"
     # Worker processes that read and check class lists, off the event loop.
     class_lists: WorkerSettings = WorkerSettings()

@@ -9,16 +9,18 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 
 from wbl_schemas.events import (
+    MIN_AGES,
     CoordinatorProfile,
     HiringPreferences,
     NotificationChannels,
     OpeningSnapshot,
     Place,
     StudentMatchProfile,
+    age_band,
 )
 from wbl_schemas.reference import ReferenceData
 
@@ -142,6 +144,7 @@ class OpeningTerms:
     min_age: int = 16
     min_grade: int = 9
     required_credentials: tuple[str, ...] = ()
+    required_languages: tuple[str, ...] = ()  # a bilingual role: eligibility, never ranking
     hiring_preferences: HiringPreferences = field(default_factory=HiringPreferences)
 
 
@@ -176,6 +179,7 @@ class Opening:
             min_age=t.min_age,
             min_grade=t.min_grade,
             required_credentials=t.required_credentials,
+            required_languages=t.required_languages,
             hiring_preferences=t.hiring_preferences,
         )
 
@@ -195,6 +199,12 @@ def check_opening_terms(terms: OpeningTerms, reference: ReferenceData) -> Openin
         )
     if terms.ends_on <= terms.starts_on:
         raise DomainError("ends_on must be after starts_on", "ends_on")
+    if terms.min_age not in MIN_AGES:
+        raise DomainError(
+            "min_age must be 14, 16, 18 or 21: the ages the work rules turn on, and all that "
+            "matching learns of a student's age",
+            "min_age",
+        )
     if terms.hazardous and terms.min_age < HAZARDOUS_MIN_AGE:
         raise DomainError("hazardous work needs min_age of at least 18", "min_age")
     if not terms.remote and terms.location is None:
@@ -287,14 +297,26 @@ class Student:
             career_fields=p.career_fields,
             credentials=p.credentials,
             grade=p.grade,
-            age_at_start=age_on(self.person.date_of_birth, p.available_from),
+            age_band=age_band(age_on(self.person.date_of_birth, p.available_from)),
             languages=p.languages,
-            home=p.home,
+            home=coarse(p.home),
             max_commute_km=p.max_commute_km,
             available_from=p.available_from,
             available_to=p.available_to,
             hours_per_week=p.hours_per_week,
         )
+
+
+# Degrees a home is rounded to on the bus: about 1.1 km north-south, 0.8 km east-west at
+# Massachusetts' latitude; enough for commute limits given in whole kilometres.
+HOME_GRID_DEG = 2
+
+
+def coarse(home: Place) -> Place:
+    """A home on the ~1 km grid: the exact address stays in registry."""
+    return Place(
+        town=home.town, lat=round(home.lat, HOME_GRID_DEG), lon=round(home.lon, HOME_GRID_DEG)
+    )
 
 
 def age_on(born: date, day: date) -> int:
@@ -386,6 +408,7 @@ class Match:
     explanation: tuple[str, ...] = ()
     decided_by: str | None = None
     note: str = ""
+    expires_at: datetime | None = None  # the offer's deadline for a decision
 
 
 class DecisionKind(StrEnum):
@@ -461,9 +484,23 @@ class OutcomeRow:
 
 
 def suppress_small_groups(rows: list[OutcomeRow], min_group: int) -> list[OutcomeRow]:
-    """Mark groups of fewer than `min_group` students, whose rates would reveal how
-    individual students fared (the small-cell rule of published education statistics)."""
-    return [replace(r, suppressed=r.students < min_group) for r in rows]
+    """Hide groups of fewer than `min_group` students, whose rates would reveal how
+    individual students fared (the small-cell rule of published education statistics), and
+    their complements: program, career field and school each count every student once, so
+    any of them shown in full gives the total, and a dimension's one hidden cell would be
+    that total less its shown cells. So a dimension hides none of its cells or two at least:
+    with one hidden, the next smallest goes too. (Special populations have no shared total;
+    the same rule keeps them from giving each other away.)"""
+    marked = [replace(r, suppressed=r.students < min_group) for r in rows]
+    for dimension in dict.fromkeys(r.dimension for r in marked):
+        cells = [i for i, r in enumerate(marked) if r.dimension == dimension]
+        if sum(marked[i].suppressed for i in cells) != 1:
+            continue
+        shown = [i for i in cells if not marked[i].suppressed]
+        if shown:
+            complement = min(shown, key=lambda i: (marked[i].students, marked[i].group))
+            marked[complement] = replace(marked[complement], suppressed=True)
+    return marked
 
 
 def outcomes(students: Iterable[OutcomeFacts], placed: set[str]) -> list[OutcomeRow]:

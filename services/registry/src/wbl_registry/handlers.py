@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid5
 
 import structlog
 
 from wbl_common.secrets import derive_secret, hash_secret, new_secret
+from wbl_registry.channels import check_channels
 from wbl_registry.domain import (
     Conflict,
     Coordinator,
@@ -119,6 +120,8 @@ class Registry:
     written: Callable[[], None] = lambda: None
     webhook_key: str = ""
     report_min_group: int = 10
+    webhook_loopback: bool = False  # development and tests: http:// webhooks to this machine
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def _stored(self, stored: bool, what: str, if_match: int | None = None) -> None:
         """A versioned write either landed (wake the relay) or lost to a concurrent one:
@@ -183,6 +186,7 @@ class Registry:
         return derive_secret(self.webhook_key, WEBHOOK_PURPOSE, coordinator.id)
 
     def _check_channels(self, channels: NotificationChannels) -> None:
+        check_channels(channels, self.webhook_loopback)
         if channels.webhook_url is not None and not self.webhook_key:
             raise Conflict("webhooks are not configured on this registry", "channels.webhook_url")
 
@@ -453,7 +457,7 @@ class Registry:
         the sweep finishes what a crash interrupted. What cannot be carried out (the student
         is placed elsewhere, no seat is left) gives its claims back."""
         match = await self.match_for(coordinator, match_id)
-        _still_open(match)
+        _still_open(match, self.clock())
         student = await self.store.student(match.student_id)
         if student is None or student.status != "active":
             raise Conflict("the student has been withdrawn")
@@ -518,7 +522,7 @@ class Registry:
 
     async def decline_match(self, coordinator: Coordinator, match_id: str, note: str = "") -> Match:
         match = await self.match_for(coordinator, match_id)
-        _still_open(match)
+        _still_open(match, self.clock())
         claim = await self._claim(Decision(match.id, DecisionKind.DECLINE, coordinator.id, note))
         declined = await self._record(match, claim)
         log.info("placement declined", match_id=match_id)
@@ -533,7 +537,6 @@ class Registry:
             school_id=match.school_id,
             opening_id=match.opening_id,
             coordinator_id=match.decided_by,
-            note=match.note,
         )
 
     async def matches_for_coordinator(
@@ -585,9 +588,17 @@ def _same_version(version: int, what: str, based_on: int | None, if_match: int |
         raise Conflict(f"the {what} changed meanwhile; read it again and retry")
 
 
-def _still_open(match: Match) -> None:
+def _still_open(match: Match, now: datetime) -> None:
+    """A decision needs a proposed match within its offer window. The matcher frees an
+    expired offer's seat only a grace period later, so a decision claimed before the
+    deadline reaches it first: of a decision and an expiry, one wins."""
     if match.status != MatchStatus.PROPOSED:
         raise Conflict(f"the match is {match.status.value}, no longer open to a decision")
+    if match.expires_at is not None and now >= match.expires_at:
+        raise Conflict(
+            f"this offer expired on {match.expires_at:%Y-%m-%d %H:%M} UTC without a decision; "
+            "its seat goes back to matching and the student will get a new offer if one fits"
+        )
 
 
 def _proposed(p: MatchProposal) -> Match:
@@ -601,4 +612,5 @@ def _proposed(p: MatchProposal) -> Match:
         career_field=p.career_field,
         status=MatchStatus.PROPOSED,
         explanation=p.explanation,
+        expires_at=p.expires_at,
     )

@@ -19,6 +19,7 @@ from wbl_registry.domain import (
     PersonalDetails,
     Student,
     StudentPlan,
+    age_on,
 )
 from wbl_registry.handlers import Placement, StudentApplication
 from wbl_schemas.events import (
@@ -27,12 +28,12 @@ from wbl_schemas.events import (
     MaxItems,
     NotificationChannels,
     Place,
+    SchoolId,
     refuse_many_unknown_fields,
 )
 
 # Every list and string is bounded (docs/registry.md, "Bounds"): no request can make an
 # event larger than wbl_schemas.events.MAX_EVENT_BYTES. Lists are counted before their items.
-SchoolId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 ReferenceCode = Annotated[str, Field(min_length=1, max_length=80)]  # checked by the domain
 SpecialPopulation = Literal[
     "economically-disadvantaged",
@@ -190,18 +191,32 @@ class OpeningCreate(StrictModel):
     hours_per_week: int = Field(ge=1, le=40)
     paid: bool
     hazardous: bool = False
-    min_age: int = Field(default=16, ge=14, le=99)
+    min_age: int = Field(
+        default=16,
+        ge=14,
+        le=99,
+        description="14, 16, 18 or 21: the ages the work rules turn on, which are all the "
+        "matcher learns of a student's age (18 at least for hazardous work)",
+    )
     min_grade: int = Field(default=9, ge=9, le=14)
     required_credentials: Annotated[list[ReferenceCode], MaxItems(20)] = Field(
         default=[], description="Credential codes, at most 20"
     )
+    required_languages: Annotated[list[Language], MaxItems(5)] = Field(
+        default=[],
+        description="Languages the work itself needs (a bilingual role), as tags such as "
+        "`es`; at most 5. Only students who speak each one are eligible; a language never "
+        "ranks students, so it is no hiring preference.",
+    )
     hiring_preferences: HiringPreferences = HiringPreferences()
 
     def terms(self) -> OpeningTerms:
+        lists = {"required_credentials", "required_languages", "hiring_preferences", "location"}
         return OpeningTerms(
-            **self.model_dump(exclude={"required_credentials", "hiring_preferences", "location"}),
+            **self.model_dump(exclude=lists),
             location=self.location,
             required_credentials=tuple(self.required_credentials),
+            required_languages=tuple(dict.fromkeys(self.required_languages)),
             hiring_preferences=self.hiring_preferences,
         )
 
@@ -246,6 +261,7 @@ class OpeningPublic(OpeningCreate):
             min_age=t.min_age,
             min_grade=t.min_grade,
             required_credentials=list(t.required_credentials),
+            required_languages=list(t.required_languages),
             hiring_preferences=t.hiring_preferences,
         )
 
@@ -357,7 +373,7 @@ class StudentPublic(StudentCreate):
             id=student.id,
             status="withdrawn" if student.status == "withdrawn" else "active",
             version=student.version,
-            age_at_start=student.match_profile().age_at_start,
+            age_at_start=age_on(p.date_of_birth, plan.available_from),
             school_id=student.school_id,
             first_name=p.first_name,
             last_name=p.last_name,
@@ -413,6 +429,9 @@ class MatchPublic(BaseModel):
     status: MatchStatus
     explanation: list[str]
     decided_by: str | None
+    expires_at: datetime | None = Field(
+        default=None, description="Confirm or decline by then; after it the seat is offered again."
+    )
 
     @classmethod
     def of(cls, match: Match) -> MatchPublic:
@@ -425,6 +444,7 @@ class MatchPublic(BaseModel):
             status=match.status,
             explanation=list(match.explanation),
             decided_by=match.decided_by,
+            expires_at=match.expires_at,
         )
 
 
@@ -495,7 +515,8 @@ class OutcomePublic(BaseModel):
     placement_rate: float | None = Field(description="null when suppressed")
     suppressed: bool = Field(
         description="In the statewide report, a group of fewer than "
-        "WBL_REGISTRY_REPORT_MIN_GROUP students: its figures are withheld"
+        "WBL_REGISTRY_REPORT_MIN_GROUP students, or the next smallest of its dimension "
+        "withheld with it so that neither follows from the total: its figures are withheld"
     )
 
     @classmethod

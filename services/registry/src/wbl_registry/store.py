@@ -215,6 +215,7 @@ PROPOSAL_FIELDS = (
     "employer_id",
     "career_field",
     "explanation",
+    "expires_at",
 )
 
 
@@ -623,6 +624,7 @@ class MongoRegistryStore:
                     explanation=tuple(doc.get("explanation", ())),
                     decided_by=decided.by if decided else None,
                     note=note,
+                    expires_at=doc.get("expires_at"),
                 )
             )
         return found

@@ -6,6 +6,8 @@ A pair is eligible when all hold (DESIGN.md, "Matching", step 1):
   field declared related to one of them in ``related_fields``;
 - age at start >= the opening's minimum age (18 for hazardous work);
 - the student holds every required credential;
+- the student speaks every language the opening requires (a bilingual role; the only
+  way a language enters matching);
 - grade >= the opening's minimum grade;
 - the availability windows overlap;
 - hours per week <= the student's hours and <= the legal weekly limit for the age
@@ -131,13 +133,14 @@ def _field_check(
 
 def _age_check(opening: OpeningProfile, student: StudentProfile) -> Check:
     min_age = opening.effective_min_age
+    # The texts name the opening's minimum, never the student's age: they leave the inbox.
     if student.age >= min_age:
-        return Check("age", True, f"age {student.age} meets the minimum age {min_age}")
+        return Check("age", True, f"meets the minimum age {min_age} at the start")
     if opening.hazardous and student.age < 18 <= min_age:
         return Check(
-            "age", False, f"hazardous work needs age 18 at the start; you will be {student.age}"
+            "age", False, "hazardous work needs age 18 at the start; the student will be younger"
         )
-    return Check("age", False, f"minimum age is {min_age}; you will be {student.age} at the start")
+    return Check("age", False, f"minimum age is {min_age}; the student will be younger")
 
 
 def _credentials_check(opening: OpeningProfile, student: StudentProfile) -> Check:
@@ -149,6 +152,17 @@ def _credentials_check(opening: OpeningProfile, student: StudentProfile) -> Chec
         held = ", ".join(sorted(opening.required_credentials))
         return Check("credentials", True, f"holds the required credentials: {held}")
     return Check("credentials", True, "no credential required")
+
+
+def _languages_check(opening: OpeningProfile, student: StudentProfile) -> Check:
+    missing = sorted(opening.required_languages - student.languages)
+    if missing:
+        return Check("languages", False, f"needs a speaker of {' and '.join(missing)}")
+    if opening.required_languages:
+        # Not which ones: the texts leave the inbox, and say nothing of what a student speaks.
+        noun = "language" if len(opening.required_languages) == 1 else "languages"
+        return Check("languages", True, f"speaks the {noun} the opening requires")
+    return Check("languages", True, "")  # not shown: the opening requires none
 
 
 def _grade_check(opening: OpeningProfile, student: StudentProfile) -> Check:
@@ -193,7 +207,7 @@ def _hours_check(opening: OpeningProfile, student: StudentProfile) -> Check:
             "hours",
             False,
             f"{_hours(hours)} hours a week is over the legal limit of {_hours(limit)} "
-            f"for age {student.age} during the school term",
+            "for the student's age in term",
         )
     legal = "" if limit is None else f" and the legal limit of {_hours(limit)} for your age"
     return Check(
@@ -229,10 +243,12 @@ def check_pair(
     Failed texts speak to the student's coordinator ("needs OSHA-10 credential",
     "42 km away, your limit is 25 km").
     """
+    languages = (_languages_check(opening, student),) if opening.required_languages else ()
     return (
         _field_check(opening, student, related_fields),
         _age_check(opening, student),
         _credentials_check(opening, student),
+        *languages,
         _grade_check(opening, student),
         _availability_check(opening, student),
         _hours_check(opening, student),
@@ -257,6 +273,8 @@ def failed_reasons(
         out.append(_age_check(opening, student).text)
     if not opening.required_credentials <= student.credentials:
         out.append(_credentials_check(opening, student).text)
+    if not opening.required_languages <= student.languages:
+        out.append(_languages_check(opening, student).text)
     if student.grade < opening.min_grade:
         out.append(_grade_check(opening, student).text)
     if not _availability_ok(opening, student):
@@ -271,8 +289,10 @@ def failed_reasons(
 
 
 # (index, min age, min grade, hours, start ordinal, end ordinal, required credentials,
-#  remote, lat radians, lon radians, cos lat)
-_OpeningRow = tuple[int, int, int, float, int, int, frozenset[str], bool, float, float, float]
+#  remote, lat radians, lon radians, cos lat, required languages)
+_OpeningRow = tuple[
+    int, int, int, float, int, int, frozenset[str], bool, float, float, float, frozenset[str]
+]
 
 
 class EligibilityIndex:
@@ -306,6 +326,7 @@ class EligibilityIndex:
                 radians(lat),
                 radians(lon),
                 cos(radians(lat)),
+                o.required_languages,
             )
             if o.remote:
                 self._remote.setdefault(o.career_field, []).append(row)
@@ -396,7 +417,7 @@ class EligibilityIndex:
         max_hours = student.hours_per_week if legal is None else min(student.hours_per_week, legal)
         avail_from = student.available_from.toordinal()
         avail_to = student.available_to.toordinal()
-        held = student.credentials
+        held, spoken = student.credentials, student.languages
         limit = student.max_commute_km
         hlat, hlon = radians(student.home.lat), radians(student.home.lon)
         hcos = cos(hlat)
@@ -405,7 +426,20 @@ class EligibilityIndex:
         out: list[tuple[int, int, float]] = []
         for career_field, interest in self.fields_of_interest(student):
             rows = self._rows_near(career_field, cells)
-            for i, min_age, min_grade, hours, start, end, required, remote, la, lo, co in rows:
+            for (
+                i,
+                min_age,
+                min_grade,
+                hours,
+                start,
+                end,
+                required,
+                remote,
+                la,
+                lo,
+                co,
+                langs,
+            ) in rows:
                 if (
                     start <= avail_to
                     and avail_from <= end
@@ -413,6 +447,7 @@ class EligibilityIndex:
                     and age >= min_age
                     and grade >= min_grade
                     and required <= held
+                    and langs <= spoken
                 ):
                     if remote:
                         out.append((i, interest, 0.0))

@@ -17,6 +17,7 @@ from .profiles import OpeningProfile, StudentProfile
 from .ranking import DISTANCE_BAND_KM, lottery_fraction
 
 __all__ = [
+    "ROUNDS",
     "SEATS_TAKEN",
     "SEAT_HELD",
     "Contribution",
@@ -27,7 +28,13 @@ __all__ = [
 ]
 
 SEAT_HELD = "seat held by students the employer ranks higher"
-SEATS_TAKEN = "no seats left: every seat is taken by a confirmed placement"
+SEATS_TAKEN = "no seats left: every seat is taken by a placement or held by an earlier offer"
+ROUNDS = (
+    "How offers are made: each round matches the students still waiting for an offer to the "
+    "seats still free, giving every student the best opening they can have without another "
+    "student both wanting it more and being preferred by the employer; an offer, once made, "
+    "keeps its seat, so no student registered later can take it away."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +78,7 @@ class Explanation:
             f"{self.eligible_openings} eligible openings."
         )
         out.extend(c.text for c in self.student_preferences)
+        out.append(ROUNDS)
         return out
 
 
@@ -128,14 +136,6 @@ def _employer_contributions(
         else:
             text = f"Holds none of the {total} preferred credentials"
         out.append(Contribution("employer", "preferred_credentials", bool(held), text))
-    if prefs.languages:
-        shared = sorted(prefs.languages & student.languages)
-        text = (
-            f"Speaks {', '.join(shared)}, which the employer prefers"
-            if shared
-            else "Speaks none of the languages the employer prefers"
-        )
-        out.append(Contribution("employer", "languages", bool(shared), text))
     if not out:
         out.append(
             Contribution("employer", "none", False, "The employer stated no hiring preference")

@@ -98,6 +98,7 @@ def random_profiles(
         starts_on, ends_on = rng.choice(windows)
         hazardous = rng.random() < 0.1
         prefs = HiringPreferences()
+        languages: frozenset[str] = frozenset()
         if rng.random() < 0.5:
             prefs = HiringPreferences(
                 partner_programs=frozenset(rng.sample(PROGRAMS, rng.randint(0, 2))),
@@ -105,8 +106,10 @@ def random_profiles(
                     s for s, _ in rng.sample(schools, rng.choice((0, 0, 1, 2)))
                 ),
                 preferred_credentials=frozenset(rng.sample(CREDENTIALS, rng.randint(0, 3))),
-                languages=frozenset(rng.sample(LANGUAGES[1:], rng.choice((0, 0, 0, 1)))),
             )
+            # Drawn as before (instances stay the same), now a requirement of one in ten.
+            drawn = frozenset(rng.sample(LANGUAGES[1:], rng.choice((0, 0, 0, 1))))
+            languages = drawn if i % 10 == 0 else frozenset()
         remote = rng.random() < 0.05
         opening_list.append(
             OpeningProfile(
@@ -125,6 +128,7 @@ def random_profiles(
                 min_grade=rng.choice((9, 9, 10, 11)),
                 required_credentials=frozenset(["osha-10"] if rng.random() < 0.3 else []),
                 hiring_preferences=prefs,
+                required_languages=languages,
             )
         )
     student_list: list[StudentProfile] = []

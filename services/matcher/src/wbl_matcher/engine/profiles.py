@@ -46,12 +46,13 @@ class Location:
 
 @dataclass(frozen=True, slots=True)
 class HiringPreferences:
-    """An employer's hiring preferences for one opening (P-TECH style partnerships)."""
+    """An employer's hiring preferences for one opening (P-TECH style partnerships).
+    Never languages: they proxy national origin, so an opening may only require one
+    (``OpeningProfile.required_languages``), never prefer it."""
 
     partner_programs: frozenset[str] = frozenset()
     partner_schools: frozenset[str] = frozenset()
     preferred_credentials: frozenset[str] = frozenset()
-    languages: frozenset[str] = frozenset()
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> HiringPreferences:
@@ -59,7 +60,6 @@ class HiringPreferences:
             partner_programs=_codes(data.get("partner_programs", ())),
             partner_schools=_codes(data.get("partner_schools", ())),
             preferred_credentials=_codes(data.get("preferred_credentials", ())),
-            languages=_codes(data.get("languages", ())),
         )
 
 
@@ -81,6 +81,8 @@ class OpeningProfile:
     min_age: int = 16
     min_grade: int = 9
     required_credentials: frozenset[str] = frozenset()
+    # A requirement the employer states (a bilingual role): eligibility only, never ranking.
+    required_languages: frozenset[str] = frozenset()
     hiring_preferences: HiringPreferences = field(default_factory=HiringPreferences)
 
     def __post_init__(self) -> None:
@@ -117,6 +119,7 @@ class OpeningProfile:
             min_age=int(data.get("min_age", 16)),
             min_grade=int(data.get("min_grade", 9)),
             required_credentials=_codes(data.get("required_credentials", ())),
+            required_languages=_codes(data.get("required_languages", ())),
             hiring_preferences=HiringPreferences.from_mapping(data.get("hiring_preferences", {})),
         )
 
@@ -141,6 +144,7 @@ class StudentProfile:
     available_to: date
     hours_per_week: float
     credentials: frozenset[str] = frozenset()
+    # Read only against an opening's required_languages, never for ranking.
     languages: frozenset[str] = frozenset()
     favourites: frozenset[str] = frozenset()
 

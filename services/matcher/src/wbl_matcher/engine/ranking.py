@@ -5,8 +5,10 @@ Employer side, lexicographic, best first:
 1. partner program (the student's program is one of the employer's partner programs);
 2. partner school;
 3. number of preferred credentials held;
-4. number of languages the employer prefers that the student speaks;
-5. a seeded lottery number, then the student id (never reached in practice).
+4. a seeded lottery number, then the student id (never reached in practice).
+
+Never languages, nor anything else that proxies a protected characteristic: an opening
+may require a language (eligibility), but speaking one ranks no student higher.
 
 Student side, best first: career-field interest order (own fields in the student's
 order, then related fields), explicit favourites, distance in 5 km bands, paid
@@ -41,7 +43,7 @@ __all__ = [
 DISTANCE_BAND_KM = 5.0
 
 # Lower sorts first: negated counts so "more" ranks higher.
-EmployerKey = tuple[int, int, int, int, int, str]
+EmployerKey = tuple[int, int, int, int, str]
 StudentKey = tuple[int, int, int, int, float, str]
 
 _LOTTERY_SPAN = 2**64
@@ -70,7 +72,6 @@ def employer_key(
         0 if student.program in preferences.partner_programs else 1,
         0 if student.school_id in preferences.partner_schools else 1,
         -len(preferences.preferred_credentials & student.credentials),
-        -len(preferences.languages & student.languages),
         lottery,
         student.id,
     )

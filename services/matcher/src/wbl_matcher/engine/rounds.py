@@ -34,13 +34,13 @@ __all__ = [
     "round_fingerprint",
 ]
 
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"  # 2: languages no longer rank; openings may require them
 STAGES = ("eligibility", "ranking", "assignment", "explanation", "fingerprint")
 WHY_NOT_MIN_RADIUS_KM = 50.0
 
 _BAND = DISTANCE_BAND_KM
 _BANDS = 1 << 32  # more distance bands than any distance on Earth needs
-_COUNTS = 1 << 12  # more preferred credentials or languages than any opening lists
+_COUNTS = 1 << 12  # more preferred credentials than any opening lists
 
 _NO_RELATED: Mapping[str, frozenset[str]] = {}
 _NO_TAKEN: Mapping[str, int] = {}
@@ -89,7 +89,6 @@ def _prefs(p: HiringPreferences) -> list[list[str]]:
         sorted(p.partner_programs),
         sorted(p.partner_schools),
         sorted(p.preferred_credentials),
-        sorted(p.languages),
     ]
 
 
@@ -128,6 +127,7 @@ def round_fingerprint(
                 o.min_age,
                 o.min_grade,
                 sorted(o.required_credentials),
+                sorted(o.required_languages),
                 _prefs(o.hiring_preferences),
             ]
             for o in openings
@@ -273,15 +273,14 @@ def propose_matches(
         for opening, group in zip(openings, applicants, strict=True):
             prefs = opening.hiring_preferences
             programs, schools = prefs.partner_programs, prefs.partner_schools
-            wanted, spoken = prefs.preferred_credentials, prefs.languages
-            if programs or schools or wanted or spoken:
+            wanted = prefs.preferred_credentials
+            if programs or schools or wanted:
                 keys = []
                 for si in group:
                     s = students[si]
-                    tier = (
-                        ((s.program not in programs) * 2 + (s.school_id not in schools)) * _COUNTS
-                        + (_COUNTS - 1 - len(wanted & s.credentials))
-                    ) * _COUNTS + (_COUNTS - 1 - len(spoken & s.languages))
+                    tier = ((s.program not in programs) * 2 + (s.school_id not in schools)) * (
+                        _COUNTS
+                    ) + (_COUNTS - 1 - len(wanted & s.credentials))
                     keys.append(tier * n + lottery_rank[si])
                 keys.sort()
                 group = [by_lottery[k % n] for k in keys]
