@@ -56,12 +56,13 @@ WRITE_ID = "write_id"
 GRACE = timedelta(seconds=10)
 # Passes an intent may fail while others go through before it is parked.
 STRIKES = 3
-# Broker errors about one message, not about the broker: retrying cannot help.
+# Broker errors about one message, not about the broker: retrying cannot help. Not
+# UnknownTopicOrPartitionError: a broker just restarted answers it for partitions it has not
+# loaded yet (seen in the Kafka kill test), so it is retried like any transient error.
 PERMANENT_ERRORS = (
     "MessageSizeTooLargeError",
     "RecordTooLargeError",
     "InvalidTopicError",
-    "UnknownTopicOrPartitionError",
     "CorruptRecordException",
 )
 
@@ -331,7 +332,8 @@ class OutboxRelay:
         """Publish every event of `intents`; returns the intents sent and those parked.
         When nothing goes through, the broker is taken to be down and the error raised:
         everything waits for the next pass. An intent that fails while others go through
-        is parked at once if the error is about the message, else after `STRIKES` passes."""
+        is parked at once if the error is about the message, kept for later passes while the
+        error is one Kafka marks retriable, else parked after `STRIKES` passes."""
         if not intents:
             return [], []
         messages = [
@@ -350,6 +352,8 @@ class OutboxRelay:
             error = failed.get(intent["_id"])
             if error is None:
                 self._strikes.pop(intent["_id"], None)
+                continue
+            if _transient(error):  # the broker's state, not the message: next pass
                 continue
             strikes = self._strikes[intent["_id"]] = self._strikes.get(intent["_id"], 0) + 1
             if _permanent(error) or strikes >= STRIKES:
@@ -385,3 +389,10 @@ def _chains(intents: Iterable[Document]) -> list[list[Document]]:
 
 def _permanent(error: BaseException) -> bool:
     return any(t.__name__ in PERMANENT_ERRORS for t in type(error).__mro__)
+
+
+def _transient(error: BaseException) -> bool:
+    """A broker error Kafka itself marks retriable (a leader moving, a partition not loaded
+    yet, a request timing out): the event waits for a later pass however long it lasts, and
+    the outbox's age metric and alert say when it lasts too long."""
+    return not _permanent(error) and bool(getattr(error, "retriable", False))
