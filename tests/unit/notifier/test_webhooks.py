@@ -72,7 +72,7 @@ def test_the_guard_forgets_signatures_once_they_are_stale_anyway() -> None:
 
 
 def test_headers_carry_the_event_id_timestamp_and_signature_and_verify_in_any_case() -> None:
-    headers = signed_headers(SECRET, "evt-1", BODY, NOW)
+    headers = signed_headers([SECRET], "evt-1", BODY, NOW)
     assert headers["X-WBL-Event-Id"] == "evt-1"
     assert headers["X-WBL-Timestamp"] == str(NOW)
     verify_headers(SECRET, {k.lower(): v for k, v in headers.items()}, BODY, now=lambda: NOW)

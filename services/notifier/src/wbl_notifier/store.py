@@ -62,6 +62,10 @@ class NotifierStore(Protocol):
 
     async def schools_of(self, coordinator_id: str) -> tuple[str, ...] | None: ...
 
+    async def coordinator(self, coordinator_id: str) -> CoordinatorProfile | None:
+        """The coordinator's profile as last heard; None if removed or never heard of."""
+        ...
+
     async def save_matches(self, proposals: Sequence[MatchProposal]) -> None: ...
 
     async def open_matches_of(self, school_ids: tuple[str, ...]) -> list[MatchProposal]: ...
@@ -137,6 +141,12 @@ def _inserted_despite_duplicates(error: BulkWriteError) -> int:
     return int(error.details.get("nInserted", 0))
 
 
+def _profile(doc: Document) -> CoordinatorProfile:
+    return CoordinatorProfile.model_validate(
+        {k: v for k, v in doc.items() if k not in ("_id", "removed")}
+    )
+
+
 class MongoNotifierStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.coordinators = db["coordinators"]
@@ -188,14 +198,13 @@ class MongoNotifierStore:
             return None
         return () if doc.get("removed") else tuple(doc.get("school_ids", ()))
 
+    async def coordinator(self, coordinator_id: str) -> CoordinatorProfile | None:
+        doc = await self.coordinators.find_one({"_id": coordinator_id})
+        return None if doc is None or doc.get("removed") else _profile(doc)
+
     async def coordinators_of(self, school_id: str) -> list[CoordinatorProfile]:
         cursor = self.coordinators.find({"school_ids": school_id, "removed": False})
-        return [
-            CoordinatorProfile.model_validate(
-                {k: v for k, v in doc.items() if k not in ("_id", "removed")}
-            )
-            async for doc in cursor
-        ]
+        return [_profile(doc) async for doc in cursor]
 
     # -- matches and their outcomes ----------------------------------------------------------
 
@@ -500,6 +509,10 @@ class InMemoryNotifierStore:
         if stored is None:
             return None
         return () if stored[1] is None else stored[1].school_ids
+
+    async def coordinator(self, coordinator_id: str) -> CoordinatorProfile | None:
+        stored = self.coordinators.get(coordinator_id)
+        return None if stored is None else stored[1]
 
     async def coordinators_of(self, school_id: str) -> list[CoordinatorProfile]:
         return [
