@@ -107,6 +107,7 @@ async def test_rotating_the_webhook_secret_shows_a_new_one_and_publishes_no_secr
     hook = NotificationChannels(webhook_url="https://example.org/hook")
     coordinator, _ = await registry.create_coordinator("Dana", ("sch_1",), hook)
     old = registry.webhook_secret(coordinator)
+    assert old == webhook_secret(WEBHOOK_KEY, coordinator.id, 1)
     rotated, new = await registry.rotate_webhook_secret(coordinator.id)
     assert new != old
     assert new == webhook_secret(WEBHOOK_KEY, coordinator.id, 2)
