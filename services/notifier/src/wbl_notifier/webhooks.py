@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 EVENT_ID = "X-WBL-Event-Id"
@@ -37,7 +37,7 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 
 
 def signed_headers(
-    secrets: Sequence[str], event_id: str, body: bytes, timestamp: int
+    secrets: tuple[str, ...], event_id: str, body: bytes, timestamp: int
 ) -> dict[str, str]:
     """The headers of a webhook signed under each of `secrets` (current first)."""
     return {
