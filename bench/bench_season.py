@@ -2,8 +2,9 @@
 has exactly one live notification.
 
 It starts its own Kafka, FerretDB and three services (as bench_pipeline.py does), posts
-N/5 openings of 5 seats over K career fields, registers one coordinator per school, and
-uploads N students as class lists of 500 spread over S schools (two uploads at a time).
+(N + 500)/5 openings of 5 seats over K career fields (a seat for every student),
+registers one coordinator per school, and uploads N students as class lists of 500
+spread over S schools (two uploads at a time).
 It times the intake from the first upload until every student's match notification is in
 their coordinator's inbox (read from the notifier's database, so polling does not load
 the APIs), counts withdrawals, and samples the registry's and the inbox's API latency
@@ -196,7 +197,8 @@ async def season(config: infra.Config, env: dict[str, str], args: argparse.Names
     s = Season(registry, notifier, admin, config.mongo_url)
     fields = FIELDS[: args.fields]
     schools = [f"sch_season{n:03d}" for n in range(args.schools)]
-    openings = args.students // 5
+    # Seats for everyone, the extra class list too: every student can be notified.
+    openings = (args.students + CLASS_SIZE) // SEATS
     print(
         f"setting up: {openings} openings of {SEATS} seats over {len(fields)} fields, "
         f"{len(schools)} schools",
