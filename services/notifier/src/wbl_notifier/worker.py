@@ -292,7 +292,7 @@ class DeliveryWorker:
 
     async def _signing_secrets(self, coordinator_id: str, now: datetime) -> tuple[str, ...]:
         """Read at each attempt, so a retry after a rotation signs with the new secret."""
-        profile = await self.store.coordinator(coordinator_id)
+        profile = await self.store.last_profile(coordinator_id)
         generation = profile.webhook_secret_generation if profile else 1
         until = profile.previous_generation_until if profile else None
         return webhook_signing_secrets(self.webhook_key, coordinator_id, generation, until, now)
