@@ -393,6 +393,10 @@ class CoordinatorProfile(Payload):
     version: int = Field(ge=1)
     school_ids: Annotated[tuple[EntityId, ...], MaxItems(50)] = Field(min_length=1)
     channels: NotificationChannels = NotificationChannels()
+    # Which webhook signing secret is current (never the secret itself: notifier derives
+    # it from WBL_WEBHOOK_KEY), and until when the previous one still signs too.
+    webhook_secret_generation: int = Field(default=1, ge=1, le=1_000_000)
+    previous_generation_until: AwareDatetime | None = None
 
 
 class CoordinatorRef(Payload):
@@ -415,7 +419,7 @@ class CoordinatorRegistered(_CoordinatorEvent):
 
 
 class CoordinatorUpdated(_CoordinatorEvent):
-    """A coordinator's schools, channels or token changed."""
+    """A coordinator's schools, channels, token or webhook secret generation changed."""
 
     event_type: Literal["CoordinatorUpdated"] = "CoordinatorUpdated"
     payload: CoordinatorProfile

@@ -92,8 +92,10 @@ def smtp_down() -> Iterator[SmtpServer]:
 @dataclass
 class Hook:
     event_id: str
-    verified: bool
+    verified: bool  # under the coordinator's first-generation secret
     body: dict[str, Any]
+    raw: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -121,7 +123,9 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
                 verified = True
             except WebhookVerificationError:
                 verified = False
-            receiver.received.append(Hook(self.headers["X-WBL-Event-Id"], verified, parsed))
+            headers = dict(self.headers.items())
+            hook = Hook(headers["X-WBL-Event-Id"], verified, parsed, body, headers)
+            receiver.received.append(hook)
             time.sleep(receiver.answer_after_s)  # the receiver's own slowness (its thread)
             self.send_response(receiver.status if verified else 401)
             self.end_headers()

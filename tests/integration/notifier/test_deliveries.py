@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from tests.integration.notifier.conftest import SmtpServer, WebhookReceiver
+from tests.integration.notifier.conftest import WEBHOOK_KEY, Hook, SmtpServer, WebhookReceiver
 from tests.support import eventually, read_topic
+from wbl_common.secrets import webhook_secret
 from wbl_notifier.bootstrap import NotifierService, bootstrap
 from wbl_notifier.domain import Channel, Delivery, DeliveryStatus
+from wbl_notifier.webhooks import WebhookVerificationError, verify_headers
 from wbl_schemas.events import (
     CoordinatorProfile,
     CoordinatorRegistered,
+    CoordinatorUpdated,
     MatchProposal,
     MatchProposed,
     NotificationChannels,
@@ -119,6 +122,50 @@ async def test_each_channel_carries_one_message_per_match_however_often_it_is_de
     mail = smtp.mailbox.to(s.email)[0]
     text = mail.get_payload()[0].get_payload(decode=True).decode()  # type: ignore[index, union-attr]
     assert s.student in text and "/inbox/act?t=" in text
+
+
+def rotated(s: Scenario, version: int, until: datetime) -> CoordinatorUpdated:
+    """Registry's event after a webhook secret rotation: generation 2, no secret."""
+    profile = s.coordinator.payload.model_copy(
+        update={
+            "version": version,
+            "webhook_secret_generation": 2,
+            "previous_generation_until": until,
+        }
+    )
+    return CoordinatorUpdated(producer="test", payload=profile)
+
+
+def verifies(secret: str, hook: Hook) -> bool:
+    try:
+        verify_headers(secret, hook.headers, hook.raw)
+    except WebhookVerificationError:
+        return False
+    return True
+
+
+async def test_a_rotated_webhook_secret_signs_at_once_and_the_old_one_only_for_the_grace(
+    settings_for: Any, smtp: SmtpServer, webhook_receiver: WebhookReceiver, publish: Any
+) -> None:
+    """Issue 12, finding 5, end to end over the broker, the database and HTTP."""
+    s = Scenario(webhook_url=webhook_receiver.url)
+    old, new = (webhook_secret(WEBHOOK_KEY, s.coordinator_id, g) for g in (1, 2))
+    async with bootstrap(settings_for(smtp.port)):
+        await publish(s.coordinator)
+        await publish(rotated(s, 2, datetime.now(UTC) + timedelta(hours=1)))
+        await publish(s.match(1))
+
+        async def hooks(count: int) -> list[Hook]:
+            return webhook_receiver.received if len(webhook_receiver.received) >= count else []
+
+        [during] = await eventually(lambda: hooks(1), what="a webhook in the grace period")
+        # The grace period has ended (as registry's event states it): only the new one signs.
+        await publish(rotated(s, 3, datetime.now(UTC) - timedelta(seconds=1)))
+        await publish(s.match(2))
+        after = (await eventually(lambda: hooks(2), what="a webhook after the grace"))[1]
+    assert verifies(new, during) and verifies(old, during)
+    assert verifies(new, after) and not verifies(old, after)
+    assert after.body["matches"][0]["match_id"] == s.match(2).payload.match_id
 
 
 async def test_an_smtp_outage_is_retried_with_backoff_and_recovers(

@@ -157,6 +157,30 @@ async def test_coordinators_of_lists_every_coordinator_of_the_school(
     assert await store.coordinators_of("sch_9") == []
 
 
+async def test_a_coordinator_s_last_profile_keeps_its_webhook_secret_generation(
+    store: NotifierStore,
+) -> None:
+    assert await store.last_profile("coo_1") is None
+    rotated = profile("coo_1", 2).model_copy(
+        update={"webhook_secret_generation": 2, "previous_generation_until": T0 + MINUTE}
+    )
+    await store.save_coordinator(profile("coo_1", 1))
+    await store.save_coordinator(rotated)
+    await store.save_coordinator(profile("coo_1", 1))  # older: ignored
+    found = await store.last_profile("coo_1")
+    assert found == rotated
+    assert found is not None and found.previous_generation_until == T0 + MINUTE
+    await store.remove_coordinator("coo_1", 3)
+    removed = await store.last_profile("coo_1")  # pending webhooks still sign with gen 2
+    assert removed is not None
+    assert (removed.webhook_secret_generation, removed.previous_generation_until) == (
+        2,
+        T0 + MINUTE,
+    )
+    await store.remove_coordinator("coo_2", 1)  # a removal heard before any profile
+    assert await store.last_profile("coo_2") is None
+
+
 # -- matches and their outcomes -------------------------------------------------------------
 
 

@@ -74,6 +74,47 @@ async def test_a_registered_student_leaves_no_personal_data_on_the_bus_or_in_log
     assert leaks == []
 
 
+async def test_a_webhook_secret_rotation_is_stored_and_published_without_the_secret(
+    running: RunningRegistry, kafka_bootstrap: str
+) -> None:
+    created = await running.http.post(
+        "/v1/coordinators",
+        json={
+            "name": "Dana",
+            "school_ids": ["sch_hook"],
+            "channels": {"webhook_url": "https://hooks.example.org/wbl"},
+        },
+        headers=bearer(ADMIN_TOKEN),
+    )
+    assert created.status_code == 201, created.text
+    coordinator_id = created.json()["id"]
+    path = f"/v1/coordinators/{coordinator_id}/webhook-secret/rotate"
+    rotated = await running.http.post(path, headers=bearer(created.json()["token"]))
+    assert rotated.status_code == 200, rotated.text
+    secret = rotated.json()["webhook_secret"]
+    assert secret != created.json()["webhook_secret"]
+
+    def rotation_heard(records: list[Any]) -> bool:
+        return any(
+            r.key == coordinator_id.encode()
+            and json.loads(r.value)["payload"]["webhook_secret_generation"] == 2
+            for r in records
+        )
+
+    records = await read_topic(kafka_bootstrap, "wbl.coordinators", rotation_heard)
+    mine = [r for r in records if r.key == coordinator_id.encode()]
+    event = json.loads(mine[-1].value)
+    assert event["event_type"] == "CoordinatorUpdated"
+    assert event["payload"]["previous_generation_until"] == rotated.json()["previous_valid_until"]
+    for record in mine:
+        assert secret.encode() not in record.value
+        assert created.json()["webhook_secret"].encode() not in record.value
+    stored = await running.registry.store.coordinator(coordinator_id)
+    assert stored is not None and stored.webhook_secret_generation == 2
+    again = await running.http.post(path, headers=bearer(ADMIN_TOKEN))
+    assert again.json()["generation"] == 3
+
+
 async def test_a_bad_student_is_refused_with_its_field_and_nothing_is_stored(
     running: RunningRegistry,
 ) -> None:

@@ -15,12 +15,14 @@ import pytest
 from tests.support import eventually
 from tests.unit.notifier.builders import proposal
 from wbl_common.bus import Message
+from wbl_common.secrets import webhook_secret
 from wbl_notifier.adapters import DeliveryError
 from wbl_notifier.domain import Channel, Delivery, DeliveryStatus, NotificationStatus
 from wbl_notifier.handlers import Notifier
 from wbl_notifier.lease import InMemoryLeaseStore, Lease
 from wbl_notifier.links import Signer
 from wbl_notifier.store import InMemoryNotifierStore
+from wbl_notifier.webhooks import SIGNATURE, WebhookVerificationError, verify_headers
 from wbl_notifier.worker import DeliveryPolicy, DeliveryWorker
 from wbl_schemas.events import (
     AnyEvent,
@@ -28,6 +30,7 @@ from wbl_schemas.events import (
     CoordinatorRef,
     CoordinatorRegistered,
     CoordinatorRemoved,
+    CoordinatorUpdated,
     MatchProposed,
     MatchWithdrawal,
     MatchWithdrawn,
@@ -42,6 +45,7 @@ pytestmark = pytest.mark.unit
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 HOOK = "https://hooks.example.org/wbl"
+WEBHOOK_KEY = "k" * 40
 
 
 @dataclass
@@ -70,10 +74,12 @@ class Hooks:
     """A WebhookSender that keeps every request it is given; `failing` answers 500."""
 
     posted: list[tuple[str, dict[str, object]]] = field(default_factory=list)
+    signed: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)  # raw, as sent
     failing: bool = False
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> None:
         self.posted.append((url, json.loads(body)))
+        self.signed.append((body, headers))
         if self.failing:
             raise DeliveryError("HTTP 500")
 
@@ -132,7 +138,7 @@ class World:
                 digest_check_s=3600,
                 lease_s=60,
             ),
-            webhook_key="k" * 40,
+            webhook_key=WEBHOOK_KEY,
             inbox_url="https://wbl.example.org/inbox",
             sender="WBL <notifier@wbl.example.org>",
             clock=self.clock,
@@ -542,3 +548,77 @@ async def test_a_digest_with_nothing_left_to_tell_sends_nothing(world: World) ->
     assert world.mailbox.sent == []
     [held] = await world.deliveries("coo_d", "mat_gone")
     assert held.status is DeliveryStatus.SENT  # settled: nothing is pending or held for ever
+
+
+# -- webhook secret rotation ----------------------------------------------------------------
+
+
+def rotated(coordinator_id: str, generation: int, until: datetime) -> CoordinatorUpdated:
+    """Registry's event for a rotation: the generation numbers, no secret."""
+    profile = registered(coordinator_id, "sch_1", webhook=True).payload.model_copy(
+        update={
+            "version": generation,
+            "webhook_secret_generation": generation,
+            "previous_generation_until": until,
+        }
+    )
+    return CoordinatorUpdated(producer="test", payload=profile)
+
+
+def verifies(world: World, secret: str, sent: tuple[bytes, dict[str, str]]) -> bool:
+    body, headers = sent
+    try:
+        verify_headers(secret, headers, body, now=lambda: world.clock.now.timestamp())
+    except WebhookVerificationError:
+        return False
+    return True
+
+
+async def test_after_a_rotation_both_secrets_verify_until_the_grace_period_ends(
+    world: World,
+) -> None:
+    """Issue 12, finding 5: a receiver holding the new secret verifies at once; one holding
+    the old secret still verifies during the grace period, and not after it."""
+    old, new = (webhook_secret(WEBHOOK_KEY, "coo_a", g) for g in (1, 2))
+    await world.notifier.on_coordinator_event(registered("coo_a", "sch_1", webhook=True))
+    await world.notifier.on_match_event(proposed("mat_1"))
+    await world.send_due()
+    before = world.hooks.signed[-1]
+    assert verifies(world, old, before) and not verifies(world, new, before)
+    assert "," not in before[1][SIGNATURE]  # one signature until a rotation
+
+    grace_ends = T0 + timedelta(hours=24)
+    await world.notifier.on_coordinator_event(rotated("coo_a", 2, grace_ends))
+    world.clock.now = T0 + timedelta(hours=1)
+    await world.notifier.on_match_event(proposed("mat_2"))
+    await world.send_due()
+    during = world.hooks.signed[-1]
+    assert verifies(world, new, during) and verifies(world, old, during)
+    assert len(during[1][SIGNATURE].split(",")) == 2
+
+    world.clock.now = grace_ends
+    await world.notifier.on_match_event(proposed("mat_3"))
+    await world.send_due()
+    after = world.hooks.signed[-1]
+    assert verifies(world, new, after) and not verifies(world, old, after)
+    assert len(world.hooks.signed) == 3
+
+
+async def test_a_retry_after_a_rotation_signs_with_the_new_secret(world: World) -> None:
+    await world.notifier.on_coordinator_event(registered("coo_a", "sch_1", webhook=True))
+    world.hooks.failing = True
+    await world.notifier.on_match_event(proposed("mat_1"))
+    [webhook] = [
+        d for d in await world.deliveries("coo_a", "mat_1") if d.channel is Channel.WEBHOOK
+    ]
+    worker_claim = await world.worker.claim(webhook)
+    assert worker_claim is not None
+    await world.worker.attempt(webhook, worker_claim)  # refused by the receiver: retried later
+    await world.notifier.on_coordinator_event(rotated("coo_a", 2, T0))  # no grace at all
+    world.hooks.failing = False
+    world.clock.now += timedelta(minutes=1)
+    await world.send_due()
+    first, retry = world.hooks.signed
+    assert verifies(world, webhook_secret(WEBHOOK_KEY, "coo_a", 1), first)
+    assert verifies(world, webhook_secret(WEBHOOK_KEY, "coo_a", 2), retry)
+    assert not verifies(world, webhook_secret(WEBHOOK_KEY, "coo_a", 1), retry)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
+from wbl_common.secrets import derive_secret, webhook_secret, webhook_signing_secrets
 from wbl_notifier.webhooks import (
     ReplayGuard,
     WebhookVerificationError,
@@ -72,7 +75,7 @@ def test_the_guard_forgets_signatures_once_they_are_stale_anyway() -> None:
 
 
 def test_headers_carry_the_event_id_timestamp_and_signature_and_verify_in_any_case() -> None:
-    headers = signed_headers(SECRET, "evt-1", BODY, NOW)
+    headers = signed_headers((SECRET,), "evt-1", BODY, NOW)
     assert headers["X-WBL-Event-Id"] == "evt-1"
     assert headers["X-WBL-Timestamp"] == str(NOW)
     verify_headers(SECRET, {k.lower(): v for k, v in headers.items()}, BODY, now=lambda: NOW)
@@ -83,3 +86,24 @@ def test_missing_headers_or_a_bad_timestamp_are_refused() -> None:
         verify_headers(SECRET, {}, BODY, now=lambda: NOW)
     with pytest.raises(WebhookVerificationError, match="integer"):
         verify(SECRET, "yesterday", BODY, sign(SECRET, NOW, BODY), now=lambda: NOW)
+
+
+def test_a_webhook_signed_under_two_secrets_verifies_under_either_and_no_other() -> None:
+    headers = signed_headers((SECRET, "whsec_previous"), "evt-1", BODY, NOW)
+    assert headers["X-WBL-Signature"].count("v1=") == 2
+    for secret in (SECRET, "whsec_previous"):
+        verify_headers(secret, headers, BODY, now=lambda: NOW)
+    with pytest.raises(WebhookVerificationError, match="does not match"):
+        verify_headers("whsec_another-coordinator", headers, BODY, now=lambda: NOW)
+
+
+def test_the_previous_secret_signs_until_its_grace_period_ends_and_not_at_its_end() -> None:
+    key, until = "k" * 40, datetime(2026, 12, 3, 8, tzinfo=UTC)
+    first, second, third = (webhook_secret(key, "coo_1", g) for g in (1, 2, 3))
+    assert first == derive_secret(key, "whsec", "coo_1")  # receivers set up before rotation
+    assert len({first, second, third, webhook_secret(key, "coo_2", 2)}) == 4
+    before_end = until - timedelta(seconds=1)
+    assert webhook_signing_secrets(key, "coo_1", 2, until, before_end) == (second, first)
+    assert webhook_signing_secrets(key, "coo_1", 2, until, until) == (second,)
+    assert webhook_signing_secrets(key, "coo_1", 3, until, before_end) == (third, second)
+    assert webhook_signing_secrets(key, "coo_1", 1, None, until) == (first,)

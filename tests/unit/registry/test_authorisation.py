@@ -43,7 +43,9 @@ async def build_world(registry: Registry) -> World:
     spare, _ = await registry.create_employer("Initech")
     coord_x, token_x = await registry.create_coordinator("Xavi", ("sch_x",), NotificationChannels())
     _, token_y = await registry.create_coordinator("Yara", ("sch_y",), NotificationChannels())
-    spare_coord, _ = await registry.create_coordinator("Zed", ("sch_z",), NotificationChannels())
+    spare_coord, _ = await registry.create_coordinator(
+        "Zed", ("sch_z",), NotificationChannels(webhook_url="https://zed.example/hook")
+    )
     opening_a = await registry.post_opening(employer_a, TERMS)
     a = application("sch_x")
     student_x = await registry.register_student(coord_x, "sch_x", a.person, a.plan)
@@ -103,6 +105,12 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
     ),
     ("DELETE", "/v1/coordinators/{coordinator}", None, expect(FOR_ADMIN, admin=204)),
     ("POST", "/v1/coordinators/{coordinator}/token", None, expect(FOR_ADMIN, admin=200)),
+    (  # Zed rotates their own (tests/unit/registry/test_http.py); X and Y may not
+        "POST",
+        "/v1/coordinators/{coordinator}/webhook-secret/rotate",
+        None,
+        expect(FOR_ADMIN, admin=200),
+    ),
     (
         "POST",
         "/v1/coordinators/me/token",

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from tests.unit.registry.builders import PLAN, TERMS, application, proposed, withdrawn
-from wbl_common.secrets import derive_secret
+from wbl_common.secrets import derive_secret, webhook_secret
 from wbl_registry.domain import (
     Conflict,
     Coordinator,
@@ -96,6 +96,67 @@ async def test_the_webhook_secret_is_derived_from_the_key_not_stored(registry: R
     )
     plain, _ = await registry.create_coordinator("Lee", ("sch_1",), NotificationChannels())
     assert registry.webhook_secret(plain) is None
+
+
+async def test_rotating_the_webhook_secret_shows_a_new_one_and_publishes_no_secret(
+    registry: Registry, store: InMemoryRegistryStore
+) -> None:
+    """Issue 12, finding 5: the secret could not be rotated (it was fixed by key and id)."""
+    now = datetime(2026, 12, 2, 8, tzinfo=UTC)
+    registry.clock = lambda: now
+    hook = NotificationChannels(webhook_url="https://example.org/hook")
+    coordinator, _ = await registry.create_coordinator("Dana", ("sch_1",), hook)
+    old = registry.webhook_secret(coordinator)
+    assert old == webhook_secret(WEBHOOK_KEY, coordinator.id, 1)
+    rotated, new = await registry.rotate_webhook_secret(coordinator.id)
+    assert new != old
+    assert new == webhook_secret(WEBHOOK_KEY, coordinator.id, 2)
+    assert registry.webhook_secret(rotated) == new
+    assert rotated.webhook_secret_generation == 2
+    assert rotated.previous_generation_until == now + timedelta(hours=24)
+    [event] = of_type(store, CoordinatorUpdated)
+    assert isinstance(event, CoordinatorUpdated)
+    assert event.payload.webhook_secret_generation == 2
+    assert event.payload.previous_generation_until == now + timedelta(hours=24)
+    assert event.payload.version == rotated.version == 2
+    assert new not in event.model_dump_json() and old not in event.model_dump_json()
+    _, third = await registry.rotate_webhook_secret(coordinator.id)
+    assert third == webhook_secret(WEBHOOK_KEY, coordinator.id, 3) not in (old, new)
+
+
+async def test_a_webhook_secret_cannot_be_rotated_without_a_webhook(
+    registry: Registry, store: InMemoryRegistryStore
+) -> None:
+    plain, _ = await registry.create_coordinator("Lee", ("sch_1",), NotificationChannels())
+    with pytest.raises(Conflict) as caught:
+        await registry.rotate_webhook_secret(plain.id)
+    assert caught.value.field == "channels.webhook_url"
+    assert store.coordinators[plain.id] == plain and of_type(store, CoordinatorUpdated) == []
+    with pytest.raises(NotFound):
+        await registry.rotate_webhook_secret("coo_nobody")
+    removed = await registry.remove_coordinator(plain.id)
+    with pytest.raises(NotFound):
+        await registry.rotate_webhook_secret(removed.id)
+
+
+async def test_a_rotation_that_loses_to_a_concurrent_change_is_a_conflict(
+    registry: Registry, store: InMemoryRegistryStore
+) -> None:
+    hook = NotificationChannels(webhook_url="https://example.org/hook")
+    coordinator, _ = await registry.create_coordinator("Dana", ("sch_1",), hook)
+    real = store.coordinator
+
+    async def read_then_someone_else_writes(coordinator_id: str) -> Coordinator | None:
+        found = await real(coordinator_id)
+        assert found is not None
+        store.coordinators[coordinator_id] = replace(found, version=found.version + 1)
+        return found
+
+    store.coordinator = read_then_someone_else_writes  # type: ignore[method-assign]
+    with pytest.raises(Conflict):
+        await registry.rotate_webhook_secret(coordinator.id)
+    assert store.coordinators[coordinator.id].webhook_secret_generation == 1
+    assert of_type(store, CoordinatorUpdated) == []
 
 
 async def test_webhooks_are_refused_when_no_webhook_key_is_configured(

@@ -152,6 +152,66 @@ async def test_a_coordinator_with_a_webhook_gets_its_secret_once(http: httpx.Asy
     assert me.json()["webhook_secret"] is None
 
 
+async def with_webhook(http: httpx.AsyncClient, name: str = "Dana") -> dict[str, Any]:
+    created = await http.post(
+        "/v1/coordinators",
+        json={
+            "name": name,
+            "school_ids": ["sch_1"],
+            "channels": {"webhook_url": "https://h.example/x"},
+        },
+        headers=bearer(ADMIN_TOKEN),
+    )
+    assert created.status_code == 201, created.text
+    body: dict[str, Any] = created.json()
+    return body
+
+
+def rotate(coordinator_id: str) -> str:
+    return f"/v1/coordinators/{coordinator_id}/webhook-secret/rotate"
+
+
+async def test_the_admin_and_the_coordinator_rotate_its_webhook_secret(
+    http: httpx.AsyncClient,
+) -> None:
+    dana = await with_webhook(http)
+    by_admin = await http.post(rotate(dana["id"]), headers=bearer(ADMIN_TOKEN))
+    assert by_admin.status_code == 200, by_admin.text
+    assert by_admin.json()["generation"] == 2
+    assert by_admin.json()["webhook_secret"] not in (None, dana["webhook_secret"])
+    assert by_admin.json()["previous_valid_until"]
+    by_self = await http.post(rotate(dana["id"]), headers=bearer(dana["token"]))
+    assert by_self.status_code == 200, by_self.text
+    assert by_self.json()["generation"] == 3
+    assert by_self.json()["webhook_secret"] != by_admin.json()["webhook_secret"]
+
+
+async def test_rotating_a_webhook_secret_refuses_others_and_explains(
+    http: httpx.AsyncClient, coordinator_token: str, employer_key: str
+) -> None:
+    dana = await with_webhook(http)
+    lee = await with_webhook(http, "Lee")
+    plain = await http.get("/v1/coordinators/me", headers=bearer(coordinator_token))
+    cases = [
+        (rotate(dana["id"]), {}, 401),
+        (rotate(dana["id"]), bearer("coo_forged"), 401),
+        (rotate(dana["id"]), bearer(lee["token"]), 403),
+        (rotate(dana["id"]), bearer(employer_key), 403),
+        (rotate("coo_nobody"), bearer(ADMIN_TOKEN), 404),
+        (rotate(plain.json()["id"]), bearer(ADMIN_TOKEN), 409),
+    ]
+    for path, headers, expected in cases:
+        refused = await http.post(path, headers=headers)
+        assert refused.status_code == expected, (path, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    no_hook = await http.post(rotate(plain.json()["id"]), headers=bearer(ADMIN_TOKEN))
+    assert no_hook.json()["errors"][0]["field"] == "channels.webhook_url"
+    assert "set a webhook URL first" in no_hook.json()["errors"][0]["message"]
+    # Nothing changed for Dana: the next rotation is still the second generation.
+    after = await http.post(rotate(dana["id"]), headers=bearer(ADMIN_TOKEN))
+    assert after.json()["generation"] == 2
+
+
 # -- body limits -------------------------------------------------------------------------
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import datetime
+
+WEBHOOK_PURPOSE = "whsec"
 
 
 def new_secret(prefix: str) -> str:
@@ -26,3 +29,25 @@ def derive_secret(key: str, purpose: str, subject: str) -> str:
     `WBL_WEBHOOK_KEY` by registry (shown once) and by notifier (to sign)."""
     digest = hmac.new(key.encode(), f"{purpose}:{subject}".encode(), hashlib.sha256)
     return f"{purpose}_{digest.hexdigest()}"
+
+
+def webhook_secret(key: str, coordinator_id: str, generation: int) -> str:
+    """A coordinator's webhook signing secret of one generation. Generation 1 is derived
+    from the bare id (as before rotation existed), so receivers set up then keep working."""
+    subject = coordinator_id if generation == 1 else f"{coordinator_id}#{generation}"
+    return derive_secret(key, WEBHOOK_PURPOSE, subject)
+
+
+def webhook_signing_secrets(
+    key: str,
+    coordinator_id: str,
+    generation: int,
+    previous_until: datetime | None,
+    now: datetime,
+) -> tuple[str, ...]:
+    """The secrets a webhook is signed with: the current generation's, and the previous
+    one's while its grace period after a rotation lasts (receivers switch at their pace)."""
+    current = webhook_secret(key, coordinator_id, generation)
+    if generation > 1 and previous_until is not None and now < previous_until:
+        return current, webhook_secret(key, coordinator_id, generation - 1)
+    return (current,)

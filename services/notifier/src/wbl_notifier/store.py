@@ -62,6 +62,11 @@ class NotifierStore(Protocol):
 
     async def schools_of(self, coordinator_id: str) -> tuple[str, ...] | None: ...
 
+    async def last_profile(self, coordinator_id: str) -> CoordinatorProfile | None:
+        """The coordinator's newest profile heard, also once removed (a delivery still
+        pending then is signed with the secret generation it last named); None if none."""
+        ...
+
     async def save_matches(self, proposals: Sequence[MatchProposal]) -> None: ...
 
     async def open_matches_of(self, school_ids: tuple[str, ...]) -> list[MatchProposal]: ...
@@ -137,6 +142,12 @@ def _inserted_despite_duplicates(error: BulkWriteError) -> int:
     return int(error.details.get("nInserted", 0))
 
 
+def _profile(doc: Document) -> CoordinatorProfile:
+    return CoordinatorProfile.model_validate(
+        {k: v for k, v in doc.items() if k not in ("_id", "removed")}
+    )
+
+
 class MongoNotifierStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.coordinators = db["coordinators"]
@@ -188,14 +199,14 @@ class MongoNotifierStore:
             return None
         return () if doc.get("removed") else tuple(doc.get("school_ids", ()))
 
+    async def last_profile(self, coordinator_id: str) -> CoordinatorProfile | None:
+        doc = await self.coordinators.find_one({"_id": coordinator_id})
+        # A removal heard before any profile stores no profile fields.
+        return None if doc is None or "coordinator_id" not in doc else _profile(doc)
+
     async def coordinators_of(self, school_id: str) -> list[CoordinatorProfile]:
         cursor = self.coordinators.find({"school_ids": school_id, "removed": False})
-        return [
-            CoordinatorProfile.model_validate(
-                {k: v for k, v in doc.items() if k not in ("_id", "removed")}
-            )
-            async for doc in cursor
-        ]
+        return [_profile(doc) async for doc in cursor]
 
     # -- matches and their outcomes ----------------------------------------------------------
 
@@ -475,6 +486,7 @@ class InMemoryNotifierStore:
     # coordinator_id -> (version, profile); None marks a removal, kept so that an older
     # event arriving late cannot bring the coordinator back.
     coordinators: dict[str, tuple[int, CoordinatorProfile | None]] = field(default_factory=dict)
+    last_profiles: dict[str, CoordinatorProfile] = field(default_factory=dict)
     matches: dict[str, MatchProposal] = field(default_factory=dict)
     outcomes: dict[str, MatchOutcome] = field(default_factory=dict)
     notifications: dict[tuple[str, str], Notification] = field(default_factory=dict)
@@ -494,12 +506,17 @@ class InMemoryNotifierStore:
         stored = self.coordinators.get(coordinator_id)
         if stored is None or stored[0] < version:
             self.coordinators[coordinator_id] = (version, profile)
+            if profile is not None:
+                self.last_profiles[coordinator_id] = profile
 
     async def schools_of(self, coordinator_id: str) -> tuple[str, ...] | None:
         stored = self.coordinators.get(coordinator_id)
         if stored is None:
             return None
         return () if stored[1] is None else stored[1].school_ids
+
+    async def last_profile(self, coordinator_id: str) -> CoordinatorProfile | None:
+        return self.last_profiles.get(coordinator_id)
 
     async def coordinators_of(self, school_id: str) -> list[CoordinatorProfile]:
         return [

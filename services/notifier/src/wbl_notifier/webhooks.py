@@ -5,7 +5,8 @@ A webhook is a JSON POST with three headers:
 - `X-WBL-Event-Id`: stable across retries of the same delivery, so receivers can dedupe;
 - `X-WBL-Timestamp`: Unix seconds when this attempt was signed;
 - `X-WBL-Signature`: `v1=<hex HMAC-SHA256 of "<timestamp>.<raw body>">` under the
-  coordinator's webhook secret.
+  coordinator's webhook secret; during the grace period after a secret rotation, a
+  second one under the previous secret (`v1=<new>, v1=<old>`): either one verifies.
 
 Receivers recompute the HMAC over the raw body bytes, compare in constant time, refuse a
 timestamp outside the tolerance (stale or from the future), and refuse a signature they
@@ -35,12 +36,15 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"{SCHEME}=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
-def signed_headers(secret: str, event_id: str, body: bytes, timestamp: int) -> dict[str, str]:
+def signed_headers(
+    secrets: tuple[str, ...], event_id: str, body: bytes, timestamp: int
+) -> dict[str, str]:
+    """The headers of a webhook signed under each of `secrets` (current first)."""
     return {
         "Content-Type": "application/json",
         EVENT_ID: event_id,
         TIMESTAMP: str(timestamp),
-        SIGNATURE: sign(secret, timestamp, body),
+        SIGNATURE: ", ".join(sign(secret, timestamp, body) for secret in secrets),
     }
 
 

@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry
 
 from wbl_common.bus import MessageBus
 from wbl_common.metrics import DeadLetterMetrics, DeliveryMetrics
-from wbl_common.secrets import derive_secret
+from wbl_common.secrets import webhook_signing_secrets
 from wbl_notifier.adapters import DeliveryError, Mailer, PermanentDeliveryError, WebhookSender
 from wbl_notifier.domain import (
     DIGEST_EVENT,
@@ -281,11 +281,21 @@ class DeliveryWorker:
             await self.mailer.send(message)
             return
         body = webhook_body(delivery, links, self.inbox_url)
-        secret = derive_secret(self.webhook_key, "whsec", delivery.coordinator_id)
-        timestamp = int(self.clock().timestamp())
-        await self.webhooks.post(
-            delivery.target, body, signed_headers(secret, delivery.delivery_id, body, timestamp)
+        now = self.clock()
+        headers = signed_headers(
+            await self._signing_secrets(delivery.coordinator_id, now),
+            delivery.delivery_id,
+            body,
+            int(now.timestamp()),
         )
+        await self.webhooks.post(delivery.target, body, headers)
+
+    async def _signing_secrets(self, coordinator_id: str, now: datetime) -> tuple[str, ...]:
+        """Read at each attempt, so a retry after a rotation signs with the new secret."""
+        profile = await self.store.last_profile(coordinator_id)
+        generation = profile.webhook_secret_generation if profile else 1
+        until = profile.previous_generation_until if profile else None
+        return webhook_signing_secrets(self.webhook_key, coordinator_id, generation, until, now)
 
     async def _unsettled(self, digest: Delivery) -> Delivery:
         """The digest without the matches withdrawn or decided since they were held: it

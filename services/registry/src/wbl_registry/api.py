@@ -54,6 +54,7 @@ from wbl_registry.models import (
     Reference,
     StudentCreate,
     StudentPublic,
+    WebhookSecretRotated,
 )
 from wbl_schemas.reference import ReferenceEntry
 
@@ -255,6 +256,24 @@ async def reissue_coordinator_token(
     """For a lost or leaked token: the old one stops working at once."""
     revised, token = await attempt(registry.reissue_coordinator_token(coordinator_id))
     return CoordinatorCreated(**CoordinatorPublic.of(revised).model_dump(), token=token)
+
+
+@router.post(
+    "/coordinators/{coordinator_id}/webhook-secret/rotate",
+    tags=["coordinators"],
+    summary="Rotate the webhook signing secret",
+    responses=errors(401, 403, 404, 409),
+)
+async def rotate_webhook_secret(
+    coordinator_id: CoordinatorId, caller: AdminOrCoordinator, registry: RegistryDep
+) -> WebhookSecretRotated:
+    """Admin, or the coordinator for themself. The new secret is shown once and signs every
+    webhook from now on; the previous one also signs during the grace period (header
+    `X-WBL-Signature` then carries both), so the receiver can switch without a gap."""
+    if not isinstance(caller, AdminRole) and caller.id != coordinator_id:
+        raise domain_error(Forbidden("coordinators can rotate only their own webhook secret"))
+    rotated, secret = await attempt(registry.rotate_webhook_secret(coordinator_id))
+    return WebhookSecretRotated.of(rotated, secret)
 
 
 @router.patch(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 from wbl_common.runtime import Runtime, open_runtime
 from wbl_registry.config import RegistrySettings
@@ -39,6 +40,7 @@ async def bootstrap(settings: RegistrySettings) -> AsyncIterator[RegistryService
             webhook_key=settings.webhook_key.get_secret_value(),
             report_min_group=settings.report_min_group,
             webhook_loopback=settings.webhook_loopback,
+            webhook_grace=timedelta(seconds=settings.webhook_grace_s),
         )
         runtime.consume(
             SPECS[topics.MATCHES], registry.on_match_event, batches=registry.on_match_events

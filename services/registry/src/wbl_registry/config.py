@@ -29,6 +29,13 @@ class RegistrySettings(ServiceSettings):
         description="Development and tests only: webhook URLs may be http:// to this machine "
         "(localhost, 127.0.0.1, ::1). Off: https:// to a public host only.",
     )
+    webhook_grace_s: int = Field(
+        default=24 * 3600,
+        ge=0,
+        le=30 * 24 * 3600,
+        description="After a webhook secret rotation, the old secret also signs for this "
+        "long (seconds), so receivers can switch without refusing a webhook.",
+    )
     consumer_name: ConsumerName = "registry"
     # Worker processes that read and check class lists, off the event loop.
     class_lists: WorkerSettings = WorkerSettings()

@@ -82,6 +82,8 @@ class Coordinator:
     token_hash: str
     version: int = 1
     status: str = "active"  # "removed": the token no longer opens anything
+    webhook_secret_generation: int = 1
+    previous_generation_until: datetime | None = None  # the old secret still signs till then
 
     def profile(self) -> CoordinatorProfile:
         return CoordinatorProfile(
@@ -89,6 +91,8 @@ class Coordinator:
             version=self.version,
             school_ids=self.school_ids,
             channels=self.channels,
+            webhook_secret_generation=self.webhook_secret_generation,
+            previous_generation_until=self.previous_generation_until,
         )
 
     def serves(self, school_id: str) -> bool:
@@ -117,6 +121,23 @@ def reissue_token(coordinator: Coordinator, token_hash: str) -> Coordinator:
     if coordinator.status != "active":
         raise Conflict("a removed coordinator cannot get a new token")
     return replace(coordinator, token_hash=token_hash, version=coordinator.version + 1)
+
+
+def rotate_webhook_secret(coordinator: Coordinator, previous_until: datetime) -> Coordinator:
+    """The next secret generation signs from now on; the current one also signs until
+    `previous_until`, so the receiver can switch without refusing a webhook."""
+    if coordinator.status != "active":
+        raise Conflict("a removed coordinator has no webhook secret")
+    if coordinator.channels.webhook_url is None:
+        raise Conflict(
+            "there is no webhook to sign for: set a webhook URL first", "channels.webhook_url"
+        )
+    return replace(
+        coordinator,
+        webhook_secret_generation=coordinator.webhook_secret_generation + 1,
+        previous_generation_until=previous_until,
+        version=coordinator.version + 1,
+    )
 
 
 def remove_coordinator(coordinator: Coordinator) -> Coordinator:

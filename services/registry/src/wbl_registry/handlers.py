@@ -9,7 +9,7 @@ from uuid import UUID, uuid5
 
 import structlog
 
-from wbl_common.secrets import derive_secret, hash_secret, new_secret
+from wbl_common.secrets import hash_secret, new_secret, webhook_secret
 from wbl_registry.channels import check_channels
 from wbl_registry.domain import (
     Conflict,
@@ -45,6 +45,7 @@ from wbl_registry.domain import (
     revise_student,
     revoke_key,
     rotate_key,
+    rotate_webhook_secret,
     suppress_small_groups,
     withdraw_student,
 )
@@ -79,7 +80,6 @@ __all__ = ["Conflict", "Forbidden", "Registry", "StudentApplication"]
 PRODUCER = "registry"
 EVENT_NAMESPACE = UUID("6f1d2c1e-0b8a-4f5e-9a51-3c2f7d9e8b40")
 BULK_BATCH = 500
-WEBHOOK_PURPOSE = "whsec"
 
 log = structlog.get_logger(__name__)
 
@@ -121,6 +121,7 @@ class Registry:
     webhook_key: str = ""
     report_min_group: int = 10
     webhook_loopback: bool = False  # development and tests: http:// webhooks to this machine
+    webhook_grace: timedelta = timedelta(hours=24)  # the old secret still signs after rotating
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def _stored(self, stored: bool, what: str, if_match: int | None = None) -> None:
@@ -180,10 +181,29 @@ class Registry:
 
     def webhook_secret(self, coordinator: Coordinator) -> str | None:
         """The key a coordinator's webhook receiver verifies signatures with. Derived, never
-        stored: notifier derives the same one from the same WBL_WEBHOOK_KEY to sign."""
+        stored: notifier derives the same one (of the generation the coordinator's events
+        name) from the same WBL_WEBHOOK_KEY to sign."""
         if coordinator.channels.webhook_url is None:
             return None
-        return derive_secret(self.webhook_key, WEBHOOK_PURPOSE, coordinator.id)
+        return webhook_secret(
+            self.webhook_key, coordinator.id, coordinator.webhook_secret_generation
+        )
+
+    async def rotate_webhook_secret(self, coordinator_id: str) -> tuple[Coordinator, str]:
+        """The next generation's secret, shown once. Webhooks carry both signatures for
+        the grace period, then only the new one. The event names generations, never secrets."""
+        current = await self._active_coordinator(coordinator_id)
+        rotated = rotate_webhook_secret(current, self.clock() + self.webhook_grace)
+        event = CoordinatorUpdated(producer=PRODUCER, payload=rotated.profile())
+        self._stored(await self.store.replace_coordinator(rotated, event), "coordinator")
+        log.info(
+            "webhook secret rotated",
+            coordinator_id=coordinator_id,
+            generation=rotated.webhook_secret_generation,
+        )
+        return rotated, webhook_secret(
+            self.webhook_key, rotated.id, rotated.webhook_secret_generation
+        )
 
     def _check_channels(self, channels: NotificationChannels) -> None:
         check_channels(channels, self.webhook_loopback)

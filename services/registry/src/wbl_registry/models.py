@@ -151,6 +151,27 @@ class CoordinatorCreated(CoordinatorPublic):
     token: str = Field(description="Shown once; store it safely.", examples=["coo_…"])
 
 
+class WebhookSecretRotated(BaseModel):
+    coordinator_id: str = Field(examples=["coo_a1b2c3d4e5f60718"])
+    webhook_secret: str = Field(
+        description="The new signing secret, shown once: verify signatures with it from now on."
+    )
+    generation: int = Field(description="Counts rotations; 1 is the first secret.", examples=[2])
+    previous_valid_until: datetime = Field(
+        description="Until then webhooks also carry a signature under the previous secret."
+    )
+
+    @classmethod
+    def of(cls, coordinator: Coordinator, webhook_secret: str) -> WebhookSecretRotated:
+        assert coordinator.previous_generation_until is not None  # set by every rotation
+        return cls(
+            coordinator_id=coordinator.id,
+            webhook_secret=webhook_secret,
+            generation=coordinator.webhook_secret_generation,
+            previous_valid_until=coordinator.previous_generation_until,
+        )
+
+
 # -- openings -----------------------------------------------------------------------------
 
 OPENING_EXAMPLE: dict[str, Any] = {
