@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator, MutableMapping
+from typing import Any
 
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from wbl_common import runtime
 
 pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[MutableMapping[str, Any]]]:
+    """What runtime logs. Its module logger is cached on first use once another test has
+    configured structlog, which capture_logs alone would not see, so it gets a fresh one."""
+    with capture_logs() as captured:
+        monkeypatch.setattr(runtime, "log", structlog.get_logger(runtime.__name__))
+        yield captured
 
 
 async def _ignores_cancellation(stopped: asyncio.Event) -> None:
@@ -24,16 +36,17 @@ async def _ignores_cancellation(stopped: asyncio.Event) -> None:
 
 
 async def test_a_step_that_never_finishes_is_abandoned_after_the_bound(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, logs: list[MutableMapping[str, Any]]
 ) -> None:
     monkeypatch.setattr(runtime, "STOP_STEP_SECONDS", 0.2)
     stopped = asyncio.Event()
     started = time.monotonic()
-    with capture_logs() as logs:
+    try:
         await runtime.Runtime._bounded("stuck peer", _ignores_cancellation(stopped))
+    finally:
+        stopped.set()  # a failed assertion must not leave the stuck task looping
     assert time.monotonic() - started < 2
     assert [(e["event"], e["step"]) for e in logs] == [("shutdown step abandoned", "stuck peer")]
-    stopped.set()
 
 
 async def test_a_step_that_finishes_is_awaited_to_the_end() -> None:
@@ -47,10 +60,9 @@ async def test_a_step_that_finishes_is_awaited_to_the_end() -> None:
     assert finished == ["closed"]
 
 
-async def test_a_failing_step_is_logged_not_raised() -> None:
+async def test_a_failing_step_is_logged_not_raised(logs: list[MutableMapping[str, Any]]) -> None:
     async def broken() -> None:
         raise ConnectionError("peer gone")
 
-    with capture_logs() as logs:
-        await runtime.Runtime._bounded("kafka", broken())
+    await runtime.Runtime._bounded("kafka", broken())
     assert [(e["event"], e["error"]) for e in logs] == [("shutdown step failed", "ConnectionError")]
