@@ -165,6 +165,8 @@ def test_a_webhook_body_carries_ids_and_explanation_only() -> None:
         "student_ref",
         "opening_id",
         "career_field",
+        "employer_id",
+        "expires_at",
         "explanation",
         "inbox_url",
     }

@@ -112,6 +112,14 @@ class InboxItem(BaseModel):
     deliveries: list[DeliveryPublic]
     created_at: datetime
     updated_at: datetime
+    expires_at: datetime | None = Field(
+        default=None,
+        description="When the offer stops holding its seat unless confirmed or declined: "
+        "then the seat goes to the next student",
+    )
+    reminded_at: datetime | None = Field(
+        default=None, description="When you were reminded that the offer ends soon"
+    )
 
     @classmethod
     def of(cls, n: Notification, deliveries: list[Delivery]) -> InboxItem:
@@ -128,6 +136,8 @@ class InboxItem(BaseModel):
             deliveries=[DeliveryPublic.of(d) for d in deliveries],
             created_at=n.created_at,
             updated_at=n.updated_at,
+            expires_at=n.expires_at,
+            reminded_at=n.reminded_at,
         )
 
 

@@ -27,6 +27,7 @@ from wbl_notifier.handlers import Notifier
 from wbl_notifier.lease import Lease, MongoLeaseStore
 from wbl_notifier.links import Signer
 from wbl_notifier.outbound import AddressPolicy, VettedTransport
+from wbl_notifier.reminders import Reminders
 from wbl_notifier.store import MongoNotifierStore
 from wbl_notifier.worker import DeliveryPolicy, DeliveryWorker
 from wbl_schemas import topics
@@ -42,6 +43,7 @@ class NotifierService:
     placements: RegistryPlacements
     signer: Signer
     worker: DeliveryWorker
+    reminders: Reminders
     store: MongoNotifierStore
     runtime: Runtime
     settings: NotifierSettings
@@ -117,6 +119,21 @@ async def bootstrap(
             dead_lettered=runtime.measures.dead_letters,
         )
         notifier.on_deliveries = worker.wake
+        reminders = Reminders(
+            store=store,
+            before=settings.reminders.before,
+            check_s=settings.reminders.check_s,
+            lease=Lease(
+                MongoLeaseStore(runtime.db),
+                "reminders",
+                holder,
+                settings.reminders.lease,
+                notifier.clock,
+            ),
+            clock=notifier.clock,
+            on_deliveries=worker.wake,
+            on_change=notifier.changes.notify,
+        )
         runtime.consume(SPECS[topics.COORDINATORS], notifier.on_coordinator_event)
         runtime.consume(
             SPECS[topics.MATCHES], notifier.on_match_event, batches=notifier.on_match_events
@@ -125,6 +142,7 @@ async def bootstrap(
         await runtime.start()
         runtime.spawn(worker.run, "delivery-worker")
         runtime.spawn(worker.run_digests, "digests")
+        runtime.spawn(reminders.run, "reminders")
         yield NotifierService(
             notifier=notifier,
             directory=RegistryDirectory(
@@ -135,6 +153,7 @@ async def bootstrap(
             placements=RegistryPlacements(registry_http),
             signer=signer,
             worker=worker,
+            reminders=reminders,
             store=store,
             runtime=runtime,
             settings=settings,

@@ -84,6 +84,22 @@ class DigestSettings(BaseModel):
         return timedelta(seconds=self.lease_s or 3 * self.check_s)
 
 
+class ReminderSettings(BaseModel):
+    """Coordinators are reminded of each undecided offer `before_hours` before it ends; the
+    task looks for such offers every `check_s`, on one replica at a time (under a lease)."""
+
+    before_hours: float = Field(default=48.0, gt=0, le=24 * 60)
+    check_s: float = Field(default=60.0, gt=0, le=86_400)
+
+    @property
+    def before(self) -> timedelta:
+        return timedelta(hours=self.before_hours)
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=3 * self.check_s)
+
+
 class NotifierSettings(ServiceSettings):
     model_config = settings_config("WBL_NOTIFIER_")
 
@@ -94,6 +110,7 @@ class NotifierSettings(ServiceSettings):
     smtp: SmtpSettings = SmtpSettings()
     delivery: DeliverySettings = DeliverySettings()
     digest: DigestSettings = DigestSettings()
+    reminders: ReminderSettings = ReminderSettings()
     consumer_name: ConsumerName = "notifier"
     # Where coordinators reach the inbox page; emails and webhooks link there.
     public_url: str = "http://127.0.0.1:8003"

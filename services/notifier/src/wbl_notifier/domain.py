@@ -89,6 +89,10 @@ class Notification:
     created_at: datetime
     updated_at: datetime
     history: tuple[str, ...] = field(default_factory=tuple)
+    # When the offer stops holding its seat (None: an offer published without a window).
+    expires_at: datetime | None = None
+    # When the coordinator was reminded that it ends (derived, never stored with it).
+    reminded_at: datetime | None = None
 
 
 def recipients(school_id: str, coordinators: list[CoordinatorProfile]) -> list[CoordinatorProfile]:
@@ -116,6 +120,7 @@ def notifications_for(
             status=NotificationStatus.PROPOSED,
             created_at=now,
             updated_at=now,
+            expires_at=proposal.expires_at,
         )
         for c in recipients(proposal.school_id, coordinators)
     ]
@@ -125,6 +130,7 @@ def notifications_for(
 
 PROPOSED_EVENT = "MatchProposed"
 DIGEST_EVENT = "MatchDigest"
+REMINDER_EVENT = "OfferExpiring"
 
 
 class Channel(StrEnum):
@@ -138,6 +144,7 @@ class DeliveryStatus(StrEnum):
     BUNDLED = "bundled"  # travels inside a digest delivery, which carries the outcome
     SENT = "sent"
     FAILED = "failed"  # every attempt failed; recorded and dead-lettered
+    CANCELLED = "cancelled"  # a reminder whose offer ended before it left
 
 
 @dataclass(frozen=True)
@@ -149,10 +156,20 @@ class MatchSummary:
     opening_id: str
     career_field: str
     explanation: tuple[str, ...]
+    employer_id: str = ""
+    expires_at: datetime | None = None
 
     @classmethod
     def of(cls, n: Notification) -> MatchSummary:
-        return cls(n.match_id, n.student_id, n.opening_id, n.career_field, n.explanation)
+        return cls(
+            n.match_id,
+            n.student_id,
+            n.opening_id,
+            n.career_field,
+            n.explanation,
+            n.employer_id,
+            n.expires_at,
+        )
 
 
 @dataclass(frozen=True)
@@ -220,6 +237,60 @@ def deliveries_for(
         )
         for channel, target in channel_targets(profile)
     ]
+
+
+# -- reminders before an offer ends ----------------------------------------------------------
+
+
+def reminders_due(
+    offers: Iterable[Notification],
+    settled: set[str],
+    reminded: set[str],
+    now: datetime,
+    before: timedelta,
+) -> list[Notification]:
+    """The offers to remind their coordinator of now: undecided and not withdrawn, ending
+    within `before` but not yet ended, and not reminded already (keys from
+    `notification_key`). Pure, so every replica and every restart picks the same ones."""
+    return [
+        n
+        for n in offers
+        if n.expires_at is not None
+        and n.match_id not in settled
+        and notification_key(n.coordinator_id, n.match_id) not in reminded
+        and n.expires_at - before <= now < n.expires_at
+    ]
+
+
+def reminder_deliveries(
+    notification: Notification, profile: CoordinatorProfile, now: datetime
+) -> list[Delivery]:
+    """A reminder's messages: sent at once also to daily-digest coordinators, since a
+    digest could arrive after the offer ended. Keyed like every delivery, so one each."""
+    return [
+        Delivery(
+            delivery_id=delivery_id(
+                profile.coordinator_id, notification.match_id, channel, REMINDER_EVENT
+            ),
+            coordinator_id=profile.coordinator_id,
+            match_id=notification.match_id,
+            channel=channel,
+            event_type=REMINDER_EVENT,
+            target=target,
+            status=DeliveryStatus.PENDING,
+            matches=(MatchSummary.of(notification),),
+            created_at=now,
+            next_attempt_at=now,
+        )
+        for channel, target in channel_targets(profile)
+    ]
+
+
+def reminder_stale(delivery: Delivery, settled: set[str], now: datetime) -> bool:
+    """A pending reminder is cancelled once its offer was decided, withdrawn or ran out."""
+    match = delivery.matches[0]
+    ended = match.expires_at is not None and now >= match.expires_at
+    return match.match_id in settled or ended
 
 
 def digest_period(moment: datetime, period_s: float) -> int:

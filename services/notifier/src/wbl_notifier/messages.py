@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from wbl_notifier.domain import DIGEST_EVENT, Delivery, MatchSummary
+from wbl_notifier.domain import DIGEST_EVENT, REMINDER_EVENT, Delivery, MatchSummary
+
+
+def when(moment: datetime | None) -> str:
+    """A time as coordinators read it: `Friday 4 December 2026 at 14:00 UTC`."""
+    if moment is None:
+        return "when its window ends"
+    utc = moment.astimezone(UTC)
+    return f"{utc:%A} {utc.day} {utc:%B %Y} at {utc:%H:%M} UTC"
+
 
 TEMPLATES = Environment(
     loader=PackageLoader("wbl_notifier", "templates"),
@@ -21,6 +31,7 @@ TEMPLATES = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+TEMPLATES.filters["when"] = when
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,11 @@ def subject(delivery: Delivery) -> str:
         count = len(delivery.matches)
         return f"WBL placements: {count} new match{'es' if count != 1 else ''} to review"
     match = delivery.matches[0]
+    if delivery.event_type == REMINDER_EVENT:
+        return (
+            f"WBL placements: reminder, the offer for student {match.student_ref} at opening "
+            f"{match.opening_id} ends {when(match.expires_at)}"
+        )
     return f"WBL placements: new match for opening {match.opening_id} ({match.career_field})"
 
 
@@ -43,6 +59,7 @@ def email_message(
 ) -> EmailMessage:
     context = {
         "digest": delivery.event_type == DIGEST_EVENT,
+        "reminder": delivery.event_type == REMINDER_EVENT,
         "matches": [(m, links[m.match_id]) for m in delivery.matches],
         "inbox_url": inbox_url,
     }
@@ -63,6 +80,8 @@ def _match_json(match: MatchSummary, links: MatchLinks) -> dict[str, object]:
         "student_ref": match.student_ref,
         "opening_id": match.opening_id,
         "career_field": match.career_field,
+        "employer_id": match.employer_id,
+        "expires_at": None if match.expires_at is None else match.expires_at.isoformat(),
         "explanation": list(match.explanation),
         "inbox_url": links.inbox,
     }

@@ -49,7 +49,7 @@ OUTCOME = TypeAdapter(MatchOutcome)
 CLAIM = TypeAdapter(AttemptClaim)
 SUMMARIES = TypeAdapter(tuple[MatchSummary, ...])
 # Derived from the match's outcomes on every read, so never stored with a notification.
-DERIVED = {"status", "history"}
+DERIVED = {"status", "history", "reminded_at"}
 INBOX_BATCH = 200  # notifications read at a time when the inbox is filtered by status
 
 
@@ -89,6 +89,18 @@ class NotifierStore(Protocol):
     async def changed_since(
         self, coordinator_id: str, since: datetime, schools: tuple[str, ...] | None = None
     ) -> list[Notification]: ...
+
+    async def offers_ending(self, now: datetime, until: datetime) -> list[Notification]:
+        """Notifications whose offer ends after `now` and at or before `until`."""
+        ...
+
+    async def record_reminder(self, coordinator_id: str, match_id: str, at: datetime) -> bool:
+        """Mark the coordinator reminded of the match, once (True the first time)."""
+        ...
+
+    async def reminded(self, keys: list[str]) -> dict[str, datetime]:
+        """Of `notification_key`s, those reminded, with when."""
+        ...
 
     async def add_deliveries(self, deliveries: list[Delivery]) -> int: ...
 
@@ -157,6 +169,7 @@ class MongoNotifierStore:
         self.deliveries = db["deliveries"]
         self.attempts = db["delivery_attempts"]
         self.spent_links = db["spent_links"]
+        self.reminders = db["offer_reminders"]
 
     async def ensure_indexes(self) -> None:
         await self.coordinators.create_index("school_ids")
@@ -164,6 +177,7 @@ class MongoNotifierStore:
             [("coordinator_id", ASCENDING), ("match_id", ASCENDING)], unique=True
         )
         await self.notifications.create_index("match_id")
+        await self.notifications.create_index("expires_at")
         await self.matches.create_index("school_id")
         await self.notifications.create_index(
             [("coordinator_id", ASCENDING), ("created_at", DESCENDING)]
@@ -310,9 +324,38 @@ class MongoNotifierStore:
 
     async def _with_outcomes(self, docs: list[Document]) -> list[Notification]:
         outcomes = await self._outcomes_of(sorted({doc["match_id"] for doc in docs}))
+        reminded = await self.reminded([doc["_id"] for doc in docs])
         return [
-            with_outcomes(_notification(doc), outcomes.get(doc["match_id"], [])) for doc in docs
+            replace(
+                with_outcomes(_notification(doc), outcomes.get(doc["match_id"], [])),
+                reminded_at=reminded.get(doc["_id"]),
+            )
+            for doc in docs
         ]
+
+    # -- reminders before an offer ends ------------------------------------------------------
+
+    async def offers_ending(self, now: datetime, until: datetime) -> list[Notification]:
+        cursor = self.notifications.find({"expires_at": {"$gt": now, "$lte": until}})
+        return [_notification(doc) async for doc in cursor]
+
+    async def record_reminder(self, coordinator_id: str, match_id: str, at: datetime) -> bool:
+        """An insert against the notification's key, so of replicas racing one wins; then
+        the notification is touched so live inbox streams show the reminder."""
+        key = notification_key(coordinator_id, match_id)
+        try:
+            await self.reminders.insert_one({"_id": key, "reminded_at": at})
+            recorded = True
+        except DuplicateKeyError:
+            recorded = False
+        await self.notifications.update_one({"_id": key}, {"$set": {"updated_at": at}})
+        return recorded
+
+    async def reminded(self, keys: list[str]) -> dict[str, datetime]:
+        if not keys:
+            return {}
+        cursor = self.reminders.find({"_id": {"$in": keys}})
+        return {doc["_id"]: _bson_time(doc["reminded_at"]) async for doc in cursor}
 
     # -- deliveries --------------------------------------------------------------------------
 
@@ -493,6 +536,7 @@ class InMemoryNotifierStore:
     deliveries: dict[str, Delivery] = field(default_factory=dict)
     attempts: dict[str, AttemptClaim] = field(default_factory=dict)
     spent_links: set[str] = field(default_factory=set)
+    reminders: dict[str, datetime] = field(default_factory=dict)
 
     async def save_coordinator(self, profile: CoordinatorProfile) -> None:
         self._if_newer(profile.coordinator_id, profile.version, profile)
@@ -554,7 +598,33 @@ class InMemoryNotifierStore:
         return [self.outcomes[k] for k in outcome_keys(match_id) if k in self.outcomes]
 
     def _derived(self, notification: Notification) -> Notification:
-        return with_outcomes(notification, self._outcomes_of(notification.match_id))
+        key = notification_key(notification.coordinator_id, notification.match_id)
+        return replace(
+            with_outcomes(notification, self._outcomes_of(notification.match_id)),
+            reminded_at=self.reminders.get(key),
+        )
+
+    async def offers_ending(self, now: datetime, until: datetime) -> list[Notification]:
+        return [
+            n
+            for n in self.notifications.values()
+            if n.expires_at is not None and now < n.expires_at <= until
+        ]
+
+    async def record_reminder(self, coordinator_id: str, match_id: str, at: datetime) -> bool:
+        key = notification_key(coordinator_id, match_id)
+        recorded = key not in self.reminders
+        if recorded:
+            self.reminders[key] = _bson_time(at)
+        stored = self.notifications.get((coordinator_id, match_id))
+        if stored is not None:
+            self.notifications[(coordinator_id, match_id)] = replace(
+                stored, updated_at=_bson_time(at)
+            )
+        return recorded
+
+    async def reminded(self, keys: list[str]) -> dict[str, datetime]:
+        return {k: self.reminders[k] for k in keys if k in self.reminders}
 
     async def add_notifications(self, notifications: list[Notification]) -> int:
         added = 0
@@ -565,8 +635,10 @@ class InMemoryNotifierStore:
                     n,
                     status=NotificationStatus.PROPOSED,
                     history=(),
+                    reminded_at=None,
                     created_at=_bson_time(n.created_at),
                     updated_at=_bson_time(n.updated_at),
+                    expires_at=None if n.expires_at is None else _bson_time(n.expires_at),
                 )
                 added += 1
         return added

@@ -30,6 +30,7 @@ from wbl_common.secrets import webhook_signing_secrets
 from wbl_notifier.adapters import DeliveryError, Mailer, PermanentDeliveryError, WebhookSender
 from wbl_notifier.domain import (
     DIGEST_EVENT,
+    REMINDER_EVENT,
     AttemptClaim,
     Channel,
     Delivery,
@@ -38,6 +39,7 @@ from wbl_notifier.domain import (
     carries_all,
     digests_due,
     late_digest,
+    reminder_stale,
     widened,
 )
 from wbl_notifier.lease import Lease
@@ -206,6 +208,12 @@ class DeliveryWorker:
     async def attempt(self, delivery: Delivery, claim: AttemptClaim) -> Delivery:
         """Make the claimed attempt and record it: sent; failed for good; or due again
         after the backoff."""
+        if await self._stale_reminder(delivery):
+            cancelled = replace(delivery, status=DeliveryStatus.CANCELLED)
+            await self.store.finish(cancelled, self.clock())
+            self.metrics.count(delivery.channel.value, cancelled.status.value)
+            log.info("reminder cancelled: its offer ended", delivery_id=delivery.delivery_id)
+            return cancelled
         error: DeliveryError | None = None
         if claim.number > self.policy.max_attempts:  # the last attempts were abandoned
             error = DeliveryError(delivery.last_error or "interrupted, no attempts left")
@@ -239,6 +247,12 @@ class DeliveryWorker:
             )
             await self._dead_letter(outcome)
         return outcome
+
+    async def _stale_reminder(self, delivery: Delivery) -> bool:
+        if delivery.event_type != REMINDER_EVENT:
+            return False
+        settled = await self.store.settled([m.match_id for m in delivery.matches])
+        return reminder_stale(delivery, settled, self.clock())
 
     async def _try_send(self, delivery: Delivery) -> DeliveryError | None:
         try:
