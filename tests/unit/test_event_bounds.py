@@ -7,7 +7,7 @@ One employer's opening with 2,000 x 1,000-character hiring languages was accepte
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, get_args
 
 import httpx
@@ -30,6 +30,7 @@ from wbl_schemas.events import (
     CoordinatorProfile,
     CoordinatorRegistered,
     HiringPreferences,
+    MainRoundRun,
     MatchProposed,
     NotificationChannels,
     OpeningPublished,
@@ -38,6 +39,8 @@ from wbl_schemas.events import (
     Place,
     PlacementConfirmed,
     PlacementDecision,
+    SeasonScheduled,
+    SeasonState,
     StudentMatchProfile,
     StudentRef,
     StudentRegistered,
@@ -285,7 +288,14 @@ async def test_the_largest_valid_requests_make_events_under_the_maximum(
     await matcher.on_student_event(withdrawn)
     assert (await http.delete(f"/v1/openings/{opening['id']}", headers=employer)).status_code == 204
 
-    sizes = measured([*store.events, *matcher_store.events])
+    season = SeasonState(
+        version=2**62, main_round_at=datetime.now(UTC), main_round_id=w * 64
+    )  # the matcher's season events: fixed fields, the round id at its longest
+    seasons = [
+        SeasonScheduled(producer="matcher", payload=season),
+        MainRoundRun(producer="matcher", payload=season),
+    ]
+    sizes = measured([*store.events, *matcher_store.events, *seasons])
     print(f"\nlargest events ({w!r} filler), bytes:", sizes)
     assert set(sizes) == {cls.model_fields["event_type"].default for cls in get_args(AnyEvent)}
     assert max(sizes.values()) <= MAX_EVENT_BYTES, sizes

@@ -37,17 +37,18 @@ KEYS: dict[str, str] = {
     topics.MATCHES: "student_id",
     topics.PLACEMENTS: "student_id",
     topics.COORDINATORS: "coordinator_id",
+    topics.SEASONS: "season_id",
 }
 # Who publishes each topic (registry through its outbox relay) and who consumes it; each
 # consumer group is `<consumer name>.<topic>`, the consumer name defaulting to the service's.
 PRODUCERS: dict[str, tuple[str, ...]] = {
     "registry": (topics.OPENINGS, topics.STUDENTS, topics.PLACEMENTS, topics.COORDINATORS),
-    "matcher": (topics.MATCHES,),
+    "matcher": (topics.MATCHES, topics.SEASONS),
 }
 CONSUMERS: dict[str, tuple[str, ...]] = {
     "registry": (topics.MATCHES,),
     "matcher": (topics.OPENINGS, topics.STUDENTS, topics.PLACEMENTS),
-    "notifier": (topics.COORDINATORS, topics.MATCHES, topics.PLACEMENTS),
+    "notifier": (topics.COORDINATORS, topics.MATCHES, topics.PLACEMENTS, topics.SEASONS),
 }
 DEAD_LETTER = "DeadLetter"
 # Dead letters beyond the messages a consumer cannot take (notifier's delivery worker).

@@ -437,6 +437,46 @@ CoordinatorEvent = Annotated[
     Field(discriminator="event_type"),
 ]
 
+# -- wbl.seasons ----------------------------------------------------------------------------
+
+
+class SeasonState(Payload):
+    """The season as the matcher now holds it, whole: compaction keeps only the newest."""
+
+    season_id: Literal["current"] = "current"
+    version: int = Field(ge=1, description="Orders the season's changes; the highest stands.")
+    main_round_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the main round runs; null: rolling rounds only (the default).",
+    )
+    main_round_id: EntityId | None = Field(
+        default=None, description="The round that was the main round, once it has run."
+    )
+
+
+class _SeasonEvent(Envelope):
+    topic = topics.SEASONS
+
+    def key(self) -> str:
+        return self.payload.season_id  # type: ignore[attr-defined, no-any-return]
+
+
+class SeasonScheduled(_SeasonEvent):
+    """An admin set, moved or removed (null) the season's main round."""
+
+    event_type: Literal["SeasonScheduled"] = "SeasonScheduled"
+    payload: SeasonState
+
+
+class MainRoundRun(_SeasonEvent):
+    """The season's main round ran; rolling rounds follow."""
+
+    event_type: Literal["MainRoundRun"] = "MainRoundRun"
+    payload: SeasonState
+
+
+SeasonEvent = Annotated[SeasonScheduled | MainRoundRun, Field(discriminator="event_type")]
+
 AnyEvent = (
     OpeningPublished
     | OpeningUpdated
@@ -451,6 +491,8 @@ AnyEvent = (
     | CoordinatorRegistered
     | CoordinatorUpdated
     | CoordinatorRemoved
+    | SeasonScheduled
+    | MainRoundRun
 )
 
 # One parser per topic: a consumer validates a raw message against its topic's union.
@@ -460,6 +502,7 @@ TOPIC_EVENTS: dict[str, TypeAdapter[AnyEvent]] = {
     topics.MATCHES: TypeAdapter(MatchEvent),
     topics.PLACEMENTS: TypeAdapter(PlacementEvent),
     topics.COORDINATORS: TypeAdapter(CoordinatorEvent),
+    topics.SEASONS: TypeAdapter(SeasonEvent),
 }
 
 

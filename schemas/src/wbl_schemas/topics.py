@@ -21,6 +21,7 @@ STUDENTS = "wbl.students"
 MATCHES = "wbl.matches"
 PLACEMENTS = "wbl.placements"
 COORDINATORS = "wbl.coordinators"
+SEASONS = "wbl.seasons"
 
 TOPIC_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec(OPENINGS, partitions=3, compacted=True),
@@ -28,6 +29,8 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec(MATCHES, partitions=3, compacted=False),
     TopicSpec(PLACEMENTS, partitions=3, compacted=False),
     TopicSpec(COORDINATORS, partitions=1, compacted=True),
+    # One key, the current season: compaction keeps its latest state for new consumers.
+    TopicSpec(SEASONS, partitions=1, compacted=True),
 )
 
 

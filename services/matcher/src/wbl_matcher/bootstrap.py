@@ -35,7 +35,7 @@ async def bootstrap(settings: MatcherSettings) -> AsyncIterator[MatcherService]:
         store = MongoMatcherStore(runtime.db)
         await store.ensure_indexes()
         rounds_lease = runtime.keep_lease(Lease(runtime.db, "rounds"))
-        relay = runtime.relay_outbox(store.outbox, ("proposals",))
+        relay = runtime.relay_outbox(store.outbox, ("proposals", "season"))
         matcher = Matcher(
             store=store,
             related=load_reference().related_fields,

@@ -243,6 +243,7 @@ class Matcher:
             marks = await self.store.dirty_fields()
             record = await self.run_round(None)
             await self.store.record_main_round(season.main_round_at, record.round_id)
+            self.written()  # its MainRoundRun event leaves now
             if record.conflicts:  # the records those changes missed: solved again next
                 self._pending.set()
             else:
@@ -252,6 +253,7 @@ class Matcher:
 
     async def set_season(self, main_round_at: datetime | None) -> Season:
         await self.store.set_season(main_round_at)
+        self.written()  # its SeasonScheduled event leaves now
         self._pending.set()  # a cut-off removed or moved: rounds may be due now
         return await self.store.season()
 

@@ -4,7 +4,6 @@ A `MatcherStore` protocol, its MongoDB implementation, and an in-memory one for 
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -23,7 +22,8 @@ from wbl_common.mongo import (
     upsert_all_if_newer,
     upsert_if_newer,
 )
-from wbl_common.outbox import Outbox
+from wbl_common.outbox import Change as OutboxChange
+from wbl_common.outbox import Commit, Outbox, Projection
 from wbl_common.versions import created, revised
 from wbl_matcher.domain import (
     Change,
@@ -36,7 +36,13 @@ from wbl_matcher.domain import (
     Tally,
 )
 from wbl_schemas.envelope import Envelope
-from wbl_schemas.events import OpeningSnapshot, StudentMatchProfile
+from wbl_schemas.events import (
+    MainRoundRun,
+    OpeningSnapshot,
+    SeasonScheduled,
+    SeasonState,
+    StudentMatchProfile,
+)
 
 E = TypeVar("E", OpeningSnapshot, StudentMatchProfile)
 
@@ -127,6 +133,22 @@ class MatcherStore(Protocol):
 
 
 MAX_UPDATES_PER_COMMAND = 40
+SEASON_KEY = "season/current"
+SEASON_RETRIES = 5
+
+
+def season_scheduled(version: int, main_round_at: datetime | None) -> SeasonScheduled:
+    """The season's `version`-th setting as `wbl.seasons` carries it. Event versions are
+    2v for a setting and 2v+1 for its main round, so consumers order the two."""
+    state = SeasonState(version=2 * version, main_round_at=main_round_at)
+    return SeasonScheduled(producer="matcher", payload=state)
+
+
+def main_round_run(version: int, main_round_at: datetime, round_id: str) -> MainRoundRun:
+    state = SeasonState(
+        version=2 * version + 1, main_round_at=main_round_at, main_round_id=round_id
+    )
+    return MainRoundRun(producer="matcher", payload=state)
 
 
 def _head(doc: Document) -> OfferHead:
@@ -419,17 +441,37 @@ class MongoMatcherStore:
         ran = await self.main_rounds.find_one({"_id": at.isoformat()})
         return Season(at, ran["round_id"] if ran else None)
 
+    async def _season_version(self) -> int:
+        doc = await self.seasons.find_one({"_id": "current"})
+        return int(doc.get("version", 0)) if doc else 0
+
     async def set_season(self, main_round_at: datetime | None) -> None:
-        # One admin's setting, replaced whole: the last writer's cut-off stands.
-        await self.seasons.replace_one(
-            {"_id": "current"}, {"main_round_at": main_round_at}, upsert=True
-        )
+        """The next version of the season, with its `SeasonScheduled` event, through the
+        outbox: of two admins writing at once one claims the version, the other the next."""
+        for _ in range(SEASON_RETRIES):
+            version = await self._season_version() + 1
+            state = {"version": version, "main_round_at": main_round_at}
+            change = OutboxChange(
+                key=SEASON_KEY,
+                seq=2 * version,
+                commit=Commit("season_versions", {"_id": f"current@{version}", **state}),
+                events=(season_scheduled(version, main_round_at),),
+                projection=Projection("season", "current", state),
+            )
+            if await self.outbox.write(change):
+                return
+        raise RuntimeError("the season kept changing while it was being set; try again")
 
     async def record_main_round(self, main_round_at: datetime, round_id: str) -> None:
-        with contextlib.suppress(DuplicateKeyError):
-            await self.main_rounds.insert_one(
-                {"_id": main_round_at.isoformat(), "round_id": round_id}
-            )
+        """Once per cut-off (its insert is the commit), with its `MainRoundRun` event."""
+        version = await self._season_version()
+        change = OutboxChange(
+            key=SEASON_KEY,
+            seq=2 * version + 1,
+            commit=Commit("main_rounds", {"_id": main_round_at.isoformat(), "round_id": round_id}),
+            events=(main_round_run(version, main_round_at, round_id),),
+        )
+        await self.outbox.write(change)  # False: this cut-off's main round is on record
 
     async def latest_round(self) -> RoundRecord | None:
         doc = await self.rounds.find_one({}, sort=[("started_seq", -1)])
@@ -488,6 +530,7 @@ class InMemoryMatcherStore:
     events: list[Envelope] = field(default_factory=list)
     main_round_at: datetime | None = None
     main_rounds: dict[datetime, str] = field(default_factory=dict)
+    season_events: list[Envelope] = field(default_factory=list)  # wbl.seasons' outbox
 
     async def save_opening(self, opening: OpeningSnapshot) -> bool:
         row = self.openings.get(opening.opening_id)
@@ -667,6 +710,11 @@ class InMemoryMatcherStore:
 
     async def set_season(self, main_round_at: datetime | None) -> None:
         self.main_round_at = main_round_at
+        version = sum(isinstance(e, SeasonScheduled) for e in self.season_events) + 1
+        self.season_events.append(season_scheduled(version, main_round_at))
 
     async def record_main_round(self, main_round_at: datetime, round_id: str) -> None:
-        self.main_rounds.setdefault(main_round_at, round_id)
+        if main_round_at not in self.main_rounds:
+            self.main_rounds[main_round_at] = round_id
+            version = sum(isinstance(e, SeasonScheduled) for e in self.season_events)
+            self.season_events.append(main_round_run(version, main_round_at, round_id))

@@ -18,9 +18,17 @@ from wbl_common.bearer import StrictBearer
 from wbl_common.ratelimit import throttled
 from wbl_common.web import PROBLEM, errors
 from wbl_notifier.adapters import CoordinatorDirectory, CoordinatorIdentity, RegistryAnswer
-from wbl_notifier.domain import Channel, Delivery, DeliveryStatus, Notification, NotificationStatus
+from wbl_notifier.domain import (
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    Notification,
+    NotificationStatus,
+    waiting_for_main_round,
+)
 from wbl_notifier.handlers import Decisions, LinkNotYours, LinkSpent, Notifier
 from wbl_notifier.links import Decision, LinkRefused, Signer
+from wbl_notifier.messages import when
 
 router = APIRouter(prefix="/v1", tags=["inbox"])
 bearer = StrictBearer("The coordinator's token")
@@ -164,6 +172,36 @@ async def inbox(
         coordinator.coordinator_id, status_filter, page, size, coordinator.school_ids
     )
     return await inbox_items(notifier, coordinator.coordinator_id, found)
+
+
+class SeasonNotice(BaseModel):
+    waiting_for_main_round: bool = Field(
+        description="True while the season's main round is scheduled and has not run: "
+        "students registered before it are matched together then, not one by one"
+    )
+    main_round_at: datetime | None = Field(
+        default=None, description="When the main round runs (only while waiting for it)"
+    )
+    notice: str | None = Field(
+        default=None, description="What the inbox page shows, in plain words"
+    )
+
+
+@router.get(
+    "/inbox/season",
+    summary="Whether the season is waiting for its main round, and until when",
+    responses=errors(401, 503),
+)
+async def season(coordinator: CurrentCoordinator, notifier: NotifierDep) -> SeasonNotice:
+    at = waiting_for_main_round(await notifier.season())
+    if at is None:
+        return SeasonNotice(waiting_for_main_round=False)
+    return SeasonNotice(
+        waiting_for_main_round=True,
+        main_round_at=at,
+        notice=f"Waiting for the main round on {when(at)}: students registered before "
+        "then are matched together at that time, and their offers reach you then.",
+    )
 
 
 class StreamTicket(BaseModel):

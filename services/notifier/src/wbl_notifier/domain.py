@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from uuid import UUID, uuid5
 
-from wbl_schemas.events import CoordinatorProfile, MatchProposal
+from wbl_schemas.events import CoordinatorProfile, MatchProposal, SeasonState
 
 
 class NotificationStatus(StrEnum):
@@ -237,6 +237,17 @@ def deliveries_for(
         )
         for channel, target in channel_targets(profile)
     ]
+
+
+# -- the season -------------------------------------------------------------------------------
+
+
+def waiting_for_main_round(season: SeasonState | None) -> datetime | None:
+    """When the main round runs, while it is scheduled and has not run; else None (rolling
+    rounds: offers arrive as students register)."""
+    if season is None or season.main_round_at is None or season.main_round_id is not None:
+        return None
+    return season.main_round_at
 
 
 # -- reminders before an offer ends ----------------------------------------------------------

@@ -34,6 +34,7 @@ from wbl_schemas.events import (
     MatchWithdrawn,
     PlacementConfirmed,
     PlacementDeclined,
+    SeasonState,
 )
 
 
@@ -125,6 +126,15 @@ class Notifier:
         if await self.store.add_deliveries(deliveries):
             self.on_deliveries()
         self.changes.notify()
+
+    async def on_season_event(self, event: AnyEvent) -> None:
+        """`SeasonScheduled` and `MainRoundRun` both carry the whole season: keep the newest."""
+        if isinstance(event.payload, SeasonState):
+            await self.store.save_season(event.payload)
+            self.changes.notify()
+
+    async def season(self) -> SeasonState | None:
+        return await self.store.season()
 
     async def on_placement_event(self, event: AnyEvent) -> None:
         if isinstance(event, PlacementConfirmed):

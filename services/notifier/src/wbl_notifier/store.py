@@ -39,7 +39,7 @@ from wbl_notifier.domain import (
     outcome_keys,
     with_outcomes,
 )
-from wbl_schemas.events import CoordinatorProfile, MatchProposal
+from wbl_schemas.events import CoordinatorProfile, MatchProposal, SeasonState
 
 T = TypeVar("T")
 
@@ -66,6 +66,12 @@ class NotifierStore(Protocol):
         """The coordinator's newest profile heard, also once removed (a delivery still
         pending then is signed with the secret generation it last named); None if none."""
         ...
+
+    async def save_season(self, season: SeasonState) -> None:
+        """Keep the newest season heard (by version); older or repeated ones change nothing."""
+        ...
+
+    async def season(self) -> SeasonState | None: ...
 
     async def save_matches(self, proposals: Sequence[MatchProposal]) -> None: ...
 
@@ -170,6 +176,7 @@ class MongoNotifierStore:
         self.attempts = db["delivery_attempts"]
         self.spent_links = db["spent_links"]
         self.reminders = db["offer_reminders"]
+        self.seasons = db["season"]
 
     async def ensure_indexes(self) -> None:
         await self.coordinators.create_index("school_ids")
@@ -221,6 +228,16 @@ class MongoNotifierStore:
     async def coordinators_of(self, school_id: str) -> list[CoordinatorProfile]:
         cursor = self.coordinators.find({"school_ids": school_id, "removed": False})
         return [_profile(doc) async for doc in cursor]
+
+    # -- the season (from `wbl.seasons`) -----------------------------------------------------
+
+    async def save_season(self, season: SeasonState) -> None:
+        fields = season.model_dump(mode="python", exclude={"version"})
+        await upsert_if_newer(self.seasons, season.season_id, season.version, fields)
+
+    async def season(self) -> SeasonState | None:
+        doc = await self.seasons.find_one({"_id": "current"})
+        return None if doc is None else SeasonState.model_validate(doc)
 
     # -- matches and their outcomes ----------------------------------------------------------
 
@@ -537,6 +554,14 @@ class InMemoryNotifierStore:
     attempts: dict[str, AttemptClaim] = field(default_factory=dict)
     spent_links: set[str] = field(default_factory=set)
     reminders: dict[str, datetime] = field(default_factory=dict)
+    current_season: SeasonState | None = None
+
+    async def save_season(self, season: SeasonState) -> None:
+        if self.current_season is None or self.current_season.version < season.version:
+            self.current_season = season
+
+    async def season(self) -> SeasonState | None:
+        return self.current_season
 
     async def save_coordinator(self, profile: CoordinatorProfile) -> None:
         self._if_newer(profile.coordinator_id, profile.version, profile)
