@@ -237,7 +237,9 @@ class MongoNotifierStore:
 
     async def season(self) -> SeasonState | None:
         doc = await self.seasons.find_one({"_id": "current"})
-        return None if doc is None else SeasonState.model_validate(doc)
+        if doc is None:
+            return None
+        return SeasonState.model_validate({k: v for k, v in doc.items() if k != "_id"})
 
     # -- matches and their outcomes ----------------------------------------------------------
 
