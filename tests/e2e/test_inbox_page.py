@@ -210,3 +210,47 @@ async def test_an_email_link_confirms_on_the_inbox_page_once(
         await expect(page.get_by_role("heading", level=2)).to_have_text(
             "This link was already used"
         )
+
+
+async def test_the_inbox_says_it_waits_for_the_main_round_until_the_season_is_rolling(
+    system: System, browser: Browser
+) -> None:
+    school = f"sch_season_{secrets.token_hex(3)}"
+    cut_off = "2027-09-01T09:00:00+00:00"
+    async with httpx.AsyncClient(timeout=10) as http:
+        token = (await setup_school(http, system, school))["token"]
+        page = await browser.new_page()
+        await page.goto(f"{system.notifier}/inbox")
+        await page.get_by_label("Coordinator token").fill(token)
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.locator("#connection")).to_contain_text("Live", timeout=20_000)
+        notice = page.locator("#season-notice")
+        await expect(notice).to_be_hidden()
+        season = f"{system.matcher}/v1/season"
+        set_it = await http.put(season, json={"main_round_at": cut_off}, headers=system.admin)
+        assert set_it.status_code == 200, set_it.text
+
+        async def heard() -> bool:
+            answer = await http.get(
+                f"{system.notifier}/v1/inbox/season", headers={"Authorization": f"Bearer {token}"}
+            )
+            return bool(answer.json()["waiting_for_main_round"])
+
+        try:
+            await eventually(heard, what="the notifier told of the main round")
+            await page.reload()
+            await expect(notice).to_contain_text(
+                "Waiting for the main round on Wednesday 1 September 2027 at 09:00 UTC",
+                timeout=20_000,
+            )
+        finally:  # other tests here need rolling rounds
+            removed = await http.put(season, json={"main_round_at": None}, headers=system.admin)
+            assert removed.status_code == 200, removed.text
+        await eventually(lambda: _not(heard), what="the notifier told of rolling rounds")
+        await page.reload()  # still signed in: the token stays in the tab's sessionStorage
+        await expect(page.locator("#connection")).to_contain_text("Live", timeout=20_000)
+        await expect(notice).to_be_hidden()
+
+
+async def _not(probe: Any) -> bool:
+    return not await probe()

@@ -59,6 +59,13 @@ function card(n) {
                    el("span", { class: `badge ${n.status}` }, STATUS_TEXT[n.status] || n.status));
   const meta = el("p", { class: "meta" }, `Student reference ${n.student_id} · proposed `,
                   el("time", { datetime: n.created_at }, new Date(n.created_at).toLocaleString()));
+  let ends = null;
+  if (n.status === "proposed" && n.expires_at) {
+    ends = el("p", { class: "ends" }, "The offer ends ",
+                    el("time", { datetime: n.expires_at }, new Date(n.expires_at).toLocaleString()),
+                    "; if you have not confirmed or declined it by then, the seat goes to the next student.");
+    if (n.reminded_at) ends.append(" A reminder was sent.");
+  }
   const why = el("ul", { "aria-label": "Why this match" },
                  ...n.explanation.map((reason) => el("li", {}, reason)));
   const details = el("div", { class: "student", id: `student-${n.match_id}`, hidden: "" });
@@ -75,7 +82,8 @@ function card(n) {
       actions.append(b);
     }
   }
-  const parts = [title, meta, el("p", {}, "Why this match:"), why, actions, details];
+  const parts = [title, meta, ...(ends ? [ends] : []), el("p", {}, "Why this match:"), why,
+                 actions, details];
   if (n.error) parts.push(el("p", { class: "error", role: "alert" }, n.error));
   const sent = (n.deliveries || []).map((d) =>
     `${d.channel}: ${d.status}${d.attempts ? ` after ${d.attempts} attempt(s)` : ""}` +
@@ -129,7 +137,16 @@ function upsert(n, live) {
   items.set(n.match_id, { ...n, fresh: live && !known });
 }
 
+async function loadSeason() {
+  // While the season's main round is scheduled, offers wait for it: say so, and until when.
+  const result = await api("/v1/inbox/season");
+  const notice = $("season-notice");
+  notice.textContent = result.ok && result.body.notice ? result.body.notice : "";
+  notice.hidden = !notice.textContent;
+}
+
 async function loadInbox() {
+  loadSeason();
   const result = await api("/v1/inbox?size=200");
   if (!result.ok) { $("connection").textContent = problemText(result); return; }
   for (const n of result.body) if (!items.has(n.match_id) || items.get(n.match_id).updated_at <= n.updated_at) upsert(n, false);
