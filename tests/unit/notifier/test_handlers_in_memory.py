@@ -17,10 +17,17 @@ from tests.unit.notifier.builders import proposal
 from wbl_common.bus import Message
 from wbl_common.secrets import webhook_secret
 from wbl_notifier.adapters import DeliveryError
-from wbl_notifier.domain import Channel, Delivery, DeliveryStatus, NotificationStatus
+from wbl_notifier.domain import (
+    REMINDER_EVENT,
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    NotificationStatus,
+)
 from wbl_notifier.handlers import Notifier
 from wbl_notifier.lease import InMemoryLeaseStore, Lease
 from wbl_notifier.links import Signer
+from wbl_notifier.reminders import Reminders
 from wbl_notifier.store import InMemoryNotifierStore
 from wbl_notifier.webhooks import SIGNATURE, WebhookVerificationError, verify_headers
 from wbl_notifier.worker import DeliveryPolicy, DeliveryWorker
@@ -622,3 +629,49 @@ async def test_a_retry_after_a_rotation_signs_with_the_new_secret(world: World) 
     assert verifies(world, webhook_secret(WEBHOOK_KEY, "coo_a", 1), first)
     assert verifies(world, webhook_secret(WEBHOOK_KEY, "coo_a", 2), retry)
     assert not verifies(world, webhook_secret(WEBHOOK_KEY, "coo_a", 1), retry)
+
+
+def expiring(match_id: str, ends_in: timedelta) -> MatchProposed:
+    event = proposed(match_id)
+    payload = event.payload.model_copy(update={"expires_at": T0 + ends_in})
+    return event.model_copy(update={"payload": payload})
+
+
+async def test_a_pending_reminder_is_cancelled_when_its_offer_is_withdrawn(world: World) -> None:
+    await world.notifier.on_coordinator_event(registered("coo_1", "sch_1", webhook=True))
+    await world.notifier.on_match_event(expiring("mat_1", timedelta(hours=10)))
+    await world.send_due()  # the proposal's own messages
+    sent_before = (len(world.mailbox.sent), len(world.hooks.posted))
+    reminders = Reminders(
+        world.store,
+        timedelta(hours=48),
+        60,
+        Lease(world.leases, "r", "x", DAY, world.clock),
+        world.clock,
+    )
+    assert await reminders.sweep() == 1
+    await world.notifier.on_match_event(withdrawn("mat_1"))  # before the reminder left
+    await world.send_due()
+    assert (len(world.mailbox.sent), len(world.hooks.posted)) == sent_before
+    found = [d for d in await world.deliveries("coo_1", "mat_1") if d.event_type == REMINDER_EVENT]
+    assert {d.status for d in found} == {DeliveryStatus.CANCELLED} and len(found) == 2
+
+
+async def test_a_reminder_leaves_at_once_for_an_offer_still_open(world: World) -> None:
+    await world.notifier.on_coordinator_event(
+        registered("coo_1", "sch_1", webhook=True, digest="daily")
+    )
+    await world.notifier.on_match_event(expiring("mat_1", timedelta(hours=10)))
+    reminders = Reminders(
+        world.store,
+        timedelta(hours=48),
+        60,
+        Lease(world.leases, "r", "x", DAY, world.clock),
+        world.clock,
+    )
+    await reminders.sweep()
+    await world.send_due()
+    [mail] = world.mailbox.sent  # the proposal waits for the digest, the reminder does not
+    assert "reminder" in str(mail["Subject"])
+    [(_, hook)] = world.hooks.posted
+    assert hook["event_type"] == REMINDER_EVENT
