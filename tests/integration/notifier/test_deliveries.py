@@ -150,9 +150,17 @@ async def test_a_rotated_webhook_secret_signs_at_once_and_the_old_one_only_for_t
     """Issue 12, finding 5, end to end over the broker, the database and HTTP."""
     s = Scenario(webhook_url=webhook_receiver.url)
     old, new = (webhook_secret(WEBHOOK_KEY, s.coordinator_id, g) for g in (1, 2))
-    async with bootstrap(settings_for(smtp.port)):
+    async with bootstrap(settings_for(smtp.port)) as service:
+
+        async def heard(version: int) -> bool:
+            # Profiles and matches travel on different topics: wait for the rotation to be
+            # on record before the match, or the message may be signed before it is heard.
+            profile = await service.store.last_profile(s.coordinator_id)
+            return profile is not None and profile.version == version
+
         await publish(s.coordinator)
         await publish(rotated(s, 2, datetime.now(UTC) + timedelta(hours=1)))
+        await eventually(lambda: heard(2), what="the rotation heard")
         await publish(s.match(1))
 
         async def hooks(count: int) -> list[Hook]:
@@ -161,6 +169,7 @@ async def test_a_rotated_webhook_secret_signs_at_once_and_the_old_one_only_for_t
         [during] = await eventually(lambda: hooks(1), what="a webhook in the grace period")
         # The grace period has ended (as registry's event states it): only the new one signs.
         await publish(rotated(s, 3, datetime.now(UTC) - timedelta(seconds=1)))
+        await eventually(lambda: heard(3), what="the end of the grace heard")
         await publish(s.match(2))
         after = (await eventually(lambda: hooks(2), what="a webhook after the grace"))[1]
     assert verifies(new, during) and verifies(old, during)
