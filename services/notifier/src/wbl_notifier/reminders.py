@@ -16,13 +16,15 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from wbl_notifier.domain import notification_key, reminder_deliveries, reminders_due
+from wbl_notifier.domain import Delivery, notification_key, reminder_deliveries, reminders_due
 from wbl_notifier.lease import Lease
 from wbl_notifier.store import NotifierStore
+from wbl_schemas.events import CoordinatorProfile
 
 log = structlog.get_logger(__name__)
 
 SWEEP_LIMIT = 5_000  # offers reminded per sweep at most; the next sweep takes the rest
+WRITE_BATCH = 500  # offers whose deliveries and records are written together
 
 
 @dataclass
@@ -54,17 +56,30 @@ class Reminders:
         keys = [notification_key(n.coordinator_id, n.match_id) for n in offers]
         reminded = set(await self.store.reminded(keys))
         due = reminders_due(offers, settled, reminded, now, self.before)[:SWEEP_LIMIT]
-        count = 0
+        profiles: dict[str, CoordinatorProfile | None] = {}
+        deliveries: list[Delivery] = []
         for offer in due:
-            if not await self.store.schools_of(offer.coordinator_id):
-                continue  # removed: they hear of nothing more
-            profile = await self.store.last_profile(offer.coordinator_id)
-            deliveries = [] if profile is None else reminder_deliveries(offer, profile, now)
-            if await self.store.add_deliveries(deliveries):
+            if offer.coordinator_id not in profiles:  # read once per coordinator and sweep
+                profiles[offer.coordinator_id] = await self._reachable(offer.coordinator_id)
+            profile = profiles[offer.coordinator_id]
+            if profile is not None:  # a removed coordinator hears of nothing more
+                deliveries += reminder_deliveries(offer, profile, now)
+        count = 0
+        for start in range(0, len(due), WRITE_BATCH):  # a few writes per batch, not per offer
+            batch = due[start : start + WRITE_BATCH]
+            ids = {n.match_id for n in batch}
+            if await self.store.add_deliveries([d for d in deliveries if d.match_id in ids]):
                 self.on_deliveries()
-            if await self.store.record_reminder(offer.coordinator_id, offer.match_id, now):
-                count += 1
+            # Recorded also for a removed coordinator, so later sweeps skip the offer.
+            keys = [notification_key(n.coordinator_id, n.match_id) for n in batch]
+            count += await self.store.record_reminders(keys, now)
         if due:
             log.info("offers reminded", reminded=count, due=len(due))
             self.on_change()
         return count
+
+    async def _reachable(self, coordinator_id: str) -> CoordinatorProfile | None:
+        """The coordinator's profile, None once removed: they hear of nothing more."""
+        if not await self.store.schools_of(coordinator_id):
+            return None
+        return await self.store.last_profile(coordinator_id)

@@ -100,8 +100,9 @@ class NotifierStore(Protocol):
         """Notifications whose offer ends after `now` and at or before `until`."""
         ...
 
-    async def record_reminder(self, coordinator_id: str, match_id: str, at: datetime) -> bool:
-        """Mark the coordinator reminded of the match, once (True the first time)."""
+    async def record_reminders(self, keys: list[str], at: datetime) -> int:
+        """Mark coordinators reminded of matches (`notification_key`s), each once; returns
+        how many were new."""
         ...
 
     async def reminded(self, keys: list[str]) -> dict[str, datetime]:
@@ -358,16 +359,19 @@ class MongoNotifierStore:
         cursor = self.notifications.find({"expires_at": {"$gt": now, "$lte": until}})
         return [_notification(doc) async for doc in cursor]
 
-    async def record_reminder(self, coordinator_id: str, match_id: str, at: datetime) -> bool:
-        """An insert against the notification's key, so of replicas racing one wins; then
-        the notification is touched so live inbox streams show the reminder."""
-        key = notification_key(coordinator_id, match_id)
+    async def record_reminders(self, keys: list[str], at: datetime) -> int:
+        """Inserts against the notifications' keys, so of replicas racing one wins each;
+        then the notifications are touched so live inbox streams show the reminders."""
+        if not keys:
+            return 0
         try:
-            await self.reminders.insert_one({"_id": key, "reminded_at": at})
-            recorded = True
-        except DuplicateKeyError:
-            recorded = False
-        await self.notifications.update_one({"_id": key}, {"$set": {"updated_at": at}})
+            result = await self.reminders.insert_many(
+                [{"_id": key, "reminded_at": at} for key in keys], ordered=False
+            )
+            recorded = len(result.inserted_ids)
+        except BulkWriteError as error:  # another replica or an earlier sweep wrote some
+            recorded = _inserted_despite_duplicates(error)
+        await self.notifications.update_many({"_id": {"$in": keys}}, {"$set": {"updated_at": at}})
         return recorded
 
     async def reminded(self, keys: list[str]) -> dict[str, datetime]:
@@ -638,16 +642,16 @@ class InMemoryNotifierStore:
             if n.expires_at is not None and now < n.expires_at <= until
         ]
 
-    async def record_reminder(self, coordinator_id: str, match_id: str, at: datetime) -> bool:
-        key = notification_key(coordinator_id, match_id)
-        recorded = key not in self.reminders
-        if recorded:
-            self.reminders[key] = _bson_time(at)
-        stored = self.notifications.get((coordinator_id, match_id))
-        if stored is not None:
-            self.notifications[(coordinator_id, match_id)] = replace(
-                stored, updated_at=_bson_time(at)
-            )
+    async def record_reminders(self, keys: list[str], at: datetime) -> int:
+        recorded = 0
+        for key in keys:
+            if key not in self.reminders:
+                self.reminders[key] = _bson_time(at)
+                recorded += 1
+        wanted = set(keys)
+        for pair, n in self.notifications.items():
+            if notification_key(*pair) in wanted:
+                self.notifications[pair] = replace(n, updated_at=_bson_time(at))
         return recorded
 
     async def reminded(self, keys: list[str]) -> dict[str, datetime]:
