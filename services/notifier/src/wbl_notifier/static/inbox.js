@@ -11,7 +11,7 @@ const items = new Map(); // match_id -> inbox item, as shown
 const arrived = new Map(); // new matches heard live, shown only when the reader asks
 // What the reader opened or typed survives every re-render: kept here, not in the DOM.
 const ui = { explained: new Set(), student: new Map(), shown: new Set(), asking: new Map(),
-             result: new Map() };
+             result: new Map(), kept: new Set() };
 let stream = null;
 let retryMs = 1000;
 let older = null; // the next page's URL (the inbox API's Link rel=next), or null
@@ -58,7 +58,9 @@ function newestFirst(a, b) {
 
 function render() {
   const filter = $("status-filter").value;
-  const list = [...items.values()].filter((n) => !filter || n.status === filter).sort(newestFirst);
+  // A card just decided stays in view (with its result) until the filter is changed.
+  const list = [...items.values()]
+    .filter((n) => !filter || n.status === filter || ui.kept.has(n.match_id)).sort(newestFirst);
   const focused = document.activeElement && document.activeElement.id;
   $("items").replaceChildren(...list.map(card));
   renderEmpty(list.length, filter);
@@ -234,6 +236,7 @@ function decidedBy(n) {
 
 async function decide(matchId, decision, link, button, note) {
   if (button) button.disabled = true;
+  ui.kept.add(matchId);
   const body = { ...(link ? { link } : {}), ...(note && note.trim() ? { note: note.trim() } : {}) };
   const result = await api(`/v1/inbox/${encodeURIComponent(matchId)}/${decision}`, {
     method: "POST", body: JSON.stringify(body),
@@ -391,7 +394,7 @@ document.addEventListener("DOMContentLoaded", () => {
     else if (check.status !== 401) $("sign-in-error").textContent = problemText(check);
   });
   $("sign-out").addEventListener("click", () => signOut("Signed out."));
-  $("status-filter").addEventListener("change", render);
+  $("status-filter").addEventListener("change", () => { ui.kept.clear(); render(); });
   $("older").addEventListener("click", loadOlder);
   wireConfirmStep();
   // A sign-in link (`/inbox#token=...`, as `make demo` prints) signs in; a fragment never
