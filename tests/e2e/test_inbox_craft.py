@@ -113,6 +113,12 @@ async def test_a_decision_takes_a_step_with_a_note_and_focus_lands_on_its_result
         await expect(title).to_contain_text("Mechatronics intern at Baystate Health · Lowell")
         await expect(title).to_contain_text("16 h/week · paid")
         await expect(item.get_by_role("list", name="Why this match").locator("li")).to_have_count(4)
+        # On a phone the decision is on the first screen (it was 898 px down, issue 13).
+        confirm = await item.get_by_role("button", name="Confirm placement").bounding_box()
+        assert confirm is not None and confirm["y"] + confirm["height"] <= PHONE["height"], confirm
+        (SCREENSHOTS / "figures.txt").write_text(
+            f"phone: Confirm button top at {confirm['y']:.0f} px\n"
+        )
         explain = item.get_by_role("button", name="Show the full explanation (how ties are broken)")
         await expect(explain).to_have_attribute("aria-expanded", "false")
         await explain.click()

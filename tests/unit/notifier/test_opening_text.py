@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.unit.notifier.builders import T0, notification, proposal
+from tests.unit.notifier.builders import T0, notification, opening_snapshot, proposal
 from wbl_notifier.adapters import ChannelOff, CoordinatorIdentity, RegistryAnswer, SmtpMailer
 from wbl_notifier.app import create_app
 from wbl_notifier.config import NotifierSettings, SmtpSettings
@@ -39,9 +38,7 @@ from wbl_schemas.events import (
     MatchProposed,
     NotificationChannels,
     OpeningPublished,
-    OpeningSnapshot,
     OpeningUpdated,
-    Place,
     PlacementConfirmed,
     PlacementDecision,
 )
@@ -57,24 +54,7 @@ EXPLANATION = (
 )
 
 
-def snapshot(version: int = 1, **changes: Any) -> OpeningSnapshot:
-    fields: dict[str, Any] = {
-        "opening_id": "opn_1",
-        "employer_id": "emp_1",
-        "version": version,
-        "title": "Medical assistant intern",
-        "employer_name": "Baystate Health",
-        "career_field": "health-assisting",
-        "seats": 2,
-        "seats_remaining": 2,
-        "location": Place(town="Springfield", lat=42.1, lon=-72.59),
-        "starts_on": date(2027, 1, 12),
-        "ends_on": date(2027, 3, 20),
-        "hours_per_week": 15,
-        "paid": True,
-        "min_age": 16,
-    }
-    return OpeningSnapshot.model_validate(fields | changes)
+snapshot = opening_snapshot
 
 
 def test_an_opening_reads_as_one_line() -> None:
