@@ -475,14 +475,11 @@ def test_explanation_says_what_held_and_what_each_preference_did() -> None:
     lines = e.lines()
     summary, detail = split_explanation(lines)
     assert summary == [
-        "The student fits: carpentry is the student's 1st career field, and meets every "
-        "requirement of the opening.",
-        "For the student it is the 1st choice of 1 opening they qualify for "
-        "(10 km from home, paid).",
-        "The employer's preferences rank the student 1st of 2 eligible students, helped by "
+        "Fits: carpentry is the student's 1st career field; every requirement is met.",
+        "The student's 1st choice of 1 opening they qualify for: 10 km from home, paid.",
+        "The employer's preferences rank them 1st of 2 eligible students, helped by "
         "a partner program and preferred credentials.",
-        "Between students ranked equally, a random draw fixed for the round decided; "
-        "an offer, once made, keeps its seat.",
+        "Equally ranked students are ordered by a random draw.",
     ]
     assert detail[-1] == ROUNDS and "an offer, once made, keeps its seat" in ROUNDS
     assert any(line.startswith("How ties are broken:") and "seed 5" in line for line in detail)

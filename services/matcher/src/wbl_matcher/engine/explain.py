@@ -84,28 +84,25 @@ class Explanation:
         """Three or four plain lines for the coordinator, in the third person: why the
         student fits, why this opening for them, how the employer ranked them, and what
         decides between equals (no lottery numbers: those are in the detail)."""
-        fits = f"The student fits: {self.field_text}, and meets every requirement of the opening."
+        fits = f"Fits: {self.field_text}; every requirement is met."
         where = "remote, no commute" if self.remote else f"{format_km(self.km)} from home"
         traits = [where, "paid" if self.paid else "unpaid"]
         if self.favourite:
             traits.insert(0, "one of the student's favourites")
         choice = (
-            f"For the student it is the {ordinal(self.student_choice)} choice of "
-            f"{self.eligible_openings} opening{_s(self.eligible_openings)} they qualify for "
-            f"({', '.join(traits)})."
+            f"The student's {ordinal(self.student_choice)} choice of "
+            f"{self.eligible_openings} opening{_s(self.eligible_openings)} they qualify for: "
+            f"{', '.join(traits)}."
         )
         helped = [
             HELPED[c.factor] for c in self.employer_preferences if c.helped and c.factor in HELPED
         ]
         because = f", helped by {' and '.join(helped)}" if helped else ""
         ranked = (
-            f"The employer's preferences rank the student {ordinal(self.employer_rank)} of "
+            f"The employer's preferences rank them {ordinal(self.employer_rank)} of "
             f"{self.eligible_students} eligible student{_s(self.eligible_students)}{because}."
         )
-        ties = (
-            "Between students ranked equally, a random draw fixed for the round decided; "
-            "an offer, once made, keeps its seat."
-        )
+        ties = "Equally ranked students are ordered by a random draw."
         return [fits, choice, ranked, ties]
 
     def detail(self) -> list[str]:

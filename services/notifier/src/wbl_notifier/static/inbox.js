@@ -122,7 +122,9 @@ function card(n) {
   const meta = el("p", { class: "meta" }, `Student reference ${n.student_id} · opening reference ` +
                   `${n.opening_id} · proposed `,
                   el("time", { datetime: n.created_at }, new Date(n.created_at).toLocaleString()));
-  const parts = [title, badge, meta, ...explanation(n), ...result(n), ...actions(n), ...student(n)];
+  // The decision comes right after the summary: on a phone it is on the first screen.
+  const parts = [title, badge, meta, ...why(n), ...result(n), ...actions(n), ...explanation(n),
+                 ...student(n)];
   const sent = (n.deliveries || []).map((d) =>
     `${d.channel}: ${d.status}${d.attempts ? ` after ${d.attempts} attempt(s)` : ""}` +
     `${d.last_error ? ` (${d.last_error})` : ""}`);
@@ -131,11 +133,15 @@ function card(n) {
   return li;
 }
 
+function why(n) {
+  const lines = el("ul", { "aria-label": "Why this match" },
+                   ...(n.explanation || []).map((line) => el("li", {}, line)));
+  return [el("p", { class: "why" }, "Why this match:"), lines];
+}
+
 function explanation(n) {
   const id = n.match_id;
-  const why = el("ul", { "aria-label": "Why this match" },
-                 ...(n.explanation || []).map((line) => el("li", {}, line)));
-  const out = [el("p", { class: "why" }, "Why this match:"), why];
+  const out = [];
   const detail = n.explanation_detail || [];
   if (!detail.length) return out;
   const open = ui.explained.has(id);
@@ -287,6 +293,11 @@ function upsert(n, live) {
   items.set(n.match_id, { ...n, fresh: live && !known });
 }
 
+function listStatus(text) {
+  $("list-status").textContent = text;
+  $("list-status").hidden = !text;
+}
+
 function nextLink(link) {
   const found = link && link.match(/<([^>]+)>;\s*rel="next"/);
   return found ? found[1] : null;
@@ -294,8 +305,8 @@ function nextLink(link) {
 
 async function loadInbox() {
   const result = await api(`/v1/inbox?size=${PAGE_SIZE}`);
-  if (!result.ok) { $("list-status").textContent = `The list could not be loaded: ${problemText(result)}`; return; }
-  $("list-status").textContent = "";
+  if (!result.ok) { listStatus(`The list could not be loaded: ${problemText(result)}`); return; }
+  listStatus("");
   for (const n of result.body) upsert(n, false);
   if (older === null) older = nextLink(result.link);
   render();
@@ -307,7 +318,7 @@ async function loadOlder() {
   button.disabled = true;
   const result = await api(older);
   button.disabled = false;
-  if (!result.ok) { $("list-status").textContent = `Older matches could not be loaded: ${problemText(result)}`; return; }
+  if (!result.ok) { listStatus(`Older matches could not be loaded: ${problemText(result)}`); return; }
   const before = items.size;
   for (const n of result.body) upsert(n, false);
   older = nextLink(result.link);
@@ -322,7 +333,7 @@ async function connect() {
   stream = new EventSource(result.body.stream_url);
   stream.addEventListener("ready", () => {
     retryMs = 1000;
-    $("connection").textContent = "Live: new matches appear here as they arrive.";
+    $("connection").textContent = "Live: new matches appear as they arrive.";
     loadInbox(); // whatever changed while the stream was down
   });
   stream.addEventListener("inbox", (event) => { upsert(JSON.parse(event.data), true); render(); });
