@@ -345,22 +345,39 @@ def age_on(born: date, day: date) -> int:
 
 
 def check_student_plan(plan: StudentPlan, born: date, reference: ReferenceData) -> StudentPlan:
+    problems = student_plan_problems(plan, born, reference)
+    if problems:
+        raise problems[0]
+    return plan
+
+
+def student_plan_problems(
+    plan: StudentPlan, born: date, reference: ReferenceData
+) -> list[DomainError]:
+    """Every rule a student's plan breaks, so that a class-list row reports them all."""
+    problems: list[DomainError] = []
     if plan.program not in reference.codes("programs"):
-        raise DomainError(f"unknown program code {plan.program!r}", "program")
+        problems.append(DomainError(f"unknown program code {plan.program!r}", "program"))
     unknown_fields = [f for f in plan.career_fields if f not in reference.codes("career_fields")]
     if unknown_fields:
-        raise DomainError(f"unknown career field code(s) {unknown_fields}", "career_fields")
+        problems.append(
+            DomainError(f"unknown career field code(s) {unknown_fields}", "career_fields")
+        )
     if len(set(plan.career_fields)) != len(plan.career_fields):
-        raise DomainError("career_fields lists a field twice", "career_fields")
+        problems.append(DomainError("career_fields lists a field twice", "career_fields"))
     unknown_creds = set(plan.credentials) - reference.codes("credentials")
     if unknown_creds:
-        raise DomainError(f"unknown credential code(s) {sorted(unknown_creds)}", "credentials")
+        problems.append(
+            DomainError(f"unknown credential code(s) {sorted(unknown_creds)}", "credentials")
+        )
     if plan.available_to <= plan.available_from:
-        raise DomainError("available_to must be after available_from", "available_to")
+        problems.append(DomainError("available_to must be after available_from", "available_to"))
     age = age_on(born, plan.available_from)
     if not 13 <= age <= 99:
-        raise DomainError(f"age {age} at available_from is outside 13-99", "date_of_birth")
-    return plan
+        problems.append(
+            DomainError(f"age {age} at available_from is outside 13-99", "date_of_birth")
+        )
+    return problems
 
 
 def check_special_populations(flags: tuple[str, ...]) -> tuple[str, ...]:
@@ -380,6 +397,16 @@ def enrol_student(
         plan=plan,
         special_populations=special_populations,
     )
+
+
+def same_student(stored: Student, candidate: Student) -> bool:
+    """A class-list row naming a student already registered, unchanged and still active."""
+    return stored.status == "active" and (
+        stored.school_id,
+        stored.person,
+        stored.plan,
+        stored.special_populations,
+    ) == (candidate.school_id, candidate.person, candidate.plan, candidate.special_populations)
 
 
 def revise_student(

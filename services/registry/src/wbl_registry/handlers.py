@@ -46,6 +46,8 @@ from wbl_registry.domain import (
     revoke_key,
     rotate_key,
     rotate_webhook_secret,
+    same_student,
+    student_plan_problems,
     suppress_small_groups,
     withdraw_student,
 )
@@ -99,6 +101,17 @@ class RowProblem:
     row: int
     field: str
     message: str
+    student: str = ""  # as the row names them: how a coordinator finds the row
+
+
+@dataclass(frozen=True)
+class ClassRegistered:
+    """What one part of a class list came to: stored now, stored before (the same student,
+    same details: a re-upload), and refused."""
+
+    registered: list[tuple[int, Student]]
+    already_registered: list[tuple[int, Student]]
+    problems: list[RowProblem]
 
 
 @dataclass(frozen=True)
@@ -349,37 +362,78 @@ class Registry:
         log.info("student registered", student_id=student.id, school_id=student.school_id)
         return student
 
+    def _problems(
+        self, coordinator: Coordinator, application: StudentApplication
+    ) -> list[DomainError]:
+        """Every rule one application breaks (scope, codes, dates), not just the first."""
+        problems: list[DomainError] = []
+        if not coordinator.serves(application.school_id):
+            problems.append(
+                Forbidden(f"you do not coordinate school {application.school_id!r}", "school_id")
+            )
+        problems.extend(
+            student_plan_problems(
+                application.plan, application.person.date_of_birth, self.reference
+            )
+        )
+        try:
+            check_special_populations(application.special_populations)
+        except DomainError as error:
+            problems.append(error)
+        return problems
+
     async def register_class(
         self, coordinator: Coordinator, rows: Sequence[tuple[int, StudentApplication]]
-    ) -> tuple[list[tuple[int, Student]], list[RowProblem]]:
+    ) -> ClassRegistered:
         """Register many students: each good row becomes one student with its event in one
-        single-document insert; each bad row is reported and nothing of it stored."""
+        single-document insert; each bad row is reported (every problem) and nothing of it
+        stored; a row naming a student already registered with the same details is reported
+        as such, so that sending a list again (or a corrected one) is safe."""
         admitted: list[tuple[int, Student]] = []
         problems: list[RowProblem] = []
         for row, application in rows:
-            try:
+            found = self._problems(coordinator, application)
+            name = f"{application.person.first_name} {application.person.last_name}"
+            problems.extend(RowProblem(row, e.field or "", str(e), name) for e in found)
+            if not found:
                 admitted.append((row, self._admit(coordinator, application)))
-            except DomainError as error:
-                problems.append(RowProblem(row, error.field or "", str(error)))
-        stored: list[tuple[int, Student]] = []
+        outcome = ClassRegistered([], [], problems)
         for start in range(0, len(admitted), BULK_BATCH):
-            batch = admitted[start : start + BULK_BATCH]
-            failed = await self.store.add_students(
-                [
-                    (s, StudentRegistered(producer=PRODUCER, payload=s.match_profile()))
-                    for _, s in batch
-                ]
-            )
-            for index, (row, student) in enumerate(batch):
-                if index in failed:
-                    problems.append(RowProblem(row, "email", failed[index]))
-                else:
-                    stored.append((row, student))
+            await self._store_batch(admitted[start : start + BULK_BATCH], outcome)
         # Wake the relay once, after the inserts: FerretDB on SQLite copes badly with the
         # relay's updates racing large inserts into the same collection.
         self.written()
-        log.info("class registered", stored=len(stored), refused=len(problems))
-        return stored, sorted(problems, key=lambda p: p.row)
+        log.info(
+            "class registered",
+            stored=len(outcome.registered),
+            already=len(outcome.already_registered),
+            refused=len(problems),
+        )
+        problems.sort(key=lambda p: p.row)
+        return outcome
+
+    async def _store_batch(
+        self, batch: list[tuple[int, Student]], outcome: ClassRegistered
+    ) -> None:
+        failed = await self.store.add_students(
+            [(s, StudentRegistered(producer=PRODUCER, payload=s.match_profile())) for _, s in batch]
+        )
+        for index, (row, student) in enumerate(batch):
+            if index not in failed:
+                outcome.registered.append((row, student))
+                continue
+            holder = await self.store.student_by_email(student.school_id, student.person.email)
+            if holder is not None and same_student(holder, student):
+                outcome.already_registered.append((row, holder))
+                continue
+            message = failed[index]
+            if holder is not None:
+                message = (
+                    f"{message} ({holder.id}) with other details; change them with "
+                    f"PATCH /v1/students/{holder.id}"
+                )
+            name = f"{student.person.first_name} {student.person.last_name}"
+            outcome.problems.append(RowProblem(row, "email", message, name))
 
     async def student_for(self, coordinator: Coordinator, student_id: str) -> Student:
         student = await self.store.student(student_id)

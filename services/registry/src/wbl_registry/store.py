@@ -114,6 +114,10 @@ class RegistryStore(Protocol):
 
     async def student(self, student_id: str) -> Student | None: ...
 
+    async def student_by_email(self, school_id: str, email: str) -> Student | None:
+        """The student who holds this email at this school, if any."""
+        ...
+
     async def students_by_id(self, student_ids: Sequence[str]) -> list[Student]: ...
 
     async def students_of(
@@ -434,6 +438,10 @@ class MongoRegistryStore:
             "student_id": student.id,
             "claimed_at": self.clock(),
         }
+
+    async def student_by_email(self, school_id: str, email: str) -> Student | None:
+        claim = await self.student_emails.find_one({"_id": email_key(school_id, email)})
+        return None if claim is None else await self.student(claim["student_id"])
 
     async def _free_orphan(self, claim: Document) -> bool:
         """After a duplicate email: free and retake a claim its student no longer holds (a
@@ -802,6 +810,13 @@ class InMemoryRegistryStore:
 
     async def student(self, student_id: str) -> Student | None:
         return self.students.get(student_id)
+
+    async def student_by_email(self, school_id: str, email: str) -> Student | None:
+        key = email_key(school_id, email)
+        return next(
+            (s for s in self.students.values() if email_key(s.school_id, s.person.email) == key),
+            None,
+        )
 
     async def students_by_id(self, student_ids: Sequence[str]) -> list[Student]:
         return [self.students[i] for i in student_ids if i in self.students]
