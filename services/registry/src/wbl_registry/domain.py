@@ -235,6 +235,18 @@ def check_opening_terms(terms: OpeningTerms, reference: ReferenceData) -> Openin
     return terms
 
 
+def check_start(terms: OpeningTerms, today: date, stored_start: date | None = None) -> None:
+    """An opening may not be posted, or moved, to start before today: no student could be
+    placed in it in time. An opening already under way keeps its start when it is changed
+    (its seats or hours corrected) and stays open until its employer closes it."""
+    if terms.starts_on < today and terms.starts_on != stored_start:
+        raise DomainError(
+            f"starts_on {terms.starts_on.isoformat()} has passed: an opening must start "
+            f"today ({today.isoformat()}) or later",
+            "starts_on",
+        )
+
+
 def _known_codes(codes: tuple[str, ...], reference: ReferenceData, field_name: str) -> None:
     unknown = set(codes) - reference.codes("credentials")
     if unknown:

@@ -31,6 +31,7 @@ from wbl_registry.domain import (
     Student,
     StudentPlan,
     check_opening_terms,
+    check_start,
     check_special_populations,
     check_student_plan,
     close_opening,
@@ -284,6 +285,7 @@ class Registry:
     # -- openings ------------------------------------------------------------------------
 
     async def post_opening(self, employer: Employer, terms: OpeningTerms) -> Opening:
+        check_start(terms, self.clock().date())
         opening = open_opening(employer.id, check_opening_terms(terms, self.reference))
         event = OpeningPublished(producer=PRODUCER, payload=opening.snapshot())
         await self.store.add_opening(opening, event)
@@ -315,6 +317,7 @@ class Registry:
         `if_match` (the version the client read): never over a version it did not see."""
         current = await self.opening_of(employer, opening_id)
         _same_version(current.version, "opening", based_on, if_match)
+        check_start(terms, self.clock().date(), current.terms.starts_on)
         revised = revise_opening(current, check_opening_terms(terms, self.reference))
         event = OpeningUpdated(producer=PRODUCER, payload=revised.snapshot())
         self._stored(await self.store.replace_opening(revised, event), "opening", if_match)
