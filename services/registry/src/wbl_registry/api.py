@@ -73,6 +73,31 @@ Page = Annotated[int, Query(ge=1, le=MAX_PAGE, examples=[1])]
 Size = Annotated[int, Query(ge=1, le=200, examples=[50])]
 
 
+LIST_HEADERS: dict[str, Any] = {
+    "Link": {
+        "description": 'The next page, as `<URL>; rel="next"`; absent on the last page',
+        "schema": {"type": "string"},
+    },
+    "X-Total-Count": {
+        "description": "How many items match the query, over all pages",
+        "schema": {"type": "integer"},
+    },
+}
+
+
+def listed(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """A list endpoint's responses: the page is the JSON array, paging in the headers."""
+    return {200: {"headers": LIST_HEADERS}, **errors(*codes)}
+
+
+def page_headers(request: Request, response: Response, total: int, page: int, size: int) -> None:
+    """`X-Total-Count`, and `Link: <...>; rel="next"` while a later page has items."""
+    response.headers["X-Total-Count"] = str(total)
+    if page * size < total and page < MAX_PAGE:
+        following = request.url.include_query_params(page=page + 1, size=size)
+        response.headers["Link"] = f'<{following}>; rel="next"'
+
+
 class RequestError(HTTPException):
     """Input the domain refuses, with the fields it concerns (see `invalid_request`): 422,
     or 409 when the input is well formed but clashes with what is stored (an email taken)."""
@@ -331,11 +356,13 @@ async def post_opening(
     "/openings",
     tags=["openings"],
     summary="Your openings, a page at a time",
-    responses=errors(401, 403, 422),
+    responses=listed(401, 403, 422),
 )
 async def list_openings(
     employer: CurrentEmployer,
     registry: RegistryDep,
+    request: Request,
+    response: Response,
     status_filter: Annotated[
         Literal["open", "closed"] | None, Query(alias="status", examples=["open"])
     ] = None,
@@ -343,7 +370,10 @@ async def list_openings(
     page: Page = 1,
     size: Size = 50,
 ) -> list[OpeningPublic]:
+    """Paged by `page` and `size`; see the `Link` and `X-Total-Count` headers."""
     found = await registry.openings_of(employer, status_filter, career_field, page, size)
+    total = await registry.count_openings_of(employer, status_filter, career_field)
+    page_headers(request, response, total, page, size)
     return [OpeningPublic.of(o) for o in found]
 
 
@@ -592,18 +622,23 @@ async def _class_list(request: Request) -> tuple[bulk.ClassListKind, bytes]:
     "/students",
     tags=["students"],
     summary="Students of your schools",
-    responses=errors(401, 403, 422),
+    responses=listed(401, 403, 422),
 )
 async def list_students(
     coordinator: CurrentCoordinator,
     registry: RegistryDep,
+    request: Request,
+    response: Response,
     status_filter: Annotated[
         Literal["active", "withdrawn"] | None, Query(alias="status", examples=["active"])
     ] = None,
     page: Page = 1,
     size: Size = 50,
 ) -> list[StudentPublic]:
+    """Paged by `page` and `size`; see the `Link` and `X-Total-Count` headers."""
     found = await registry.students_of(coordinator, status_filter, page, size)
+    total = await registry.count_students_of(coordinator, status_filter)
+    page_headers(request, response, total, page, size)
     return [StudentPublic.of(s) for s in found]
 
 
@@ -677,11 +712,13 @@ async def withdraw_student(
     tags=["matches"],
     summary="Matches of your schools (coordinator) or of your openings (employer)",
     response_model=list[MatchPublic] | list[EmployerMatch],
-    responses=errors(401, 403, 422),
+    responses=listed(401, 403, 422),
 )
 async def list_matches(
     caller: EmployerOrCoordinator,
     registry: RegistryDep,
+    request: Request,
+    response: Response,
     status_filter: Annotated[
         MatchStatus | None, Query(alias="status", examples=["proposed"])
     ] = None,
@@ -689,8 +726,10 @@ async def list_matches(
     size: Size = 50,
 ) -> list[MatchPublic] | list[EmployerMatch]:
     """Employers see anonymous candidate summaries until a placement is confirmed, then
-    the student's name and the confirming coordinator's contact."""
+    the student's name and the confirming coordinator's contact. Paged by `page` and `size`;
+    see the `Link` and `X-Total-Count` headers."""
     wanted = status_filter.value if status_filter else None
+    page_headers(request, response, await registry.count_matches_for(caller, wanted), page, size)
     if isinstance(caller, Employer):
         placements = await registry.matches_for_employer(caller, wanted, page, size)
         return [EmployerMatch.of(p) for p in placements]

@@ -31,8 +31,8 @@ from wbl_registry.domain import (
     Student,
     StudentPlan,
     check_opening_terms,
-    check_start,
     check_special_populations,
+    check_start,
     check_student_plan,
     close_opening,
     enrol_student,
@@ -305,6 +305,11 @@ class Registry:
             employer.id, status, career_field, (page - 1) * size, size
         )
 
+    async def count_openings_of(
+        self, employer: Employer, status: str | None, career_field: str | None
+    ) -> int:
+        return await self.store.count_openings_of(employer.id, status, career_field)
+
     async def revise_opening(
         self,
         employer: Employer,
@@ -448,6 +453,9 @@ class Registry:
         self, coordinator: Coordinator, status: str | None, page: int, size: int
     ) -> list[Student]:
         return await self.store.students_of(coordinator.school_ids, status, (page - 1) * size, size)
+
+    async def count_students_of(self, coordinator: Coordinator, status: str | None) -> int:
+        return await self.store.count_students_of(coordinator.school_ids, status)
 
     async def update_student(
         self,
@@ -622,6 +630,11 @@ class Registry:
         return await self.store.matches_of_schools(
             coordinator.school_ids, status, (page - 1) * size, size
         )
+
+    async def count_matches_for(self, caller: Employer | Coordinator, status: str | None) -> int:
+        if isinstance(caller, Employer):
+            return await self.store.count_matches_of_employer(caller.id, status)
+        return await self.store.count_matches_of_schools(caller.school_ids, status)
 
     async def matches_for_employer(
         self, employer: Employer, status: str | None, page: int, size: int
