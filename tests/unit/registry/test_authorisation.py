@@ -196,7 +196,7 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
     ("GET", "/v1/admin/parked-events", None, expect(FOR_ADMIN, admin=200)),
     *[
         ("GET", f"/v1/reference/{kind}", None, {role: 200 for role in ROLES})
-        for kind in ("career-fields", "programs", "credentials")
+        for kind in ("career-fields", "programs", "credentials", "schools")
     ],
 ]
 

@@ -87,7 +87,7 @@ def test_a_semicolon_delimited_export_is_read() -> None:
         .strip()
         .split("\n")
     )
-    cells = list(csv.reader([row]))[0]
+    cells = next(iter(csv.reader([row])))
     out = io.StringIO()
     csv.writer(out, delimiter=";").writerows([header.split(","), cells])
     result = checked(out.getvalue().encode())

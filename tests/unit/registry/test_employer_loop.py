@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.unit.registry.builders import opening_body
+from tests.unit.registry.builders import opening_body, student_body
 from tests.unit.registry.conftest import ADMIN_TOKEN, bearer
 
 pytestmark = pytest.mark.unit
@@ -99,3 +99,51 @@ async def test_the_paging_headers_are_in_the_openapi_document(http: httpx.AsyncC
     for path in ("/v1/openings", "/v1/students", "/v1/matches"):
         headers = paths[path]["get"]["responses"]["200"]["headers"]
         assert set(headers) == {"Link", "X-Total-Count"}, path
+
+
+# -- schools as reference data -----------------------------------------------------------
+
+
+async def test_the_schools_are_served_as_reference_data_to_anyone(http: httpx.AsyncClient) -> None:
+    response = await http.get("/v1/reference/schools")
+    assert response.status_code == 200
+    codes = {s["code"] for s in response.json()}
+    assert {"sch_worcester_tech", "sch_demo"} <= codes
+    assert all(s["name"] for s in response.json())
+
+
+async def test_an_unknown_school_id_is_refused_once_schools_are_listed_only(
+    app: FastAPI, http: httpx.AsyncClient
+) -> None:
+    app.state.registry.schools_listed_only = True
+    create = await http.post(
+        "/v1/coordinators",
+        json={"name": "Dana", "school_ids": ["sch_worcester_tech", "sch_invented"]},
+        headers=bearer(ADMIN_TOKEN),
+    )
+    assert create.status_code == 422, create.text
+    [error] = create.json()["errors"]
+    assert error["field"] == "school_ids"
+    assert "'sch_invented'" in error["message"] and "/v1/reference/schools" in error["message"]
+    known = await http.post(
+        "/v1/coordinators",
+        json={"name": "Dana", "school_ids": ["sch_worcester_tech"]},
+        headers=bearer(ADMIN_TOKEN),
+    )
+    assert known.status_code == 201
+    moved = await http.patch(
+        f"/v1/coordinators/{known.json()['id']}",
+        json={"school_ids": ["sch_invented"]},
+        headers=bearer(ADMIN_TOKEN),
+    )
+    assert moved.status_code == 422 and moved.json()["errors"][0]["field"] == "school_ids"
+    token = known.json()["token"]
+    student = await http.post(
+        "/v1/students", json=student_body("sch_invented"), headers=bearer(token)
+    )
+    assert student.status_code == 422 and student.json()["errors"][0]["field"] == "school_id"
+    listed = await http.post(
+        "/v1/students/bulk", json=[student_body("sch_invented")], headers=bearer(token)
+    )
+    [row_error] = listed.json()["errors"]
+    assert row_error["field"] == "school_id" and "unknown school" in row_error["message"]

@@ -834,3 +834,10 @@ async def programs(registry: RegistryDep) -> list[Reference]:
 @router.get("/reference/credentials", tags=["reference"], summary="Credential codes")
 async def credentials(registry: RegistryDep) -> list[Reference]:
     return _reference(registry.reference.credentials)
+
+
+@router.get("/reference/schools", tags=["reference"], summary="School ids")
+async def schools(registry: RegistryDep) -> list[Reference]:
+    """The schools coordinators and students may name (`school_ids`, `school_id`): reference
+    data ops edit like the other lists (`schools.json` under `WBL_REFERENCE_DIR`)."""
+    return _reference(registry.reference.schools)

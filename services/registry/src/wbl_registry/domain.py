@@ -7,7 +7,7 @@ Pure: no I/O. Functions here decide; the handlers persist and publish.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
@@ -233,6 +233,12 @@ def check_opening_terms(terms: OpeningTerms, reference: ReferenceData) -> Openin
     if len(set(terms.required_credentials)) != len(terms.required_credentials):
         raise DomainError("required_credentials lists a credential twice", "required_credentials")
     return terms
+
+
+def unknown_schools(school_ids: Sequence[str], reference: ReferenceData) -> list[str]:
+    """The ids not among the reference schools (`/v1/reference/schools`)."""
+    listed = reference.codes("schools")
+    return [s for s in dict.fromkeys(school_ids) if s not in listed]
 
 
 def check_start(terms: OpeningTerms, today: date, stored_start: date | None = None) -> None:

@@ -50,6 +50,7 @@ from wbl_registry.domain import (
     same_student,
     student_plan_problems,
     suppress_small_groups,
+    unknown_schools,
     withdraw_student,
 )
 from wbl_registry.store import RegistryStore, SeatTaken
@@ -137,6 +138,8 @@ class Registry:
     webhook_loopback: bool = False  # development and tests: http:// webhooks to this machine
     webhook_grace: timedelta = timedelta(hours=24)  # the old secret still signs after rotating
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # Refuse school ids the reference data does not list (WBL_REGISTRY_SCHOOLS_LISTED_ONLY).
+    schools_listed_only: bool = False
 
     def _stored(self, stored: bool, what: str, if_match: int | None = None) -> None:
         """A versioned write either landed (wake the relay) or lost to a concurrent one:
@@ -178,6 +181,7 @@ class Registry:
     async def create_coordinator(
         self, name: str, school_ids: tuple[str, ...], channels: NotificationChannels
     ) -> tuple[Coordinator, str]:
+        self._check_schools(school_ids, "school_ids")
         self._check_channels(channels)
         token = new_secret("coo")
         coordinator = Coordinator(
@@ -224,6 +228,21 @@ class Registry:
         if channels.webhook_url is not None and not self.webhook_key:
             raise Conflict("webhooks are not configured on this registry", "channels.webhook_url")
 
+    def _check_schools(self, school_ids: Sequence[str], field_name: str) -> None:
+        problem = self._school_problem(school_ids, field_name)
+        if problem:
+            raise problem
+
+    def _school_problem(self, school_ids: Sequence[str], field_name: str) -> DomainError | None:
+        unknown = unknown_schools(school_ids, self.reference) if self.schools_listed_only else []
+        if not unknown:
+            return None
+        return DomainError(
+            f"unknown school id(s) {unknown}: the schools are listed at "
+            "GET /v1/reference/schools; ops add a school to the reference data",
+            field_name,
+        )
+
     async def update_coordinator(
         self,
         coordinator_id: str,
@@ -233,6 +252,8 @@ class Registry:
     ) -> tuple[Coordinator, str | None]:
         """The revised coordinator, and the webhook secret when a webhook is first set."""
         current = await self._active_coordinator(coordinator_id)
+        if school_ids is not None:
+            self._check_schools(school_ids, "school_ids")
         if channels is not None:
             self._check_channels(channels)
         revised = revise_coordinator(current, name, school_ids, channels)
@@ -346,6 +367,7 @@ class Registry:
 
     def _admit(self, coordinator: Coordinator, application: StudentApplication) -> Student:
         """Check one application against scope and rules; the student it would become."""
+        self._check_schools([application.school_id], "school_id")
         if not coordinator.serves(application.school_id):
             raise Forbidden(f"you do not coordinate school {application.school_id!r}", "school_id")
         check_student_plan(application.plan, application.person.date_of_birth, self.reference)
@@ -375,7 +397,10 @@ class Registry:
     ) -> list[DomainError]:
         """Every rule one application breaks (scope, codes, dates), not just the first."""
         problems: list[DomainError] = []
-        if not coordinator.serves(application.school_id):
+        unknown = self._school_problem([application.school_id], "school_id")
+        if unknown:
+            problems.append(unknown)
+        elif not coordinator.serves(application.school_id):
             problems.append(
                 Forbidden(f"you do not coordinate school {application.school_id!r}", "school_id")
             )
