@@ -47,9 +47,7 @@ async def test_a_csv_class_list_stores_good_rows_and_reports_bad_ones(
     body = response.json()
     bad_rows = [n for n in range(1, ROWS + 1) if n % BAD_EVERY == 0]
     # Spreadsheet lines: student n is on line n + 1 (the header is line 1).
-    assert [(e["row"], e["field"]) for e in body["errors"]] == [
-        (n + 1, "grade") for n in bad_rows
-    ]
+    assert [(e["row"], e["field"]) for e in body["errors"]] == [(n + 1, "grade") for n in bad_rows]
     assert len(body["registered"]) == ROWS - len(bad_rows)
     assert await running.db["students"].count_documents({"school_id": "sch_bulk"}) == len(
         body["registered"]
