@@ -1,4 +1,4 @@
-"""Reference data (career fields, programs, credentials) with stable slug codes.
+"""Reference data (career fields, programs, credentials, schools) with stable codes.
 
 The JSON files are data, not code: ops may point `WBL_REFERENCE_DIR` at an edited copy.
 """
@@ -25,6 +25,7 @@ class ReferenceData:
     programs: tuple[ReferenceEntry, ...]
     credentials: tuple[ReferenceEntry, ...]
     related_fields: dict[str, frozenset[str]]
+    schools: tuple[ReferenceEntry, ...] = ()
 
     def codes(self, kind: str) -> frozenset[str]:
         entries: tuple[ReferenceEntry, ...] = getattr(self, kind)
@@ -58,4 +59,8 @@ def load_reference(directory: Path | None = None) -> ReferenceData:
         programs=as_entries(_entries(root / "programs.json")),
         credentials=as_entries(_entries(root / "credentials.json")),
         related_fields=related,
+        # Optional, so that an edited copy made before schools were listed still loads.
+        schools=as_entries(_entries(root / "schools.json"))
+        if (root / "schools.json").exists()
+        else (),
     )

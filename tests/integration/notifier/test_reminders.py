@@ -92,7 +92,7 @@ async def test_two_replicas_remind_once_per_offer_and_never_of_a_decided_one(
     assert len(mails) == 1 and len(hooks) == 1
     assert hooks[0].verified
     assert hooks[0].body["matches"][0]["match_id"] == soon.payload.match_id
-    assert f"opening {soon.payload.opening_id} ends" in mails[0]["Subject"]
+    assert f"(opening {soon.payload.opening_id}) ends" in mails[0]["Subject"]
     reminder_rows = [d for d in found if d.event_type == REMINDER_EVENT]
     assert {d.match_id for d in reminder_rows} == {soon.payload.match_id}
     assert inbox[soon.payload.match_id].reminded_at is not None

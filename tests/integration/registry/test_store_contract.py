@@ -130,6 +130,9 @@ async def test_openings_list_filter_and_page(store: RegistryStore) -> None:
     ]
     assert await store.openings_of("emp_1", None, "cybersecurity", 0, 10) == []
     assert [o.id for o in await store.openings_of("emp_2", None, None, 0, 10)] == [other.id]
+    assert await store.count_openings_of("emp_1", None, None) == 3
+    assert await store.count_openings_of("emp_1", "open", None) == 2
+    assert await store.count_openings_of("emp_1", None, "cybersecurity") == 0
 
 
 async def test_a_seat_is_taken_once_per_match_and_never_below_zero(store: RegistryStore) -> None:
@@ -178,6 +181,10 @@ async def test_students_replace_list_and_report_facts(store: RegistryStore) -> N
     assert not await store.replace_student(gone, event)
     assert [s.id for s in await store.students_of(["sch_1"], "withdrawn", 0, 10)] == [student.id]
     assert await store.students_of(["sch_1"], "active", 0, 10) == []
+    assert await store.count_students_of(["sch_1"], "withdrawn") == 1
+    assert await store.count_students_of(["sch_1"], "active") == 0
+    assert await store.student_by_email(student.school_id, student.person.email.upper()) == gone
+    assert await store.student_by_email("sch_elsewhere", student.person.email) is None
     facts = {f.student_id: f for f in await store.outcome_facts(None)}
     assert facts[student.id].active is False and facts[other.id].active is True
     assert facts[other.id].special_populations == ("high-needs",)
@@ -216,6 +223,9 @@ async def test_a_match_status_follows_its_facts(store: RegistryStore) -> None:
     assert await store.matches_of_schools(["sch_1"], "confirmed", 0, 10) == [confirmed]
     assert await store.matches_of_employer("emp_1", "proposed", 0, 10) == []
     assert await store.matches_of_employer("emp_1", None, 0, 10) == [confirmed]
+    assert await store.count_matches_of_schools(["sch_1"], "confirmed") == 1
+    assert await store.count_matches_of_employer("emp_1", "proposed") == 0
+    assert await store.count_matches_of_employer("emp_1", None) == 1
     # Another match of the placed student reads as withdrawn, and cannot be placed.
     other = match_of("stu_1", "opn_2")
     await store.save_proposals([other])

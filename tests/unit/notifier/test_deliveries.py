@@ -167,7 +167,10 @@ def test_a_webhook_body_carries_ids_and_explanation_only() -> None:
         "career_field",
         "employer_id",
         "expires_at",
+        "opening",
+        "opening_text",
         "explanation",
+        "explanation_detail",
         "inbox_url",
     }
 

@@ -89,12 +89,12 @@ def test_the_reminder_says_which_offer_when_it_ends_and_what_happens_then() -> N
     [email, hook] = reminder_deliveries(offer("mat_1", timedelta(hours=5)), profile(), T0)
     message = email_message(email, {"mat_1": links("mat_1")}, "https://x/inbox", "n@x.org")
     assert message["Subject"] == (
-        "WBL placements: reminder, the offer for student stu_mat_1 at opening opn_1 ends "
+        "WBL placements: reminder, the offer for student stu_mat_1 (opening opn_1) ends "
         "Monday 2 March 2026 at 14:00 UTC"
     )
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "the seat goes to the next student" in text
-    assert "emp_1" in text and "stu_mat_1" in text
+    assert "opn_1" in text and "stu_mat_1" in text and "Monday 2 March 2026 at 14:00 UTC" in text
     body = json.loads(webhook_body(hook, {"mat_1": links("mat_1")}, "https://x/inbox"))
     assert body["event_type"] == "OfferExpiring"
     assert body["matches"][0]["expires_at"] == "2026-03-02T14:00:00+00:00"

@@ -196,7 +196,7 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
     ("GET", "/v1/admin/parked-events", None, expect(FOR_ADMIN, admin=200)),
     *[
         ("GET", f"/v1/reference/{kind}", None, {role: 200 for role in ROLES})
-        for kind in ("career-fields", "programs", "credentials")
+        for kind in ("career-fields", "programs", "credentials", "schools")
     ],
 ]
 
@@ -270,12 +270,16 @@ async def test_a_class_row_for_another_school_is_refused_by_row(
         json=[student_body("sch_x")],
         headers=bearer(world.secrets["coordinator_y"]),
     )
-    assert response.json() == {
-        "registered": [],
-        "errors": [
-            {"row": 1, "field": "school_id", "message": "you do not coordinate school 'sch_x'"}
-        ],
-    }
+    body = response.json()
+    assert body["registered"] == [] and body["already_registered"] == []
+    assert body["errors"] == [
+        {
+            "row": 1,
+            "field": "school_id",
+            "message": "you do not coordinate school 'sch_x'",
+            "student": "Ana Zyxwvuts",
+        }
+    ]
 
 
 async def test_a_revoked_or_rotated_key_is_unknown(app: FastAPI, http: httpx.AsyncClient) -> None:

@@ -286,13 +286,16 @@ async def test_a_class_keeps_its_good_rows_and_reports_each_bad_one(
         (5, application("sch_1")),
         (6, good),  # the same email again at the same school
     ]
-    stored, problems = await registry.register_class(coordinator, rows)
-    assert [row for row, _ in stored] == [1, 5]
-    assert [(p.row, p.field) for p in problems] == [
+    outcome = await registry.register_class(coordinator, rows)
+    assert [row for row, _ in outcome.registered] == [1, 5]
+    assert [(p.row, p.field) for p in outcome.problems] == [
         (2, "school_id"),
         (3, "program"),
         (4, "available_to"),
-        (6, "email"),
+    ]
+    # Row 6 is row 1's student again, unchanged: reported as registered before, not an error.
+    assert [(row, s.id) for row, s in outcome.already_registered] == [
+        (6, outcome.registered[0][1].id)
     ]
     assert len(store.students) == 2 and len(store.events) == 1 + 2
 

@@ -289,11 +289,12 @@ async def test_a_csv_class_list_stores_good_rows_and_reports_bad_ones(
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    assert [r["row"] for r in body["registered"]] == [1, 3]
-    assert [(e["row"], e["field"]) for e in body["errors"]] == [
-        (2, "grade"),
-        (4, "program"),
-        (5, "email"),
+    # Spreadsheet lines: the header is line 1, Ana line 2.
+    assert [r["row"] for r in body["registered"]] == [2, 4]
+    assert [(e["row"], e["field"], e["student"]) for e in body["errors"]] == [
+        (3, "grade", "Ben Zyxwvuts"),
+        (5, "program", "Di Zyxwvuts"),
+        (6, "email", "Ed Zyxwvuts"),
     ]
     stored = {s.id: s for s in memory_store.students.values()}
     assert set(stored) == {r["id"] for r in body["registered"]}
@@ -352,7 +353,7 @@ async def test_a_json_class_list_that_cannot_be_read_is_refused_whole(
 
 
 def test_a_csv_with_old_mac_line_ends_reads_and_an_unreadable_one_is_named() -> None:
-    assert len(bulk.csv_records(bulk.CSV_EXAMPLE.replace("\n", "\r"))) == 1
+    assert len(bulk.csv_records(bulk.CSV_EXAMPLE.replace("\n", "\r")).records) == 1
     oversized = bulk.CSV_EXAMPLE.replace("Ana", "A" * 200_000)  # past csv's field limit
     with pytest.raises(bulk.ClassListError, match="not readable as CSV: field larger"):
         bulk.csv_records(oversized)

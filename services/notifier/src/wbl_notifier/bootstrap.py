@@ -139,6 +139,7 @@ async def bootstrap(
             SPECS[topics.MATCHES], notifier.on_match_event, batches=notifier.on_match_events
         )
         runtime.consume(SPECS[topics.PLACEMENTS], notifier.on_placement_event)
+        runtime.consume(SPECS[topics.OPENINGS], notifier.on_opening_event)
         runtime.consume(SPECS[topics.SEASONS], notifier.on_season_event)
         await runtime.start()
         runtime.spawn(worker.run, "delivery-worker")

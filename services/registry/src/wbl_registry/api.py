@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response, status
@@ -70,6 +71,31 @@ MatchId = Annotated[str, Path(examples=["mat_5c4b3a2918273645"], max_length=64)]
 MAX_PAGE = 1_000_000
 Page = Annotated[int, Query(ge=1, le=MAX_PAGE, examples=[1])]
 Size = Annotated[int, Query(ge=1, le=200, examples=[50])]
+
+
+LIST_HEADERS: dict[str, Any] = {
+    "Link": {
+        "description": 'The next page, as `<URL>; rel="next"`; absent on the last page',
+        "schema": {"type": "string"},
+    },
+    "X-Total-Count": {
+        "description": "How many items match the query, over all pages",
+        "schema": {"type": "integer"},
+    },
+}
+
+
+def listed(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """A list endpoint's responses: the page is the JSON array, paging in the headers."""
+    return {200: {"headers": LIST_HEADERS}, **errors(*codes)}
+
+
+def page_headers(request: Request, response: Response, total: int, page: int, size: int) -> None:
+    """`X-Total-Count`, and `Link: <...>; rel="next"` while a later page has items."""
+    response.headers["X-Total-Count"] = str(total)
+    if page * size < total and page < MAX_PAGE:
+        following = request.url.include_query_params(page=page + 1, size=size)
+        response.headers["Link"] = f'<{following}>; rel="next"'
 
 
 class RequestError(HTTPException):
@@ -330,11 +356,13 @@ async def post_opening(
     "/openings",
     tags=["openings"],
     summary="Your openings, a page at a time",
-    responses=errors(401, 403, 422),
+    responses=listed(401, 403, 422),
 )
 async def list_openings(
     employer: CurrentEmployer,
     registry: RegistryDep,
+    request: Request,
+    response: Response,
     status_filter: Annotated[
         Literal["open", "closed"] | None, Query(alias="status", examples=["open"])
     ] = None,
@@ -342,7 +370,10 @@ async def list_openings(
     page: Page = 1,
     size: Size = 50,
 ) -> list[OpeningPublic]:
+    """Paged by `page` and `size`; see the `Link` and `X-Total-Count` headers."""
     found = await registry.openings_of(employer, status_filter, career_field, page, size)
+    total = await registry.count_openings_of(employer, status_filter, career_field)
+    page_headers(request, response, total, page, size)
     return [OpeningPublic.of(o) for o in found]
 
 
@@ -469,24 +500,36 @@ BULK_BODY: dict[str, Any] = {
     openapi_extra=BULK_BODY,
     response_model=ClassRegistration,
     dependencies=[Depends(throttled("class-lists"))],
-    responses=errors(
-        401,
-        403,
-        413,
-        415,
-        422,
-        429,
-        503,
-        described={503: "Other class lists are being read: send it again after Retry-After"},
-    ),
+    responses={
+        200: {"content": {"text/csv": {"example": "line,column,student,message\n"}}},
+        **errors(
+            401,
+            403,
+            413,
+            415,
+            422,
+            429,
+            503,
+            described={503: "Other class lists are being read: send it again after Retry-After"},
+        ),
+    },
 )
 async def register_class(
-    request: Request, coordinator: CurrentCoordinator, registry: RegistryDep
+    request: Request,
+    coordinator: CurrentCoordinator,
+    registry: RegistryDep,
+    answer_format: Annotated[
+        Literal["json", "csv"], Query(alias="format", examples=["csv"])
+    ] = "json",
 ) -> Response:
     """Every row is checked; good rows are stored (each with its event), bad rows come back
-    with their row number and field (up to 10 errors a row). A row is either fully stored or
-    not at all. At most 10,000 rows. CSV columns: see the example; lists are separated by
-    ';'."""
+    with every error (up to 10 a row): the row (a CSV's spreadsheet line, header = line 1),
+    the CSV column and the student's name. A row is either fully stored or not at all; a
+    row naming a student already registered with the same details is listed in
+    `already_registered`, so a list can be sent again, or corrected and sent again. At most
+    10,000 rows. CSV: `,` or `;` between cells, headers in any case, extra columns ignored
+    (see `notes`), UTF-8 or Windows-1252; lists inside a cell are separated by ';'.
+    `?format=csv` answers the errors as a CSV file (line, column, student, message)."""
     kind, raw = await _class_list(request)
     workers: Workers = request.app.state.class_lists
     try:
@@ -499,29 +542,62 @@ async def register_class(
             "Other class lists are being read right now. Send this one again in a moment.",
             {"Retry-After": str(busy.retry_after_s)},
         ) from None
-    errors = list(checked.errors)
-    registered: list[tuple[int, str]] = []
+    result = ClassResult([], [], list(checked.errors), list(checked.notes))
     # A part at a time, so that no stretch of checking and storing holds the event loop.
     async for rows in checked.good_rows():
-        stored, refused = await registry.register_class(coordinator, rows)
-        registered.extend((row, student.id) for row, student in stored)
-        errors.extend((p.row, p.field, p.message) for p in refused)
-    return class_registration(registered, errors)
+        outcome = await registry.register_class(coordinator, rows)
+        result.registered.extend((row, student.id) for row, student in outcome.registered)
+        result.already.extend((row, student.id) for row, student in outcome.already_registered)
+        result.errors.extend((p.row, p.field, p.message, p.student) for p in outcome.problems)
+    if answer_format == "csv":
+        return error_csv(result.errors)
+    return class_registration(result)
 
 
-def class_registration(
-    registered: list[tuple[int, str]], errors: list[tuple[int, str, str]]
-) -> Response:
+@dataclass
+class ClassResult:
+    registered: list[tuple[int, str]]
+    already: list[tuple[int, str]]
+    errors: list[bulk.RowIssue]
+    notes: list[str]
+
+
+def class_registration(result: ClassResult) -> Response:
     """The ClassRegistration body, written by pydantic-core from plain values: as models
     through FastAPI's response validation, 10,000 rows took the event loop 0.3 s."""
+    errors = sorted(result.errors, key=lambda e: e[0])  # stable within a row
     body = {
-        "registered": [{"row": row, "id": id_} for row, id_ in sorted(registered)],
+        "registered": [{"row": row, "id": id_} for row, id_ in sorted(result.registered)],
         "errors": [
-            {"row": row, "field": field, "message": message}
-            for row, field, message in sorted(errors, key=lambda e: e[0])  # stable in a row
+            {"row": row, "field": field, "message": message, "student": student}
+            for row, field, message, student in errors
         ],
+        "already_registered": [{"row": row, "id": id_} for row, id_ in sorted(result.already)],
+        "notes": result.notes,
+        "counts": {
+            "registered": len(result.registered),
+            "already_registered": len(result.already),
+            "rows_with_errors": len({e[0] for e in errors}),
+        },
     }
     return Response(to_json(body), media_type="application/json")
+
+
+ERROR_CSV_COLUMNS = ("line", "column", "student", "message")
+
+
+def error_csv(errors: list[bulk.RowIssue]) -> Response:
+    """The errors as a spreadsheet a coordinator fixes the list from; cells that would start
+    a formula are neutralised (the student's name is theirs to type)."""
+    rows = (
+        dict(zip(ERROR_CSV_COLUMNS, (row, field, student, message), strict=True))
+        for row, field, message, student in sorted(errors, key=lambda e: e[0])
+    )
+    return Response(
+        csv_text(ERROR_CSV_COLUMNS, rows),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="class-list-errors.csv"'},
+    )
 
 
 async def _class_list(request: Request) -> tuple[bulk.ClassListKind, bytes]:
@@ -546,18 +622,23 @@ async def _class_list(request: Request) -> tuple[bulk.ClassListKind, bytes]:
     "/students",
     tags=["students"],
     summary="Students of your schools",
-    responses=errors(401, 403, 422),
+    responses=listed(401, 403, 422),
 )
 async def list_students(
     coordinator: CurrentCoordinator,
     registry: RegistryDep,
+    request: Request,
+    response: Response,
     status_filter: Annotated[
         Literal["active", "withdrawn"] | None, Query(alias="status", examples=["active"])
     ] = None,
     page: Page = 1,
     size: Size = 50,
 ) -> list[StudentPublic]:
+    """Paged by `page` and `size`; see the `Link` and `X-Total-Count` headers."""
     found = await registry.students_of(coordinator, status_filter, page, size)
+    total = await registry.count_students_of(coordinator, status_filter)
+    page_headers(request, response, total, page, size)
     return [StudentPublic.of(s) for s in found]
 
 
@@ -631,11 +712,13 @@ async def withdraw_student(
     tags=["matches"],
     summary="Matches of your schools (coordinator) or of your openings (employer)",
     response_model=list[MatchPublic] | list[EmployerMatch],
-    responses=errors(401, 403, 422),
+    responses=listed(401, 403, 422),
 )
 async def list_matches(
     caller: EmployerOrCoordinator,
     registry: RegistryDep,
+    request: Request,
+    response: Response,
     status_filter: Annotated[
         MatchStatus | None, Query(alias="status", examples=["proposed"])
     ] = None,
@@ -643,8 +726,10 @@ async def list_matches(
     size: Size = 50,
 ) -> list[MatchPublic] | list[EmployerMatch]:
     """Employers see anonymous candidate summaries until a placement is confirmed, then
-    the student's name and the confirming coordinator's contact."""
+    the student's name and the confirming coordinator's contact. Paged by `page` and `size`;
+    see the `Link` and `X-Total-Count` headers."""
     wanted = status_filter.value if status_filter else None
+    page_headers(request, response, await registry.count_matches_for(caller, wanted), page, size)
     if isinstance(caller, Employer):
         placements = await registry.matches_for_employer(caller, wanted, page, size)
         return [EmployerMatch.of(p) for p in placements]
@@ -749,3 +834,10 @@ async def programs(registry: RegistryDep) -> list[Reference]:
 @router.get("/reference/credentials", tags=["reference"], summary="Credential codes")
 async def credentials(registry: RegistryDep) -> list[Reference]:
     return _reference(registry.reference.credentials)
+
+
+@router.get("/reference/schools", tags=["reference"], summary="School ids")
+async def schools(registry: RegistryDep) -> list[Reference]:
+    """The schools coordinators and students may name (`school_ids`, `school_id`): reference
+    data ops edit like the other lists (`schools.json` under `WBL_REFERENCE_DIR`)."""
+    return _reference(registry.reference.schools)

@@ -41,6 +41,7 @@ async def bootstrap(settings: RegistrySettings) -> AsyncIterator[RegistryService
             report_min_group=settings.report_min_group,
             webhook_loopback=settings.webhook_loopback,
             webhook_grace=timedelta(seconds=settings.webhook_grace_s),
+            schools_listed_only=settings.schools_listed_only,
         )
         runtime.consume(
             SPECS[topics.MATCHES], registry.on_match_event, batches=registry.on_match_events

@@ -36,6 +36,12 @@ class RegistrySettings(ServiceSettings):
         description="After a webhook secret rotation, the old secret also signs for this "
         "long (seconds), so receivers can switch without refusing a webhook.",
     )
+    schools_listed_only: bool = Field(
+        default=False,
+        description="Refuse coordinators and students naming a school id that the reference "
+        "data (schools.json, `GET /v1/reference/schools`) does not list. Off by default until "
+        "the list holds every school a deployment serves.",
+    )
     consumer_name: ConsumerName = "registry"
     # Worker processes that read and check class lists, off the event loop.
     class_lists: WorkerSettings = WorkerSettings()

@@ -7,7 +7,7 @@ Pure: no I/O. Functions here decide; the handlers persist and publish.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
@@ -180,13 +180,14 @@ class Opening:
     # The confirmed (or being confirmed) matches holding a seat, as the store counts them.
     seat_holders: tuple[str, ...] = ()
 
-    def snapshot(self) -> OpeningSnapshot:
+    def snapshot(self, employer_name: str = "") -> OpeningSnapshot:
         t = self.terms
         return OpeningSnapshot(
             opening_id=self.id,
             employer_id=self.employer_id,
             version=self.version,
             title=t.title,
+            employer_name=employer_name[:200],
             career_field=t.career_field,
             seats=t.seats,
             seats_remaining=self.seats_remaining,
@@ -233,6 +234,24 @@ def check_opening_terms(terms: OpeningTerms, reference: ReferenceData) -> Openin
     if len(set(terms.required_credentials)) != len(terms.required_credentials):
         raise DomainError("required_credentials lists a credential twice", "required_credentials")
     return terms
+
+
+def unknown_schools(school_ids: Sequence[str], reference: ReferenceData) -> list[str]:
+    """The ids not among the reference schools (`/v1/reference/schools`)."""
+    listed = reference.codes("schools")
+    return [s for s in dict.fromkeys(school_ids) if s not in listed]
+
+
+def check_start(terms: OpeningTerms, today: date, stored_start: date | None = None) -> None:
+    """An opening may not be posted, or moved, to start before today: no student could be
+    placed in it in time. An opening already under way keeps its start when it is changed
+    (its seats or hours corrected) and stays open until its employer closes it."""
+    if terms.starts_on < today and terms.starts_on != stored_start:
+        raise DomainError(
+            f"starts_on {terms.starts_on.isoformat()} has passed: an opening must start "
+            f"today ({today.isoformat()}) or later",
+            "starts_on",
+        )
 
 
 def _known_codes(codes: tuple[str, ...], reference: ReferenceData, field_name: str) -> None:
@@ -345,22 +364,39 @@ def age_on(born: date, day: date) -> int:
 
 
 def check_student_plan(plan: StudentPlan, born: date, reference: ReferenceData) -> StudentPlan:
+    problems = student_plan_problems(plan, born, reference)
+    if problems:
+        raise problems[0]
+    return plan
+
+
+def student_plan_problems(
+    plan: StudentPlan, born: date, reference: ReferenceData
+) -> list[DomainError]:
+    """Every rule a student's plan breaks, so that a class-list row reports them all."""
+    problems: list[DomainError] = []
     if plan.program not in reference.codes("programs"):
-        raise DomainError(f"unknown program code {plan.program!r}", "program")
+        problems.append(DomainError(f"unknown program code {plan.program!r}", "program"))
     unknown_fields = [f for f in plan.career_fields if f not in reference.codes("career_fields")]
     if unknown_fields:
-        raise DomainError(f"unknown career field code(s) {unknown_fields}", "career_fields")
+        problems.append(
+            DomainError(f"unknown career field code(s) {unknown_fields}", "career_fields")
+        )
     if len(set(plan.career_fields)) != len(plan.career_fields):
-        raise DomainError("career_fields lists a field twice", "career_fields")
+        problems.append(DomainError("career_fields lists a field twice", "career_fields"))
     unknown_creds = set(plan.credentials) - reference.codes("credentials")
     if unknown_creds:
-        raise DomainError(f"unknown credential code(s) {sorted(unknown_creds)}", "credentials")
+        problems.append(
+            DomainError(f"unknown credential code(s) {sorted(unknown_creds)}", "credentials")
+        )
     if plan.available_to <= plan.available_from:
-        raise DomainError("available_to must be after available_from", "available_to")
+        problems.append(DomainError("available_to must be after available_from", "available_to"))
     age = age_on(born, plan.available_from)
     if not 13 <= age <= 99:
-        raise DomainError(f"age {age} at available_from is outside 13-99", "date_of_birth")
-    return plan
+        problems.append(
+            DomainError(f"age {age} at available_from is outside 13-99", "date_of_birth")
+        )
+    return problems
 
 
 def check_special_populations(flags: tuple[str, ...]) -> tuple[str, ...]:
@@ -380,6 +416,16 @@ def enrol_student(
         plan=plan,
         special_populations=special_populations,
     )
+
+
+def same_student(stored: Student, candidate: Student) -> bool:
+    """A class-list row naming a student already registered, unchanged and still active."""
+    return stored.status == "active" and (
+        stored.school_id,
+        stored.person,
+        stored.plan,
+        stored.special_populations,
+    ) == (candidate.school_id, candidate.person, candidate.plan, candidate.special_populations)
 
 
 def revise_student(

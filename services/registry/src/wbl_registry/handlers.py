@@ -32,6 +32,7 @@ from wbl_registry.domain import (
     StudentPlan,
     check_opening_terms,
     check_special_populations,
+    check_start,
     check_student_plan,
     close_opening,
     enrol_student,
@@ -46,7 +47,10 @@ from wbl_registry.domain import (
     revoke_key,
     rotate_key,
     rotate_webhook_secret,
+    same_student,
+    student_plan_problems,
     suppress_small_groups,
+    unknown_schools,
     withdraw_student,
 )
 from wbl_registry.store import RegistryStore, SeatTaken
@@ -99,6 +103,17 @@ class RowProblem:
     row: int
     field: str
     message: str
+    student: str = ""  # as the row names them: how a coordinator finds the row
+
+
+@dataclass(frozen=True)
+class ClassRegistered:
+    """What one part of a class list came to: stored now, stored before (the same student,
+    same details: a re-upload), and refused."""
+
+    registered: list[tuple[int, Student]]
+    already_registered: list[tuple[int, Student]]
+    problems: list[RowProblem]
 
 
 @dataclass(frozen=True)
@@ -123,6 +138,8 @@ class Registry:
     webhook_loopback: bool = False  # development and tests: http:// webhooks to this machine
     webhook_grace: timedelta = timedelta(hours=24)  # the old secret still signs after rotating
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # Refuse school ids the reference data does not list (WBL_REGISTRY_SCHOOLS_LISTED_ONLY).
+    schools_listed_only: bool = False
 
     def _stored(self, stored: bool, what: str, if_match: int | None = None) -> None:
         """A versioned write either landed (wake the relay) or lost to a concurrent one:
@@ -164,6 +181,7 @@ class Registry:
     async def create_coordinator(
         self, name: str, school_ids: tuple[str, ...], channels: NotificationChannels
     ) -> tuple[Coordinator, str]:
+        self._check_schools(school_ids, "school_ids")
         self._check_channels(channels)
         token = new_secret("coo")
         coordinator = Coordinator(
@@ -210,6 +228,21 @@ class Registry:
         if channels.webhook_url is not None and not self.webhook_key:
             raise Conflict("webhooks are not configured on this registry", "channels.webhook_url")
 
+    def _check_schools(self, school_ids: Sequence[str], field_name: str) -> None:
+        problem = self._school_problem(school_ids, field_name)
+        if problem:
+            raise problem
+
+    def _school_problem(self, school_ids: Sequence[str], field_name: str) -> DomainError | None:
+        unknown = unknown_schools(school_ids, self.reference) if self.schools_listed_only else []
+        if not unknown:
+            return None
+        return DomainError(
+            f"unknown school id(s) {unknown}: the schools are listed at "
+            "GET /v1/reference/schools; ops add a school to the reference data",
+            field_name,
+        )
+
     async def update_coordinator(
         self,
         coordinator_id: str,
@@ -219,6 +252,8 @@ class Registry:
     ) -> tuple[Coordinator, str | None]:
         """The revised coordinator, and the webhook secret when a webhook is first set."""
         current = await self._active_coordinator(coordinator_id)
+        if school_ids is not None:
+            self._check_schools(school_ids, "school_ids")
         if channels is not None:
             self._check_channels(channels)
         revised = revise_coordinator(current, name, school_ids, channels)
@@ -271,8 +306,9 @@ class Registry:
     # -- openings ------------------------------------------------------------------------
 
     async def post_opening(self, employer: Employer, terms: OpeningTerms) -> Opening:
+        check_start(terms, self.clock().date())
         opening = open_opening(employer.id, check_opening_terms(terms, self.reference))
-        event = OpeningPublished(producer=PRODUCER, payload=opening.snapshot())
+        event = OpeningPublished(producer=PRODUCER, payload=opening.snapshot(employer.name))
         await self.store.add_opening(opening, event)
         self.written()
         return opening
@@ -290,6 +326,11 @@ class Registry:
             employer.id, status, career_field, (page - 1) * size, size
         )
 
+    async def count_openings_of(
+        self, employer: Employer, status: str | None, career_field: str | None
+    ) -> int:
+        return await self.store.count_openings_of(employer.id, status, career_field)
+
     async def revise_opening(
         self,
         employer: Employer,
@@ -302,8 +343,9 @@ class Registry:
         `if_match` (the version the client read): never over a version it did not see."""
         current = await self.opening_of(employer, opening_id)
         _same_version(current.version, "opening", based_on, if_match)
+        check_start(terms, self.clock().date(), current.terms.starts_on)
         revised = revise_opening(current, check_opening_terms(terms, self.reference))
-        event = OpeningUpdated(producer=PRODUCER, payload=revised.snapshot())
+        event = OpeningUpdated(producer=PRODUCER, payload=revised.snapshot(employer.name))
         self._stored(await self.store.replace_opening(revised, event), "opening", if_match)
         return revised
 
@@ -325,6 +367,7 @@ class Registry:
 
     def _admit(self, coordinator: Coordinator, application: StudentApplication) -> Student:
         """Check one application against scope and rules; the student it would become."""
+        self._check_schools([application.school_id], "school_id")
         if not coordinator.serves(application.school_id):
             raise Forbidden(f"you do not coordinate school {application.school_id!r}", "school_id")
         check_student_plan(application.plan, application.person.date_of_birth, self.reference)
@@ -349,37 +392,81 @@ class Registry:
         log.info("student registered", student_id=student.id, school_id=student.school_id)
         return student
 
+    def _problems(
+        self, coordinator: Coordinator, application: StudentApplication
+    ) -> list[DomainError]:
+        """Every rule one application breaks (scope, codes, dates), not just the first."""
+        problems: list[DomainError] = []
+        unknown = self._school_problem([application.school_id], "school_id")
+        if unknown:
+            problems.append(unknown)
+        elif not coordinator.serves(application.school_id):
+            problems.append(
+                Forbidden(f"you do not coordinate school {application.school_id!r}", "school_id")
+            )
+        problems.extend(
+            student_plan_problems(
+                application.plan, application.person.date_of_birth, self.reference
+            )
+        )
+        try:
+            check_special_populations(application.special_populations)
+        except DomainError as error:
+            problems.append(error)
+        return problems
+
     async def register_class(
         self, coordinator: Coordinator, rows: Sequence[tuple[int, StudentApplication]]
-    ) -> tuple[list[tuple[int, Student]], list[RowProblem]]:
+    ) -> ClassRegistered:
         """Register many students: each good row becomes one student with its event in one
-        single-document insert; each bad row is reported and nothing of it stored."""
+        single-document insert; each bad row is reported (every problem) and nothing of it
+        stored; a row naming a student already registered with the same details is reported
+        as such, so that sending a list again (or a corrected one) is safe."""
         admitted: list[tuple[int, Student]] = []
         problems: list[RowProblem] = []
         for row, application in rows:
-            try:
+            found = self._problems(coordinator, application)
+            name = f"{application.person.first_name} {application.person.last_name}"
+            problems.extend(RowProblem(row, e.field or "", str(e), name) for e in found)
+            if not found:
                 admitted.append((row, self._admit(coordinator, application)))
-            except DomainError as error:
-                problems.append(RowProblem(row, error.field or "", str(error)))
-        stored: list[tuple[int, Student]] = []
+        outcome = ClassRegistered([], [], problems)
         for start in range(0, len(admitted), BULK_BATCH):
-            batch = admitted[start : start + BULK_BATCH]
-            failed = await self.store.add_students(
-                [
-                    (s, StudentRegistered(producer=PRODUCER, payload=s.match_profile()))
-                    for _, s in batch
-                ]
-            )
-            for index, (row, student) in enumerate(batch):
-                if index in failed:
-                    problems.append(RowProblem(row, "email", failed[index]))
-                else:
-                    stored.append((row, student))
+            await self._store_batch(admitted[start : start + BULK_BATCH], outcome)
         # Wake the relay once, after the inserts: FerretDB on SQLite copes badly with the
         # relay's updates racing large inserts into the same collection.
         self.written()
-        log.info("class registered", stored=len(stored), refused=len(problems))
-        return stored, sorted(problems, key=lambda p: p.row)
+        log.info(
+            "class registered",
+            stored=len(outcome.registered),
+            already=len(outcome.already_registered),
+            refused=len(problems),
+        )
+        problems.sort(key=lambda p: p.row)
+        return outcome
+
+    async def _store_batch(
+        self, batch: list[tuple[int, Student]], outcome: ClassRegistered
+    ) -> None:
+        failed = await self.store.add_students(
+            [(s, StudentRegistered(producer=PRODUCER, payload=s.match_profile())) for _, s in batch]
+        )
+        for index, (row, student) in enumerate(batch):
+            if index not in failed:
+                outcome.registered.append((row, student))
+                continue
+            holder = await self.store.student_by_email(student.school_id, student.person.email)
+            if holder is not None and same_student(holder, student):
+                outcome.already_registered.append((row, holder))
+                continue
+            message = failed[index]
+            if holder is not None:
+                message = (
+                    f"{message} ({holder.id}) with other details; change them with "
+                    f"PATCH /v1/students/{holder.id}"
+                )
+            name = f"{student.person.first_name} {student.person.last_name}"
+            outcome.problems.append(RowProblem(row, "email", message, name))
 
     async def student_for(self, coordinator: Coordinator, student_id: str) -> Student:
         student = await self.store.student(student_id)
@@ -391,6 +478,9 @@ class Registry:
         self, coordinator: Coordinator, status: str | None, page: int, size: int
     ) -> list[Student]:
         return await self.store.students_of(coordinator.school_ids, status, (page - 1) * size, size)
+
+    async def count_students_of(self, coordinator: Coordinator, status: str | None) -> int:
+        return await self.store.count_students_of(coordinator.school_ids, status)
 
     async def update_student(
         self,
@@ -565,6 +655,11 @@ class Registry:
         return await self.store.matches_of_schools(
             coordinator.school_ids, status, (page - 1) * size, size
         )
+
+    async def count_matches_for(self, caller: Employer | Coordinator, status: str | None) -> int:
+        if isinstance(caller, Employer):
+            return await self.store.count_matches_of_employer(caller.id, status)
+        return await self.store.count_matches_of_schools(caller.school_ids, status)
 
     async def matches_for_employer(
         self, employer: Employer, status: str | None, page: int, size: int

@@ -415,9 +415,13 @@ class StudentPublic(StudentCreate):
 
 
 class RowError(BaseModel):
-    row: int = Field(description="1-based position of the record; a CSV header is not counted")
-    field: str
+    row: int = Field(
+        description="CSV: the spreadsheet line the row starts on (the header is line 1); "
+        "JSON: the record's position, from 1"
+    )
+    field: str = Field(description="CSV: the column (`home_lat`); JSON: the path (`home.lat`)")
     message: str
+    student: str = Field(default="", description="The student as the row names them")
 
 
 class RegisteredRow(BaseModel):
@@ -425,9 +429,24 @@ class RegisteredRow(BaseModel):
     id: str
 
 
+class ClassCounts(BaseModel):
+    registered: int = Field(description="Rows stored now")
+    already_registered: int = Field(description="Rows naming a student stored before")
+    rows_with_errors: int = Field(description="Rows refused (each with one or more errors)")
+
+
 class ClassRegistration(BaseModel):
     registered: list[RegisteredRow]
-    errors: list[RowError]
+    errors: list[RowError] = Field(description="Every error of each refused row (up to 10)")
+    already_registered: list[RegisteredRow] = Field(
+        default=[],
+        description="Rows naming a student already registered at that school with the same "
+        "details (a list sent again): not errors, nothing changed",
+    )
+    notes: list[str] = Field(
+        default=[], description="How the file was read: columns ignored, its encoding"
+    )
+    counts: ClassCounts | None = None
 
 
 # -- matches ------------------------------------------------------------------------------

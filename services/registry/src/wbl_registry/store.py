@@ -98,6 +98,10 @@ class RegistryStore(Protocol):
         self, employer_id: str, status: str | None, career_field: str | None, skip: int, limit: int
     ) -> list[Opening]: ...
 
+    async def count_openings_of(
+        self, employer_id: str, status: str | None, career_field: str | None
+    ) -> int: ...
+
     async def take_seat(self, opening_id: str, match_id: str) -> SeatTaken:
         """Take one seat of an open opening for `match_id`, at most once per match and never
         more than the opening's seats, however many callers race."""
@@ -114,11 +118,17 @@ class RegistryStore(Protocol):
 
     async def student(self, student_id: str) -> Student | None: ...
 
+    async def student_by_email(self, school_id: str, email: str) -> Student | None:
+        """The student who holds this email at this school, if any."""
+        ...
+
     async def students_by_id(self, student_ids: Sequence[str]) -> list[Student]: ...
 
     async def students_of(
         self, school_ids: Sequence[str], status: str | None, skip: int, limit: int
     ) -> list[Student]: ...
+
+    async def count_students_of(self, school_ids: Sequence[str], status: str | None) -> int: ...
 
     async def replace_student(self, student: Student, event: Envelope) -> bool:
         """As `replace_opening`; raises AlreadyRegistered if the new email is taken."""
@@ -173,6 +183,12 @@ class RegistryStore(Protocol):
     async def matches_of_employer(
         self, employer_id: str, status: str | None, skip: int, limit: int
     ) -> list[Match]: ...
+
+    async def count_matches_of_schools(
+        self, school_ids: Sequence[str], status: str | None
+    ) -> int: ...
+
+    async def count_matches_of_employer(self, employer_id: str, status: str | None) -> int: ...
 
     async def placed_students(self, school_ids: Sequence[str] | None) -> set[str]: ...
 
@@ -368,11 +384,16 @@ class MongoRegistryStore:
     async def openings_of(
         self, employer_id: str, status: str | None, career_field: str | None, skip: int, limit: int
     ) -> list[Opening]:
-        query = _filter({"employer_id": employer_id}, status)
-        if career_field:
-            query["terms.career_field"] = career_field
+        query = _openings_query(employer_id, status, career_field)
         cursor = self.openings.find(query).sort("_id", ASCENDING).skip(skip).limit(limit)
         return await self._with_seats([doc async for doc in cursor])
+
+    async def count_openings_of(
+        self, employer_id: str, status: str | None, career_field: str | None
+    ) -> int:
+        return await self.openings.count_documents(
+            _openings_query(employer_id, status, career_field)
+        )
 
     async def take_seat(self, opening_id: str, match_id: str) -> SeatTaken:
         """Each seat is a slot document `<opening>#<n>`: inserting one claims it. The unique
@@ -435,6 +456,10 @@ class MongoRegistryStore:
             "claimed_at": self.clock(),
         }
 
+    async def student_by_email(self, school_id: str, email: str) -> Student | None:
+        claim = await self.student_emails.find_one({"_id": email_key(school_id, email)})
+        return None if claim is None else await self.student(claim["student_id"])
+
     async def _free_orphan(self, claim: Document) -> bool:
         """After a duplicate email: free and retake a claim its student no longer holds (a
         registration that crashed before writing the student, or an email since changed)."""
@@ -470,6 +495,11 @@ class MongoRegistryStore:
         query = _filter({"school_id": _one_of(school_ids)}, status)
         cursor = self.students.find(query).sort("_id", ASCENDING).skip(skip).limit(limit)
         return [STUDENTS.from_doc(doc) async for doc in cursor]
+
+    async def count_students_of(self, school_ids: Sequence[str], status: str | None) -> int:
+        return await self.students.count_documents(
+            _filter({"school_id": _one_of(school_ids)}, status)
+        )
 
     async def replace_student(self, student: Student, event: Envelope) -> bool:
         before = await self.student(student.id)
@@ -639,6 +669,18 @@ class MongoRegistryStore:
     ) -> list[Match]:
         return await self._matches({"employer_id": employer_id}, status, skip, limit)
 
+    async def count_matches_of_schools(self, school_ids: Sequence[str], status: str | None) -> int:
+        return await self._count_matches({"school_id": _one_of(school_ids)}, status)
+
+    async def count_matches_of_employer(self, employer_id: str, status: str | None) -> int:
+        return await self._count_matches({"employer_id": employer_id}, status)
+
+    async def _count_matches(self, query: dict[str, Any], status: str | None) -> int:
+        """A count in the database, unless a status (derived from facts) must be read."""
+        if status is None:
+            return await self.matches.count_documents(query)
+        return len(await self._matches(query, status, 0, 0))
+
     async def _matches(
         self, query: dict[str, Any], status: str | None, skip: int, limit: int
     ) -> list[Match]:
@@ -803,6 +845,13 @@ class InMemoryRegistryStore:
     async def student(self, student_id: str) -> Student | None:
         return self.students.get(student_id)
 
+    async def student_by_email(self, school_id: str, email: str) -> Student | None:
+        key = email_key(school_id, email)
+        return next(
+            (s for s in self.students.values() if email_key(s.school_id, s.person.email) == key),
+            None,
+        )
+
     async def students_by_id(self, student_ids: Sequence[str]) -> list[Student]:
         return [self.students[i] for i in student_ids if i in self.students]
 
@@ -911,6 +960,21 @@ class InMemoryRegistryStore:
             limit,
         )
 
+    # Counts as the lists, unbounded: the in-memory store holds little.
+    async def count_openings_of(
+        self, employer_id: str, status: str | None, career_field: str | None
+    ) -> int:
+        return len(await self.openings_of(employer_id, status, career_field, 0, 0))
+
+    async def count_students_of(self, school_ids: Sequence[str], status: str | None) -> int:
+        return len(await self.students_of(school_ids, status, 0, 0))
+
+    async def count_matches_of_schools(self, school_ids: Sequence[str], status: str | None) -> int:
+        return len(await self.matches_of_schools(school_ids, status, 0, 0))
+
+    async def count_matches_of_employer(self, employer_id: str, status: str | None) -> int:
+        return len(await self.matches_of_employer(employer_id, status, 0, 0))
+
     def _matches(self, keep: Any, skip: int, limit: int) -> list[Match]:
         every = (self._with_facts(m) for m in self.matches.values())
         return _page(sorted((m for m in every if keep(m)), key=lambda m: m.id), skip, limit)
@@ -932,6 +996,13 @@ class InMemoryRegistryStore:
         if event is not None:
             self.events.append(event)
         return True
+
+
+def _openings_query(employer_id: str, status: str | None, career_field: str | None) -> Document:
+    query = _filter({"employer_id": employer_id}, status)
+    if career_field:
+        query["terms.career_field"] = career_field
+    return query
 
 
 def _page(items: list[T], skip: int, limit: int) -> list[T]:
