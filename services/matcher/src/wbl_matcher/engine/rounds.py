@@ -21,7 +21,15 @@ from typing import Any
 
 from .acceptance import InstanceError, NoGC, deferred_acceptance
 from .eligibility import EligibilityIndex
-from .explain import Explanation, WhyNot, explain_proposal, why_not_opening
+from .explain import (
+    DECLINED,
+    SEAT_FREE,
+    SEAT_HELD,
+    Explanation,
+    WhyNot,
+    explain_proposal,
+    why_not_opening,
+)
 from .profiles import HiringPreferences, Location, OpeningProfile, StudentProfile
 from .ranking import DISTANCE_BAND_KM, lottery_number
 
@@ -32,6 +40,7 @@ __all__ = [
     "partition_by_career_field",
     "propose_matches",
     "round_fingerprint",
+    "why_not_for_student",
 ]
 
 ENGINE_VERSION = "2"  # 2: languages no longer rank; openings may require them
@@ -251,18 +260,7 @@ def propose_matches(
         choices: list[list[int]] = []
         applicants: list[list[int]] = [[] for _ in openings]
         for si, (student, pairs) in enumerate(zip(students, eligible, strict=True)):
-            favourites = student.favourites
-            keyed = [
-                (
-                    ((interest * 2 + (ids[oi] not in favourites)) * _BANDS + int(km // _BAND)) * 2
-                    + unpaid[oi],
-                    km,
-                    ids[oi],
-                    oi,
-                )
-                for oi, interest, km in pairs
-            ]
-            keyed.sort()
+            keyed = _student_order(pairs, ids, unpaid, student.favourites)
             mine = [k[3] for k in keyed]
             ranked_choices.append(keyed)
             choices.append(mine)
@@ -317,7 +315,7 @@ def propose_matches(
                     student_choice=choices[si].index(oi) + 1,
                     eligible_openings=len(choices[si]),
                 )
-            else:
+            elif why_not_limit != 0:  # 0: the service asks on demand (why_not_for_student)
                 why_not[student.id] = _why_not(
                     index, student, choices[si], capacities, related, why_not_limit
                 )
@@ -339,6 +337,68 @@ def propose_matches(
         explanations=explanations,
         why_not=why_not,
         timings=timings,
+    )
+
+
+def _student_order(
+    pairs: list[tuple[int, int, float]],
+    ids: Sequence[str],
+    unpaid: Sequence[int],
+    favourites: frozenset[str],
+) -> list[tuple[int, float, str, int]]:
+    """A student's eligible openings in their order (ranking.student_key as one integer)."""
+    keyed = [
+        (
+            ((interest * 2 + (ids[oi] not in favourites)) * _BANDS + int(km // _BAND)) * 2
+            + unpaid[oi],
+            km,
+            ids[oi],
+            oi,
+        )
+        for oi, interest, km in pairs
+    ]
+    keyed.sort()
+    return keyed
+
+
+def why_not_for_student(
+    openings: Sequence[OpeningProfile],
+    student: StudentProfile,
+    *,
+    related_fields: Mapping[str, frozenset[str]] | None = None,
+    seats_left: Mapping[str, int],
+    declined: Collection[str] = (),
+    limit: int | None = 10,
+) -> tuple[WhyNot, ...]:
+    """One unmatched student's why-nots after a round, worded as a round with
+    ``why_not_limit=limit`` words them, from ``openings`` (at least those in the student's
+    fields) and each one's seats free now (missing: none), so an eligible opening with a
+    free seat says the next round may offer it. Openings in ``declined`` (declined for this
+    student) say so first."""
+    related = _NO_RELATED if related_fields is None else related_fields
+    index = EligibilityIndex(openings, related)
+    ids = [o.id for o in openings]
+    unpaid = [0 if o.paid else 1 for o in openings]
+    refused = set(declined)
+    out = [WhyNot(opening_id, (DECLINED,)) for opening_id in sorted(refused & set(ids))][:limit]
+    order = [
+        k[3]
+        for k in _student_order(index.eligible(student), ids, unpaid, student.favourites)
+        if ids[k[3]] not in refused
+    ]
+    capacities = [max(0, seats_left.get(oid, 0)) for oid in ids]
+    rest = None if limit is None else limit - len(out)
+    if rest == 0:
+        return tuple(out)
+    found = _why_not(index, student, order, capacities, related, rest)
+    free = (SEAT_FREE,)
+    return (
+        *out,
+        *(
+            WhyNot(w.opening_id, free) if w.reasons == (SEAT_HELD,) else w
+            for w in found
+            if w.opening_id not in refused
+        ),
     )
 
 
