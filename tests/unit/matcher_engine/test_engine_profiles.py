@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wbl_matcher.engine.bulk import eligible_many
 from wbl_matcher.engine.eligibility import (
     EligibilityIndex,
     check_pair,
@@ -177,6 +178,38 @@ def test_bulk_index_agrees_with_check_pair(seed: int) -> None:
         fast = {i for i, _, _ in index.eligible(s)}
         slow = {i for i, o in enumerate(openings) if all(c.held for c in check_pair(o, s, related))}
         assert fast == slow
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(0, 10_000),
+    st.floats(-40.0, 45.0),  # moves Massachusetts north or south (towards the pole)
+    st.floats(-100.0, 100.0),
+    st.floats(1.0, 8.0),  # and spreads it out, so many cells and strips are crossed
+)
+def test_vectorised_eligibility_equals_the_index_and_check_pair(
+    seed: int, dlat: float, dlon: float, spread: float
+) -> None:
+    """The round's bulk eligibility (numpy) gives exactly the pairs, interest ranks and
+    distances of `EligibilityIndex.eligible`, and the pairs `check_pair` accepts."""
+    openings, students, related = random_profiles(students=80, openings=60, fields=4, seed=seed)
+
+    def moved(loc: Location) -> Location:
+        lat = 42.3 + (loc.lat - 42.3) * spread + dlat
+        return Location(loc.town, max(-89.0, min(89.0, lat)), loc.lon + dlon)
+
+    openings = [
+        dataclasses.replace(o, location=moved(o.location)) if o.location else o for o in openings
+    ]
+    students = [dataclasses.replace(s, home=moved(s.home)) for s in students]
+    index = EligibilityIndex(openings, related)
+    bulk = eligible_many(index, students)
+    for s, found in zip(students, bulk, strict=True):
+        assert sorted(found) == sorted(index.eligible(s))
+        naive = {
+            i for i, o in enumerate(openings) if all(c.held for c in check_pair(o, s, related))
+        }
+        assert {i for i, _, _ in found} == naive
 
 
 # ------------------------------------------------------------------------------ rounds

@@ -20,6 +20,7 @@ from hashlib import sha256
 from typing import Any
 
 from .acceptance import InstanceError, NoGC, deferred_acceptance
+from .bulk import eligible_many
 from .eligibility import EligibilityIndex
 from .explain import (
     DECLINED,
@@ -237,7 +238,7 @@ def propose_matches(
         t = clock()
         # 1. eligibility
         index = EligibilityIndex(openings, related)
-        eligible = [index.eligible(s) for s in students]
+        eligible = eligible_many(index, students)
         if excluded_pairs:  # pairs a coordinator declined stay apart in later rounds
             excluded = set(excluded_pairs)
             eligible = [
