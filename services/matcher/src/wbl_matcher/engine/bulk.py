@@ -14,20 +14,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from math import asin, cos, floor, radians, sin, sqrt
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from .eligibility import EARTH_RADIUS_KM, EligibilityIndex, legal_weekly_hours
-from .profiles import StudentProfile
+from .profiles import OpeningProfile, StudentProfile
 
-__all__ = ["eligible_many"]
+__all__ = ["Pairs", "eligible_many", "eligible_pairs", "rank_pairs"]
 
 CELL_DEG = 0.25
 _KM_PER_DEG_LAT = 111.195
 # Slack for numpy's last-bit differences in the narrowing; the exact check follows.
 _SLACK = 1e-6
 
+T = TypeVar("T")
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
@@ -151,13 +153,40 @@ def _narrow(table: _Field, cand: Ints, arr: _Students, who: Ints) -> tuple[Ints,
     return rows, cols
 
 
+@dataclass(frozen=True)
+class Pairs:
+    """Eligible (student, opening) pairs as parallel arrays: positions into the round's
+    students and openings, the student's interest rank for the opening's field, and km."""
+
+    student: Ints
+    opening: Ints
+    interest: Ints
+    km: Floats
+
+    def per_student(self, n: int) -> list[list[tuple[int, int, float]]]:
+        out: list[list[tuple[int, int, float]]] = [[] for _ in range(n)]
+        columns = (self.student, self.opening, self.interest, self.km)
+        rows = zip(*(c.tolist() for c in columns), strict=True)
+        for si, oi, interest, km in rows:
+            out[si].append((oi, interest, km))
+        return out
+
+    def where(self, keep: Bools) -> Pairs:
+        return Pairs(self.student[keep], self.opening[keep], self.interest[keep], self.km[keep])
+
+
 def eligible_many(
     index: EligibilityIndex, students: Sequence[StudentProfile]
 ) -> list[list[tuple[int, int, float]]]:
     """``[index.eligible(s) for s in students]``, the same pairs (in another order)."""
-    out: list[list[tuple[int, int, float]]] = [[] for _ in students]
+    return eligible_pairs(index, students).per_student(len(students))
+
+
+def eligible_pairs(index: EligibilityIndex, students: Sequence[StudentProfile]) -> Pairs:
+    """Every eligible pair of `students` with the openings of `index`."""
+    exact = _Exact(index, students)
     if not students or not index.openings:
-        return out
+        return exact.pairs()
     tables = _tables(index)
     arr = _student_arrays(students)
     groups: dict[tuple[str, int, int], tuple[list[int], list[int]]] = {}
@@ -168,15 +197,14 @@ def eligible_many(
                 members, interests = groups.setdefault((career_field, *cell), ([], []))
                 members.append(si)
                 interests.append(interest)
-    exact = _Exact(index, students)
     for (career_field, ci, cj), (members, interests) in groups.items():
         table = tables[career_field]
         who = np.array(members, dtype=np.int64)
         cand = _candidates(table, (ci, cj), float(arr.limit[who].max()))
         if len(cand):
             rows, cols = _narrow(table, cand, arr, who)
-            exact.keep(out, members, interests, rows.tolist(), table.index[cand[cols]].tolist())
-    return out
+            exact.keep(members, interests, rows.tolist(), table.index[cand[cols]].tolist())
+    return exact.pairs()
 
 
 class _Exact:
@@ -194,17 +222,25 @@ class _Exact:
         self.hlon = [radians(s.home.lon) for s in students]
         self.hcos = [cos(h) for h in self.hlat]
         self.openings, self.students = openings, students
+        self.sis: list[int] = []
+        self.ois: list[int] = []
+        self.interests: list[int] = []
+        self.kms: list[float] = []
+
+    def pairs(self) -> Pairs:
+        return Pairs(
+            np.array(self.sis, dtype=np.int64),
+            np.array(self.ois, dtype=np.int64),
+            np.array(self.interests, dtype=np.int64),
+            np.array(self.kms, dtype=np.float64),
+        )
 
     def keep(
-        self,
-        out: list[list[tuple[int, int, float]]],
-        members: list[int],
-        interests: list[int],
-        rows: list[int],
-        found: list[int],
+        self, members: list[int], interests: list[int], rows: list[int], found: list[int]
     ) -> None:
         plain, remote, la, lo, co = self.plain, self.remote, self.la, self.lo, self.co
         hlat, hlon, hcos = self.hlat, self.hlon, self.hcos
+        sis, ois, ranks, kms = self.sis, self.ois, self.interests, self.kms
         two_r = 2 * EARTH_RADIUS_KM
         for r, oi in zip(rows, found, strict=True):
             si = members[r]
@@ -216,10 +252,75 @@ class _Exact:
                 ):
                     continue
             if remote[oi]:
-                out[si].append((oi, interests[r], 0.0))
+                sis.append(si)
+                ois.append(oi)
+                ranks.append(interests[r])
+                kms.append(0.0)
                 continue
             h = hlat[si]
             a = sin((la[oi] - h) / 2) ** 2 + hcos[si] * co[oi] * sin((lo[oi] - hlon[si]) / 2) ** 2
             km = two_r * asin(sqrt(a if a < 1.0 else 1.0))
             if km <= self.students[si].max_commute_km:
-                out[si].append((oi, interests[r], km))
+                sis.append(si)
+                ois.append(oi)
+                ranks.append(interests[r])
+                kms.append(km)
+
+
+_BANDS = 1 << 32  # as rounds: more distance bands than any distance on Earth needs
+_COUNTS = 1 << 12  # more preferred credentials than any opening lists
+
+
+def _groups(keys: Ints, values: list[T], n: int) -> list[list[T]]:
+    """`values` (sorted by `keys`, each in 0..n-1) cut into one list per key."""
+    ends = np.cumsum(np.bincount(keys, minlength=n)).tolist()
+    out: list[list[T]] = []
+    start = 0
+    for end in ends:
+        out.append(values[start:end])
+        start = end
+    return out
+
+
+def rank_pairs(
+    pairs: Pairs,
+    openings: Sequence[OpeningProfile],
+    students: Sequence[StudentProfile],
+    lottery_rank: Sequence[int],
+    band_km: float,
+) -> tuple[list[list[int]], list[list[float]], list[list[int]]]:
+    """Both sides' rankings at array speed, ordered exactly as rounds' integer keys (so as
+    ranking.student_key and ranking.employer_key): each student's eligible openings best
+    first with their distances, and each opening's eligible students best first."""
+    n, m = len(students), len(openings)
+    si, oi = pairs.student, pairs.opening
+    ids = [o.id for o in openings]
+    id_rank = np.empty(m, dtype=np.int64)
+    id_rank[sorted(range(m), key=ids.__getitem__)] = np.arange(m, dtype=np.int64)
+    unpaid = np.array([not o.paid for o in openings], dtype=np.int64)
+    not_favourite = np.ones(len(si), dtype=np.int64)
+    has_favourites = np.array([bool(s.favourites) for s in students], dtype=np.bool_)
+    for k in np.flatnonzero(has_favourites[si]).tolist():
+        if ids[int(oi[k])] in students[int(si[k])].favourites:
+            not_favourite[k] = 0
+    band = np.floor_divide(pairs.km, band_km).astype(np.int64)  # as int(km // band_km)
+    key = ((pairs.interest * 2 + not_favourite) * _BANDS + band) * 2 + unpaid[oi]
+    mine = np.lexsort((id_rank[oi], pairs.km, key, si))
+    choices = _groups(si[mine], oi[mine].tolist(), n)
+    kms = _groups(si[mine], pairs.km[mine].tolist(), n)
+
+    tier = np.zeros(len(si), dtype=np.int64)
+    prefs = [o.hiring_preferences for o in openings]
+    choosy = np.array(
+        [bool(p.partner_programs or p.partner_schools or p.preferred_credentials) for p in prefs],
+        dtype=np.bool_,
+    )
+    for k in np.flatnonzero(choosy[oi]).tolist():
+        p, s = prefs[int(oi[k])], students[int(si[k])]
+        tier[k] = (
+            (s.program not in p.partner_programs) * 2 + (s.school_id not in p.partner_schools)
+        ) * _COUNTS + (_COUNTS - 1 - len(p.preferred_credentials & s.credentials))
+    lottery = np.array(lottery_rank, dtype=np.int64)
+    theirs = np.lexsort((lottery[si], tier, oi))
+    ranked = _groups(oi[theirs], si[theirs].tolist(), m)
+    return choices, kms, ranked
