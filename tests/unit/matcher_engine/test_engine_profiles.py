@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wbl_matcher.engine.bulk import eligible_many
+from wbl_matcher.engine.bulk import eligible_many, eligible_pairs, rank_pairs
 from wbl_matcher.engine.eligibility import (
     EligibilityIndex,
     check_pair,
@@ -25,7 +25,12 @@ from wbl_matcher.engine.profiles import (
     OpeningProfile,
     StudentProfile,
 )
-from wbl_matcher.engine.ranking import employer_key, lottery_number, student_key
+from wbl_matcher.engine.ranking import (
+    DISTANCE_BAND_KM,
+    employer_key,
+    lottery_number,
+    student_key,
+)
 from wbl_matcher.engine.rounds import Round, partition_by_career_field, propose_matches
 from wbl_matcher.engine.stable import InstanceError
 
@@ -210,6 +215,46 @@ def test_vectorised_eligibility_equals_the_index_and_check_pair(
             i for i, o in enumerate(openings) if all(c.held for c in check_pair(o, s, related))
         }
         assert {i for i, _, _ in found} == naive
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000), st.integers(0, 99))
+def test_array_rankings_order_as_the_documented_keys(seed: int, lottery_seed: int) -> None:
+    """Both sides' rankings from arrays (bulk.rank_pairs) are those ranking.student_key and
+    ranking.employer_key give, favourites and hiring preferences included."""
+    openings, students, related = random_profiles(students=70, openings=40, fields=4, seed=seed)
+    students = [
+        dataclasses.replace(s, favourites=frozenset(o.id for o in openings[i % 7 :: 9]))
+        if i % 3 == 0
+        else s
+        for i, s in enumerate(students)
+    ]
+    index = EligibilityIndex(openings, related)
+    pairs = eligible_pairs(index, students)
+    lottery = [lottery_number(lottery_seed, s.id) for s in students]
+    order = sorted(range(len(students)), key=lambda i: (lottery[i], students[i].id))
+    rank = [order.index(i) for i in range(len(students))]
+    choices, kms, ranked = rank_pairs(pairs, openings, students, rank, DISTANCE_BAND_KM)
+    for si, s in enumerate(students):
+        found = index.eligible(s)
+        expected = sorted(
+            found,
+            key=lambda p: student_key(
+                p[1],
+                openings[p[0]].id in s.favourites,
+                p[2],
+                openings[p[0]].paid,
+                openings[p[0]].id,
+            ),
+        )
+        assert choices[si] == [p[0] for p in expected]
+        assert kms[si] == [p[2] for p in expected]
+    for oi, o in enumerate(openings):
+        keyed = sorted(
+            ranked[oi], key=lambda i: employer_key(o.hiring_preferences, students[i], rank[i])
+        )
+        assert ranked[oi] == keyed
+        assert sorted(ranked[oi]) == sorted(si for si, c in enumerate(choices) if oi in c)
 
 
 # ------------------------------------------------------------------------------ rounds
