@@ -298,29 +298,55 @@ def rank_pairs(
     id_rank = np.empty(m, dtype=np.int64)
     id_rank[sorted(range(m), key=ids.__getitem__)] = np.arange(m, dtype=np.int64)
     unpaid = np.array([not o.paid for o in openings], dtype=np.int64)
-    not_favourite = np.ones(len(si), dtype=np.int64)
-    has_favourites = np.array([bool(s.favourites) for s in students], dtype=np.bool_)
-    for k in np.flatnonzero(has_favourites[si]).tolist():
-        if ids[int(oi[k])] in students[int(si[k])].favourites:
-            not_favourite[k] = 0
+    position = {oid: j for j, oid in enumerate(ids)}
+    favourites = [
+        sj * m + position[f] for sj, s in enumerate(students) for f in s.favourites if f in position
+    ]
+    not_favourite = 1 - np.isin(si * m + oi, np.array(favourites, dtype=np.int64)).astype(np.int64)
     band = np.floor_divide(pairs.km, band_km).astype(np.int64)  # as int(km // band_km)
     key = ((pairs.interest * 2 + not_favourite) * _BANDS + band) * 2 + unpaid[oi]
     mine = np.lexsort((id_rank[oi], pairs.km, key, si))
     choices = _groups(si[mine], oi[mine].tolist(), n)
     kms = _groups(si[mine], pairs.km[mine].tolist(), n)
 
-    tier = np.zeros(len(si), dtype=np.int64)
-    prefs = [o.hiring_preferences for o in openings]
-    choosy = np.array(
-        [bool(p.partner_programs or p.partner_schools or p.preferred_credentials) for p in prefs],
-        dtype=np.bool_,
-    )
-    for k in np.flatnonzero(choosy[oi]).tolist():
-        p, s = prefs[int(oi[k])], students[int(si[k])]
-        tier[k] = (
-            (s.program not in p.partner_programs) * 2 + (s.school_id not in p.partner_schools)
-        ) * _COUNTS + (_COUNTS - 1 - len(p.preferred_credentials & s.credentials))
+    tier = _tiers(pairs, openings, students)
     lottery = np.array(lottery_rank, dtype=np.int64)
     theirs = np.lexsort((lottery[si], tier, oi))
     ranked = _groups(oi[theirs], si[theirs].tolist(), m)
     return choices, kms, ranked
+
+
+def _tiers(
+    pairs: Pairs, openings: Sequence[OpeningProfile], students: Sequence[StudentProfile]
+) -> Ints:
+    """Each pair's hiring-preference tier, as rounds' integer key: outside the partner
+    programs, outside the partner schools, then fewer preferred credentials held."""
+    si, oi = pairs.student, pairs.opening
+
+    def outside(wanted: list[frozenset[str]], theirs: Sequence[str]) -> Ints:
+        """1 where the student's value (program, school) is not in the opening's set."""
+        vocabulary: dict[str, int] = {}
+        code = np.array([vocabulary.setdefault(v, len(vocabulary)) for v in theirs], np.int64)
+        width = len(vocabulary) + 1
+        listed = [
+            j * width + vocabulary[v] for j, w in enumerate(wanted) for v in w if v in vocabulary
+        ]
+        inside = np.isin(oi * width + code[si], np.array(listed, dtype=np.int64))
+        return 1 - inside.astype(np.int64)
+
+    prefs = [o.hiring_preferences for o in openings]
+    program = outside([p.partner_programs for p in prefs], [s.program for s in students])
+    school = outside([p.partner_schools for p in prefs], [s.school_id for s in students])
+    # Preferred credentials held: a sum over the (few) credentials any opening prefers.
+    held = np.zeros(len(si), dtype=np.int64)
+    preferred = sorted({c for p in prefs for c in p.preferred_credentials})
+    for credential in preferred:
+        wants = np.array([credential in p.preferred_credentials for p in prefs], dtype=np.bool_)
+        has = np.array([credential in s.credentials for s in students], dtype=np.bool_)
+        held += wants[oi] & has[si]
+    tier = (program * 2 + school) * _COUNTS + (_COUNTS - 1 - held)
+    choosy = np.array(
+        [bool(p.partner_programs or p.partner_schools or p.preferred_credentials) for p in prefs],
+        dtype=np.bool_,
+    )
+    return np.where(choosy[oi], tier, 0)
