@@ -284,7 +284,11 @@ async def test_standing_and_seats_view_answer_a_why_not(store: MatcherStore) -> 
     s2, s3, s4 = [await store.standing(sid) for sid in ("s2", "s3", "s4")]
     assert s2 is not None and s2.placed_at == "o1"
     assert s3 is not None and s3.offer == p3
-    assert s4 is not None and s4.profile is None  # withdrawn
+    assert s4 is not None and (s4.profile, s4.withdrawn) == (None, True)
+    assert s1.withdrawn is False
+    await store.record_decline("s_early", "o1")  # a decline seen before the profile
+    early = await store.standing("s_early")
+    assert early is not None and (early.profile, early.withdrawn) == (None, False)
 
     view = await store.seats_view({CYBER})
     assert [o.opening_id for o in view.openings] == ["o1"]  # o2 closed, o3 in another field

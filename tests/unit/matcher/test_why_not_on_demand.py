@@ -89,7 +89,9 @@ def test_an_offer_a_placement_and_a_withdrawal_are_named() -> None:
     assert (
         "placed at o1" in reasons_for(Standing(student("s1"), placed_at="o1"), SeatsView(()), {})[0]
     )
-    assert "withdrawn" in reasons_for(Standing(None), SeatsView(()), {})[0]
+    assert "withdrawn" in reasons_for(Standing(None, withdrawn=True), SeatsView(()), {})[0]
+    unseen = reasons_for(Standing(None), SeatsView(()), {})[0]
+    assert "not received the student's profile" in unseen
 
 
 async def test_a_student_without_any_round_yet_gets_reasons(

@@ -325,6 +325,7 @@ class Standing:
     """Where one student stands in the view, for a why-not asked on demand."""
 
     profile: StudentMatchProfile | None  # None: withdrawn, or no profile yet
+    withdrawn: bool = False
     declined: frozenset[str] = frozenset()  # openings whose offer the coordinator declined
     placed_at: str | None = None
     offer: Proposal | None = None  # the open offer, if any

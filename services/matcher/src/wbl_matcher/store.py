@@ -392,6 +392,7 @@ class MongoMatcherStore:
         active = doc.get("status") == "active" and "profile" in doc
         return Standing(
             profile=StudentMatchProfile.model_validate(doc["profile"]) if active else None,
+            withdrawn=doc.get("status") == "withdrawn",
             declined=frozenset(doc.get("declined", [])),
             placed_at=placed["opening_id"] if placed else None,
             offer=head.current if head else None,
@@ -659,6 +660,7 @@ class InMemoryMatcherStore:
         head = self.heads.get(student_id)
         return Standing(
             profile=row.profile if row.status == "active" else None,
+            withdrawn=row.status == "withdrawn",
             declined=frozenset(row.declined),
             placed_at=self.placements.get(student_id),
             offer=head.current if head else None,

@@ -77,8 +77,10 @@ def reasons_for(
             "it holds its seat until the coordinator decides or it expires.",
         )
     profile = standing.profile
-    if profile is None:
+    if profile is None and standing.withdrawn:
         return ("The student was withdrawn from placement, so no round considers them.",)
+    if profile is None:
+        return ("The matcher has not received the student's profile yet; ask again shortly.",)
     fields = sorted(expand(profile.career_fields, related))
     offered = {o.career_field for o in seats.openings}
     empty = [f"no opening in {f} this season" for f in fields if f not in offered]
