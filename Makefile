@@ -23,7 +23,8 @@ TEST_HTTP_BASE ?= 18000
 TEST_ENV := WBL_RUN_DIR=$(CURDIR)/.run/test WBL_KAFKA_PORT=$(TEST_KAFKA_PORT) \
 	WBL_KAFKA_CONTROLLER_PORT=$(TEST_KAFKA_CONTROLLER_PORT) WBL_MONGO_PORT=$(TEST_MONGO_PORT) \
 	WBL_TEST_KAFKA_BOOTSTRAP=127.0.0.1:$(TEST_KAFKA_PORT) \
-	WBL_TEST_MONGO_URI=mongodb://127.0.0.1:$(TEST_MONGO_PORT)/ WBL_TEST_HTTP_BASE=$(TEST_HTTP_BASE)
+	WBL_TEST_MONGO_URI=mongodb://127.0.0.1:$(TEST_MONGO_PORT)/ WBL_TEST_HTTP_BASE=$(TEST_HTTP_BASE) \
+	WBL_AXE_JS=$(CACHE)/axe-core-4.14.1/node_modules/axe-core/axe.min.js
 PYTEST_ARGS ?=
 # How many last lines of each log `make logs` prints.
 LINES ?= 20
@@ -46,9 +47,11 @@ $(UV):
 
 setup: $(VENV)/.synced
 
-# Debian's chromium, for the browser tests (quick when present; one clear line when it cannot).
+# Debian's chromium and axe-core (npm), for the browser tests (quick when present; one clear
+# line when it cannot).
 browser:
 	@bash deploy/local/install-browser.sh
+	@bash deploy/local/install-axe.sh $(CACHE)
 
 $(VENV)/.synced: $(UV) uv.lock pyproject.toml schemas/pyproject.toml services/*/pyproject.toml \
 		services/matcher/core/pyproject.toml services/matcher/core/setup.py \

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import signal
 import statistics
 import sys
 import tempfile
@@ -138,6 +139,8 @@ def private_system() -> Iterator[tuple[infra.Config, dict[str, str]]]:
             env[name] = secrets.token_urlsafe(32)
         for service, port in zip(run_services.SERVICES, http, strict=True):
             env[f"{service.prefix}HTTP__PORT"] = str(port)
+        # A run stopped with kill or timeout (SIGTERM) unwinds too, so it leaves no servers.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         try:  # a start that fails halfway still stops what it started
             infra.start(config, timeout_s=120)
             yield config, run_services.start(config, env)

@@ -266,7 +266,7 @@ class Demo:
             show(
                 "notification",
                 f"match {item['match_id']}: student {item['student_id']} → "
-                f"opening {item['opening_id']} [{item['status']}]",
+                f"{item.get('opening_text') or item['opening_id']} [{item['status']}]",
             )
             for line in item["explanation"]:
                 print(f"      · {line}")

@@ -4,6 +4,7 @@ student details come from registry, confirming reaches registry."""
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -31,7 +32,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path("/tmp")
+# Written where CI keeps them as output (gitignored, never committed).
+SCREENSHOTS = Path(os.environ.get("WBL_SCREENSHOTS_DIR", ".run/screenshots"))
 HAVE_CHROMIUM = Path(CHROMIUM).exists()
 
 
@@ -39,6 +41,7 @@ HAVE_CHROMIUM = Path(CHROMIUM).exists()
 async def browser() -> AsyncIterator[Browser]:
     if not HAVE_CHROMIUM:
         pytest.fail(f"{CHROMIUM} is missing: run deploy/local/install-browser.sh")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, before the browser)
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
@@ -120,6 +123,7 @@ async def test_a_coordinator_sees_a_match_arrive_live_and_confirms_it(
         await page.screenshot(path=str(SCREENSHOTS / "wbl-inbox-phone.png"), full_page=True)
 
         await item.get_by_role("button", name="Confirm placement").click()
+        await item.get_by_role("button", name="Yes, confirm the placement").click()
         await expect(item).to_have_attribute("data-status", "confirmed", timeout=20_000)
         await expect(page.locator("#live")).to_contain_text("confirm")
 

@@ -73,6 +73,7 @@ async def test_posting_an_opening_stores_it_and_queues_its_event(registry: Regis
     [event] = events(registry)
     assert isinstance(event, OpeningPublished)
     assert event.payload.opening_id == opening.id
+    assert event.payload.employer_name == "Acme"  # for coordinators' notifications
     assert event.key() == opening.id
 
 

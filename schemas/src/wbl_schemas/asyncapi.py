@@ -47,7 +47,7 @@ PRODUCERS: dict[str, tuple[str, ...]] = {
 CONSUMERS: dict[str, tuple[str, ...]] = {
     "registry": (topics.MATCHES,),
     "matcher": (topics.OPENINGS, topics.STUDENTS, topics.PLACEMENTS),
-    "notifier": (topics.COORDINATORS, topics.MATCHES, topics.PLACEMENTS),
+    "notifier": (topics.OPENINGS, topics.COORDINATORS, topics.MATCHES, topics.PLACEMENTS),
 }
 DEAD_LETTER = "DeadLetter"
 # Dead letters beyond the messages a consumer cannot take (notifier's delivery worker).

@@ -60,6 +60,17 @@ def age_band(age: int) -> AgeBand:
 
 # Lines the matcher writes; its longest names up to 20 codes of 80 characters.
 ExplanationLine = Annotated[str, Field(max_length=2000)]
+# A proposal's explanation is 3-5 summary lines for the coordinator, then this line, then the
+# full detail (shown behind a toggle). Older explanations have no such line: all summary.
+EXPLANATION_DETAIL = "In detail:"
+
+
+def split_explanation(lines: tuple[str, ...] | list[str]) -> tuple[list[str], list[str]]:
+    """(summary, detail) of an explanation's lines."""
+    if EXPLANATION_DETAIL not in lines:
+        return list(lines), []
+    at = list(lines).index(EXPLANATION_DETAIL)
+    return list(lines[:at]), list(lines[at + 1 :])
 
 
 @dataclass(frozen=True)
@@ -155,6 +166,11 @@ class OpeningSnapshot(Payload):
     employer_id: EntityId
     version: int = Field(ge=1)
     title: str = Field(min_length=1, max_length=200)
+    employer_name: str = Field(
+        default="",
+        max_length=200,
+        description="The employer's name, for coordinators' notifications (not student data).",
+    )
     career_field: Code
     seats: int = Field(ge=1)
     seats_remaining: int = Field(ge=0)
@@ -289,7 +305,13 @@ class MatchProposal(Payload):
     opening_id: EntityId
     employer_id: EntityId
     career_field: Code
-    explanation: Annotated[tuple[ExplanationLine, ...], MaxItems(40)] = ()
+    explanation: Annotated[tuple[ExplanationLine, ...], MaxItems(40)] = Field(
+        default=(),
+        description=(
+            "3-5 plain summary lines for the coordinator, then the line "
+            f"{EXPLANATION_DETAIL!r}, then the full detail."
+        ),
+    )
     expires_at: AwareDatetime | None = Field(
         default=None,
         description="The offer holds its seat until then, unless confirmed or declined first.",

@@ -10,6 +10,7 @@ import pytest
 
 from tests.integration.notifier.conftest import WEBHOOK_KEY, Hook, SmtpServer, WebhookReceiver
 from tests.support import eventually, read_topic
+from tests.unit.notifier.builders import opening_snapshot
 from wbl_common.secrets import webhook_secret
 from wbl_notifier.bootstrap import NotifierService, bootstrap
 from wbl_notifier.domain import Channel, Delivery, DeliveryStatus
@@ -21,6 +22,7 @@ from wbl_schemas.events import (
     MatchProposal,
     MatchProposed,
     NotificationChannels,
+    OpeningPublished,
 )
 
 pytestmark = pytest.mark.integration
@@ -86,6 +88,9 @@ async def test_each_channel_carries_one_message_per_match_however_often_it_is_de
     reproposed = first.model_copy(update={"event_id": s.match(1).event_id})
     async with bootstrap(settings_for(smtp.port)) as service:
         await publish(s.coordinator)
+        # The first match's opening is known (from wbl.openings) before it is proposed.
+        await publish(OpeningPublished(producer="test", payload=opening_snapshot()))
+        await eventually(lambda: service.notifier.openings(["opn_1"]), what="the opening kept")
         for event in (first, first, reproposed, marker):
             await publish(event)
         await eventually(
@@ -103,11 +108,13 @@ async def test_each_channel_carries_one_message_per_match_however_often_it_is_de
 
         recorded = await eventually(recorded_sent, what="both deliveries recorded as sent")
 
-    subjects = sorted(m["Subject"] for m in smtp.mailbox.to(s.email))
+    # Unfolded: a long subject travels on two header lines.
+    subjects = sorted(" ".join(str(m["Subject"]).split()) for m in smtp.mailbox.to(s.email))
     assert subjects == [
-        "WBL placements: new match for opening opn_1 (cybersecurity)",
-        "WBL placements: new match for opening opn_2 (cybersecurity)",
+        "WBL placements: new match for an opening in cybersecurity",  # opn_2: not heard of
+        "WBL placements: new match: Medical assistant intern at Baystate Health",
     ]
+    assert webhook_receiver.received[0].body["matches"][0]["opening"]["town"] == "Springfield"
     assert [h.body["matches"][0]["match_id"] for h in webhook_receiver.received] == [
         first.payload.match_id,
         marker.payload.match_id,
@@ -224,8 +231,8 @@ async def test_a_restart_resumes_a_pending_delivery_and_duplicates_nothing(
 
         [resumed] = await eventually(resumed_sent, what="the resumed delivery marked sent")
     assert sorted(m["Subject"] for m in smtp_down.mailbox.to(s.email)) == [
-        "WBL placements: new match for opening opn_1 (cybersecurity)",
-        "WBL placements: new match for opening opn_2 (cybersecurity)",
+        "WBL placements: new match for an opening in cybersecurity",
+        "WBL placements: new match for an opening in cybersecurity",
     ]
     assert resumed.attempts >= 2
     assert len(inbox) == 2

@@ -4,7 +4,7 @@ Where MongoDB leaves the order unspecified (no sort), results are compared as se
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
@@ -23,6 +23,7 @@ from wbl_notifier.domain import (
     MatchSummary,
     Notification,
     NotificationStatus,
+    OpeningSummary,
     delivery_id,
 )
 from wbl_notifier.store import InMemoryNotifierStore, MongoNotifierStore, NotifierStore
@@ -299,6 +300,64 @@ async def test_the_inbox_is_newest_first_filtered_and_paged(store: NotifierStore
     assert await inbox(PROPOSED, 1, 1) == ["mat_c"]
     assert await inbox(PROPOSED, 0, 0) == ["mat_d", "mat_c", "mat_a"]
     assert await inbox(CONFIRMED, 0, 10) == []
+
+
+async def test_the_inbox_pages_on_after_a_cursor_ties_broken_by_match_id(
+    store: NotifierStore,
+) -> None:
+    hour = timedelta(hours=1)
+    await store.add_notifications(
+        [
+            note("coo_1", "mat_c", T0 + hour),
+            note("coo_1", "mat_a", T0),
+            note("coo_1", "mat_d", T0 + 2 * hour),
+            note("coo_1", "mat_b", T0 + hour),
+        ]
+    )
+
+    async def after(cursor: tuple[datetime, str], status: NotificationStatus | None) -> list[str]:
+        found = await store.inbox("coo_1", status, 0, 10, None, cursor)
+        return [n.match_id for n in found]
+
+    assert await after((T0 + 2 * hour, "mat_d"), None) == ["mat_b", "mat_c", "mat_a"]
+    assert await after((T0 + hour, "mat_b"), None) == ["mat_c", "mat_a"]
+    await store.record_outcome(outcome("mat_c", WITHDRAWN, T0 + 4 * hour))
+    assert await after((T0 + hour, "mat_b"), PROPOSED) == ["mat_a"]
+    assert await after((T0, "mat_a"), None) == []
+
+
+async def test_one_notification_is_read_with_its_outcomes_and_who_decided(
+    store: NotifierStore,
+) -> None:
+    await store.add_notifications([note("coo_1", "mat_1")])
+    decision = MatchOutcome("mat_1", CONFIRMED, "confirmed by coordinator", T0, "coo_9")
+    await store.record_outcome(decision)
+    found = await store.notification("coo_1", "mat_1")
+    assert found is not None
+    assert (found.status, found.decided_by) == (CONFIRMED, "coo_9")
+    assert await store.notification("coo_2", "mat_1") is None
+
+
+async def test_an_opening_is_kept_at_its_latest_version(store: NotifierStore) -> None:
+    summary = OpeningSummary(
+        "opn_1",
+        2,
+        "Medical assistant intern",
+        "Baystate Health",
+        "health-assisting",
+        "Springfield",
+        date(2027, 1, 12),
+        date(2027, 3, 20),
+        15,
+        True,
+    )
+    await store.save_opening(summary)
+    await store.save_opening(replace(summary, version=1, title="Older"))
+    remote = replace(summary, opening_id="opn_2", town=None, version=1)
+    await store.save_opening(remote)
+    assert await store.openings(["opn_1", "opn_2", "opn_x"]) == {"opn_1": summary, "opn_2": remote}
+    await store.save_opening(replace(summary, version=3, title="Newer"))
+    assert (await store.openings(["opn_1"]))["opn_1"].title == "Newer"
 
 
 async def test_changed_since_lists_changes_from_that_moment_oldest_first(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import date
 from typing import Any
 
@@ -14,6 +15,7 @@ from wbl_matcher.engine.bulk import eligible_many, eligible_pairs, rank_pairs
 from wbl_matcher.engine.eligibility import (
     EligibilityIndex,
     check_pair,
+    format_km,
     haversine_km,
     legal_weekly_hours,
 )
@@ -33,6 +35,7 @@ from wbl_matcher.engine.ranking import (
 )
 from wbl_matcher.engine.rounds import Round, partition_by_career_field, propose_matches
 from wbl_matcher.engine.stable import InstanceError
+from wbl_schemas.events import split_explanation
 
 pytestmark = pytest.mark.unit
 
@@ -118,20 +121,24 @@ def test_base_pair_is_eligible() -> None:
             student(),
             "needs a and b credentials",
         ),
-        (opening(location=north_of(BOSTON, 42)), student(), "42 km away, your limit is 25 km"),
+        (
+            opening(location=north_of(BOSTON, 42)),
+            student(),
+            "42 km away, the student's limit is 25 km",
+        ),
         (
             opening(hazardous=True),
             student(),
             "hazardous work needs age 18 at the start; the student will be younger",
         ),
         (opening(min_age=18), student(age=16), "minimum age is 18; the student will be younger"),
-        (opening(min_grade=12), student(), "minimum grade is 12; you are in grade 11"),
+        (opening(min_grade=12), student(), "minimum grade is 12; the student is in grade 11"),
         (
             opening(starts_on=date(2025, 9, 2), ends_on=date(2025, 12, 1)),
             student(),
-            "runs 2025-09-02 to 2025-12-01; you are available 2025-06-20 to 2025-08-30",
+            "runs 2025-09-02 to 2025-12-01; the student is available 2025-06-20 to 2025-08-30",
         ),
-        (opening(hours_per_week=35), student(), "35 hours a week; you can work 30"),
+        (opening(hours_per_week=35), student(), "35 hours a week; the student can work 30"),
         (
             opening(hours_per_week=20, min_age=14),
             student(age=15, grade=10),
@@ -142,7 +149,11 @@ def test_base_pair_is_eligible() -> None:
             student(hours_per_week=60),
             "49 hours a week is over the legal limit of 48 for the student's age in term",
         ),
-        (opening(career_field="welding"), student(), "welding is not one of your career fields"),
+        (
+            opening(career_field="welding"),
+            student(),
+            "welding is not one of the student's career fields",
+        ),
     ],
 )
 def test_each_constraint_fails_in_plain_words(
@@ -161,7 +172,7 @@ def test_related_field_is_eligible_and_said_so() -> None:
     related = {"carpentry": frozenset({"cabinetmaking"})}
     checks = check_pair(o, student(), related)
     assert all(c.held for c in checks)
-    assert checks[0].text == "cabinetmaking is related to carpentry, your 1st career field"
+    assert checks[0].text == "cabinetmaking is related to carpentry, the student's 1st career field"
 
 
 def test_opening_needs_location_unless_remote() -> None:
@@ -532,18 +543,51 @@ def test_explanation_says_what_held_and_what_each_preference_did() -> None:
     e = r.explanations["s1"]
     assert (e.opening_id, e.employer_rank, e.eligible_students) == ("o1", 1, 2)
     assert "holds the required credentials: osha-10" in e.constraints_held
-    assert "10 km away, within your 25 km limit" in e.constraints_held
+    assert "10 km away, within the student's 25 km limit" in e.constraints_held
     texts = [c.text for c in e.employer_preferences]
     assert texts[0].startswith("Partner program (stem-tech-academy): +1 rank tier")
     assert "Preferred credentials held: osha-10 (1 of 2)" in texts[1]
     assert not any("language" in t.lower() for t in texts)
     assert e.employer_preferences[-1].side == "lottery" and "round seed 5" in texts[-1]
-    assert [c.factor for c in e.student_preferences] == ["career_field", "distance", "paid"]
-    assert e.student_preferences[0].text == "Career field: carpentry is your 1st career field"
+    assert [c.factor for c in e.student_preferences] == ["distance", "paid"]
     lines = e.lines()
-    assert "The employer ranked this student 1st of 2 eligible students." in lines
-    assert "This is the student's 1st choice of 1 eligible openings." in lines
-    assert lines[-1] == ROUNDS and "an offer, once made, keeps its seat" in ROUNDS
+    summary, detail = split_explanation(lines)
+    assert summary == [
+        "Fits: carpentry is the student's 1st career field; every requirement is met.",
+        "The student's 1st choice of 1 opening they qualify for: 10 km from home, paid.",
+        "The employer's preferences rank them 1st of 2 eligible students, helped by "
+        "a partner program and preferred credentials.",
+        "Equally ranked students are ordered by a random draw.",
+    ]
+    assert detail[-1] == ROUNDS and "an offer, once made, keeps its seat" in ROUNDS
+    assert any(line.startswith("How ties are broken:") and "seed 5" in line for line in detail)
+
+
+def test_the_summary_speaks_of_the_student_without_seeds_and_one_distance() -> None:
+    """3-5 lines in the third person, no lottery number or seed; the distance is written
+    the same way in the summary and the detail (format_km)."""
+    o = opening(location=north_of(BOSTON, 0.6))
+    e = propose_matches([o], [student()], seed=20260901).explanations["s1"]
+    summary, detail = split_explanation(e.lines())
+    assert 3 <= len(summary) <= 5
+    text = " ".join(summary)
+    assert "your" not in text.lower() and "lottery" not in text.lower()
+    assert "20260901" not in text
+    kms = {
+        k
+        for line in [*summary, *detail]
+        for k in re.findall(r"\d+(?:\.\d+)? km(?! band| limit)", line)
+    }
+    assert kms == {"0.6 km"}, kms
+    assert not any("your" in line.lower() for line in detail)
+
+
+@pytest.mark.parametrize(
+    ("km", "text"),
+    [(0.04, "0.0 km"), (0.6, "0.6 km"), (9.94, "9.9 km"), (9.96, "10 km"), (41.6, "42 km")],
+)
+def test_distances_are_rounded_one_way(km: float, text: str) -> None:
+    assert format_km(km) == text
 
 
 def test_why_not_names_the_failed_constraint_or_the_competition() -> None:
@@ -563,7 +607,7 @@ def test_why_not_names_the_failed_constraint_or_the_competition() -> None:
     reasons = {w.opening_id: w.reasons for w in r.why_not["s1"]}
     assert reasons == {
         "osha": ("needs osha-10 credential",),
-        "far": ("42 km away, your limit is 25 km",),
+        "far": ("42 km away, the student's limit is 25 km",),
         "full": (SEAT_HELD,),
         "taken": (SEATS_TAKEN,),
     }

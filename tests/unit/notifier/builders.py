@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 from wbl_notifier.domain import Notification, NotificationStatus
-from wbl_schemas.events import MatchProposal
+from wbl_schemas.events import MatchProposal, OpeningSnapshot, Place
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -46,3 +47,24 @@ def proposal(match_id: str, school_id: str = "sch_1", why: str = "fits") -> Matc
         career_field="cybersecurity",
         explanation=(why,),
     )
+
+
+def opening_snapshot(version: int = 1, **changes: Any) -> OpeningSnapshot:
+    """An opening as registry publishes it: 12 Jan-20 Mar 2027 in Springfield, 15 h, paid."""
+    fields: dict[str, Any] = {
+        "opening_id": "opn_1",
+        "employer_id": "emp_1",
+        "version": version,
+        "title": "Medical assistant intern",
+        "employer_name": "Baystate Health",
+        "career_field": "health-assisting",
+        "seats": 2,
+        "seats_remaining": 2,
+        "location": Place(town="Springfield", lat=42.1, lon=-72.59),
+        "starts_on": date(2027, 1, 12),
+        "ends_on": date(2027, 3, 20),
+        "hours_per_week": 15,
+        "paid": True,
+        "min_age": 16,
+    }
+    return OpeningSnapshot.model_validate(fields | changes)

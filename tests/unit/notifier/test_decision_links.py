@@ -24,7 +24,9 @@ class Desk:
     statuses: list[int]
     decided: list[str] = field(default_factory=list)
 
-    async def decide(self, token: str, match_id: str, decision: str) -> RegistryAnswer:
+    async def decide(
+        self, token: str, match_id: str, decision: str, note: str = ""
+    ) -> RegistryAnswer:
         self.decided.append(match_id)
         status = self.statuses.pop(0)
         return RegistryAnswer(status, {"status": status}, "application/json")

@@ -165,7 +165,10 @@ def test_a_webhook_body_carries_ids_and_explanation_only() -> None:
         "student_ref",
         "opening_id",
         "career_field",
+        "opening",
+        "opening_text",
         "explanation",
+        "explanation_detail",
         "inbox_url",
     }
 

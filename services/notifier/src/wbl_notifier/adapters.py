@@ -21,6 +21,7 @@ from wbl_notifier.outbound import AddressRefused, webhook_url
 class CoordinatorIdentity:
     coordinator_id: str
     school_ids: tuple[str, ...]
+    name: str = ""
 
 
 class CoordinatorDirectory(Protocol):
@@ -58,7 +59,9 @@ class RegistryDirectory:
             return None
         response.raise_for_status()
         body = response.json()
-        identity = CoordinatorIdentity(body["id"], tuple(body["school_ids"]))
+        identity = CoordinatorIdentity(
+            body["id"], tuple(body["school_ids"]), str(body.get("name", ""))[:200]
+        )
         self._cache[key] = identity
         return identity
 
@@ -76,6 +79,13 @@ class DeliveryError(Exception):
 
 class PermanentDeliveryError(DeliveryError):
     """Retrying cannot help (e.g. the receiver refused the request as malformed)."""
+
+
+class ChannelOff(PermanentDeliveryError):
+    """This notifier has no such channel configured: the operator's detail goes to the log,
+    the coordinator reads what to do."""
+
+    public = "email is off for this school; contact your administrator"
 
 
 class WebhookRefused(PermanentDeliveryError):
@@ -99,7 +109,7 @@ class SmtpMailer:
     async def send(self, message: EmailMessage) -> None:
         s = self._settings
         if s.host is None:
-            raise PermanentDeliveryError("email is not configured (WBL_NOTIFIER_SMTP__HOST)")
+            raise ChannelOff("email is not configured (WBL_NOTIFIER_SMTP__HOST)")
         try:
             await aiosmtplib.send(
                 message,
@@ -153,7 +163,9 @@ class RegistryAnswer:
 
 
 class PlacementDesk(Protocol):
-    async def decide(self, token: str, match_id: str, decision: str) -> RegistryAnswer: ...
+    async def decide(
+        self, token: str, match_id: str, decision: str, note: str = ""
+    ) -> RegistryAnswer: ...
 
     async def student(self, token: str, student_id: str) -> RegistryAnswer: ...
 
@@ -165,10 +177,12 @@ class RegistryPlacements:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client
 
-    async def decide(self, token: str, match_id: str, decision: str) -> RegistryAnswer:
+    async def decide(
+        self, token: str, match_id: str, decision: str, note: str = ""
+    ) -> RegistryAnswer:
         response = await self._client.post(
             f"/v1/matches/{quote(match_id, safe='')}/{decision}",
-            json={},
+            json={"note": note} if note else {},
             headers={"Authorization": f"Bearer {token}"},
         )
         return _answer(response)

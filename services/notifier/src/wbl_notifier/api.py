@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated
+from urllib.parse import urlencode
 
 import httpx
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -18,9 +21,19 @@ from wbl_common.bearer import StrictBearer
 from wbl_common.ratelimit import throttled
 from wbl_common.web import PROBLEM, errors
 from wbl_notifier.adapters import CoordinatorDirectory, CoordinatorIdentity, RegistryAnswer
-from wbl_notifier.domain import Channel, Delivery, DeliveryStatus, Notification, NotificationStatus
+from wbl_notifier.domain import (
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    Notification,
+    NotificationStatus,
+    OpeningSummary,
+    describe_match_opening,
+)
 from wbl_notifier.handlers import Decisions, LinkNotYours, LinkSpent, Notifier
 from wbl_notifier.links import Decision, LinkRefused, Signer
+from wbl_notifier.store import Cursor
+from wbl_schemas.events import split_explanation
 
 router = APIRouter(prefix="/v1", tags=["inbox"])
 bearer = StrictBearer("The coordinator's token")
@@ -67,7 +80,7 @@ async def current_coordinator(
     schools = await notifier.scope(identity.coordinator_id, identity.school_ids)
     if schools is None:  # removed: registry's cached word does not outlive the event
         raise unauthenticated()
-    return CoordinatorIdentity(identity.coordinator_id, schools)
+    return CoordinatorIdentity(identity.coordinator_id, schools, identity.name)
 
 
 def registry_unavailable() -> HTTPException:
@@ -99,6 +112,32 @@ class DeliveryPublic(BaseModel):
         )
 
 
+class OpeningPublic(BaseModel):
+    """What the opening is: none of it student data."""
+
+    title: str
+    employer_name: str
+    town: str | None = Field(description="None when the opening is remote")
+    remote: bool
+    starts_on: date
+    ends_on: date
+    hours_per_week: int
+    paid: bool
+
+    @classmethod
+    def of(cls, o: OpeningSummary) -> OpeningPublic:
+        return cls(
+            title=o.title,
+            employer_name=o.employer_name,
+            town=o.town,
+            remote=o.town is None,
+            starts_on=o.starts_on,
+            ends_on=o.ends_on,
+            hours_per_week=o.hours_per_week,
+            paid=o.paid,
+        )
+
+
 class InboxItem(BaseModel):
     match_id: str
     student_id: str
@@ -106,15 +145,26 @@ class InboxItem(BaseModel):
     employer_id: str
     school_id: str
     career_field: str
+    opening: OpeningPublic | None = Field(
+        description="None until the opening's details reach this notifier"
+    )
+    opening_text: str = Field(
+        description="The opening in one line: title at employer · town · dates · hours · pay"
+    )
     status: NotificationStatus
-    explanation: list[str]
+    explanation: list[str] = Field(description="3-5 plain lines: why this match")
+    explanation_detail: list[str] = Field(description="The full detail behind the summary")
+    decided_by: str | None = Field(description="The coordinator who confirmed or declined")
     history: list[str]
     deliveries: list[DeliveryPublic]
     created_at: datetime
     updated_at: datetime
 
     @classmethod
-    def of(cls, n: Notification, deliveries: list[Delivery]) -> InboxItem:
+    def of(
+        cls, n: Notification, deliveries: list[Delivery], opening: OpeningSummary | None
+    ) -> InboxItem:
+        summary, detail = split_explanation(n.explanation)
         return cls(
             match_id=n.match_id,
             student_id=n.student_id,
@@ -122,8 +172,12 @@ class InboxItem(BaseModel):
             employer_id=n.employer_id,
             school_id=n.school_id,
             career_field=n.career_field,
+            opening=OpeningPublic.of(opening) if opening else None,
+            opening_text=describe_match_opening(n.opening_id, n.career_field, opening),
             status=n.status,
-            explanation=list(n.explanation),
+            explanation=summary,
+            explanation_detail=detail,
+            decided_by=n.decided_by,
             history=list(n.history),
             deliveries=[DeliveryPublic.of(d) for d in deliveries],
             created_at=n.created_at,
@@ -135,25 +189,101 @@ async def inbox_items(
     notifier: Notifier, coordinator_id: str, found: list[Notification]
 ) -> list[InboxItem]:
     deliveries = await notifier.deliveries_of(coordinator_id, found)
-    return [InboxItem.of(n, deliveries[n.match_id]) for n in found]
+    openings = await notifier.openings([n.opening_id for n in found])
+    return [InboxItem.of(n, deliveries[n.match_id], openings.get(n.opening_id)) for n in found]
+
+
+def cursor_of(n: Notification) -> str:
+    """An opaque cursor naming the last item of a page."""
+    raw = f"{n.created_at.isoformat()}|{n.match_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def read_cursor(cursor: str) -> Cursor:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, match_id = raw.split("|", 1)
+        moment = datetime.fromisoformat(at)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "`after` is not a cursor this inbox gave out; start from the first page",
+        ) from error
+    if moment.tzinfo is None or not match_id:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "`after` is not a valid cursor")
+    return moment, match_id
 
 
 @router.get(
     "/inbox",
     summary="The coordinator's match notifications, newest first",
+    description=(
+        "A JSON array. When the page is full, a `Link` header (rel=next) gives the next "
+        "page: the same query with an `after` cursor, which stays right as new matches "
+        "arrive (unlike `page`)."
+    ),
     responses=errors(401, 422, 503),
 )
 async def inbox(
+    response: Response,
     coordinator: CurrentCoordinator,
     notifier: NotifierDep,
     status_filter: Annotated[NotificationStatus | None, Query(alias="status")] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,  # skip stays a 64-bit integer
     size: Annotated[int, Query(ge=1, le=200)] = 50,
+    after: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
 ) -> list[InboxItem]:
     found = await notifier.inbox(
-        coordinator.coordinator_id, status_filter, page, size, coordinator.school_ids
+        coordinator.coordinator_id,
+        status_filter,
+        page,
+        size,
+        coordinator.school_ids,
+        read_cursor(after) if after else None,
     )
+    if len(found) == size:
+        query = {"size": size, "after": cursor_of(found[-1])}
+        if status_filter:
+            query["status"] = status_filter.value
+        response.headers["Link"] = f'</v1/inbox?{urlencode(query)}>; rel="next"'
     return await inbox_items(notifier, coordinator.coordinator_id, found)
+
+
+class Me(BaseModel):
+    coordinator_id: str
+    name: str
+    school_ids: list[str]
+
+
+@router.get(
+    "/inbox/me",
+    summary="Who is signed in, and for which schools",
+    responses=errors(401, 503),
+)
+async def me(coordinator: CurrentCoordinator) -> Me:
+    return Me(
+        coordinator_id=coordinator.coordinator_id,
+        name=coordinator.name,
+        school_ids=list(coordinator.school_ids),
+    )
+
+
+@router.get(
+    "/inbox/matches/{match_id}",
+    summary="One notification, as it stands now (after a refused decision, say)",
+    responses=errors(401, 404, 422, 503),
+)
+async def inbox_item(
+    match_id: Annotated[str, Path(min_length=1, max_length=64)],
+    coordinator: CurrentCoordinator,
+    notifier: NotifierDep,
+) -> InboxItem:
+    found = await notifier.notification(
+        coordinator.coordinator_id, match_id, coordinator.school_ids
+    )
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no match {match_id!r} in your inbox")
+    return (await inbox_items(notifier, coordinator.coordinator_id, [found]))[0]
 
 
 class StreamTicket(BaseModel):
@@ -246,6 +376,9 @@ class DecisionRequest(BaseModel):
     link: str | None = Field(
         default=None, max_length=400, description="The email link's token, spent by this call"
     )
+    note: str = Field(
+        default="", max_length=500, description="Kept with the decision in registry (optional)"
+    )
 
 
 def forwarded(answer: RegistryAnswer) -> JSONResponse:
@@ -282,8 +415,11 @@ async def decide(
     body: DecisionRequest | None = None,
 ) -> JSONResponse:
     link = body.link if body else None
+    note = body.note.strip() if body else ""
     try:
-        answer = await decisions.decide(token, coordinator.coordinator_id, match_id, decision, link)
+        answer = await decisions.decide(
+            token, coordinator.coordinator_id, match_id, decision, link, note
+        )
     except LinkRefused as error:
         code = status.HTTP_410_GONE if error.expired else status.HTTP_400_BAD_REQUEST
         raise HTTPException(code, str(error)) from error

@@ -122,6 +122,7 @@ async def bootstrap(
             SPECS[topics.MATCHES], notifier.on_match_event, batches=notifier.on_match_events
         )
         runtime.consume(SPECS[topics.PLACEMENTS], notifier.on_placement_event)
+        runtime.consume(SPECS[topics.OPENINGS], notifier.on_opening_event)
         await runtime.start()
         runtime.spawn(worker.run, "delivery-worker")
         runtime.spawn(worker.run_digests, "digests")

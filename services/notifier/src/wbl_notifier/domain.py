@@ -12,11 +12,11 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from uuid import UUID, uuid5
 
-from wbl_schemas.events import CoordinatorProfile, MatchProposal
+from wbl_schemas.events import CoordinatorProfile, MatchProposal, OpeningSnapshot
 
 
 class NotificationStatus(StrEnum):
@@ -44,6 +44,7 @@ class MatchOutcome:
     status: NotificationStatus
     note: str
     recorded_at: datetime
+    decided_by: str = ""  # the coordinator who decided (a decision only)
 
     @property
     def kind(self) -> str:
@@ -66,12 +67,14 @@ def status_of(outcomes: Iterable[MatchOutcome]) -> NotificationStatus:
 
 
 def with_outcomes(notification: Notification, outcomes: Iterable[MatchOutcome]) -> Notification:
-    """The notification as its match's outcomes make it: status and history."""
+    """The notification as its match's outcomes make it: status, history, who decided."""
     ordered = sorted(outcomes, key=lambda o: (o.recorded_at, o.kind))
+    decided = [o.decided_by for o in ordered if o.kind == "decision" and o.decided_by]
     return replace(
         notification,
         status=status_of(ordered),
         history=tuple(o.note for o in ordered),
+        decided_by=decided[0] if decided else None,
     )
 
 
@@ -89,6 +92,7 @@ class Notification:
     created_at: datetime
     updated_at: datetime
     history: tuple[str, ...] = field(default_factory=tuple)
+    decided_by: str | None = None  # derived from the outcomes, like status and history
 
 
 def recipients(school_id: str, coordinators: list[CoordinatorProfile]) -> list[CoordinatorProfile]:
@@ -119,6 +123,81 @@ def notifications_for(
         )
         for c in recipients(proposal.school_id, coordinators)
     ]
+
+
+# -- what the opening is ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpeningSummary:
+    """What a coordinator needs to know of an opening to decide: none of it student data.
+    Kept from wbl.openings (the latest version heard)."""
+
+    opening_id: str
+    version: int
+    title: str
+    employer_name: str
+    career_field: str
+    town: str | None  # None: remote
+    starts_on: date
+    ends_on: date
+    hours_per_week: int
+    paid: bool
+
+    @classmethod
+    def of(cls, o: OpeningSnapshot) -> OpeningSummary:
+        town = None if o.remote or o.location is None else o.location.town
+        return cls(
+            opening_id=o.opening_id,
+            version=o.version,
+            title=o.title,
+            employer_name=o.employer_name,
+            career_field=o.career_field,
+            town=town,
+            starts_on=o.starts_on,
+            ends_on=o.ends_on,
+            hours_per_week=o.hours_per_week,
+            paid=o.paid,
+        )
+
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+DASH = "\u2013"  # an en dash between the two dates
+
+
+def short_date(d: date, with_year: bool) -> str:
+    day = f"{d.day} {MONTHS[d.month - 1]}"
+    return f"{day} {d.year}" if with_year else day
+
+
+def date_range(start: date, end: date) -> str:
+    """'12 Jan' to '20 Mar' within a year; with the years when it spans two."""
+    years = start.year != end.year
+    return f"{short_date(start, years)}{DASH}{short_date(end, years)}"
+
+
+def describe_opening(o: OpeningSummary) -> str:
+    """One line: 'Medical assistant intern at Baystate Health · Springfield · 12 Jan to
+    20 Mar (an en dash) · 15 h/week · paid'."""
+    who = f"{o.title} at {o.employer_name}" if o.employer_name else o.title
+    parts = [
+        who,
+        o.town or "remote",
+        date_range(o.starts_on, o.ends_on),
+        f"{o.hours_per_week} h/week",
+        "paid" if o.paid else "unpaid",
+    ]
+    return " · ".join(parts)
+
+
+def describe_match_opening(
+    opening_id: str, career_field: str, opening: OpeningSummary | None
+) -> str:
+    """The opening's line, or while its details have not reached this notifier yet, what
+    the match itself says."""
+    if opening is None:
+        return f"An opening in {career_field} (reference {opening_id})"
+    return describe_opening(opening)
 
 
 # -- deliveries over the coordinator's own channels ------------------------------------------

@@ -19,11 +19,12 @@ from wbl_notifier.domain import (
     MatchOutcome,
     Notification,
     NotificationStatus,
+    OpeningSummary,
     deliveries_for,
     notifications_for,
 )
 from wbl_notifier.links import ActionLink, Decision, Signer
-from wbl_notifier.store import NotifierStore
+from wbl_notifier.store import Cursor, NotifierStore
 from wbl_schemas.events import (
     AnyEvent,
     CoordinatorProfile,
@@ -32,6 +33,8 @@ from wbl_schemas.events import (
     CoordinatorUpdated,
     MatchProposed,
     MatchWithdrawn,
+    OpeningPublished,
+    OpeningUpdated,
     PlacementConfirmed,
     PlacementDeclined,
 )
@@ -126,6 +129,16 @@ class Notifier:
             self.on_deliveries()
         self.changes.notify()
 
+    async def on_opening_event(self, event: AnyEvent) -> None:
+        """What each opening is (title, employer, town, dates, hours, pay), for the inbox
+        and the messages. A closed opening's summary stays: its matches still name it."""
+        if isinstance(event, OpeningPublished | OpeningUpdated):
+            await self.store.save_opening(OpeningSummary.of(event.payload))
+            self.changes.notify()
+
+    async def openings(self, opening_ids: Sequence[str]) -> dict[str, OpeningSummary]:
+        return await self.store.openings(opening_ids)
+
     async def on_placement_event(self, event: AnyEvent) -> None:
         if isinstance(event, PlacementConfirmed):
             status = NotificationStatus.CONFIRMED
@@ -133,13 +146,17 @@ class Notifier:
             status = NotificationStatus.DECLINED
         else:
             return
-        await self._record(event.payload.match_id, status, f"{status.value} by coordinator")
+        by = event.payload.coordinator_id
+        await self._record(event.payload.match_id, status, f"{status.value} by coordinator", by)
 
-    async def _record(self, match_id: str, status: NotificationStatus, note: str) -> None:
+    async def _record(
+        self, match_id: str, status: NotificationStatus, note: str, decided_by: str = ""
+    ) -> None:
         """A withdrawal or decision is a fact of its own: whichever arrives first, and on
         whichever replica, the notification's status ends the same (a decision outranks a
         withdrawal that crossed it)."""
-        await self.store.record_outcome(MatchOutcome(match_id, status, note, self.clock()))
+        outcome = MatchOutcome(match_id, status, note, self.clock(), decided_by)
+        await self.store.record_outcome(outcome)
         self.changes.notify()
 
     async def inbox(
@@ -149,8 +166,10 @@ class Notifier:
         page: int,
         size: int,
         schools: tuple[str, ...] | None = None,
+        after: Cursor | None = None,
     ) -> list[Notification]:
-        return await self.store.inbox(coordinator_id, status, (page - 1) * size, size, schools)
+        skip = 0 if after is not None else (page - 1) * size
+        return await self.store.inbox(coordinator_id, status, skip, size, schools, after)
 
     async def scope(self, coordinator_id: str, vouched: tuple[str, ...]) -> tuple[str, ...] | None:
         """The schools a coordinator may see now: registry's word (cached briefly) narrowed
@@ -180,6 +199,14 @@ class Notifier:
         self, coordinator_id: str, since: datetime, schools: tuple[str, ...] | None = None
     ) -> list[Notification]:
         return await self.store.changed_since(coordinator_id, since, schools)
+
+    async def notification(
+        self, coordinator_id: str, match_id: str, schools: tuple[str, ...] | None
+    ) -> Notification | None:
+        found = await self.store.notification(coordinator_id, match_id)
+        if found is None or (schools is not None and found.school_id not in schools):
+            return None
+        return found
 
     async def claim_ticket(self, ticket: str) -> bool:
         """True the first time a stream ticket is used: an insert, so even two concurrent
@@ -221,6 +248,7 @@ class Decisions:
         match_id: str,
         decision: Decision,
         link_token: str | None,
+        note: str = "",
     ) -> RegistryAnswer:
         spent: str | None = None
         if link_token is not None:
@@ -231,7 +259,7 @@ class Decisions:
                 raise LinkSpent("this link was already used")
             spent = link.use_key
         try:
-            answer = await self.placements.decide(token, match_id, decision.value)
+            answer = await self.placements.decide(token, match_id, decision.value, note)
         except Exception:
             if spent is not None:  # registry never decided: the link stays usable
                 await self.store.release_link(spent)

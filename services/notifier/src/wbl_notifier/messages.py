@@ -1,8 +1,9 @@
 """What a coordinator receives by email or webhook (pure: builds messages, sends nothing).
 
-Messages carry the pseudonymous student reference, the opening id, the career field and the
-matcher's explanation; names and contact details stay in registry and reach the coordinator
-only on the inbox page, fetched with their own token."""
+Messages carry the pseudonymous student reference, what the opening is (title, employer,
+town, dates, hours, pay: no student data) and the matcher's explanation; names and contact
+details stay in registry and reach the coordinator only on the inbox page, fetched with
+their own token."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from email.utils import make_msgid
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from wbl_notifier.domain import DIGEST_EVENT, Delivery, MatchSummary
+from wbl_notifier.domain import (
+    DIGEST_EVENT,
+    Delivery,
+    MatchSummary,
+    OpeningSummary,
+    describe_match_opening,
+)
+from wbl_schemas.events import split_explanation
 
 TEMPLATES = Environment(
     loader=PackageLoader("wbl_notifier", "templates"),
@@ -30,24 +38,51 @@ class MatchLinks:
     decline: str
 
 
-def subject(delivery: Delivery) -> str:
+@dataclass(frozen=True)
+class MatchText:
+    """A match as a message tells it."""
+
+    match: MatchSummary
+    links: MatchLinks
+    opening: str  # the opening in one line
+    explanation: list[str]  # the summary lines; the detail is on the inbox page
+
+
+def match_text(match: MatchSummary, links: MatchLinks, opening: OpeningSummary | None) -> MatchText:
+    summary, _ = split_explanation(match.explanation)
+    line = describe_match_opening(match.opening_id, match.career_field, opening)
+    return MatchText(match, links, line, summary)
+
+
+def subject(delivery: Delivery, openings: dict[str, OpeningSummary] | None = None) -> str:
     if delivery.event_type == DIGEST_EVENT:
         count = len(delivery.matches)
         return f"WBL placements: {count} new match{'es' if count != 1 else ''} to review"
     match = delivery.matches[0]
-    return f"WBL placements: new match for opening {match.opening_id} ({match.career_field})"
+    opening = (openings or {}).get(match.opening_id)
+    if opening is None:
+        return f"WBL placements: new match for an opening in {match.career_field}"
+    who = f"{opening.title} at {opening.employer_name}" if opening.employer_name else opening.title
+    return f"WBL placements: new match: {who}"[:250]
 
 
 def email_message(
-    delivery: Delivery, links: dict[str, MatchLinks], inbox_url: str, sender: str
+    delivery: Delivery,
+    links: dict[str, MatchLinks],
+    inbox_url: str,
+    sender: str,
+    openings: dict[str, OpeningSummary] | None = None,
 ) -> EmailMessage:
+    known = openings or {}
     context = {
         "digest": delivery.event_type == DIGEST_EVENT,
-        "matches": [(m, links[m.match_id]) for m in delivery.matches],
+        "matches": [
+            match_text(m, links[m.match_id], known.get(m.opening_id)) for m in delivery.matches
+        ],
         "inbox_url": inbox_url,
     }
     message = EmailMessage()
-    message["Subject"] = subject(delivery)
+    message["Subject"] = subject(delivery, known)
     message["From"] = sender
     message["To"] = delivery.target
     message["Message-ID"] = make_msgid(idstring=delivery.delivery_id, domain="wbl-placements")
@@ -57,25 +92,54 @@ def email_message(
     return message
 
 
-def _match_json(match: MatchSummary, links: MatchLinks) -> dict[str, object]:
+def _opening_json(opening: OpeningSummary | None) -> dict[str, object] | None:
+    if opening is None:
+        return None
+    return {
+        "title": opening.title,
+        "employer_name": opening.employer_name,
+        "town": opening.town,
+        "remote": opening.town is None,
+        "starts_on": opening.starts_on.isoformat(),
+        "ends_on": opening.ends_on.isoformat(),
+        "hours_per_week": opening.hours_per_week,
+        "paid": opening.paid,
+    }
+
+
+def _match_json(
+    match: MatchSummary, links: MatchLinks, opening: OpeningSummary | None
+) -> dict[str, object]:
+    summary, detail = split_explanation(match.explanation)
     return {
         "match_id": match.match_id,
         "student_ref": match.student_ref,
         "opening_id": match.opening_id,
         "career_field": match.career_field,
-        "explanation": list(match.explanation),
+        "opening": _opening_json(opening),
+        "opening_text": describe_match_opening(match.opening_id, match.career_field, opening),
+        "explanation": summary,
+        "explanation_detail": detail,
         "inbox_url": links.inbox,
     }
 
 
-def webhook_body(delivery: Delivery, links: dict[str, MatchLinks], inbox_url: str) -> bytes:
+def webhook_body(
+    delivery: Delivery,
+    links: dict[str, MatchLinks],
+    inbox_url: str,
+    openings: dict[str, OpeningSummary] | None = None,
+) -> bytes:
     """The JSON a webhook receiver gets; signed as these exact bytes."""
+    known = openings or {}
     body = {
         "event_id": delivery.delivery_id,
         "event_type": delivery.event_type,
         "coordinator_id": delivery.coordinator_id,
         "created_at": delivery.created_at.isoformat(),
         "inbox_url": inbox_url,
-        "matches": [_match_json(m, links[m.match_id]) for m in delivery.matches],
+        "matches": [
+            _match_json(m, links[m.match_id], known.get(m.opening_id)) for m in delivery.matches
+        ],
     }
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()

@@ -24,7 +24,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from wbl_common.mongo import Document, insert_each, upsert_if_newer
+from wbl_common.mongo import Document, find_by_ids, insert_each, upsert_if_newer
 from wbl_notifier.domain import (
     DIGEST_EVENT,
     AttemptClaim,
@@ -34,6 +34,7 @@ from wbl_notifier.domain import (
     MatchSummary,
     Notification,
     NotificationStatus,
+    OpeningSummary,
     bundled_ids,
     notification_key,
     outcome_keys,
@@ -47,9 +48,12 @@ NOTIFICATION = TypeAdapter(Notification)
 DELIVERY = TypeAdapter(Delivery)
 OUTCOME = TypeAdapter(MatchOutcome)
 CLAIM = TypeAdapter(AttemptClaim)
+OPENING = TypeAdapter(OpeningSummary)
 SUMMARIES = TypeAdapter(tuple[MatchSummary, ...])
 # Derived from the match's outcomes on every read, so never stored with a notification.
-DERIVED = {"status", "history"}
+DERIVED = {"status", "history", "decided_by"}
+# An inbox page's cursor: the last item's (created_at, match_id); the page goes on after it.
+Cursor = tuple[datetime, str]
 INBOX_BATCH = 200  # notifications read at a time when the inbox is filtered by status
 
 
@@ -69,6 +73,10 @@ class NotifierStore(Protocol):
 
     async def save_matches(self, proposals: Sequence[MatchProposal]) -> None: ...
 
+    async def save_opening(self, opening: OpeningSummary) -> None: ...
+
+    async def openings(self, opening_ids: Sequence[str]) -> dict[str, OpeningSummary]: ...
+
     async def open_matches_of(self, school_ids: tuple[str, ...]) -> list[MatchProposal]: ...
 
     async def record_outcome(self, outcome: MatchOutcome) -> bool: ...
@@ -84,11 +92,14 @@ class NotifierStore(Protocol):
         skip: int,
         limit: int,
         schools: tuple[str, ...] | None = None,
+        after: Cursor | None = None,
     ) -> list[Notification]: ...
 
     async def changed_since(
         self, coordinator_id: str, since: datetime, schools: tuple[str, ...] | None = None
     ) -> list[Notification]: ...
+
+    async def notification(self, coordinator_id: str, match_id: str) -> Notification | None: ...
 
     async def add_deliveries(self, deliveries: list[Delivery]) -> int: ...
 
@@ -157,6 +168,7 @@ class MongoNotifierStore:
         self.deliveries = db["deliveries"]
         self.attempts = db["delivery_attempts"]
         self.spent_links = db["spent_links"]
+        self.openings_ = db["openings"]
 
     async def ensure_indexes(self) -> None:
         await self.coordinators.create_index("school_ids")
@@ -219,6 +231,15 @@ class MongoNotifierStore:
         ]
         await insert_each(self.matches, docs)
 
+    async def save_opening(self, opening: OpeningSummary) -> None:
+        """The latest version heard stands (a replayed older one changes nothing)."""
+        fields = OPENING.dump_python(opening, mode="json", exclude={"version"})
+        await upsert_if_newer(self.openings_, opening.opening_id, opening.version, fields)
+
+    async def openings(self, opening_ids: Sequence[str]) -> dict[str, OpeningSummary]:
+        found = await find_by_ids(self.openings_, opening_ids)
+        return {i: OPENING.validate_python(d) for i, d in found.items()}
+
     async def open_matches_of(self, school_ids: tuple[str, ...]) -> list[MatchProposal]:
         """The schools' matches with no outcome yet."""
         cursor = self.matches.find({"school_id": {"$in": list(school_ids)}})
@@ -273,9 +294,16 @@ class MongoNotifierStore:
         skip: int,
         limit: int,
         schools: tuple[str, ...] | None = None,
+        after: Cursor | None = None,
     ) -> list[Notification]:
         newest_first = [("created_at", DESCENDING), ("match_id", ASCENDING)]
         query = _in_schools({"coordinator_id": coordinator_id}, schools)
+        if after is not None:
+            at, match_id = after
+            query["$or"] = [
+                {"created_at": {"$lt": at}},
+                {"created_at": at, "match_id": {"$gt": match_id}},
+            ]
         cursor = self.notifications.find(query).sort(newest_first)
         if status is None:
             return await self._derived(cursor.skip(skip).limit(limit))
@@ -291,6 +319,10 @@ class MongoNotifierStore:
                     break
         page += [n for n in await self._with_outcomes(batch) if n.status == status]
         return _page(page, skip, limit)
+
+    async def notification(self, coordinator_id: str, match_id: str) -> Notification | None:
+        doc = await self.notifications.find_one({"_id": notification_key(coordinator_id, match_id)})
+        return None if doc is None else (await self._with_outcomes([doc]))[0]
 
     async def changed_since(
         self, coordinator_id: str, since: datetime, schools: tuple[str, ...] | None = None
@@ -493,6 +525,7 @@ class InMemoryNotifierStore:
     deliveries: dict[str, Delivery] = field(default_factory=dict)
     attempts: dict[str, AttemptClaim] = field(default_factory=dict)
     spent_links: set[str] = field(default_factory=set)
+    openings_: dict[str, OpeningSummary] = field(default_factory=dict)
 
     async def save_coordinator(self, profile: CoordinatorProfile) -> None:
         self._if_newer(profile.coordinator_id, profile.version, profile)
@@ -528,6 +561,14 @@ class InMemoryNotifierStore:
     async def save_matches(self, proposals: Sequence[MatchProposal]) -> None:
         for proposal in proposals:
             self.matches.setdefault(proposal.match_id, proposal)
+
+    async def save_opening(self, opening: OpeningSummary) -> None:
+        stored = self.openings_.get(opening.opening_id)
+        if stored is None or stored.version < opening.version:
+            self.openings_[opening.opening_id] = opening
+
+    async def openings(self, opening_ids: Sequence[str]) -> dict[str, OpeningSummary]:
+        return {i: self.openings_[i] for i in opening_ids if i in self.openings_}
 
     async def open_matches_of(self, school_ids: tuple[str, ...]) -> list[MatchProposal]:
         return [
@@ -578,6 +619,7 @@ class InMemoryNotifierStore:
         skip: int,
         limit: int,
         schools: tuple[str, ...] | None = None,
+        after: Cursor | None = None,
     ) -> list[Notification]:
         found = sorted(
             (
@@ -589,7 +631,18 @@ class InMemoryNotifierStore:
             key=lambda n: n.match_id,
         )
         found.sort(key=lambda n: n.created_at, reverse=True)  # stable: match_id breaks ties
+        if after is not None:
+            at, match_id = _bson_time(after[0]), after[1]
+            found = [
+                n
+                for n in found
+                if n.created_at < at or (n.created_at == at and n.match_id > match_id)
+            ]
         return _page([n for n in found if status is None or n.status == status], skip, limit)
+
+    async def notification(self, coordinator_id: str, match_id: str) -> Notification | None:
+        found = self.notifications.get((coordinator_id, match_id))
+        return None if found is None else self._derived(found)
 
     async def changed_since(
         self, coordinator_id: str, since: datetime, schools: tuple[str, ...] | None = None

@@ -273,14 +273,16 @@ class DeliveryWorker:
         links = {
             m.match_id: self._links(delivery.coordinator_id, m.match_id) for m in delivery.matches
         }
+        # Read at each attempt: the opening as last heard (a retry names a changed title).
+        openings = await self.store.openings([m.opening_id for m in delivery.matches])
         if delivery.channel is Channel.EMAIL:
             try:
-                message = email_message(delivery, links, self.inbox_url, self.sender)
+                message = email_message(delivery, links, self.inbox_url, self.sender, openings)
             except ValueError as error:  # e.g. an address with a line break in it
                 raise PermanentDeliveryError(f"the email cannot be written: {error}") from error
             await self.mailer.send(message)
             return
-        body = webhook_body(delivery, links, self.inbox_url)
+        body = webhook_body(delivery, links, self.inbox_url, openings)
         now = self.clock()
         headers = signed_headers(
             await self._signing_secrets(delivery.coordinator_id, now),

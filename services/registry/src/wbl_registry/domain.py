@@ -180,13 +180,14 @@ class Opening:
     # The confirmed (or being confirmed) matches holding a seat, as the store counts them.
     seat_holders: tuple[str, ...] = ()
 
-    def snapshot(self) -> OpeningSnapshot:
+    def snapshot(self, employer_name: str = "") -> OpeningSnapshot:
         t = self.terms
         return OpeningSnapshot(
             opening_id=self.id,
             employer_id=self.employer_id,
             version=self.version,
             title=t.title,
+            employer_name=employer_name[:200],
             career_field=t.career_field,
             seats=t.seats,
             seats_remaining=self.seats_remaining,

@@ -272,7 +272,7 @@ class Registry:
 
     async def post_opening(self, employer: Employer, terms: OpeningTerms) -> Opening:
         opening = open_opening(employer.id, check_opening_terms(terms, self.reference))
-        event = OpeningPublished(producer=PRODUCER, payload=opening.snapshot())
+        event = OpeningPublished(producer=PRODUCER, payload=opening.snapshot(employer.name))
         await self.store.add_opening(opening, event)
         self.written()
         return opening
@@ -303,7 +303,7 @@ class Registry:
         current = await self.opening_of(employer, opening_id)
         _same_version(current.version, "opening", based_on, if_match)
         revised = revise_opening(current, check_opening_terms(terms, self.reference))
-        event = OpeningUpdated(producer=PRODUCER, payload=revised.snapshot())
+        event = OpeningUpdated(producer=PRODUCER, payload=revised.snapshot(employer.name))
         self._stored(await self.store.replace_opening(revised, event), "opening", if_match)
         return revised
 

@@ -35,6 +35,7 @@ __all__ = [
     "check_pair",
     "failed_reasons",
     "field_interest",
+    "format_km",
     "haversine_km",
     "legal_weekly_hours",
     "ordinal",
@@ -68,6 +69,12 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     dlon = radians(lon2) - radians(lon1)
     a = sin((p2 - p1) / 2) ** 2 + cos(p1) * cos(p2) * sin(dlon / 2) ** 2
     return 2 * EARTH_RADIUS_KM * asin(min(1.0, sqrt(a)))
+
+
+def format_km(km: float) -> str:
+    """The one way a distance is written: a decimal below 10 km, whole km from there
+    ("0.6 km", "42 km"), so a summary and its detail never disagree."""
+    return f"{km:.1f} km" if km < 9.95 else f"{km:.0f} km"
 
 
 def ordinal(n: int) -> str:
@@ -116,18 +123,23 @@ def _field_check(
     interest = field_interest(student, opening.career_field, related_fields)
     if interest is None:
         return Check(
-            "career_field", False, f"{opening.career_field} is not one of your career fields"
+            "career_field",
+            False,
+            f"{opening.career_field} is not one of the student's career fields",
         )
     rank, via = interest
     if via is None:
         return Check(
-            "career_field", True, f"{opening.career_field} is your {ordinal(rank + 1)} career field"
+            "career_field",
+            True,
+            f"{opening.career_field} is the student's {ordinal(rank + 1)} career field",
         )
     own_rank = student.career_fields.index(via) + 1
     return Check(
         "career_field",
         True,
-        f"{opening.career_field} is related to {via}, your {ordinal(own_rank)} career field",
+        f"{opening.career_field} is related to {via}, "
+        f"the student's {ordinal(own_rank)} career field",
     )
 
 
@@ -171,7 +183,9 @@ def _grade_check(opening: OpeningProfile, student: StudentProfile) -> Check:
             "grade", True, f"grade {student.grade} meets the minimum grade {opening.min_grade}"
         )
     return Check(
-        "grade", False, f"minimum grade is {opening.min_grade}; you are in grade {student.grade}"
+        "grade",
+        False,
+        f"minimum grade is {opening.min_grade}; the student is in grade {student.grade}",
     )
 
 
@@ -183,8 +197,8 @@ def _availability_check(opening: OpeningProfile, student: StudentProfile) -> Che
     window = f"{opening.starts_on.isoformat()} to {opening.ends_on.isoformat()}"
     yours = f"{student.available_from.isoformat()} to {student.available_to.isoformat()}"
     if _availability_ok(opening, student):
-        return Check("availability", True, f"runs {window}, overlapping your {yours}")
-    return Check("availability", False, f"runs {window}; you are available {yours}")
+        return Check("availability", True, f"runs {window}, overlapping the student's {yours}")
+    return Check("availability", False, f"runs {window}; the student is available {yours}")
 
 
 def _hours_ok(opening: OpeningProfile, student: StudentProfile) -> bool:
@@ -200,7 +214,7 @@ def _hours_check(opening: OpeningProfile, student: StudentProfile) -> Check:
         return Check(
             "hours",
             False,
-            f"{_hours(hours)} hours a week; you can work {_hours(student.hours_per_week)}",
+            f"{_hours(hours)} hours a week; the student can work {_hours(student.hours_per_week)}",
         )
     if limit is not None and hours > limit:
         return Check(
@@ -209,11 +223,14 @@ def _hours_check(opening: OpeningProfile, student: StudentProfile) -> Check:
             f"{_hours(hours)} hours a week is over the legal limit of {_hours(limit)} "
             "for the student's age in term",
         )
-    legal = "" if limit is None else f" and the legal limit of {_hours(limit)} for your age"
+    legal = (
+        "" if limit is None else f" and the legal limit of {_hours(limit)} for the student's age"
+    )
     return Check(
         "hours",
         True,
-        f"{_hours(hours)} hours a week is within your {_hours(student.hours_per_week)}{legal}",
+        f"{_hours(hours)} hours a week is within the student's "
+        f"{_hours(student.hours_per_week)}{legal}",
     )
 
 
@@ -229,8 +246,10 @@ def _distance_check(opening: OpeningProfile, student: StudentProfile, km: float)
         return Check("distance", True, "remote: no commute")
     limit_km = f"{student.max_commute_km:g}"
     if km <= student.max_commute_km:
-        return Check("distance", True, f"{km:.0f} km away, within your {limit_km} km limit")
-    return Check("distance", False, f"{km:.0f} km away, your limit is {limit_km} km")
+        return Check(
+            "distance", True, f"{format_km(km)} away, within the student's {limit_km} km limit"
+        )
+    return Check("distance", False, f"{format_km(km)} away, the student's limit is {limit_km} km")
 
 
 def check_pair(
@@ -241,7 +260,7 @@ def check_pair(
     """Every hard constraint for (opening, student), each held or failed, in plain words.
 
     Failed texts speak to the student's coordinator ("needs OSHA-10 credential",
-    "42 km away, your limit is 25 km").
+    "42 km away, the student's limit is 25 km").
     """
     languages = (_languages_check(opening, student),) if opening.required_languages else ()
     return (

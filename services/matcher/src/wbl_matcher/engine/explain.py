@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .eligibility import check_pair, failed_reasons, ordinal
+from wbl_schemas.events import EXPLANATION_DETAIL
+
+from .eligibility import check_pair, failed_reasons, format_km, ordinal
 from .profiles import OpeningProfile, StudentProfile
 from .ranking import DISTANCE_BAND_KM, lottery_fraction
 
@@ -42,6 +44,14 @@ ROUNDS = (
 )
 
 
+# How the summary names an employer preference that raised the student's rank.
+HELPED = {
+    "partner_program": "a partner program",
+    "partner_school": "a partner school",
+    "preferred_credentials": "preferred credentials",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Contribution:
     """What one preference contributed to a ranking.
@@ -69,22 +79,59 @@ class Explanation:
     eligible_students: int
     student_choice: int  # 1-based position in the student's list of eligible openings
     eligible_openings: int
+    field_text: str = ""  # the career field check, e.g. "x is the student's 1st career field"
+    km: float = 0.0
+    remote: bool = False
+    paid: bool = False
+    favourite: bool = False
 
-    def lines(self) -> list[str]:
-        """The explanation as short lines of text, in reading order."""
-        out = [f"Eligible: {text}" for text in self.constraints_held]
-        out.append(
-            f"The employer ranked this student {ordinal(self.employer_rank)} of "
-            f"{self.eligible_students} eligible students."
+    def summary(self) -> list[str]:
+        """Three or four plain lines for the coordinator, in the third person: why the
+        student fits, why this opening for them, how the employer ranked them, and what
+        decides between equals (no lottery numbers: those are in the detail)."""
+        fits = f"Fits: {self.field_text}; every requirement is met."
+        where = "remote, no commute" if self.remote else f"{format_km(self.km)} from home"
+        traits = [where, "paid" if self.paid else "unpaid"]
+        if self.favourite:
+            traits.insert(0, "one of the student's favourites")
+        choice = (
+            f"The student's {ordinal(self.student_choice)} choice of "
+            f"{self.eligible_openings} opening{_s(self.eligible_openings)} they qualify for: "
+            f"{', '.join(traits)}."
         )
-        out.extend(c.text for c in self.employer_preferences)
-        out.append(
-            f"This is the student's {ordinal(self.student_choice)} choice of "
-            f"{self.eligible_openings} eligible openings."
+        helped = [
+            HELPED[c.factor] for c in self.employer_preferences if c.helped and c.factor in HELPED
+        ]
+        because = f", helped by {' and '.join(helped)}" if helped else ""
+        ranked = (
+            f"The employer's preferences rank them {ordinal(self.employer_rank)} of "
+            f"{self.eligible_students} eligible student{_s(self.eligible_students)}{because}."
         )
-        out.extend(c.text for c in self.student_preferences)
+        ties = "Equally ranked students are ordered by a random draw."
+        return [fits, choice, ranked, ties]
+
+    def detail(self) -> list[str]:
+        """Everything behind the summary: each requirement met, each preference's part,
+        how ties are broken (the lottery number and seed) and how rounds make offers."""
+        out = [f"Requirement met: {text}" for text in self.constraints_held]
+        out.extend(f"Employer: {c.text}" for c in self.employer_preferences if c.side != "lottery")
+        out.extend(f"Student: {c.text}" for c in self.student_preferences)
+        out.extend(
+            f"How ties are broken: {c.text}"
+            for c in self.employer_preferences
+            if c.side == "lottery"
+        )
         out.append(ROUNDS)
         return out
+
+    def lines(self) -> list[str]:
+        """The explanation as the match event carries it: the summary, then the detail
+        after EXPLANATION_DETAIL (the inbox shows the detail behind a toggle)."""
+        return [*self.summary(), EXPLANATION_DETAIL, *self.detail()]
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +197,9 @@ def _employer_contributions(
             "lottery",
             "lottery",
             False,
-            f"Lottery number {lottery_fraction(lottery):.4f} (round seed {seed}) decides "
-            "between students the preferences rank equally",
+            "students the preferences rank equally are ordered by a random draw: this "
+            f"student's lottery number is {lottery_fraction(lottery):.4f} (round seed {seed}), "
+            "lower first",
         )
     )
     return tuple(out)
@@ -160,10 +208,9 @@ def _employer_contributions(
 def _student_contributions(
     opening: OpeningProfile,
     student: StudentProfile,
-    interest_text: str,
     km: float,
 ) -> tuple[Contribution, ...]:
-    out = [Contribution("student", "career_field", True, f"Career field: {interest_text}")]
+    out: list[Contribution] = []
     if opening.id in student.favourites:
         out.append(
             Contribution(
@@ -183,7 +230,8 @@ def _student_contributions(
                 "student",
                 "distance",
                 band == 0,
-                f"Distance {km:.1f} km (the {lo:g}-{hi:g} km band; nearer bands come first)",
+                f"{format_km(km)} from home, in the {lo:g}-{hi:g} km band "
+                "(openings in nearer bands come first)",
             )
         )
     out.append(
@@ -221,11 +269,16 @@ def explain_proposal(
         opening_id=opening.id,
         constraints_held=held,
         employer_preferences=_employer_contributions(opening, student, seed, lottery),
-        student_preferences=_student_contributions(opening, student, interest_text, km),
+        student_preferences=_student_contributions(opening, student, km),
         employer_rank=employer_rank,
         eligible_students=eligible_students,
         student_choice=student_choice,
         eligible_openings=eligible_openings,
+        field_text=interest_text,
+        km=km,
+        remote=opening.remote,
+        paid=opening.paid,
+        favourite=opening.id in student.favourites,
     )
 
 

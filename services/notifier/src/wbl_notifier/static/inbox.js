@@ -1,24 +1,33 @@
-// The coordinator's inbox: sign in with the token (sessionStorage), list match proposals,
-// confirm or decline them through notifier (which forwards to registry with the token),
-// and follow changes live over server-sent events. Text goes in with textContent only.
+// The coordinator's inbox: sign in with the token (sessionStorage), list match proposals over
+// the HTTP API (whether or not the live stream connects), confirm or decline them through
+// notifier (which forwards to registry with the token) after a confirmation step, and follow
+// changes live over server-sent events. Text goes in with textContent only.
 "use strict";
 
 const TOKEN_KEY = "wbl.coordinator-token";
+const PAGE_SIZE = 100; // the inbox API's pages, newest first; "Load older" asks for the next
 const $ = (id) => document.getElementById(id);
-const items = new Map();
+const items = new Map(); // match_id -> inbox item, as shown
+const arrived = new Map(); // new matches heard live, shown only when the reader asks
+// What the reader opened or typed survives every re-render: kept here, not in the DOM.
+const ui = { explained: new Set(), student: new Map(), shown: new Set(), asking: new Map(),
+             result: new Map(), kept: new Set() };
 let stream = null;
 let retryMs = 1000;
+let older = null; // the next page's URL (the inbox API's Link rel=next), or null
 
 function token() { return sessionStorage.getItem(TOKEN_KEY); }
 
 async function api(path, options = {}) {
   const headers = { Authorization: `Bearer ${token()}`, ...(options.headers || {}) };
   if (options.body) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, { ...options, headers });
+  let response;
+  try { response = await fetch(path, { ...options, headers }); }
+  catch (_) { return { ok: false, status: 0, body: { detail: "the server cannot be reached" } }; }
   let body = null;
   try { body = await response.json(); } catch (_) { body = null; }
   if (response.status === 401) signOut("Your token was not accepted. Sign in again.");
-  return { ok: response.ok, status: response.status, body };
+  return { ok: response.ok, status: response.status, body, link: response.headers.get("Link") };
 }
 
 function problemText(result) {
@@ -39,101 +48,282 @@ function el(tag, attrs = {}, ...children) {
 
 const STATUS_TEXT = { proposed: "awaiting your decision", confirmed: "confirmed",
                       declined: "declined", withdrawn: "withdrawn by the matcher" };
+const DONE = { confirm: "confirmed", decline: "declined" };
+const VERB = { confirm: "Confirm placement", decline: "Decline" };
+
+function newestFirst(a, b) {
+  if (a.created_at !== b.created_at) return b.created_at > a.created_at ? 1 : -1;
+  return a.match_id < b.match_id ? -1 : a.match_id > b.match_id ? 1 : 0;
+}
 
 function render() {
   const filter = $("status-filter").value;
+  // A card just decided stays in view (with its result) until the filter is changed.
   const list = [...items.values()]
-    .filter((n) => !filter || n.status === filter)
-    .sort((a, b) => (b.created_at > a.created_at ? 1 : b.created_at < a.created_at ? -1 : 0));
-  const ul = $("items");
+    .filter((n) => !filter || n.status === filter || ui.kept.has(n.match_id)).sort(newestFirst);
   const focused = document.activeElement && document.activeElement.id;
-  ul.replaceChildren(...list.map(card));
-  $("empty").hidden = list.length > 0;
+  $("items").replaceChildren(...list.map(card));
+  renderEmpty(list.length, filter);
+  renderArrivals();
+  $("older").hidden = !older;
   if (focused && $(focused)) $(focused).focus();
 }
 
-function card(n) {
-  const li = el("li", { class: `item${n.fresh ? " fresh" : ""}`, id: `match-${n.match_id}`,
-                        "data-match": n.match_id, "data-status": n.status });
-  const title = el("h3", {}, `Opening ${n.opening_id} · ${n.career_field} `,
-                   el("span", { class: `badge ${n.status}` }, STATUS_TEXT[n.status] || n.status));
-  const meta = el("p", { class: "meta" }, `Student reference ${n.student_id} · proposed `,
-                  el("time", { datetime: n.created_at }, new Date(n.created_at).toLocaleString()));
-  const why = el("ul", { "aria-label": "Why this match" },
-                 ...n.explanation.map((reason) => el("li", {}, reason)));
-  const details = el("div", { class: "student", id: `student-${n.match_id}`, hidden: "" });
-  const actions = el("div", { class: "actions" });
-  const show = el("button", { type: "button", class: "quiet", id: `show-${n.match_id}`,
-                              "aria-controls": details.id }, "Show student details");
-  show.addEventListener("click", () => showStudent(n, details, show));
-  actions.append(show);
-  if (n.status === "proposed") {
-    for (const decision of ["confirm", "decline"]) {
-      const b = el("button", { type: "button", class: decision, id: `${decision}-${n.match_id}` },
-                   decision === "confirm" ? "Confirm placement" : "Decline");
-      b.addEventListener("click", () => decide(n.match_id, decision, null, b));
-      actions.append(b);
-    }
+function renderEmpty(shown, filter) {
+  const empty = $("empty");
+  empty.hidden = shown > 0;
+  if (shown > 0) return;
+  if (filter && items.size) {
+    const all = el("button", { type: "button", class: "quiet", id: "show-all" }, "Show all matches");
+    all.addEventListener("click", () => { $("status-filter").value = ""; render(); $("items").focus(); });
+    empty.replaceChildren(el("p", {}, `No match is ${STATUS_TEXT[filter] || filter}.`), all);
+  } else {
+    empty.replaceChildren(
+      el("p", {}, "No matches yet."),
+      el("p", {}, "Next step: make sure your students are registered (your class list). " +
+                  "The matcher proposes an opening for each student it can place, and the " +
+                  "proposal appears here, with an email if your account has one."));
   }
-  const parts = [title, meta, el("p", {}, "Why this match:"), why, actions, details];
-  if (n.error) parts.push(el("p", { class: "error", role: "alert" }, n.error));
+}
+
+function renderArrivals() {
+  const box = $("arrivals");
+  const count = arrived.size;
+  if (!count) { box.replaceChildren(); return; }
+  const show = el("button", { type: "button", id: "show-arrivals" },
+                  `${count} new match${count === 1 ? "" : "es"} \u2014 show`);
+  show.addEventListener("click", showArrivals);
+  box.replaceChildren(show);
+}
+
+function showArrivals() {
+  const first = [...arrived.values()].sort(newestFirst)[0];
+  for (const [id, n] of arrived) items.set(id, { ...n, fresh: true });
+  arrived.clear();
+  render();
+  if (first && $(`title-${first.match_id}`)) $(`title-${first.match_id}`).focus();
+}
+
+function toggle(label, controls, open, onClick, id) {
+  const b = el("button", { type: "button", class: "quiet", id, "aria-controls": controls,
+                           "aria-expanded": String(open) }, label);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function card(n) {
+  const id = n.match_id;
+  const li = el("li", { class: `item${n.fresh ? " fresh" : ""}`, id: `match-${id}`,
+                        "data-match": id, "data-status": n.status,
+                        "aria-labelledby": `title-${id}` });
+  const title = el("h3", { id: `title-${id}`, tabindex: "-1" }, n.opening_text || `Opening ${n.opening_id}`);
+  const badge = el("p", { class: "status" },
+                   el("span", { class: `badge ${n.status}` }, STATUS_TEXT[n.status] || n.status));
+  const meta = el("p", { class: "meta" }, `Student reference ${n.student_id} · opening reference ` +
+                  `${n.opening_id} · proposed `,
+                  el("time", { datetime: n.created_at }, new Date(n.created_at).toLocaleString()));
+  // The decision comes right after the summary: on a phone it is on the first screen.
+  const parts = [title, badge, meta, ...why(n), ...result(n), ...actions(n), ...explanation(n),
+                 ...student(n)];
   const sent = (n.deliveries || []).map((d) =>
     `${d.channel}: ${d.status}${d.attempts ? ` after ${d.attempts} attempt(s)` : ""}` +
     `${d.last_error ? ` (${d.last_error})` : ""}`);
-  if (sent.length) parts.push(el("p", { class: "deliveries" }, `Delivered by ${sent.join("; ")}`));
+  if (sent.length) parts.push(el("p", { class: "deliveries" }, `Sent by ${sent.join("; ")}`));
   li.append(...parts);
   return li;
 }
 
-async function showStudent(n, box, button) {
-  if (!box.hidden) { box.hidden = true; button.textContent = "Show student details"; return; }
-  button.disabled = true;
-  const result = await api(`/v1/inbox/students/${encodeURIComponent(n.student_id)}`);
-  button.disabled = false;
-  if (!result.ok) { box.replaceChildren(el("p", { class: "error" }, problemText(result))); }
-  else {
-    const s = result.body;
+function why(n) {
+  const lines = el("ul", { "aria-label": "Why this match" },
+                   ...(n.explanation || []).map((line) => el("li", {}, line)));
+  return [el("p", { class: "why" }, "Why this match:"), lines];
+}
+
+function explanation(n) {
+  const id = n.match_id;
+  const out = [];
+  const detail = n.explanation_detail || [];
+  if (!detail.length) return out;
+  const open = ui.explained.has(id);
+  const box = el("ul", { class: "detail", id: `detail-${id}`, "aria-label": "The full explanation" },
+                 ...detail.map((line) => el("li", {}, line)));
+  box.hidden = !open;
+  out.push(toggle(open ? "Hide the full explanation" : "Show the full explanation (how ties are broken)",
+                  box.id, open, () => {
+                    if (ui.explained.has(id)) ui.explained.delete(id); else ui.explained.add(id);
+                    render();
+                  }, `explain-${id}`), box);
+  return out;
+}
+
+function result(n) {
+  const said = ui.result.get(n.match_id);
+  if (!said) return [];
+  return [el("p", { class: `result ${said.kind}`, id: `result-${n.match_id}`, tabindex: "-1" }, said.text)];
+}
+
+function actions(n) {
+  const id = n.match_id;
+  const row = el("div", { class: "actions" });
+  const asking = ui.asking.get(id);
+  const refused = (ui.result.get(id) || {}).kind === "conflict"; // registry said no: no retry
+  if (n.status === "proposed" && !asking && !refused) {
+    for (const decision of ["confirm", "decline"]) {
+      const b = el("button", { type: "button", class: decision, id: `${decision}-${id}` }, VERB[decision]);
+      b.addEventListener("click", () => { ui.asking.set(id, { decision, note: "" }); render();
+                                          $(`step-${id}`).focus(); });
+      row.append(b);
+    }
+  }
+  const out = [row];
+  if (n.status === "proposed" && asking) out.push(step(n, asking));
+  return out;
+}
+
+function step(n, asking) {
+  const id = n.match_id;
+  const { decision } = asking;
+  const heading = decision === "confirm" ? "Confirm this placement?" : "Decline this placement?";
+  const box = el("div", { class: "confirm-step", role: "group", "aria-labelledby": `step-${id}` });
+  const note = el("textarea", { id: `note-${id}`, maxlength: "500", rows: "2",
+                                "aria-describedby": `note-help-${id}` });
+  note.value = asking.note;
+  note.addEventListener("input", () => { asking.note = note.value; });
+  const go = el("button", { type: "button", class: decision, id: `go-${id}` },
+                decision === "confirm" ? "Yes, confirm the placement" : "Yes, decline it");
+  go.addEventListener("click", () => decide(id, decision, null, go, asking.note));
+  const cancel = el("button", { type: "button", class: "quiet", id: `cancel-${id}` }, "Cancel");
+  cancel.addEventListener("click", () => { ui.asking.delete(id); render(); $(`${decision}-${id}`).focus(); });
+  box.append(el("h4", { id: `step-${id}`, tabindex: "-1" }, heading),
+             el("p", {}, decision === "confirm"
+               ? "The seat is taken for this student and the employer is told."
+               : "The student is not placed here; the matcher looks for another opening."),
+             el("label", { for: note.id }, "Note (optional)"),
+             note,
+             el("p", { class: "help", id: `note-help-${id}` }, "Kept with the decision, up to 500 characters."),
+             el("div", { class: "actions" }, go, cancel));
+  return box;
+}
+
+function student(n) {
+  const id = n.match_id;
+  const open = ui.shown.has(id);
+  const box = el("div", { class: "student", id: `student-${id}` });
+  box.hidden = !open;
+  const known = ui.student.get(id);
+  if (known && known.error) box.append(el("p", { class: "error" }, known.error));
+  else if (known) {
+    const s = known.data;
     const rows = [["Name", `${s.first_name} ${s.last_name}`], ["Email", s.email],
                   ["Grade", String(s.grade)], ["Program", s.program],
                   ["Available", `${s.available_from} to ${s.available_to}`]];
-    box.replaceChildren(el("dl", {}, ...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])));
+    box.append(el("dl", {}, ...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])));
   }
-  box.hidden = false;
-  button.textContent = "Hide student details";
+  const show = toggle(open ? "Hide student details" : "Show student details", box.id, open,
+                      () => showStudent(n), `show-${id}`);
+  return [show, box];
 }
 
-async function decide(matchId, decision, link, button) {
+async function showStudent(n) {
+  const id = n.match_id;
+  if (ui.shown.has(id)) { ui.shown.delete(id); render(); return; }
+  if (!ui.student.has(id) || ui.student.get(id).error) {
+    const result = await api(`/v1/inbox/students/${encodeURIComponent(n.student_id)}`);
+    ui.student.set(id, result.ok ? { data: result.body } : { error: problemText(result) });
+  }
+  ui.shown.add(id);
+  render();
+}
+
+function decidedBy(n) {
+  if (!n.decided_by) return "";
+  return n.decided_by === (window.me && window.me.coordinator_id) ? " by you" : ` by coordinator ${n.decided_by}`;
+}
+
+async function decide(matchId, decision, link, button, note) {
   if (button) button.disabled = true;
+  ui.kept.add(matchId);
+  const body = { ...(link ? { link } : {}), ...(note && note.trim() ? { note: note.trim() } : {}) };
   const result = await api(`/v1/inbox/${encodeURIComponent(matchId)}/${decision}`, {
-    method: "POST", body: JSON.stringify(link ? { link } : {}),
+    method: "POST", body: JSON.stringify(body),
   });
   const item = items.get(matchId);
+  const name = item ? item.opening_text : matchId;
   if (result.ok) {
-    if (item) { item.status = decision === "confirm" ? "confirmed" : "declined"; item.error = null; }
-    announce(`Match for opening ${item ? item.opening_id : matchId} ${decision}ed.`);
+    ui.asking.delete(matchId);
+    if (item) item.status = DONE[decision];
+    const text = `Done: the placement was ${DONE[decision]}.`;
+    ui.result.set(matchId, { kind: "ok", text });
+    announce(`Placement ${DONE[decision]}: ${name}.`);
+  } else if (result.status === 409) {
+    // Decided elsewhere, withdrawn or out of seats: show where it stands, buttons gone.
+    ui.asking.delete(matchId);
+    const now = await api(`/v1/inbox/matches/${encodeURIComponent(matchId)}`);
+    if (now.ok) items.set(matchId, { ...now.body, fresh: false });
+    const fresh = items.get(matchId);
+    const where = fresh && fresh.status !== "proposed"
+      ? `It is ${STATUS_TEXT[fresh.status] || fresh.status}${decidedBy(fresh)}. ` : "";
+    ui.result.set(matchId, { kind: "conflict", text: `Not done: ${where}${problemText(result)}` });
+    announce(`Could not ${decision}: ${problemText(result)}`);
   } else {
-    if (item) item.error = `Could not ${decision}: ${problemText(result)}`;
-    announce(`Could not ${decision} the match: ${problemText(result)}`);
     if (button) button.disabled = false;
+    ui.result.set(matchId, { kind: "error", text: `Could not ${decision}: ${problemText(result)}` });
+    announce(`Could not ${decision} the match: ${problemText(result)}`);
   }
   render();
+  if ($(`result-${matchId}`)) $(`result-${matchId}`).focus();
   return result;
 }
 
 function upsert(n, live) {
-  const known = items.get(n.match_id);
-  if (live && !known) announce(`New match: opening ${n.opening_id} (${n.career_field}).`);
-  else if (live && known && known.status !== n.status) {
-    announce(`Match for opening ${n.opening_id} is now ${STATUS_TEXT[n.status] || n.status}.`);
+  const known = items.get(n.match_id) || arrived.get(n.match_id);
+  if (known && known.updated_at > n.updated_at) return;
+  if (live && !known && items.size) {
+    // Not put above what the reader is on: counted, announced, shown when asked.
+    arrived.set(n.match_id, n);
+    const count = arrived.size;
+    announce(`${count} new match${count === 1 ? "" : "es"}: use the Show button above the list.`);
+    return;
   }
+  if (live && !known) announce(`New match: ${n.opening_text}.`);
+  else if (live && known && known.status !== n.status) {
+    announce(`${n.opening_text}: now ${STATUS_TEXT[n.status] || n.status}.`);
+  }
+  if (arrived.has(n.match_id)) { arrived.set(n.match_id, n); return; }
   items.set(n.match_id, { ...n, fresh: live && !known });
 }
 
+function listStatus(text) {
+  $("list-status").textContent = text;
+  $("list-status").hidden = !text;
+}
+
+function nextLink(link) {
+  const found = link && link.match(/<([^>]+)>;\s*rel="next"/);
+  return found ? found[1] : null;
+}
+
 async function loadInbox() {
-  const result = await api("/v1/inbox?size=200");
-  if (!result.ok) { $("connection").textContent = problemText(result); return; }
-  for (const n of result.body) if (!items.has(n.match_id) || items.get(n.match_id).updated_at <= n.updated_at) upsert(n, false);
+  const result = await api(`/v1/inbox?size=${PAGE_SIZE}`);
+  if (!result.ok) { listStatus(`The list could not be loaded: ${problemText(result)}`); return; }
+  listStatus("");
+  for (const n of result.body) upsert(n, false);
+  if (older === null) older = nextLink(result.link);
   render();
+}
+
+async function loadOlder() {
+  if (!older) return;
+  const button = $("older");
+  button.disabled = true;
+  const result = await api(older);
+  button.disabled = false;
+  if (!result.ok) { listStatus(`Older matches could not be loaded: ${problemText(result)}`); return; }
+  const before = items.size;
+  for (const n of result.body) upsert(n, false);
+  older = nextLink(result.link);
+  render();
+  announce(`${items.size - before} older match${items.size - before === 1 ? "" : "es"} loaded.`);
 }
 
 async function connect() {
@@ -143,17 +333,26 @@ async function connect() {
   stream = new EventSource(result.body.stream_url);
   stream.addEventListener("ready", () => {
     retryMs = 1000;
-    $("connection").textContent = "Live: new matches appear here as they arrive.";
-    loadInbox();
+    $("connection").textContent = "Live: new matches appear as they arrive.";
+    loadInbox(); // whatever changed while the stream was down
   });
   stream.addEventListener("inbox", (event) => { upsert(JSON.parse(event.data), true); render(); });
   stream.onerror = () => { stream.close(); stream = null; reconnectLater(); };
 }
 
 function reconnectLater() {
-  $("connection").textContent = "Live updates interrupted; reconnecting…";
+  $("connection").textContent = "Live updates are paused; reload the page to see new matches.";
   setTimeout(connect, retryMs);
   retryMs = Math.min(retryMs * 2, 30000);
+}
+
+async function showWho() {
+  const result = await api("/v1/inbox/me");
+  if (!result.ok) return;
+  window.me = result.body;
+  const schools = result.body.school_ids.join(", ");
+  $("who").textContent = `Signed in as ${result.body.name || result.body.coordinator_id} · ` +
+    `school${result.body.school_ids.length === 1 ? "" : "s"} ${schools}`;
 }
 
 function showSignedIn() {
@@ -162,6 +361,8 @@ function showSignedIn() {
   $("sign-out").hidden = false;
   const step = $("confirm-step");
   if (step) { step.hidden = false; $("confirm-step-go").focus(); } else { $("main").focus(); }
+  showWho();
+  loadInbox(); // the list comes over HTTP whether or not the stream connects
   connect();
 }
 
@@ -169,6 +370,9 @@ function signOut(message) {
   sessionStorage.removeItem(TOKEN_KEY);
   if (stream) { stream.close(); stream = null; }
   items.clear();
+  arrived.clear();
+  older = null;
+  $("who").textContent = "";
   $("inbox").hidden = true;
   $("sign-out").hidden = true;
   $("sign-in").hidden = false;
@@ -181,10 +385,12 @@ function wireConfirmStep() {
   if (!step) return;
   const { action, match, link } = document.body.dataset;
   $("confirm-step-go").addEventListener("click", async (e) => {
-    const result = await decide(match, action, link, e.currentTarget);
+    const button = e.currentTarget;
+    const result = await decide(match, action, link, button, $("confirm-step-note").value);
     $("confirm-step-result").textContent = result.ok
-      ? `Done: the placement was ${action}ed.` : `Not done: ${problemText(result)}`;
-    if (result.ok) e.currentTarget.disabled = true;
+      ? `Done: the placement was ${DONE[action]}.` : `Not done: ${problemText(result)}`;
+    button.disabled = result.ok;
+    $("confirm-step-result").focus();
   });
   $("confirm-step-cancel").addEventListener("click", () => { step.hidden = true; $("main").focus(); });
 }
@@ -199,7 +405,8 @@ document.addEventListener("DOMContentLoaded", () => {
     else if (check.status !== 401) $("sign-in-error").textContent = problemText(check);
   });
   $("sign-out").addEventListener("click", () => signOut("Signed out."));
-  $("status-filter").addEventListener("change", render);
+  $("status-filter").addEventListener("change", () => { ui.kept.clear(); render(); });
+  $("older").addEventListener("click", loadOlder);
   wireConfirmStep();
   // A sign-in link (`/inbox#token=...`, as `make demo` prints) signs in; a fragment never
   // reaches a server or a log, and it leaves the address bar at once.
