@@ -63,13 +63,13 @@ def test_openings_only_far_away_are_named_with_the_distance() -> None:
     far = opening("o_far").model_copy(update={"location": near})
     reasons = reasons_for(Standing(student("s1")), SeatsView((far,), {}), {})
     assert len(reasons) == 1 and reasons[0].startswith("o_far: ")
-    assert "km away, your limit is 30 km" in reasons[0]
+    assert "44 km away, the student's limit is 30 km" in reasons[0]
 
 
 def test_nothing_within_the_widest_search_is_said_plainly() -> None:
     far = opening("o_x").model_copy(update={"location": FAR})  # about 160 km
     reasons = reasons_for(Standing(student("s1")), SeatsView((far,), {}), {})
-    assert reasons == (f"no opening in {CYBER} within 60 km of home",)
+    assert reasons == (f"no opening in {CYBER} within 60 km of the student's home",)
 
 
 def test_a_declined_opening_says_the_coordinator_declined_it() -> None:

@@ -101,7 +101,9 @@ def reasons_for(
     lines = [f"{w.opening_id}: {'; '.join(w.reasons)}" for w in found]
     if not lines:
         widest = max(WHY_NOT_MIN_RADIUS_KM, 2 * student.max_commute_km)
-        lines = [f"no opening in {', '.join(sorted(offered))} within {widest:g} km of home"]
+        lines = [
+            f"no opening in {', '.join(sorted(offered))} within {widest:g} km of the student's home"
+        ]
     return tuple([*lines, *empty][:limit])
 
 
