@@ -11,6 +11,7 @@ from tests.support import eventually
 from tests.unit.test_matcher_domain import opening, student
 from wbl_matcher.handlers import Matcher
 from wbl_matcher.store import InMemoryMatcherStore
+from wbl_matcher.why_not import WhyNotCache, why_not
 from wbl_schemas.envelope import Envelope
 from wbl_schemas.events import (
     MatchProposed,
@@ -129,8 +130,8 @@ async def test_a_confirmed_placement_takes_the_seat_from_later_rounds(
     await register(matcher, "s2")
     assert await dirty_round(matcher, store) == 0
     assert await store.proposals(["s2"]) == {}
-    why = await store.why_not("s2")
-    assert why is not None and why[1][0].startswith("o1: ")
+    why = await why_not(store, {}, WhyNotCache(), "s2")
+    assert why is not None and why.reasons[0].startswith("o1: no seats left")
     assert history(store, "s1") == [(MatchProposed, "o1")]  # the placed proposal: no withdrawal
 
 

@@ -22,6 +22,7 @@ from tests.unit.registry.builders import opening_body, student_body
 from wbl_common.web import PROBLEM
 from wbl_matcher.app import create_app as create_matcher
 from wbl_matcher.config import MatcherSettings
+from wbl_matcher.why_not import WhyNotCache
 from wbl_notifier.adapters import CoordinatorIdentity
 from wbl_notifier.app import create_app as create_notifier
 from wbl_notifier.config import NotifierSettings
@@ -62,13 +63,13 @@ class _NoRound:
     async def latest_round(self) -> None:
         return None
 
-    async def why_not(self, _: str) -> None:
-        return None
+    async def standing(self, _: str) -> None:
+        return None  # a student the matcher has never seen: 404
 
 
 def matcher_app() -> FastAPI:
     app = create_matcher(MatcherSettings.model_validate({"WBL_ADMIN_TOKEN": ADMIN}))
-    app.state.matcher = SimpleNamespace(store=_NoRound())
+    app.state.matcher = SimpleNamespace(store=_NoRound(), related={}, why_not_cache=WhyNotCache())
     return app
 
 

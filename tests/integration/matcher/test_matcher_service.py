@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry
 
@@ -49,6 +50,8 @@ class Running:
     store: MongoMatcherStore
     bus: KafkaBus
     tag: str
+    app: FastAPI
+    admin_token: str
 
 
 @contextlib.asynccontextmanager
@@ -74,7 +77,9 @@ async def matcher_service(
         matcher: Matcher = app.state.matcher
         store = matcher.store
         assert isinstance(store, MongoMatcherStore)
-        yield Running(matcher, store, KafkaBus(producer), tag)
+        yield Running(
+            matcher, store, KafkaBus(producer), tag, app, config.admin_token.get_secret_value()
+        )
         await store.openings.database.client.drop_database(store.openings.database.name)
 
 

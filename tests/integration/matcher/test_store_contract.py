@@ -265,15 +265,36 @@ async def test_apply_keeps_current_proposals_and_queues_their_events(
     }
 
 
-async def test_why_not_keeps_the_latest_reasons_until_matched(store: MatcherStore) -> None:
-    await store.save_why_not("rnd_1", {"s1": ("o1: too far",), "s2": ("o1: too young",)}, [])
-    assert await store.why_not("s1") == ("rnd_1", ("o1: too far",))
-    await store.save_why_not("rnd_2", {"s2": ("o1: full", "o2: too far")}, ["s1"])
-    assert await store.why_not("s1") is None
-    assert await store.why_not("s2") == ("rnd_2", ("o1: full", "o2: too far"))
-    await store.save_why_not("rnd_3", {}, [])  # a round with nobody unmatched changes nothing
-    assert await store.why_not("s2") == ("rnd_2", ("o1: full", "o2: too far"))
-    assert await store.why_not("s_unknown") is None
+async def test_standing_and_seats_view_answer_a_why_not(store: MatcherStore) -> None:
+    """What a why-not asked on demand reads: the student's standing, and the seats open
+    offers and placements take at the open openings of some fields."""
+    assert await store.standing("s_unknown") is None
+    await store.save_openings([opening_v("o1", 1), opening_v("o2", 1), opening_v("o3", 1, "law")])
+    await store.close_opening("o2", 2)
+    await store.save_students([student_v(sid, 1) for sid in ("s1", "s2", "s3", "s4")])
+    await store.record_decline("s1", "o1")
+    await store.record_placement(Placement("s2", "o1"))
+    p3 = proposal("s3", "o1", "mat_3")
+    assert len(await store.apply([Change("s3", None, p3)], {"s3": [proposed(p3)]})) == 1
+    await store.withdraw_student("s4", 2)
+
+    s1 = await store.standing("s1")
+    assert s1 is not None and s1.profile is not None and s1.profile.student_id == "s1"
+    assert (s1.declined, s1.placed_at, s1.offer) == (frozenset({"o1"}), None, None)
+    s2, s3, s4 = [await store.standing(sid) for sid in ("s2", "s3", "s4")]
+    assert s2 is not None and s2.placed_at == "o1"
+    assert s3 is not None and s3.offer == p3
+    assert s4 is not None and (s4.profile, s4.withdrawn) == (None, True)
+    assert s1.withdrawn is False
+    await store.record_decline("s_early", "o1")  # a decline seen before the profile
+    early = await store.standing("s_early")
+    assert early is not None and (early.profile, early.withdrawn) == (None, False)
+
+    view = await store.seats_view({CYBER})
+    assert [o.opening_id for o in view.openings] == ["o1"]  # o2 closed, o3 in another field
+    assert view.seats_taken == {"o1": 2}  # s2's placement and s3's open offer
+    assert (await store.seats_view({"law"})).seats_taken == {}
+    assert (await store.seats_view({"culinary-arts"})).openings == ()
 
 
 def round_record(round_id: str, matched: int) -> RoundRecord:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wbl_matcher.engine.bulk import eligible_many, eligible_pairs, rank_pairs
 from wbl_matcher.engine.eligibility import (
     EligibilityIndex,
     check_pair,
@@ -26,7 +27,12 @@ from wbl_matcher.engine.profiles import (
     OpeningProfile,
     StudentProfile,
 )
-from wbl_matcher.engine.ranking import employer_key, lottery_number, student_key
+from wbl_matcher.engine.ranking import (
+    DISTANCE_BAND_KM,
+    employer_key,
+    lottery_number,
+    student_key,
+)
 from wbl_matcher.engine.rounds import Round, partition_by_career_field, propose_matches
 from wbl_matcher.engine.stable import InstanceError
 from wbl_schemas.events import split_explanation
@@ -188,6 +194,78 @@ def test_bulk_index_agrees_with_check_pair(seed: int) -> None:
         fast = {i for i, _, _ in index.eligible(s)}
         slow = {i for i, o in enumerate(openings) if all(c.held for c in check_pair(o, s, related))}
         assert fast == slow
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(0, 10_000),
+    st.floats(-40.0, 45.0),  # moves Massachusetts north or south (towards the pole)
+    st.floats(-100.0, 100.0),
+    st.floats(1.0, 8.0),  # and spreads it out, so many cells and strips are crossed
+)
+def test_vectorised_eligibility_equals_the_index_and_check_pair(
+    seed: int, dlat: float, dlon: float, spread: float
+) -> None:
+    """The round's bulk eligibility (numpy) gives exactly the pairs, interest ranks and
+    distances of `EligibilityIndex.eligible`, and the pairs `check_pair` accepts."""
+    openings, students, related = random_profiles(students=80, openings=60, fields=4, seed=seed)
+
+    def moved(loc: Location) -> Location:
+        lat = 42.3 + (loc.lat - 42.3) * spread + dlat
+        return Location(loc.town, max(-89.0, min(89.0, lat)), loc.lon + dlon)
+
+    openings = [
+        dataclasses.replace(o, location=moved(o.location)) if o.location else o for o in openings
+    ]
+    students = [dataclasses.replace(s, home=moved(s.home)) for s in students]
+    index = EligibilityIndex(openings, related)
+    bulk = eligible_many(index, students)
+    for s, found in zip(students, bulk, strict=True):
+        assert sorted(found) == sorted(index.eligible(s))
+        naive = {
+            i for i, o in enumerate(openings) if all(c.held for c in check_pair(o, s, related))
+        }
+        assert {i for i, _, _ in found} == naive
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000), st.integers(0, 99))
+def test_array_rankings_order_as_the_documented_keys(seed: int, lottery_seed: int) -> None:
+    """Both sides' rankings from arrays (bulk.rank_pairs) are those ranking.student_key and
+    ranking.employer_key give, favourites and hiring preferences included."""
+    openings, students, related = random_profiles(students=70, openings=40, fields=4, seed=seed)
+    students = [
+        dataclasses.replace(s, favourites=frozenset(o.id for o in openings[i % 7 :: 9]))
+        if i % 3 == 0
+        else s
+        for i, s in enumerate(students)
+    ]
+    index = EligibilityIndex(openings, related)
+    pairs = eligible_pairs(index, students)
+    lottery = [lottery_number(lottery_seed, s.id) for s in students]
+    order = sorted(range(len(students)), key=lambda i: (lottery[i], students[i].id))
+    rank = [order.index(i) for i in range(len(students))]
+    choices, kms, ranked = rank_pairs(pairs, openings, students, rank, DISTANCE_BAND_KM)
+    for si, s in enumerate(students):
+        found = index.eligible(s)
+        expected = sorted(
+            found,
+            key=lambda p: student_key(
+                p[1],
+                openings[p[0]].id in s.favourites,
+                p[2],
+                openings[p[0]].paid,
+                openings[p[0]].id,
+            ),
+        )
+        assert choices[si] == [p[0] for p in expected]
+        assert kms[si] == [p[2] for p in expected]
+    for oi, o in enumerate(openings):
+        keyed = sorted(
+            ranked[oi], key=lambda i: employer_key(o.hiring_preferences, students[i], rank[i])
+        )
+        assert ranked[oi] == keyed
+        assert sorted(ranked[oi]) == sorted(si for si, c in enumerate(choices) if oi in c)
 
 
 # ------------------------------------------------------------------------------ rounds

@@ -15,6 +15,7 @@ from wbl_common.secrets import same_secret
 from wbl_common.web import errors
 from wbl_matcher.domain import RoundRecord, Season, SeasonStage, Tally
 from wbl_matcher.handlers import Matcher
+from wbl_matcher.why_not import why_not
 
 router = APIRouter(prefix="/v1", tags=["rounds"])
 bearer = StrictBearer("The admin token")
@@ -144,7 +145,7 @@ async def season(matcher: MatcherDep) -> SeasonOut:
 
 class WhyNotMatched(BaseModel):
     student_id: str
-    round_id: str
+    round_id: str | None = Field(description="the latest round; null before any round ran")
     reasons: list[str]
 
 
@@ -177,10 +178,12 @@ async def latest_round(matcher: MatcherDep) -> RoundSummary:
 async def why_not_matched(
     student_id: Annotated[str, Path(min_length=1, max_length=64)], matcher: MatcherDep
 ) -> WhyNotMatched:
-    """Why the student was not matched in their latest round, per opening in their fields:
-    the constraint that failed, or who held the seat with a stronger claim."""
-    found = await matcher.store.why_not(student_id)
+    """Why the student has no offer as of the latest round, per opening in their fields:
+    the constraint that failed, who held the seat with a stronger claim, or that their
+    field has no opening; computed when asked and kept until the next round."""
+    found = await why_not(matcher.store, matcher.related, matcher.why_not_cache, student_id)
     if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no unmatched round for {student_id!r}")
-    round_id, reasons = found
-    return WhyNotMatched(student_id=student_id, round_id=round_id, reasons=list(reasons))
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no student {student_id!r} is known")
+    return WhyNotMatched(
+        student_id=student_id, round_id=found.round_id, reasons=list(found.reasons)
+    )

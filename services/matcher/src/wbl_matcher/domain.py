@@ -313,12 +313,30 @@ def tallies(
 
 @dataclass(frozen=True)
 class RoundOutcome:
-    """A solved round: each student's assignment, and for the unmatched, why not."""
+    """A solved round: each student's assignment (why-not is asked for on demand)."""
 
     assignments: dict[str, Assignment | None]
-    why_not: dict[str, tuple[str, ...]]
     fingerprint: str
     timings: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where one student stands in the view, for a why-not asked on demand."""
+
+    profile: StudentMatchProfile | None  # None: withdrawn, or no profile yet
+    withdrawn: bool = False
+    declined: frozenset[str] = frozenset()  # openings whose offer the coordinator declined
+    placed_at: str | None = None
+    offer: Proposal | None = None  # the open offer, if any
+
+
+@dataclass(frozen=True)
+class SeatsView:
+    """Open openings of some career fields, with the seats placements and open offers take."""
+
+    openings: tuple[OpeningSnapshot, ...]
+    seats_taken: Mapping[str, int] = field(default_factory=dict)
 
 
 def opening_profile(opening: OpeningSnapshot) -> OpeningProfile:
@@ -395,16 +413,13 @@ def solve_round(
         related_fields=related,
         taken_seats=inputs.seats_taken,
         excluded_pairs=inputs.declined,
+        why_not_limit=0,  # asked for on demand (why_not.py): most students never are
     )
     assignments: dict[str, Assignment | None] = {
         sid: Assignment(oid, tuple(solved.explanations[sid].lines())) if oid else None
         for sid, oid in solved.assignments.items()
     }
-    why_not = {
-        sid: tuple(f"{w.opening_id}: {'; '.join(w.reasons)}" for w in reasons)
-        for sid, reasons in solved.why_not.items()
-    }
     # Declined pairs are inputs too: fold them in so a replay is checked against them.
     declined = ",".join(sorted(f"{sid}/{oid}" for sid, oid in inputs.declined))
     fingerprint = hashlib.sha256(f"{solved.fingerprint}|{declined}".encode()).hexdigest()
-    return RoundOutcome(assignments, why_not, fingerprint, solved.timings)
+    return RoundOutcome(assignments, fingerprint, solved.timings)

@@ -33,6 +33,7 @@ from wbl_matcher.domain import (
     tallies,
 )
 from wbl_matcher.store import MatcherStore
+from wbl_matcher.why_not import WhyNotCache
 from wbl_schemas.envelope import Envelope
 from wbl_schemas.events import (
     AnyEvent,
@@ -101,6 +102,7 @@ class Matcher:
     # Where rounds are solved: a worker process in the service, so a statewide round does
     # not hold the event loop (consumers' heartbeats, health checks, the API).
     workers: Workers = field(default_factory=InlineWorkers)
+    why_not_cache: WhyNotCache = field(default_factory=WhyNotCache)
 
     # -- the view ------------------------------------------------------------------------
 
@@ -290,11 +292,9 @@ class Matcher:
         if changes and not await self.lease.still_held():  # fenced: another replica took over
             raise LeaseLost("the rounds lease passed to another replica during the round")
         written = await self.store.apply(changes, {c.student_id: self._events(c) for c in changes})
-        matched_ids = [sid for sid, a in assignments.items() if a is not None]
-        await self.store.save_why_not(round_id, outcome.why_not, matched_ids)
         if written:
             self.written()
-        matched = len(matched_ids)
+        matched = sum(1 for a in assignments.values() if a is not None)
         by_field, by_program = tallies(pool.students, assignments)
         record = RoundRecord(
             round_id=round_id,

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -33,6 +33,8 @@ from wbl_matcher.domain import (
     Proposal,
     RoundRecord,
     Season,
+    SeatsView,
+    Standing,
     Tally,
 )
 from wbl_schemas.envelope import Envelope
@@ -111,13 +113,17 @@ class MatcherStore(Protocol):
         change was computed; returns the changes written."""
         ...
 
-    async def save_why_not(
-        self, round_id: str, why_not: dict[str, tuple[str, ...]], matched: list[str]
-    ) -> None: ...
-
     async def interests(self, career_fields: set[str]) -> list[tuple[str, ...]]: ...
 
-    async def why_not(self, student_id: str) -> tuple[str, tuple[str, ...]] | None: ...
+    async def standing(self, student_id: str) -> Standing | None:
+        """The student's profile (if active), declines, placement and open offer; None for
+        a student the view has never seen."""
+        ...
+
+    async def seats_view(self, career_fields: set[str]) -> SeatsView:
+        """The open openings of `career_fields` and the seats placements and open offers
+        take at them (what a why-not asked on demand weighs)."""
+        ...
 
     async def save_round(self, record: RoundRecord) -> None: ...
 
@@ -132,7 +138,6 @@ class MatcherStore(Protocol):
         ...
 
 
-MAX_UPDATES_PER_COMMAND = 40
 SEASON_KEY = "season/current"
 SEASON_RETRIES = 5
 
@@ -175,7 +180,6 @@ class MongoMatcherStore:
         # them: no counter to update, so no write can be lost between the two.
         self.dirty = db["dirty_marks"]
         self.rounds = db["rounds"]
-        self.why_not_ = db["why_not"]
         self.seasons = db["season"]
         # One document per cut-off whose main round ran: a unique insert, so once.
         self.main_rounds = db["main_rounds"]
@@ -403,31 +407,39 @@ class MongoMatcherStore:
         stored = await self.outbox.write_many(writes)
         return [c for c, ok in zip(changes, stored, strict=True) if ok]
 
-    async def save_why_not(
-        self, round_id: str, why_not: dict[str, tuple[str, ...]], matched: list[str]
-    ) -> None:
-        """The latest reasons per unmatched student, so a coordinator can act on them."""
-        if matched:
-            await self.why_not_.delete_many({"_id": {"$in": matched}})
-        if not why_not:
-            return
-        updates = [
-            UpdateOne(
-                {"_id": sid},
-                {"$set": {"round_id": round_id, "reasons": list(reasons)}},
-                upsert=True,
-            )
-            for sid, reasons in why_not.items()
-        ]
-        # Well under the 100 statements per update command that wedge FerretDB 1.24.
-        for start in range(0, len(updates), MAX_UPDATES_PER_COMMAND):
-            await self.why_not_.bulk_write(
-                updates[start : start + MAX_UPDATES_PER_COMMAND], ordered=False
-            )
+    async def standing(self, student_id: str) -> Standing | None:
+        doc = await self.students.find_one({"_id": student_id})
+        if doc is None:
+            return None
+        placed = await self.placements.find_one({"_id": student_id})
+        head = (await self.offer_heads([student_id])).get(student_id)
+        active = doc.get("status") == "active" and "profile" in doc
+        return Standing(
+            profile=StudentMatchProfile.model_validate(doc["profile"]) if active else None,
+            withdrawn=doc.get("status") == "withdrawn",
+            declined=frozenset(doc.get("declined", [])),
+            placed_at=placed["opening_id"] if placed else None,
+            offer=head.current if head else None,
+        )
 
-    async def why_not(self, student_id: str) -> tuple[str, tuple[str, ...]] | None:
-        doc = await self.why_not_.find_one({"_id": student_id})
-        return (doc["round_id"], tuple(doc["reasons"])) if doc else None
+    async def seats_view(self, career_fields: set[str]) -> SeatsView:
+        openings = [
+            OpeningSnapshot.model_validate(doc["snapshot"])
+            async for doc in self.openings.find(
+                {"status": "open", "career_field": {"$in": sorted(career_fields)}}
+            )
+        ]
+        ids = sorted(o.opening_id for o in openings)
+        taken: Counter[str] = Counter()
+        if ids:
+            async for doc in self.placements.find({"opening_id": {"$in": ids}}):
+                taken[doc["opening_id"]] += 1
+            offers = self.proposals_.find(
+                {"current.opening_id": {"$in": ids}}, {"current.opening_id": 1}
+            )
+            async for doc in offers:
+                taken[doc["current"]["opening_id"]] += 1
+        return SeatsView(tuple(openings), dict(taken))
 
     async def save_round(self, record: RoundRecord) -> None:
         seq = await self.rounds.count_documents({})
@@ -525,7 +537,6 @@ class InMemoryMatcherStore:
     placements: dict[str, str] = field(default_factory=dict)  # student id -> opening id
     heads: dict[str, OfferHead] = field(default_factory=dict)
     dirty: dict[str, list[str]] = field(default_factory=dict)
-    reasons: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     rounds: list[RoundRecord] = field(default_factory=list)
     events: list[Envelope] = field(default_factory=list)
     main_round_at: datetime | None = None
@@ -687,16 +698,31 @@ class InMemoryMatcherStore:
             written.append(change)
         return written
 
-    async def save_why_not(
-        self, round_id: str, why_not: dict[str, tuple[str, ...]], matched: list[str]
-    ) -> None:
-        for student_id in matched:
-            self.reasons.pop(student_id, None)
-        for student_id, reasons in why_not.items():
-            self.reasons[student_id] = (round_id, reasons)
+    async def standing(self, student_id: str) -> Standing | None:
+        row = self.students.get(student_id)
+        if row is None:
+            return None
+        head = self.heads.get(student_id)
+        return Standing(
+            profile=row.profile if row.status == "active" else None,
+            withdrawn=row.status == "withdrawn",
+            declined=frozenset(row.declined),
+            placed_at=self.placements.get(student_id),
+            offer=head.current if head else None,
+        )
 
-    async def why_not(self, student_id: str) -> tuple[str, tuple[str, ...]] | None:
-        return self.reasons.get(student_id)
+    async def seats_view(self, career_fields: set[str]) -> SeatsView:
+        openings = [
+            row.snapshot
+            for row in self.openings.values()
+            if row.status == "open"
+            and row.snapshot is not None
+            and row.snapshot.career_field in career_fields
+        ]
+        ids = {o.opening_id for o in openings}
+        offered = [h.current.opening_id for h in self.heads.values() if h.current is not None]
+        taken = Counter(oid for oid in [*self.placements.values(), *offered] if oid in ids)
+        return SeatsView(tuple(openings), dict(taken))
 
     async def save_round(self, record: RoundRecord) -> None:
         self.rounds.append(record)

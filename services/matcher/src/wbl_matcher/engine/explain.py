@@ -30,6 +30,11 @@ __all__ = [
 ]
 
 SEAT_HELD = "seat held by students the employer ranks higher"
+DECLINED = "the coordinator declined this opening's offer, so it is not offered again"
+SEAT_FREE = (
+    "a seat is free now: the next round offers it to the student "
+    "unless a student the employer ranks higher takes it"
+)
 SEATS_TAKEN = "no seats left: every seat is taken by a placement or held by an earlier offer"
 ROUNDS = (
     "How offers are made: each round matches the students still waiting for an offer to the "

@@ -19,9 +19,20 @@ from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import Any
 
+import numpy as np
+
 from .acceptance import InstanceError, NoGC, deferred_acceptance
+from .bulk import eligible_pairs, rank_pairs
 from .eligibility import EligibilityIndex
-from .explain import Explanation, WhyNot, explain_proposal, why_not_opening
+from .explain import (
+    DECLINED,
+    SEAT_FREE,
+    SEAT_HELD,
+    Explanation,
+    WhyNot,
+    explain_proposal,
+    why_not_opening,
+)
 from .profiles import HiringPreferences, Location, OpeningProfile, StudentProfile
 from .ranking import DISTANCE_BAND_KM, lottery_number
 
@@ -32,6 +43,7 @@ __all__ = [
     "partition_by_career_field",
     "propose_matches",
     "round_fingerprint",
+    "why_not_for_student",
 ]
 
 ENGINE_VERSION = "2"  # 2: languages no longer rank; openings may require them
@@ -228,66 +240,35 @@ def propose_matches(
         t = clock()
         # 1. eligibility
         index = EligibilityIndex(openings, related)
-        eligible = [index.eligible(s) for s in students]
+        pairs = eligible_pairs(index, students)
         if excluded_pairs:  # pairs a coordinator declined stay apart in later rounds
-            excluded = set(excluded_pairs)
-            eligible = [
-                [p for p in pairs if (s.id, openings[p[0]].id) not in excluded]
-                for s, pairs in zip(students, eligible, strict=True)
-            ]
+            position = {o.id: oi for oi, o in enumerate(openings)}
+            at = {s.id: si for si, s in enumerate(students)}
+            excluded = {
+                (at[s], position[o]) for s, o in excluded_pairs if s in at and o in position
+            }
+            keep = np.array(
+                [
+                    (s, o) not in excluded
+                    for s, o in zip(pairs.student.tolist(), pairs.opening.tolist(), strict=True)
+                ],
+                dtype=np.bool_,
+            )
+            pairs = pairs.where(keep)
         t = stage_done("eligibility", t)
 
         # 2-3. rankings (composite integer keys that order exactly like
-        # ranking.student_key and ranking.employer_key, but sort at C speed)
+        # ranking.student_key and ranking.employer_key, sorted as arrays)
         n = len(students)
-        ids = [o.id for o in openings]
-        unpaid = [0 if o.paid else 1 for o in openings]
         lottery = [lottery_number(seed, s.id) for s in students]
         by_lottery = sorted(range(n), key=lambda si: (lottery[si], students[si].id))
         lottery_rank = [0] * n
-        for position, si in enumerate(by_lottery):
-            lottery_rank[si] = position
-        ranked_choices: list[list[tuple[int, float, str, int]]] = []
-        choices: list[list[int]] = []
-        applicants: list[list[int]] = [[] for _ in openings]
-        for si, (student, pairs) in enumerate(zip(students, eligible, strict=True)):
-            favourites = student.favourites
-            keyed = [
-                (
-                    ((interest * 2 + (ids[oi] not in favourites)) * _BANDS + int(km // _BAND)) * 2
-                    + unpaid[oi],
-                    km,
-                    ids[oi],
-                    oi,
-                )
-                for oi, interest, km in pairs
-            ]
-            keyed.sort()
-            mine = [k[3] for k in keyed]
-            ranked_choices.append(keyed)
-            choices.append(mine)
-            for oi in mine:
-                applicants[oi].append(si)
-        ranked: list[list[int]] = []
-        negative_rank_of: list[dict[int, int]] = []
-        for opening, group in zip(openings, applicants, strict=True):
-            prefs = opening.hiring_preferences
-            programs, schools = prefs.partner_programs, prefs.partner_schools
-            wanted = prefs.preferred_credentials
-            if programs or schools or wanted:
-                keys = []
-                for si in group:
-                    s = students[si]
-                    tier = ((s.program not in programs) * 2 + (s.school_id not in schools)) * (
-                        _COUNTS
-                    ) + (_COUNTS - 1 - len(wanted & s.credentials))
-                    keys.append(tier * n + lottery_rank[si])
-                keys.sort()
-                group = [by_lottery[k % n] for k in keys]
-            else:
-                group.sort(key=lottery_rank.__getitem__)
-            ranked.append(group)
-            negative_rank_of.append(dict(zip(group, range(0, -len(group), -1), strict=True)))
+        for place, si in enumerate(by_lottery):
+            lottery_rank[si] = place
+        choices, kms, ranked = rank_pairs(pairs, openings, students, lottery_rank, _BAND)
+        negative_rank_of = [
+            dict(zip(group, range(0, -len(group), -1), strict=True)) for group in ranked
+        ]
         capacities = [max(0, o.seats - taken.get(o.id, 0)) for o in openings]
         t = stage_done("ranking", t)
 
@@ -311,13 +292,13 @@ def propose_matches(
                     related,
                     seed=seed,
                     lottery=lottery[si],
-                    km=next(k[1] for k in ranked_choices[si] if k[3] == oi),
+                    km=kms[si][choices[si].index(oi)],
                     employer_rank=-negative_rank_of[oi][si] + 1,
                     eligible_students=len(ranked[oi]),
                     student_choice=choices[si].index(oi) + 1,
                     eligible_openings=len(choices[si]),
                 )
-            else:
+            elif why_not_limit != 0:  # 0: the service asks on demand (why_not_for_student)
                 why_not[student.id] = _why_not(
                     index, student, choices[si], capacities, related, why_not_limit
                 )
@@ -339,6 +320,68 @@ def propose_matches(
         explanations=explanations,
         why_not=why_not,
         timings=timings,
+    )
+
+
+def _student_order(
+    pairs: list[tuple[int, int, float]],
+    ids: Sequence[str],
+    unpaid: Sequence[int],
+    favourites: frozenset[str],
+) -> list[tuple[int, float, str, int]]:
+    """A student's eligible openings in their order (ranking.student_key as one integer)."""
+    keyed = [
+        (
+            ((interest * 2 + (ids[oi] not in favourites)) * _BANDS + int(km // _BAND)) * 2
+            + unpaid[oi],
+            km,
+            ids[oi],
+            oi,
+        )
+        for oi, interest, km in pairs
+    ]
+    keyed.sort()
+    return keyed
+
+
+def why_not_for_student(
+    openings: Sequence[OpeningProfile],
+    student: StudentProfile,
+    *,
+    related_fields: Mapping[str, frozenset[str]] | None = None,
+    seats_left: Mapping[str, int],
+    declined: Collection[str] = (),
+    limit: int | None = 10,
+) -> tuple[WhyNot, ...]:
+    """One unmatched student's why-nots after a round, worded as a round with
+    ``why_not_limit=limit`` words them, from ``openings`` (at least those in the student's
+    fields) and each one's seats free now (missing: none), so an eligible opening with a
+    free seat says the next round may offer it. Openings in ``declined`` (declined for this
+    student) say so first."""
+    related = _NO_RELATED if related_fields is None else related_fields
+    index = EligibilityIndex(openings, related)
+    ids = [o.id for o in openings]
+    unpaid = [0 if o.paid else 1 for o in openings]
+    refused = set(declined)
+    out = [WhyNot(opening_id, (DECLINED,)) for opening_id in sorted(refused & set(ids))][:limit]
+    order = [
+        k[3]
+        for k in _student_order(index.eligible(student), ids, unpaid, student.favourites)
+        if ids[k[3]] not in refused
+    ]
+    capacities = [max(0, seats_left.get(oid, 0)) for oid in ids]
+    rest = None if limit is None else limit - len(out)
+    if rest == 0:
+        return tuple(out)
+    found = _why_not(index, student, order, capacities, related, rest)
+    free = (SEAT_FREE,)
+    return (
+        *out,
+        *(
+            WhyNot(w.opening_id, free) if w.reasons == (SEAT_HELD,) else w
+            for w in found
+            if w.opening_id not in refused
+        ),
     )
 
 

@@ -1,0 +1,130 @@
+"""Why a student has no offer, asked for on demand: rounds no longer write reasons for
+every unmatched student (most are never asked about). An answer is computed from the
+view, the student's standing and the seats open offers and placements take, and cached
+until the next round. The wording speaks to coordinators."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from wbl_matcher.domain import (
+    SeatsView,
+    Standing,
+    expand,
+    opening_profile,
+    student_profile,
+)
+from wbl_matcher.engine.rounds import WHY_NOT_MIN_RADIUS_KM, why_not_for_student
+from wbl_matcher.store import MatcherStore
+
+WHY_NOT_LIMIT = 10  # entries per answer, as rounds used to write
+CACHE_ENTRIES = 10_000  # answers kept per round (about 2 KiB each)
+
+
+@dataclass(frozen=True)
+class WhyNotAnswer:
+    student_id: str
+    round_id: str | None  # the latest round; None before any round has run
+    reasons: tuple[str, ...]
+
+
+class WhyNotCache:
+    """The latest round's answers by student, least recently asked dropped first; a new
+    round id empties it, since that round may have changed every answer."""
+
+    def __init__(self, max_entries: int = CACHE_ENTRIES) -> None:
+        if max_entries < 1:
+            raise ValueError(f"max_entries must be at least 1, got {max_entries}")
+        self.max_entries = max_entries
+        self._round_id: str | None = None
+        self._answers: OrderedDict[str, WhyNotAnswer] = OrderedDict()
+
+    def get(self, round_id: str | None, student_id: str) -> WhyNotAnswer | None:
+        if round_id != self._round_id:
+            return None
+        answer = self._answers.get(student_id)
+        if answer is not None:
+            self._answers.move_to_end(student_id)
+        return answer
+
+    def put(self, answer: WhyNotAnswer) -> None:
+        if answer.round_id != self._round_id:
+            self._round_id = answer.round_id
+            self._answers.clear()
+        self._answers[answer.student_id] = answer
+        self._answers.move_to_end(answer.student_id)
+        while len(self._answers) > self.max_entries:
+            self._answers.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+
+def reasons_for(
+    standing: Standing,
+    seats: SeatsView,
+    related: Mapping[str, frozenset[str]],
+    limit: int = WHY_NOT_LIMIT,
+) -> tuple[str, ...]:
+    """Plain reasons why the student has no offer now. Pure."""
+    if standing.placed_at is not None:
+        return (f"The student is placed at {standing.placed_at}: placed students are not matched.",)
+    if standing.offer is not None:
+        return (
+            f"The student has an open offer from {standing.offer.opening_id}; "
+            "it holds its seat until the coordinator decides or it expires.",
+        )
+    profile = standing.profile
+    if profile is None and standing.withdrawn:
+        return ("The student was withdrawn from placement, so no round considers them.",)
+    if profile is None:
+        return ("The matcher has not received the student's profile yet; ask again shortly.",)
+    fields = sorted(expand(profile.career_fields, related))
+    offered = {o.career_field for o in seats.openings}
+    empty = [f"no opening in {f} this season" for f in fields if f not in offered]
+    if len(empty) == len(fields):
+        return tuple(empty[:limit])
+    student = student_profile(profile)
+    seats_left = {
+        o.opening_id: o.seats - seats.seats_taken.get(o.opening_id, 0) for o in seats.openings
+    }
+    found = why_not_for_student(
+        [opening_profile(o) for o in seats.openings],
+        student,
+        related_fields=related,
+        seats_left=seats_left,
+        declined=standing.declined,
+        limit=limit,
+    )
+    lines = [f"{w.opening_id}: {'; '.join(w.reasons)}" for w in found]
+    if not lines:
+        widest = max(WHY_NOT_MIN_RADIUS_KM, 2 * student.max_commute_km)
+        lines = [
+            f"no opening in {', '.join(sorted(offered))} within {widest:g} km of the student's home"
+        ]
+    return tuple([*lines, *empty][:limit])
+
+
+async def why_not(
+    store: MatcherStore,
+    related: Mapping[str, frozenset[str]],
+    cache: WhyNotCache,
+    student_id: str,
+) -> WhyNotAnswer | None:
+    """The answer for `student_id` as of the latest round (None: a student never seen)."""
+    latest = await store.latest_round()
+    round_id = latest.round_id if latest is not None else None
+    cached = cache.get(round_id, student_id)
+    if cached is not None:
+        return cached
+    standing = await store.standing(student_id)
+    if standing is None:
+        return None
+    profile = standing.profile
+    fields = expand(profile.career_fields, related) if profile is not None else set()
+    seats = await store.seats_view(fields) if fields else SeatsView(())
+    answer = WhyNotAnswer(student_id, round_id, reasons_for(standing, seats, related))
+    cache.put(answer)
+    return answer
