@@ -116,6 +116,8 @@ async def test_a_decision_takes_a_step_with_a_note_and_focus_lands_on_its_result
         # On a phone the decision is on the first screen (it was 898 px down, issue 13).
         confirm = await item.get_by_role("button", name="Confirm placement").bounding_box()
         assert confirm is not None and confirm["y"] + confirm["height"] <= PHONE["height"], confirm
+        # The offer's deadline sits under the buttons, in words.
+        await expect(item.locator("p.ends")).to_contain_text("Decide by")
         (SCREENSHOTS / "figures.txt").write_text(
             f"phone: Confirm button top at {confirm['y']:.0f} px\n"
         )

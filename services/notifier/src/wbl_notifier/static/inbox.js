@@ -114,9 +114,9 @@ function toggle(label, controls, open, onClick, id) {
 function ends(n) {
   // An offer holds its seat until it ends: say when, and what happens then.
   if (n.status !== "proposed" || !n.expires_at) return [];
-  const line = el("p", { class: "ends" }, "The offer ends ",
+  const line = el("p", { class: "ends" }, "Decide by ",
                   el("time", { datetime: n.expires_at }, new Date(n.expires_at).toLocaleString()),
-                  "; if you have not confirmed or declined it by then, the seat goes to the next student.");
+                  ". After that the seat goes to the next student.");
   if (n.reminded_at) line.append(" A reminder was sent.");
   return [line];
 }
@@ -140,8 +140,9 @@ function card(n) {
   const meta = el("p", { class: "meta" }, `Student reference ${n.student_id} · opening reference ` +
                   `${n.opening_id} · proposed `,
                   el("time", { datetime: n.created_at }, new Date(n.created_at).toLocaleString()));
-  // The decision comes right after the summary: on a phone it is on the first screen.
-  const parts = [title, badge, meta, ...ends(n), ...why(n), ...result(n), ...actions(n), ...explanation(n),
+  // The decision comes right after the summary, its deadline under it: on a phone the
+  // buttons are on the first screen.
+  const parts = [title, badge, meta, ...why(n), ...result(n), ...actions(n), ...ends(n), ...explanation(n),
                  ...student(n)];
   const sent = (n.deliveries || []).map((d) =>
     `${d.channel}: ${d.status}${d.attempts ? ` after ${d.attempts} attempt(s)` : ""}` +
