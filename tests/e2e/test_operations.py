@@ -160,7 +160,14 @@ async def test_a_registration_shows_in_every_metric_family_and_in_readable_logs(
         )
         await eventually(
             lambda: caught_up(
-                system.notifier, {"wbl.coordinators", "wbl.matches", "wbl.placements"}
+                system.notifier,
+                {
+                    "wbl.coordinators",
+                    "wbl.matches",
+                    "wbl.openings",
+                    "wbl.placements",
+                    "wbl.seasons",
+                },
             ),
             what="notifier lag 0",
         )
