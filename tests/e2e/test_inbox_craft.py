@@ -57,7 +57,12 @@ async def school_with_opening(
         headers={"Authorization": f"Bearer {employer['api_key']}"},
     )
     assert opening.status_code == 201, opening.text
-    return {"school": school, "token": created.json()["token"], "opening": opening.json()["id"]}
+    return {
+        "school": school,
+        "token": created.json()["token"],
+        "opening": opening.json()["id"],
+        "employer_key": employer["api_key"],
+    }
 
 
 async def sign_in(page: Page, system: System, token: str) -> None:
@@ -229,3 +234,27 @@ async def test_new_matches_wait_behind_a_button_and_do_not_move_the_card_being_r
         await expect(page.locator("li.item")).to_have_count(3)
         focused = await page.evaluate("document.activeElement.tagName")
         assert focused == "H3"
+
+
+async def test_a_withdrawn_offer_says_why_it_ended_and_asks_for_no_decision(
+    system: System, browser: Browser
+) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        setup = await school_with_opening(http, system)
+        page = await browser.new_page(viewport=DESKTOP)
+        await sign_in(page, system, setup["token"])
+        await page.get_by_label("Show").select_option("")  # all matches, withdrawn too
+        await register_student(http, system, setup["token"], setup["school"], "Maya")
+        item = page.locator("li.item").first
+        await expect(item.get_by_role("button", name="Confirm placement")).to_be_visible(
+            timeout=60_000
+        )
+        closed = await http.delete(
+            f"{system.registry}/v1/openings/{setup['opening']}",
+            headers={"Authorization": f"Bearer {setup['employer_key']}"},
+        )
+        assert closed.is_success, closed.text
+        await expect(item.locator("p.why-ended")).to_contain_text("Why it ended:", timeout=60_000)
+        await expect(item.get_by_role("button", name="Confirm placement")).to_have_count(0)
+        await page.screenshot(path=str(SCREENSHOTS / "inbox-withdrawn-desktop.png"), full_page=True)
+        await no_axe_violations(page, "a withdrawn offer")

@@ -21,6 +21,8 @@ from wbl_schemas.events import (
     CoordinatorUpdated,
     MatchProposal,
     MatchProposed,
+    MatchWithdrawal,
+    MatchWithdrawn,
     NotificationChannels,
     OpeningPublished,
 )
@@ -129,6 +131,58 @@ async def test_each_channel_carries_one_message_per_match_however_often_it_is_de
     mail = smtp.mailbox.to(s.email)[0]
     text = mail.get_payload()[0].get_payload(decode=True).decode()  # type: ignore[index, union-attr]
     assert s.student in text and "/inbox/act?t=" in text
+
+
+async def test_a_withdrawn_offer_is_told_once_with_its_reason_where_the_offer_went(
+    settings_for: Any, smtp: SmtpServer, webhook_receiver: WebhookReceiver, publish: Any
+) -> None:
+    s = Scenario(webhook_url=webhook_receiver.url)
+    offer = s.match(1)
+    reason = "The employer closed this opening before it was decided."
+    withdrawn = MatchWithdrawn(
+        producer="test",
+        payload=MatchWithdrawal(
+            match_id=offer.payload.match_id,
+            round_id="rnd_2",
+            student_id=s.student,
+            school_id=s.school,
+            opening_id=offer.payload.opening_id,
+            reason_code="opening_closed",
+            reason=reason,
+        ),
+    )
+    async with bootstrap(settings_for(smtp.port)) as service:
+        await publish(s.coordinator)
+        await publish(offer)
+        await eventually(
+            lambda: _async(bool(smtp.mailbox.to(s.email)) and bool(webhook_receiver.received)),
+            what="the offer's email and webhook",
+        )
+        for event in (withdrawn, withdrawn):  # a replayed withdrawal tells no one twice
+            await publish(event)
+
+        async def told_and_recorded() -> list[Delivery]:
+            found = await deliveries(service, s, offer)
+            ended = [d for d in found if d.event_type == "MatchWithdrawn"]
+            done = len(ended) == 2 and all(d.status is DeliveryStatus.SENT for d in ended)
+            return ended if done else []
+
+        await eventually(told_and_recorded, what="the withdrawal sent by email and webhook")
+        await publish(s.match(2))  # a marker: everything before it has been handled
+        await eventually(
+            lambda: _async(len(webhook_receiver.received) >= 3), what="the marker's webhook"
+        )
+
+    mails = smtp.mailbox.to(s.email)
+    subjects = [" ".join(str(m["Subject"]).split()) for m in mails]
+    ended = [m for m in mails if "withdrawn" in str(m["Subject"])]
+    assert len(ended) == 1, subjects
+    text = ended[0].get_payload()[0].get_payload(decode=True).decode()  # type: ignore[index, union-attr]
+    assert reason in text and "/inbox/act?t=" not in text
+    hooks = [h.body for h in webhook_receiver.received if h.body["event_type"] == "MatchWithdrawn"]
+    assert len(hooks) == 1
+    assert hooks[0]["matches"][0]["withdrawal_reason"] == reason
+    assert hooks[0]["matches"][0]["match_id"] == offer.payload.match_id
 
 
 def rotated(s: Scenario, version: int, until: datetime) -> CoordinatorUpdated:

@@ -19,6 +19,7 @@ from wbl_common.secrets import webhook_secret
 from wbl_notifier.adapters import DeliveryError
 from wbl_notifier.domain import (
     REMINDER_EVENT,
+    WITHDRAWN_EVENT,
     Channel,
     Delivery,
     DeliveryStatus,
@@ -239,7 +240,7 @@ async def test_a_redelivered_match_adds_and_sends_nothing(world: World) -> None:
     assert (len(world.mailbox.sent), len(world.hooks.posted), world.wakes) == (1, 1, 1)
 
 
-async def test_a_withdrawal_changes_the_notification_and_adds_nothing(world: World) -> None:
+async def test_a_withdrawal_changes_the_notification_and_tells_why_once(world: World) -> None:
     await world.notifier.on_coordinator_event(registered("coo_a", "sch_1"))
     await world.notifier.on_match_event(proposed("mat_1"))
     before = await world.deliveries("coo_a", "mat_1")
@@ -253,14 +254,20 @@ async def test_a_withdrawal_changes_the_notification_and_adds_nothing(world: Wor
         opening_id=p.opening_id,
         reason="opening closed",
     )
-    await world.notifier.on_match_event(MatchWithdrawn(producer="test", payload=withdrawal))
+    for _ in range(2):  # a replayed withdrawal adds nothing more
+        await world.notifier.on_match_event(MatchWithdrawn(producer="test", payload=withdrawal))
     [n] = await world.notifier.inbox("coo_a", None, 1, 50)
     assert (n.status, n.history, n.updated_at) == (
         NotificationStatus.WITHDRAWN,
         ("withdrawn: opening closed",),
         world.clock.now,
     )
-    assert await world.deliveries("coo_a", "mat_1") == before
+    after = await world.deliveries("coo_a", "mat_1")
+    told = [d for d in after if d not in before]
+    assert [(d.channel, d.event_type) for d in told] == [
+        (d.channel, WITHDRAWN_EVENT) for d in before
+    ]
+    assert {d.matches[0].withdrawal_reason for d in told} == {"opening closed"}
     # No longer open: a coordinator who registers now does not hear of it.
     await world.notifier.on_coordinator_event(registered("coo_late", "sch_1"))
     assert await world.inbox("coo_late") == []
@@ -472,6 +479,10 @@ async def test_a_decision_outranks_a_withdrawal_that_crossed_it_in_either_order(
     assert set(n.history) == {"withdrawn: the student moved", f"{expected.value} by coordinator"}
     assert await world.notifier.inbox("coo_a", expected, 1, 50) == [n]
     assert await world.notifier.inbox("coo_a", NotificationStatus.WITHDRAWN, 1, 50) == []
+    # Nor is the coordinator told the offer was withdrawn: the decision stands.
+    await world.send_due()
+    subjects = [str(m["Subject"]) for m in world.mailbox.sent]
+    assert len(subjects) == 1 and "new match" in subjects[0], subjects
 
 
 async def test_of_two_replicas_only_one_makes_each_attempt(world: World) -> None:
@@ -652,7 +663,12 @@ async def test_a_pending_reminder_is_cancelled_when_its_offer_is_withdrawn(world
     assert await reminders.sweep() == 1
     await world.notifier.on_match_event(withdrawn("mat_1"))  # before the reminder left
     await world.send_due()
-    assert (len(world.mailbox.sent), len(world.hooks.posted)) == sent_before
+    # What went out since is the withdrawal's own message on each channel, no reminder.
+    assert (len(world.mailbox.sent), len(world.hooks.posted)) == (
+        sent_before[0] + 1,
+        sent_before[1] + 1,
+    )
+    assert "withdrawn" in str(world.mailbox.sent[-1]["Subject"])
     found = [d for d in await world.deliveries("coo_1", "mat_1") if d.event_type == REMINDER_EVENT]
     assert {d.status for d in found} == {DeliveryStatus.CANCELLED} and len(found) == 2
 

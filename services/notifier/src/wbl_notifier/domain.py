@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -210,6 +210,7 @@ def describe_match_opening(
 PROPOSED_EVENT = "MatchProposed"
 DIGEST_EVENT = "MatchDigest"
 REMINDER_EVENT = "OfferExpiring"
+WITHDRAWN_EVENT = "MatchWithdrawn"
 
 
 class Channel(StrEnum):
@@ -237,6 +238,7 @@ class MatchSummary:
     explanation: tuple[str, ...]
     employer_id: str = ""
     expires_at: datetime | None = None
+    withdrawal_reason: str = ""  # set on a withdrawal's message: why the offer ended
 
     @classmethod
     def of(cls, n: Notification) -> MatchSummary:
@@ -315,6 +317,32 @@ def deliveries_for(
             next_attempt_at=now,
         )
         for channel, target in channel_targets(profile)
+    ]
+
+
+def withdrawal_deliveries(
+    notification: Notification, told: Sequence[Delivery], reason: str, now: datetime
+) -> list[Delivery]:
+    """A withdrawal's messages: on each channel and to each address the proposal went out
+    on (or is going out on), so whoever was told of the offer hears why it ended. A proposal
+    still held for a digest is dropped from it instead, so it gets none."""
+    summary = replace(MatchSummary.of(notification), withdrawal_reason=reason)
+    return [
+        Delivery(
+            delivery_id=delivery_id(p.coordinator_id, p.match_id, p.channel, WITHDRAWN_EVENT),
+            coordinator_id=p.coordinator_id,
+            match_id=p.match_id,
+            channel=p.channel,
+            event_type=WITHDRAWN_EVENT,
+            target=p.target,
+            status=DeliveryStatus.PENDING,
+            matches=(summary,),
+            created_at=now,
+            next_attempt_at=now,
+        )
+        for p in told
+        if p.event_type == PROPOSED_EVENT
+        and p.status in (DeliveryStatus.PENDING, DeliveryStatus.SENT)
     ]
 
 

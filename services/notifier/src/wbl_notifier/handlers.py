@@ -22,6 +22,7 @@ from wbl_notifier.domain import (
     OpeningSummary,
     deliveries_for,
     notifications_for,
+    withdrawal_deliveries,
 )
 from wbl_notifier.links import ActionLink, Decision, Signer
 from wbl_notifier.store import Cursor, NotifierStore
@@ -114,6 +115,20 @@ class Notifier:
                 await self._record(
                     w.match_id, NotificationStatus.WITHDRAWN, f"withdrawn: {w.reason}"
                 )
+                await self._tell_withdrawal(w.match_id, w.school_id, w.reason)
+
+    async def _tell_withdrawal(self, match_id: str, school_id: str, reason: str) -> None:
+        """Whoever was sent the offer is sent why it ended (keyed: once, whatever replays)."""
+        now = self.clock()
+        deliveries: list[Delivery] = []
+        for profile in await self.store.coordinators_of(school_id):
+            notification = await self.store.notification(profile.coordinator_id, match_id)
+            if notification is None or notification.status is not NotificationStatus.WITHDRAWN:
+                continue  # never told, or a decision that crossed the withdrawal stands
+            told = await self.store.deliveries_of(profile.coordinator_id, [match_id])
+            deliveries += withdrawal_deliveries(notification, told, reason, now)
+        if deliveries and await self.store.add_deliveries(deliveries):
+            self.on_deliveries()
 
     async def _notify(
         self, notifications: list[Notification], coordinators: list[CoordinatorProfile]

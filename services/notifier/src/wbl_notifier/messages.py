@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from wbl_notifier.domain import (
     DIGEST_EVENT,
     REMINDER_EVENT,
+    WITHDRAWN_EVENT,
     Delivery,
     MatchSummary,
     OpeningSummary,
@@ -78,6 +79,9 @@ def subject(delivery: Delivery, openings: dict[str, OpeningSummary] | None = Non
             f"WBL placements: reminder, the offer for student {match.student_ref} ({what}) "
             f"ends {when(match.expires_at)}"
         )[:250]
+    if delivery.event_type == WITHDRAWN_EVENT:
+        what = opening.title if opening else f"an opening in {match.career_field}"
+        return f"WBL placements: offer withdrawn, student {match.student_ref} ({what})"[:250]
     if opening is None:
         return f"WBL placements: new match for an opening in {match.career_field}"
     who = f"{opening.title} at {opening.employer_name}" if opening.employer_name else opening.title
@@ -95,6 +99,7 @@ def email_message(
     context = {
         "digest": delivery.event_type == DIGEST_EVENT,
         "reminder": delivery.event_type == REMINDER_EVENT,
+        "withdrawn": delivery.event_type == WITHDRAWN_EVENT,
         "matches": [
             match_text(m, links[m.match_id], known.get(m.opening_id)) for m in delivery.matches
         ],
@@ -142,6 +147,7 @@ def _match_json(
         "employer_id": match.employer_id,
         "expires_at": None if match.expires_at is None else match.expires_at.isoformat(),
         "inbox_url": links.inbox,
+        **({"withdrawal_reason": match.withdrawal_reason} if match.withdrawal_reason else {}),
     }
 
 

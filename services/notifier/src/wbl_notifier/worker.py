@@ -31,10 +31,12 @@ from wbl_notifier.adapters import DeliveryError, Mailer, PermanentDeliveryError,
 from wbl_notifier.domain import (
     DIGEST_EVENT,
     REMINDER_EVENT,
+    WITHDRAWN_EVENT,
     AttemptClaim,
     Channel,
     Delivery,
     DeliveryStatus,
+    NotificationStatus,
     backoff_s,
     carries_all,
     digests_due,
@@ -208,7 +210,7 @@ class DeliveryWorker:
     async def attempt(self, delivery: Delivery, claim: AttemptClaim) -> Delivery:
         """Make the claimed attempt and record it: sent; failed for good; or due again
         after the backoff."""
-        if await self._stale_reminder(delivery):
+        if await self._stale_reminder(delivery) or await self._overruled_withdrawal(delivery):
             cancelled = replace(delivery, status=DeliveryStatus.CANCELLED)
             await self.store.finish(cancelled, self.clock())
             self.metrics.count(delivery.channel.value, cancelled.status.value)
@@ -247,6 +249,14 @@ class DeliveryWorker:
             )
             await self._dead_letter(outcome)
         return outcome
+
+    async def _overruled_withdrawal(self, delivery: Delivery) -> bool:
+        """A withdrawal's message is not sent once a decision that crossed it stands (the
+        coordinator confirmed or declined; registry kept that)."""
+        if delivery.event_type != WITHDRAWN_EVENT:
+            return False
+        now = await self.store.notification(delivery.coordinator_id, delivery.match_id)
+        return now is not None and now.status is not NotificationStatus.WITHDRAWN
 
     async def _stale_reminder(self, delivery: Delivery) -> bool:
         if delivery.event_type != REMINDER_EVENT:

@@ -111,6 +111,13 @@ function toggle(label, controls, open, onClick, id) {
   return b;
 }
 
+function whyEnded(n) {
+  // A withdrawn offer says why it ended, in the matcher's plain words.
+  if (n.status !== "withdrawn") return [];
+  const entry = (n.history || []).find((h) => h.startsWith("withdrawn: "));
+  return entry ? [el("p", { class: "why-ended" }, `Why it ended: ${entry.slice(11)}`)] : [];
+}
+
 function ends(n) {
   // An offer holds its seat until it ends: say when, and what happens then.
   if (n.status !== "proposed" || !n.expires_at) return [];
@@ -142,7 +149,7 @@ function card(n) {
                   el("time", { datetime: n.created_at }, new Date(n.created_at).toLocaleString()));
   // The decision comes right after the summary, its deadline under it: on a phone the
   // buttons are on the first screen.
-  const parts = [title, badge, meta, ...why(n), ...result(n), ...actions(n), ...ends(n), ...explanation(n),
+  const parts = [title, badge, meta, ...whyEnded(n), ...why(n), ...result(n), ...actions(n), ...ends(n), ...explanation(n),
                  ...student(n)];
   const sent = (n.deliveries || []).map((d) =>
     `${d.channel}: ${d.status}${d.attempts ? ` after ${d.attempts} attempt(s)` : ""}` +
