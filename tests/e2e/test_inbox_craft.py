@@ -244,7 +244,7 @@ async def test_a_withdrawn_offer_says_why_it_ended_and_asks_for_no_decision(
         page = await browser.new_page(viewport=DESKTOP)
         await sign_in(page, system, setup["token"])
         await page.get_by_label("Show").select_option("")  # all matches, withdrawn too
-        await register_student(http, system, setup["token"], setup["school"], "Maya")
+        student = await register_student(http, system, setup["token"], setup["school"], "Maya")
         item = page.locator("li.item").first
         await expect(item.get_by_role("button", name="Confirm placement")).to_be_visible(
             timeout=60_000
@@ -258,3 +258,9 @@ async def test_a_withdrawn_offer_says_why_it_ended_and_asks_for_no_decision(
         await expect(item.get_by_role("button", name="Confirm placement")).to_have_count(0)
         await page.screenshot(path=str(SCREENSHOTS / "inbox-withdrawn-desktop.png"), full_page=True)
         await no_axe_violations(page, "a withdrawn offer")
+        # Back in the free pool, Maya would take the seat of a later test's opening.
+        gone = await http.post(
+            f"{system.registry}/v1/students/{student}/withdraw",
+            headers={"Authorization": f"Bearer {setup['token']}"},
+        )
+        assert gone.is_success, gone.text
