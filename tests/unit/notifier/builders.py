@@ -6,7 +6,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from wbl_notifier.domain import Notification, NotificationStatus
-from wbl_schemas.events import MatchProposal, OpeningSnapshot, Place
+from wbl_notifier.messages import MatchLinks
+from wbl_schemas.events import (
+    CoordinatorProfile,
+    MatchProposal,
+    NotificationChannels,
+    OpeningSnapshot,
+    Place,
+)
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -68,3 +75,19 @@ def opening_snapshot(version: int = 1, **changes: Any) -> OpeningSnapshot:
         "min_age": 16,
     }
     return OpeningSnapshot.model_validate(fields | changes)
+
+
+def coordinator_profile(digest: str = "immediate") -> CoordinatorProfile:
+    """coo_1 of sch_1, with an email address and a webhook."""
+    return CoordinatorProfile(
+        coordinator_id="coo_1",
+        version=1,
+        school_ids=("sch_1",),
+        channels=NotificationChannels(
+            email="c@school.example.org", webhook_url="https://hooks.example.org/x", digest=digest
+        ),
+    )
+
+
+def match_links(match_id: str) -> MatchLinks:
+    return MatchLinks(f"https://x/inbox#match-{match_id}", "https://x/c", "https://x/d")

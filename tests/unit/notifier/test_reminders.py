@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.unit.notifier.builders import T0, notification
+from tests.unit.notifier.builders import T0, coordinator_profile, match_links, notification
 from wbl_notifier.domain import (
     REMINDER_EVENT,
     Channel,
@@ -23,10 +23,9 @@ from wbl_notifier.domain import (
     reminders_due,
 )
 from wbl_notifier.lease import Lease
-from wbl_notifier.messages import MatchLinks, email_message, webhook_body
+from wbl_notifier.messages import email_message, webhook_body
 from wbl_notifier.reminders import Reminders
 from wbl_notifier.store import InMemoryNotifierStore
-from wbl_schemas.events import CoordinatorProfile, NotificationChannels
 
 pytestmark = pytest.mark.unit
 
@@ -36,21 +35,6 @@ BEFORE = timedelta(hours=48)
 def offer(match_id: str, ends_in: timedelta | None, coordinator_id: str = "coo_1") -> Notification:
     expires = None if ends_in is None else T0 + ends_in
     return replace(notification(match_id, coordinator_id), expires_at=expires)
-
-
-def profile(digest: str = "immediate") -> CoordinatorProfile:
-    return CoordinatorProfile(
-        coordinator_id="coo_1",
-        version=1,
-        school_ids=("sch_1",),
-        channels=NotificationChannels(
-            email="c@school.example.org", webhook_url="https://hooks.example.org/x", digest=digest
-        ),
-    )
-
-
-def links(match_id: str) -> MatchLinks:
-    return MatchLinks(f"https://x/inbox#match-{match_id}", "https://x/c", "https://x/d")
 
 
 def test_only_undecided_offers_inside_the_window_and_not_yet_reminded_are_due() -> None:
@@ -70,8 +54,12 @@ def test_only_undecided_offers_inside_the_window_and_not_yet_reminded_are_due() 
 
 
 def test_a_reminder_is_keyed_per_coordinator_match_and_channel_and_skips_the_digest() -> None:
-    first = reminder_deliveries(offer("mat_1", timedelta(hours=5)), profile("daily"), T0)
-    again = reminder_deliveries(offer("mat_1", timedelta(hours=5)), profile("daily"), T0)
+    first = reminder_deliveries(
+        offer("mat_1", timedelta(hours=5)), coordinator_profile("daily"), T0
+    )
+    again = reminder_deliveries(
+        offer("mat_1", timedelta(hours=5)), coordinator_profile("daily"), T0
+    )
     assert [d.channel for d in first] == [Channel.EMAIL, Channel.WEBHOOK]
     assert {d.status for d in first} == {DeliveryStatus.PENDING}  # not held for a digest
     assert {d.event_type for d in first} == {REMINDER_EVENT}
@@ -79,15 +67,17 @@ def test_a_reminder_is_keyed_per_coordinator_match_and_channel_and_skips_the_dig
 
 
 def test_a_pending_reminder_is_stale_once_its_offer_ended() -> None:
-    [email, _] = reminder_deliveries(offer("mat_1", timedelta(hours=5)), profile(), T0)
+    [email, _] = reminder_deliveries(offer("mat_1", timedelta(hours=5)), coordinator_profile(), T0)
     assert not reminder_stale(email, set(), T0)
     assert reminder_stale(email, {"mat_1"}, T0)
     assert reminder_stale(email, set(), T0 + timedelta(hours=5))
 
 
 def test_the_reminder_says_which_offer_when_it_ends_and_what_happens_then() -> None:
-    [email, hook] = reminder_deliveries(offer("mat_1", timedelta(hours=5)), profile(), T0)
-    message = email_message(email, {"mat_1": links("mat_1")}, "https://x/inbox", "n@x.org")
+    [email, hook] = reminder_deliveries(
+        offer("mat_1", timedelta(hours=5)), coordinator_profile(), T0
+    )
+    message = email_message(email, {"mat_1": match_links("mat_1")}, "https://x/inbox", "n@x.org")
     assert message["Subject"] == (
         "WBL placements: reminder, the offer for student stu_mat_1 (opening opn_1) ends "
         "Monday 2 March 2026 at 14:00 UTC"
@@ -95,14 +85,14 @@ def test_the_reminder_says_which_offer_when_it_ends_and_what_happens_then() -> N
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "the seat goes to the next student" in text
     assert "opn_1" in text and "stu_mat_1" in text and "Monday 2 March 2026 at 14:00 UTC" in text
-    body = json.loads(webhook_body(hook, {"mat_1": links("mat_1")}, "https://x/inbox"))
+    body = json.loads(webhook_body(hook, {"mat_1": match_links("mat_1")}, "https://x/inbox"))
     assert body["event_type"] == "OfferExpiring"
     assert body["matches"][0]["expires_at"] == "2026-03-02T14:00:00+00:00"
 
 
 async def test_a_sweep_reminds_each_coordinator_once_and_never_a_decided_offer() -> None:
     store = InMemoryNotifierStore()
-    await store.save_coordinator(profile())
+    await store.save_coordinator(coordinator_profile())
     await store.add_notifications(
         [offer("mat_1", timedelta(hours=3)), offer("mat_2", timedelta(hours=3))]
     )

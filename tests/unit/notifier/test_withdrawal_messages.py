@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.unit.notifier.builders import T0, notification
+from tests.unit.notifier.builders import T0, coordinator_profile, match_links, notification
 from wbl_notifier.domain import (
     PROPOSED_EVENT,
     REMINDER_EVENT,
@@ -19,32 +19,16 @@ from wbl_notifier.domain import (
     delivery_id,
     withdrawal_deliveries,
 )
-from wbl_notifier.messages import MatchLinks, email_message, webhook_body
-from wbl_schemas.events import CoordinatorProfile, NotificationChannels
+from wbl_notifier.messages import email_message, webhook_body
 
 pytestmark = pytest.mark.unit
 
 REASON = "The employer closed this opening before it was decided."
 
 
-def profile(digest: str = "immediate") -> CoordinatorProfile:
-    return CoordinatorProfile(
-        coordinator_id="coo_1",
-        version=1,
-        school_ids=("sch_1",),
-        channels=NotificationChannels(
-            email="c@school.example.org", webhook_url="https://hooks.example.org/x", digest=digest
-        ),
-    )
-
-
-def links(match_id: str) -> MatchLinks:
-    return MatchLinks(f"https://x/inbox#{match_id}", "https://x/confirm", "https://x/decline")
-
-
 def test_a_withdrawal_goes_on_each_channel_the_offer_went_on() -> None:
     n = notification("mat_1")
-    told = deliveries_for(n, profile(), T0)
+    told = deliveries_for(n, coordinator_profile(), T0)
     sent = withdrawal_deliveries(n, told, REASON, T0)
     assert {(d.channel, d.target) for d in sent} == {(d.channel, d.target) for d in told}
     assert all(d.event_type == WITHDRAWN_EVENT for d in sent)
@@ -58,14 +42,14 @@ def test_a_withdrawal_goes_on_each_channel_the_offer_went_on() -> None:
 
 def test_an_offer_still_held_for_a_digest_gets_no_withdrawal_message() -> None:
     n = notification("mat_1")
-    held = deliveries_for(n, profile("daily"), T0)
+    held = deliveries_for(n, coordinator_profile("daily"), T0)
     assert all(d.status is DeliveryStatus.HELD for d in held)
     assert withdrawal_deliveries(n, held, REASON, T0) == []
 
 
 def test_only_the_proposal_itself_counts_as_having_been_told() -> None:
     n = notification("mat_1")
-    [email, _] = deliveries_for(n, profile(), T0)
+    [email, _] = deliveries_for(n, coordinator_profile(), T0)
     reminder = replace(email, event_type=REMINDER_EVENT)
     assert withdrawal_deliveries(n, [reminder], REASON, T0) == []
     assert email.event_type == PROPOSED_EVENT
@@ -74,25 +58,25 @@ def test_only_the_proposal_itself_counts_as_having_been_told() -> None:
 def test_the_withdrawal_message_says_why_and_offers_no_decision() -> None:
     n = notification("mat_1")
     email, hook = sorted(
-        withdrawal_deliveries(n, deliveries_for(n, profile(), T0), REASON, T0),
+        withdrawal_deliveries(n, deliveries_for(n, coordinator_profile(), T0), REASON, T0),
         key=lambda d: d.channel != Channel.EMAIL,
     )
-    message = email_message(email, {"mat_1": links("mat_1")}, "https://x/inbox", "n@x.org")
+    message = email_message(email, {"mat_1": match_links("mat_1")}, "https://x/inbox", "n@x.org")
     assert message["Subject"] == (
         "WBL placements: offer withdrawn, student stu_mat_1 (an opening in cybersecurity)"
     )
     for kind in ("plain", "html"):
         text = message.get_body((kind,)).get_content()  # type: ignore[union-attr]
         assert REASON in text
-        assert "https://x/confirm" not in text and "https://x/decline" not in text
-    body = json.loads(webhook_body(hook, {"mat_1": links("mat_1")}, "https://x/inbox"))
+        assert "https://x/c" not in text and "https://x/d" not in text
+    body = json.loads(webhook_body(hook, {"mat_1": match_links("mat_1")}, "https://x/inbox"))
     assert body["event_type"] == "MatchWithdrawn"
     assert body["matches"][0]["withdrawal_reason"] == REASON
 
 
 def test_other_messages_carry_no_withdrawal_reason() -> None:
     n = notification("mat_1")
-    [_, hook] = deliveries_for(n, profile(), T0)
-    body = json.loads(webhook_body(hook, {"mat_1": links("mat_1")}, "https://x/inbox"))
+    [_, hook] = deliveries_for(n, coordinator_profile(), T0)
+    body = json.loads(webhook_body(hook, {"mat_1": match_links("mat_1")}, "https://x/inbox"))
     assert "withdrawal_reason" not in body["matches"][0]
     assert MatchSummary.of(n).withdrawal_reason == ""

@@ -296,26 +296,38 @@ def channel_targets(profile: CoordinatorProfile) -> list[tuple[Channel, str]]:
     return targets
 
 
+def keyed_delivery(
+    coordinator_id: str,
+    channel: Channel,
+    target: str,
+    event_type: str,
+    status: DeliveryStatus,
+    match: MatchSummary,
+    now: datetime,
+) -> Delivery:
+    """One match's message, its id derived from its key (so every replica makes the same)."""
+    return Delivery(
+        delivery_id=delivery_id(coordinator_id, match.match_id, channel, event_type),
+        coordinator_id=coordinator_id,
+        match_id=match.match_id,
+        channel=channel,
+        event_type=event_type,
+        target=target,
+        status=status,
+        matches=(match,),
+        created_at=now,
+        next_attempt_at=now,
+    )
+
+
 def deliveries_for(
     notification: Notification, profile: CoordinatorProfile, now: datetime
 ) -> list[Delivery]:
     """A proposal's messages to one coordinator: sent now, or held for a daily digest."""
     status = DeliveryStatus.HELD if profile.channels.digest == "daily" else DeliveryStatus.PENDING
+    match = MatchSummary.of(notification)
     return [
-        Delivery(
-            delivery_id=delivery_id(
-                profile.coordinator_id, notification.match_id, channel, PROPOSED_EVENT
-            ),
-            coordinator_id=profile.coordinator_id,
-            match_id=notification.match_id,
-            channel=channel,
-            event_type=PROPOSED_EVENT,
-            target=target,
-            status=status,
-            matches=(MatchSummary.of(notification),),
-            created_at=now,
-            next_attempt_at=now,
-        )
+        keyed_delivery(profile.coordinator_id, channel, target, PROPOSED_EVENT, status, match, now)
         for channel, target in channel_targets(profile)
     ]
 
@@ -327,19 +339,9 @@ def withdrawal_deliveries(
     on (or is going out on), so whoever was told of the offer hears why it ended. A proposal
     still held for a digest is dropped from it instead, so it gets none."""
     summary = replace(MatchSummary.of(notification), withdrawal_reason=reason)
+    pending, event = DeliveryStatus.PENDING, WITHDRAWN_EVENT
     return [
-        Delivery(
-            delivery_id=delivery_id(p.coordinator_id, p.match_id, p.channel, WITHDRAWN_EVENT),
-            coordinator_id=p.coordinator_id,
-            match_id=p.match_id,
-            channel=p.channel,
-            event_type=WITHDRAWN_EVENT,
-            target=p.target,
-            status=DeliveryStatus.PENDING,
-            matches=(summary,),
-            created_at=now,
-            next_attempt_at=now,
-        )
+        keyed_delivery(p.coordinator_id, p.channel, p.target, event, pending, summary, now)
         for p in told
         if p.event_type == PROPOSED_EVENT
         and p.status in (DeliveryStatus.PENDING, DeliveryStatus.SENT)
@@ -385,21 +387,9 @@ def reminder_deliveries(
 ) -> list[Delivery]:
     """A reminder's messages: sent at once also to daily-digest coordinators, since a
     digest could arrive after the offer ended. Keyed like every delivery, so one each."""
+    match, pending = MatchSummary.of(notification), DeliveryStatus.PENDING
     return [
-        Delivery(
-            delivery_id=delivery_id(
-                profile.coordinator_id, notification.match_id, channel, REMINDER_EVENT
-            ),
-            coordinator_id=profile.coordinator_id,
-            match_id=notification.match_id,
-            channel=channel,
-            event_type=REMINDER_EVENT,
-            target=target,
-            status=DeliveryStatus.PENDING,
-            matches=(MatchSummary.of(notification),),
-            created_at=now,
-            next_attempt_at=now,
-        )
+        keyed_delivery(profile.coordinator_id, channel, target, REMINDER_EVENT, pending, match, now)
         for channel, target in channel_targets(profile)
     ]
 
