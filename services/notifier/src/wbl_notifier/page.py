@@ -1,4 +1,6 @@
-"""The coordinator's inbox page: plain HTML and a small script, served by notifier.
+"""The coordinator's workspace pages (the inbox first): plain HTML and small scripts, served
+by notifier. Every page extends `workspace.html` (sign-in, who is signed in, the navigation)
+and loads `workspace.js` (the token, calls to this origin) before its own script.
 
 The page keeps the coordinator's token in sessionStorage (gone when the tab closes; never a
 cookie, so no request carries it implicitly and cross-site request forgery has nothing to
@@ -8,6 +10,7 @@ allow `connect-src 'self'` only."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -33,12 +36,30 @@ SECURITY_HEADERS = {
 }
 
 
+@dataclass(frozen=True)
+class WorkspacePage:
+    path: str
+    label: str  # in the navigation
+    title: str  # the page's heading
+    template: str
+
+
+INBOX = WorkspacePage("/inbox", "Inbox", "Match inbox", "inbox.html")
+# The navigation, in its order: each page of the workspace adds itself here.
+PAGES = (INBOX,)
+
+
 def html(body: str, status_code: int = 200) -> HTMLResponse:
     return HTMLResponse(body, status_code=status_code, headers=SECURITY_HEADERS)
 
 
+def workspace_page(page: WorkspacePage, **context: object) -> HTMLResponse:
+    template = TEMPLATES.get_template(page.template)
+    return html(template.render(page=page, pages=PAGES, **context))
+
+
 def inbox_page(action: ActionLink | None = None, link: str | None = None) -> HTMLResponse:
-    return html(TEMPLATES.get_template("inbox.html").render(action=action, link=link))
+    return workspace_page(INBOX, action=action, link=link)
 
 
 @router.get("/inbox", response_class=HTMLResponse)

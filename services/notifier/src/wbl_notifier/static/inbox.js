@@ -1,12 +1,11 @@
-// The coordinator's inbox: sign in with the token (sessionStorage), list match proposals over
+// The coordinator's inbox (signed in through workspace.js): list match proposals over
 // the HTTP API (whether or not the live stream connects), confirm or decline them through
 // notifier (which forwards to registry with the token) after a confirmation step, and follow
 // changes live over server-sent events. Text goes in with textContent only.
 "use strict";
 
-const TOKEN_KEY = "wbl.coordinator-token";
+const { $, api, problemText, announce, el } = wbl;
 const PAGE_SIZE = 100; // the inbox API's pages, newest first; "Load older" asks for the next
-const $ = (id) => document.getElementById(id);
 const items = new Map(); // match_id -> inbox item, as shown
 const arrived = new Map(); // new matches heard live, shown only when the reader asks
 // What the reader opened or typed survives every re-render: kept here, not in the DOM.
@@ -15,36 +14,6 @@ const ui = { explained: new Set(), student: new Map(), shown: new Set(), asking:
 let stream = null;
 let retryMs = 1000;
 let older = null; // the next page's URL (the inbox API's Link rel=next), or null
-
-function token() { return sessionStorage.getItem(TOKEN_KEY); }
-
-async function api(path, options = {}) {
-  const headers = { Authorization: `Bearer ${token()}`, ...(options.headers || {}) };
-  if (options.body) headers["Content-Type"] = "application/json";
-  let response;
-  try { response = await fetch(path, { ...options, headers }); }
-  catch (_) { return { ok: false, status: 0, body: { detail: "the server cannot be reached" } }; }
-  let body = null;
-  try { body = await response.json(); } catch (_) { body = null; }
-  if (response.status === 401) signOut("Your token was not accepted. Sign in again.");
-  return { ok: response.ok, status: response.status, body, link: response.headers.get("Link") };
-}
-
-function problemText(result) {
-  const b = result.body || {};
-  return b.detail || b.title || `the request failed (HTTP ${result.status})`;
-}
-
-function announce(text) { $("live").textContent = text; }
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") node.className = v; else node.setAttribute(k, v);
-  }
-  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(c));
-  return node;
-}
 
 const STATUS_TEXT = { proposed: "awaiting your decision", confirmed: "confirmed",
                       declined: "declined", withdrawn: "withdrawn by the matcher" };
@@ -263,7 +232,7 @@ async function showStudent(n) {
 
 function decidedBy(n) {
   if (!n.decided_by) return "";
-  return n.decided_by === (window.me && window.me.coordinator_id) ? " by you" : ` by coordinator ${n.decided_by}`;
+  return n.decided_by === (wbl.me() && wbl.me().coordinator_id) ? " by you" : ` by coordinator ${n.decided_by}`;
 }
 
 async function decide(matchId, decision, link, button, note) {
@@ -354,7 +323,7 @@ async function loadOlder() {
 }
 
 async function connect() {
-  if (!token()) return;
+  if (!wbl.token()) return;
   const result = await api("/v1/inbox/stream-tickets", { method: "POST" });
   if (!result.ok) { return reconnectLater(); }
   stream = new EventSource(result.body.stream_url);
@@ -373,38 +342,20 @@ function reconnectLater() {
   retryMs = Math.min(retryMs * 2, 30000);
 }
 
-async function showWho() {
-  const result = await api("/v1/inbox/me");
-  if (!result.ok) return;
-  window.me = result.body;
-  const schools = result.body.school_ids.join(", ");
-  $("who").textContent = `Signed in as ${result.body.name || result.body.coordinator_id} · ` +
-    `school${result.body.school_ids.length === 1 ? "" : "s"} ${schools}`;
-}
-
 function showSignedIn() {
-  $("sign-in").hidden = true;
   $("inbox").hidden = false;
-  $("sign-out").hidden = false;
   const step = $("confirm-step");
   if (step) { step.hidden = false; $("confirm-step-go").focus(); } else { $("main").focus(); }
-  showWho();
   loadInbox(); // the list comes over HTTP whether or not the stream connects
   connect();
 }
 
-function signOut(message) {
-  sessionStorage.removeItem(TOKEN_KEY);
+function signedOut() {
   if (stream) { stream.close(); stream = null; }
   items.clear();
   arrived.clear();
   older = null;
-  $("who").textContent = "";
   $("inbox").hidden = true;
-  $("sign-out").hidden = true;
-  $("sign-in").hidden = false;
-  $("sign-in-error").textContent = message || "";
-  $("token").focus();
 }
 
 function wireConfirmStep() {
@@ -422,25 +373,10 @@ function wireConfirmStep() {
   $("confirm-step-cancel").addEventListener("click", () => { step.hidden = true; $("main").focus(); });
 }
 
+wbl.start({ signedIn: showSignedIn, signedOut });
+
 document.addEventListener("DOMContentLoaded", () => {
-  $("sign-in-form").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
-    $("token").value = "";
-    const check = await api("/v1/inbox?size=1");
-    if (check.ok) showSignedIn();
-    else if (check.status !== 401) $("sign-in-error").textContent = problemText(check);
-  });
-  $("sign-out").addEventListener("click", () => signOut("Signed out."));
   $("status-filter").addEventListener("change", () => { ui.kept.clear(); render(); });
   $("older").addEventListener("click", loadOlder);
   wireConfirmStep();
-  // A sign-in link (`/inbox#token=...`, as `make demo` prints) signs in; a fragment never
-  // reaches a server or a log, and it leaves the address bar at once.
-  const linked = new URLSearchParams(location.hash.slice(1)).get("token");
-  if (linked) {
-    sessionStorage.setItem(TOKEN_KEY, linked);
-    history.replaceState(null, "", location.pathname + location.search);
-  }
-  if (token()) showSignedIn();
 });
