@@ -12,12 +12,13 @@ import pytest
 
 from wbl_registry.agreements import (
     AgreementTerms,
-    Party,
+    Signatory,
     Signature,
     agreement_hash,
     agreement_pdf,
     agreement_text,
 )
+from wbl_registry.party_links import Party
 
 TERMS = AgreementTerms(
     match_id="mat_0123456789abcdef",
@@ -32,11 +33,11 @@ TERMS = AgreementTerms(
     hourly_wage=Decimal("16.50"),
     supervisor="Pat Lee, clinic manager",
     safety_training="OSHA 10-Hour General Industry; bloodborne pathogens",
-    parties=(
-        Party("school", "Dana Rivera", "Worcester Technical High School"),
-        Party("employer", "Pat Lee", "UMass Memorial Health"),
-        Party("student", "Zoë Núñez", "Zoë Núñez"),
-        Party("guardian", "Rosa Núñez", "Zoë Núñez"),
+    signatories=(
+        Signatory(Party.SCHOOL, "Dana Rivera", "Worcester Technical High School"),
+        Signatory(Party.EMPLOYER, "Pat Lee", "UMass Memorial Health"),
+        Signatory(Party.STUDENT, "Zoë Núñez", "Zoë Núñez"),
+        Signatory(Party.GUARDIAN, "Rosa Núñez", "Zoë Núñez"),
     ),
 )
 
@@ -69,7 +70,7 @@ def test_the_same_terms_give_the_same_text_and_hash() -> None:
         {"hourly_wage": Decimal("16.51")},
         {"ends_on": date(2027, 8, 28)},
         {"supervisor": "Sam Lee"},
-        {"parties": TERMS.parties[:3]},
+        {"signatories": TERMS.signatories[:3]},
     ],
 )
 def test_any_change_of_terms_changes_the_hash(change: dict[str, object]) -> None:
@@ -81,13 +82,13 @@ def test_terms_that_cannot_be_signed_are_refused() -> None:
     with pytest.raises(ValueError, match="ends before it starts"):
         dataclasses.replace(TERMS, ends_on=date(2027, 7, 5))
     with pytest.raises(ValueError, match="each party signs once"):
-        dataclasses.replace(TERMS, parties=(TERMS.parties[0], TERMS.parties[0]))
+        dataclasses.replace(TERMS, signatories=(TERMS.signatories[0], TERMS.signatories[0]))
 
 
 def test_the_pdf_holds_the_text_and_the_signatures_and_is_reproducible() -> None:
     text = agreement_text(TERMS)
     signed = (
-        Signature("school", "Dana Rivera", datetime(2027, 6, 1, 14, 5, tzinfo=UTC), "ab" * 32),
+        Signature(Party.SCHOOL, "Dana Rivera", datetime(2027, 6, 1, 14, 5, tzinfo=UTC), "ab" * 32),
     )
     issued = datetime(2027, 5, 28, 9, 0, tzinfo=UTC)
     pdf = agreement_pdf(text, issued, signed)

@@ -14,6 +14,8 @@ from decimal import Decimal
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from wbl_registry.party_links import Party
+
 TITLE = "Work-based learning training agreement"
 WORKERS_COMP = (
     "The employer covers the student under its workers' compensation insurance for the "
@@ -22,8 +24,8 @@ WORKERS_COMP = (
 
 
 @dataclass(frozen=True)
-class Party:
-    role: str  # "school", "employer", "student", "guardian"
+class Signatory:
+    party: Party
     name: str  # the person who signs
     acting_for: str  # the school's or employer's name; the student's name for a guardian
 
@@ -42,13 +44,13 @@ class AgreementTerms:
     hourly_wage: Decimal | None  # None: unpaid
     supervisor: str
     safety_training: str  # what the student is trained in before starting
-    parties: tuple[Party, ...]
+    signatories: tuple[Signatory, ...]
 
     def __post_init__(self) -> None:
         if self.ends_on < self.starts_on:
             raise ValueError("the placement ends before it starts")
-        roles = [p.role for p in self.parties]
-        if len(set(roles)) != len(roles):
+        parties = [s.party for s in self.signatories]
+        if len(set(parties)) != len(parties):
             raise ValueError("each party signs once")
 
 
@@ -74,7 +76,7 @@ def agreement_text(terms: AgreementTerms) -> str:
         "The parties below agree to these terms. The school's coordinator visits or calls the "
         "workplace during the placement; any party may end it early by telling the coordinator.",
         "",
-        *(f"Signed for the {p.role}: {p.name} ({p.acting_for})" for p in terms.parties),
+        *(f"Signed for the {s.party}: {s.name} ({s.acting_for})" for s in terms.signatories),
         "",
         f"Reference: {terms.match_id}",
     ]
@@ -87,7 +89,7 @@ def agreement_hash(text: str) -> str:
 
 @dataclass(frozen=True)
 class Signature:
-    role: str
+    party: Party
     name: str
     signed_at: datetime
     text_hash: str  # the agreement text this party read
@@ -113,7 +115,7 @@ def agreement_pdf(text: str, issued_at: datetime, signatures: tuple[Signature, .
         pdf.set_font("Helvetica", size=10)
         for s in signatures:
             line = (
-                f"{s.role}: {s.name}, {s.signed_at:%d %B %Y %H:%M} UTC, text SHA-256 {s.text_hash}"
+                f"{s.party}: {s.name}, {s.signed_at:%d %B %Y %H:%M} UTC, text SHA-256 {s.text_hash}"
             )
             pdf.multi_cell(0, 5, _latin1(line), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     return bytes(pdf.output())
