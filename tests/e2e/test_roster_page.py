@@ -96,10 +96,10 @@ async def school(system: System) -> AsyncIterator[School]:
             "Wes": await register(http, system, name, token, "Wes", career_fields=[EMPTY_FIELD]),
         }
 
-        async def both_offered() -> dict[str, Any] | None:
+        async def both_offered() -> dict[str, Any]:
             found = await placements(http, system, token)
             offered = [n for n in ("Olga", "Pia") if found[n]["state"] == "offered"]
-            return found if len(offered) == 2 else None
+            return found if len(offered) == 2 else {}
 
         found = await eventually(both_offered, within=60, what="two offers")
         confirmed = await http.post(
