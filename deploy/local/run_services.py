@@ -105,6 +105,8 @@ def service_env(config: infra.Config, base: Mapping[str, str]) -> dict[str, str]
         env.setdefault(f"{service.prefix}MONGO__URI", config.mongo_url)
         env.setdefault(f"{service.prefix}HTTP__PORT", str(service.default_port))
     env.setdefault("WBL_NOTIFIER_REGISTRY__URL", SERVICES[0].url(env))
+    env.setdefault("WBL_MATCHER_REGISTRY__URL", SERVICES[0].url(env))
+    env.setdefault("WBL_NOTIFIER_MATCHER__URL", SERVICES[1].url(env))
     # A local system is development: webhook receivers may run on this machine.
     env.setdefault("WBL_REGISTRY_WEBHOOK_LOOPBACK", "true")
     # Local webhook receivers listen on this machine; deployments leave loopback refused.
@@ -112,6 +114,8 @@ def service_env(config: infra.Config, base: Mapping[str, str]) -> dict[str, str]
     # The notifier checks every coordinator token it is shown at registry, from loopback
     # here: registry does not count those refusals against it (the notifier limits its own).
     env.setdefault("WBL_REGISTRY_HTTP__RATE_LIMITS__EXEMPT", '["127.0.0.1"]')
+    # Likewise the roster's why-not at the matcher: the notifier throttles each coordinator.
+    env.setdefault("WBL_MATCHER_HTTP__RATE_LIMITS__EXEMPT", '["127.0.0.1"]')
     return env
 
 

@@ -23,6 +23,7 @@ from wbl_common.web import PROBLEM
 from wbl_matcher.app import create_app as create_matcher
 from wbl_matcher.config import MatcherSettings
 from wbl_matcher.why_not import WhyNotCache
+from wbl_matcher.why_not_words import Names
 from wbl_notifier.adapters import CoordinatorIdentity
 from wbl_notifier.app import create_app as create_notifier
 from wbl_notifier.config import NotifierSettings
@@ -70,6 +71,7 @@ class _NoRound:
 def matcher_app() -> FastAPI:
     app = create_matcher(MatcherSettings.model_validate({"WBL_ADMIN_TOKEN": ADMIN}))
     app.state.matcher = SimpleNamespace(store=_NoRound(), related={}, why_not_cache=WhyNotCache())
+    app.state.names = Names({})
     return app
 
 

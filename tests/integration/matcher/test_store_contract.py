@@ -289,6 +289,12 @@ async def test_standing_and_seats_view_answer_a_why_not(store: MatcherStore) -> 
     await store.record_decline("s_early", "o1")  # a decline seen before the profile
     early = await store.standing("s_early")
     assert early is not None and (early.profile, early.withdrawn) == (None, False)
+    # Whose student, for a coordinator's why-not: kept after a withdrawal, unknown before a profile.
+    assert (s1.school_id, s4.school_id, early.school_id) == (
+        student_v("s1", 1).school_id,
+        student_v("s4", 1).school_id,
+        None,
+    )
 
     view = await store.seats_view({CYBER})
     assert [o.opening_id for o in view.openings] == ["o1"]  # o2 closed, o3 in another field

@@ -294,3 +294,32 @@ async def test_seats_are_counted_on_reading_an_opening(store: RegistryStore) -> 
     await store.take_seat(opening.id, "mat_a")
     [listed] = await store.openings_of("emp_1", None, None, 0, 10)
     assert (listed.seats_remaining, listed.seat_holders) == (1, ("mat_a", "mat_b"))
+
+
+async def test_the_roster_reads_names_of_a_school_and_matches_of_students(
+    store: RegistryStore,
+) -> None:
+    """What the roster reads: each student's id and name (by id), and their matches with
+    the status the facts give them."""
+    (ana, ana_event), (ben, ben_event), (far, far_event) = (
+        new_student(),
+        new_student(),
+        new_student("sch_2"),
+    )
+    for student, event in ((ana, ana_event), (ben, ben_event), (far, far_event)):
+        await store.add_student(student, event)
+    await store.replace_student(withdraw_student(ben), ben_event)
+    entries = await store.roster_entries(["sch_1"], None)
+    assert [e.student_id for e in entries] == sorted([ana.id, ben.id])
+    assert {e.first_name for e in entries} == {ana.person.first_name}
+    assert [e.student_id for e in await store.roster_entries(["sch_1"], "active")] == [ana.id]
+    opening = await new_opening(store, 1)
+    kept, gone = match_of(ana.id, opening.id), match_of(far.id, opening.id, "sch_2")
+    await store.save_proposals([kept, gone])
+    await store.record_withdrawals([(gone.id, "the employer closed the opening")])
+    assert [(m.id, m.status) for m in await store.matches_of_students([ana.id])] == [
+        (kept.id, MatchStatus.PROPOSED)
+    ]
+    statuses = {m.id: m.status for m in await store.matches_of_students([ana.id, far.id])}
+    assert statuses == {kept.id: MatchStatus.PROPOSED, gone.id: MatchStatus.WITHDRAWN}
+    assert await store.matches_of_students([]) == []

@@ -25,6 +25,8 @@ def create_app(settings: MatcherSettings) -> FastAPI:
         async with bootstrap(settings) as service:
             app.state.matcher = service.matcher
             app.state.runtime = service.runtime
+            app.state.directory = service.directory
+            app.state.names = service.names
             yield
 
     app = FastAPI(

@@ -6,6 +6,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import httpx
+
+from wbl_common.directory import RegistryDirectory
 from wbl_common.lease import Lease
 from wbl_common.metrics import RoundMetrics
 from wbl_common.runtime import Runtime, open_runtime
@@ -13,6 +16,7 @@ from wbl_common.workers import open_workers
 from wbl_matcher.config import MatcherSettings
 from wbl_matcher.handlers import Matcher
 from wbl_matcher.store import MongoMatcherStore
+from wbl_matcher.why_not_words import Names
 from wbl_schemas import topics
 from wbl_schemas.reference import load_reference
 from wbl_schemas.topics import TOPIC_SPECS
@@ -24,6 +28,8 @@ SPECS = {spec.name: spec for spec in TOPIC_SPECS}
 class MatcherService:
     matcher: Matcher
     runtime: Runtime
+    directory: RegistryDirectory  # vouches for coordinator tokens (why-not)
+    names: Names  # reference codes to names, for the coordinator's why-not
 
 
 @contextlib.asynccontextmanager
@@ -31,14 +37,18 @@ async def bootstrap(settings: MatcherSettings) -> AsyncIterator[MatcherService]:
     async with (
         open_runtime(settings.consumer_name, settings.kafka, settings.mongo) as runtime,
         open_workers(settings.rounds) as round_workers,
+        httpx.AsyncClient(
+            base_url=settings.registry.url, timeout=settings.registry.timeout_s
+        ) as registry_http,
     ):
         store = MongoMatcherStore(runtime.db)
         await store.ensure_indexes()
+        reference = load_reference()
         rounds_lease = runtime.keep_lease(Lease(runtime.db, "rounds"))
         relay = runtime.relay_outbox(store.outbox, ("proposals", "season"))
         matcher = Matcher(
             store=store,
-            related=load_reference().related_fields,
+            related=reference.related_fields,
             seed=settings.lottery_seed,
             written=relay.wake,
             lease=rounds_lease,
@@ -55,4 +65,9 @@ async def bootstrap(settings: MatcherSettings) -> AsyncIterator[MatcherService]:
         runtime.consume(SPECS[topics.PLACEMENTS], matcher.on_placement_event)
         await runtime.start()
         runtime.spawn(lambda: matcher.run_rounds(settings.batch_window_ms / 1000), "rounds")
-        yield MatcherService(matcher=matcher, runtime=runtime)
+        directory = RegistryDirectory(
+            registry_http,
+            settings.registry.identity_cache_s,
+            settings.registry.unknown_token_cache_s,
+        )
+        yield MatcherService(matcher, runtime, directory, Names.of(reference))

@@ -43,6 +43,16 @@ class OfferSettings(BaseModel):
         return timedelta(seconds=self.grace_s)
 
 
+class RegistryClientSettings(BaseModel):
+    """Where coordinator tokens are checked (registry's `GET /v1/coordinators/me`), so that a
+    coordinator may ask why-not for their own schools' students."""
+
+    url: str = "http://127.0.0.1:8001"
+    timeout_s: float = Field(default=5.0, gt=0)
+    identity_cache_s: float = Field(default=60.0, ge=0)
+    unknown_token_cache_s: float = Field(default=30.0, ge=0)
+
+
 class MatcherSettings(ServiceSettings):
     model_config = settings_config("WBL_MATCHER_")
 
@@ -66,4 +76,5 @@ class MatcherSettings(ServiceSettings):
         "runs at a time, so one process is enough).",
     )
     offer: OfferSettings = OfferSettings()
+    registry: RegistryClientSettings = RegistryClientSettings()
     consumer_name: ConsumerName = "matcher"

@@ -329,6 +329,7 @@ class Standing:
     declined: frozenset[str] = frozenset()  # openings whose offer the coordinator declined
     placed_at: str | None = None
     offer: Proposal | None = None  # the open offer, if any
+    school_id: str | None = None  # None: no profile seen yet (only a decline, say)
 
 
 @dataclass(frozen=True)

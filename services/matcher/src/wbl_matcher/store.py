@@ -420,6 +420,7 @@ class MongoMatcherStore:
             declined=frozenset(doc.get("declined", [])),
             placed_at=placed["opening_id"] if placed else None,
             offer=head.current if head else None,
+            school_id=doc["profile"]["school_id"] if "profile" in doc else None,
         )
 
     async def seats_view(self, career_fields: set[str]) -> SeatsView:
@@ -709,6 +710,7 @@ class InMemoryMatcherStore:
             declined=frozenset(row.declined),
             placed_at=self.placements.get(student_id),
             offer=head.current if head else None,
+            school_id=row.profile.school_id if row.profile else None,
         )
 
     async def seats_view(self, career_fields: set[str]) -> SeatsView:

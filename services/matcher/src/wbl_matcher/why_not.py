@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from wbl_matcher.domain import (
     SeatsView,
@@ -18,6 +19,7 @@ from wbl_matcher.domain import (
 )
 from wbl_matcher.engine.rounds import WHY_NOT_MIN_RADIUS_KM, why_not_for_student
 from wbl_matcher.store import MatcherStore
+from wbl_matcher.why_not_words import Names, Verdict, verdict
 
 WHY_NOT_LIMIT = 10  # entries per answer, as rounds used to write
 CACHE_ENTRIES = 10_000  # answers kept per round (about 2 KiB each)
@@ -28,6 +30,9 @@ class WhyNotAnswer:
     student_id: str
     round_id: str | None  # the latest round; None before any round has run
     reasons: tuple[str, ...]
+    # For coordinators: whose student (None: no profile seen), and the answer in words.
+    school_id: str | None = field(default=None, compare=False)
+    words: Verdict | None = field(default=None, compare=False)
 
 
 class WhyNotCache:
@@ -112,6 +117,7 @@ async def why_not(
     related: Mapping[str, frozenset[str]],
     cache: WhyNotCache,
     student_id: str,
+    names: Names | None = None,
 ) -> WhyNotAnswer | None:
     """The answer for `student_id` as of the latest round (None: a student never seen)."""
     latest = await store.latest_round()
@@ -124,7 +130,25 @@ async def why_not(
         return None
     profile = standing.profile
     fields = expand(profile.career_fields, related) if profile is not None else set()
-    seats = await store.seats_view(fields) if fields else SeatsView(())
-    answer = WhyNotAnswer(student_id, round_id, reasons_for(standing, seats, related))
+    seats = await store.seats_view(fields | _offered_fields(standing)) if fields else SeatsView(())
+    season = await store.season()
+    now = datetime.now(UTC)
+    gathering = season.main_round_at if season.stage(now) == "gathering" else None
+    pending = latest is None or await _pending(store, profile.career_fields if profile else ())
+    words = verdict(standing, seats, related, names or Names({}), gathering, pending)
+    answer = WhyNotAnswer(
+        student_id, round_id, reasons_for(standing, seats, related), standing.school_id, words
+    )
     cache.put(answer)
     return answer
+
+
+def _offered_fields(standing: Standing) -> set[str]:
+    return {standing.offer.career_field} if standing.offer is not None else set()
+
+
+async def _pending(store: MatcherStore, career_fields: tuple[str, ...]) -> bool:
+    """Whether a change to one of these fields still waits for its round (the dirty marks a
+    round clears once it has solved them)."""
+    dirty = await store.dirty_fields()
+    return any(f in dirty for f in career_fields)

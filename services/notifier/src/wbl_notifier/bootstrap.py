@@ -28,6 +28,7 @@ from wbl_notifier.lease import Lease, MongoLeaseStore
 from wbl_notifier.links import Signer
 from wbl_notifier.outbound import AddressPolicy, VettedTransport
 from wbl_notifier.reminders import Reminders
+from wbl_notifier.roster import HttpRosterSources
 from wbl_notifier.store import MongoNotifierStore
 from wbl_notifier.worker import DeliveryPolicy, DeliveryWorker
 from wbl_schemas import topics
@@ -47,6 +48,7 @@ class NotifierService:
     store: MongoNotifierStore
     runtime: Runtime
     settings: NotifierSettings
+    roster: HttpRosterSources
 
 
 def delivery_policy(settings: NotifierSettings) -> DeliveryPolicy:
@@ -80,6 +82,9 @@ async def bootstrap(
         httpx.AsyncClient(
             base_url=settings.registry.url, timeout=settings.registry.timeout_s
         ) as registry_http,
+        httpx.AsyncClient(
+            base_url=settings.matcher.url, timeout=settings.matcher.timeout_s
+        ) as matcher_http,
         httpx.AsyncClient(
             transport=VettedTransport(AddressPolicy(settings.delivery.allow_loopback)),
             timeout=settings.delivery.webhook_timeout_s,
@@ -159,4 +164,5 @@ async def bootstrap(
             store=store,
             runtime=runtime,
             settings=settings,
+            roster=HttpRosterSources(registry_http, matcher_http),
         )

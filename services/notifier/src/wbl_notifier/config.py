@@ -31,6 +31,14 @@ class RegistryClientSettings(BaseModel):
     unknown_token_cache_s: float = Field(default=30.0, ge=0)
 
 
+class MatcherClientSettings(BaseModel):
+    """Where the roster's why-not is asked (the matcher's `POST /v1/students/why-not`), with
+    the coordinator's own token: the matcher checks it and the student's school."""
+
+    url: str = "http://127.0.0.1:8002"
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
 class SmtpSettings(BaseModel):
     """Outgoing mail. Without a host, email deliveries fail at once, visibly, in the inbox."""
 
@@ -107,6 +115,7 @@ class NotifierSettings(ServiceSettings):
     kafka: KafkaSettings = KafkaSettings()
     mongo: MongoSettings = MongoSettings(database="wbl_notifier")
     registry: RegistryClientSettings = RegistryClientSettings()
+    matcher: MatcherClientSettings = MatcherClientSettings()
     smtp: SmtpSettings = SmtpSettings()
     delivery: DeliverySettings = DeliverySettings()
     digest: DigestSettings = DigestSettings()

@@ -35,6 +35,7 @@ from wbl_registry.domain import (
     PreconditionFailed,
 )
 from wbl_registry.exports import csv_text
+from wbl_registry.handlers import RosterQuery
 from wbl_registry.models import (
     OPENING_PATCH_EXAMPLES,
     STUDENT_PATCH_EXAMPLES,
@@ -57,6 +58,7 @@ from wbl_registry.models import (
     StudentPublic,
     WebhookSecretRotated,
 )
+from wbl_registry.roster import MAX_QUERY, PlacementState
 from wbl_schemas.reference import ReferenceEntry
 
 router = APIRouter(prefix="/v1")
@@ -632,14 +634,21 @@ async def list_students(
     status_filter: Annotated[
         Literal["active", "withdrawn"] | None, Query(alias="status", examples=["active"])
     ] = None,
+    placement: Annotated[PlacementState | None, Query(examples=["offered"])] = None,
+    search: Annotated[str, Query(alias="q", max_length=MAX_QUERY, examples=["Souza"])] = "",
+    order: Annotated[Literal["id", "name"], Query(examples=["name"])] = "id",
     page: Page = 1,
     size: Size = 50,
 ) -> list[StudentPublic]:
-    """Paged by `page` and `size`; see the `Link` and `X-Total-Count` headers."""
-    found = await registry.students_of(coordinator, status_filter, page, size)
-    total = await registry.count_students_of(coordinator, status_filter)
+    """Each with its `placement`: where the student stands (confirmed, offered, declined or
+    none) and the opening and employer it is about. Filter by `status`, by `placement`, and
+    search with `q` (part of a name, any case, or the start of a student reference); `order`
+    by `id` or by `name` (last name, first name). Paged by `page` and `size`; see the `Link`
+    and `X-Total-Count` headers."""
+    query = RosterQuery(status_filter, placement, search, order)
+    rows, total = await registry.roster(coordinator, query, page, size)
     page_headers(request, response, total, page, size)
-    return [StudentPublic.of(s) for s in found]
+    return [StudentPublic.listed(row) for row in rows]
 
 
 @router.get(
@@ -654,10 +663,11 @@ async def get_student(
     registry: RegistryDep,
     response: Response,
 ) -> StudentPublic:
-    """The `ETag` header names this version: send it back as `If-Match` with a PATCH."""
+    """The `ETag` header names this version: send it back as `If-Match` with a PATCH.
+    `placement` says where the student stands."""
     student = await attempt(registry.student_for(coordinator, student_id))
     response.headers["ETag"] = etag(student.version)
-    return StudentPublic.of(student)
+    return StudentPublic.listed((await registry.roster_rows([student]))[0])
 
 
 @router.patch(

@@ -53,6 +53,13 @@ from wbl_registry.domain import (
     unknown_schools,
     withdraw_student,
 )
+from wbl_registry.roster import (
+    PlacementState,
+    StudentPlacement,
+    by_name,
+    matches_query,
+    placements_by_student,
+)
 from wbl_registry.store import RegistryStore, SeatTaken
 from wbl_schemas.events import (
     AnyEvent,
@@ -124,6 +131,30 @@ class Placement:
     match: Match
     student: Student | None
     coordinator: Coordinator | None
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    """A student with where they stand in placement and, for an offer, a placement or a
+    declined offer, which opening at which employer."""
+
+    student: Student
+    placement: StudentPlacement
+    opening: Opening | None = None
+    employer_name: str = ""
+
+
+@dataclass(frozen=True)
+class RosterQuery:
+    status: str | None = None  # active, withdrawn; None: both
+    placement: PlacementState | None = None
+    search: str = ""  # a name, part of one, or the start of a student reference
+    order: str = "id"  # "id" or "name" (last name, first name)
+
+    @property
+    def plain(self) -> bool:
+        """Answerable by the database's paging alone."""
+        return self.placement is None and not self.search.strip() and self.order == "id"
 
 
 @dataclass
@@ -481,6 +512,53 @@ class Registry:
 
     async def count_students_of(self, coordinator: Coordinator, status: str | None) -> int:
         return await self.store.count_students_of(coordinator.school_ids, status)
+
+    async def roster(
+        self, coordinator: Coordinator, query: RosterQuery, page: int, size: int
+    ) -> tuple[list[RosterRow], int]:
+        """A page of the coordinator's students with where each stands, and how many match
+        the query. A search, a placement filter or ordering by name reads the schools' names
+        (and, to filter, their matches), then only the page's students in full."""
+        schools, skip = coordinator.school_ids, (page - 1) * size
+        if query.plain:
+            students = await self.store.students_of(schools, query.status, skip, size)
+            total = await self.store.count_students_of(schools, query.status)
+            return await self.roster_rows(students), total
+        entries = [
+            e
+            for e in await self.store.roster_entries(schools, query.status)
+            if matches_query(e, query.search)
+        ]
+        if query.order == "name":
+            entries = by_name(entries)
+        if query.placement is not None:
+            every = await self.store.matches_of_schools(schools, None, 0, 0)
+            states = placements_by_student([e.student_id for e in entries], every, self.clock())
+            entries = [e for e in entries if states[e.student_id].state == query.placement]
+        students = await self.store.students_by_id([e.student_id for e in entries][skip:][:size])
+        return await self.roster_rows(students), len(entries)
+
+    async def roster_rows(self, students: Sequence[Student]) -> list[RosterRow]:
+        """Each student's placement, and the opening and employer it is about."""
+        matches = await self.store.matches_of_students([s.id for s in students])
+        placements = placements_by_student([s.id for s in students], matches, self.clock())
+        wanted = {p.match.opening_id for p in placements.values() if p.match is not None}
+        openings = {o.id: o for o in [await self.store.opening(i) for i in sorted(wanted)] if o}
+        employers = {
+            e.id: e.name
+            for e in [
+                await self.store.employer(i)
+                for i in sorted({o.employer_id for o in openings.values()})
+            ]
+            if e
+        }
+        rows = []
+        for s in students:
+            placement = placements[s.id]
+            opening = openings.get(placement.match.opening_id) if placement.match else None
+            employer = employers.get(opening.employer_id, "") if opening else ""
+            rows.append(RosterRow(s, placement, opening, employer))
+        return rows
 
     async def update_student(
         self,

@@ -21,7 +21,8 @@ from wbl_registry.domain import (
     StudentPlan,
     age_on,
 )
-from wbl_registry.handlers import Placement, StudentApplication
+from wbl_registry.handlers import Placement, RosterRow, StudentApplication
+from wbl_registry.roster import PlacementState
 from wbl_schemas.events import (
     HiringPreferences,
     Language,
@@ -377,6 +378,44 @@ STUDENT_PATCH_EXAMPLES = {
 }
 
 
+class PlacementPublic(BaseModel):
+    """Where the student stands in placement, and the opening it is about."""
+
+    state: PlacementState = Field(
+        description="`confirmed` (placed), `offered` (an offer awaits your decision), "
+        "`declined` (you declined an offer; no other offer now) or `none` (no offer now: "
+        "waiting for a round, or unmatched; the matcher's why-not tells which)"
+    )
+    match_id: str | None = Field(default=None, description="The match the state is about")
+    opening_id: str | None = None
+    opening_title: str | None = None
+    employer_name: str | None = None
+    town: str | None = Field(default=None, description="None when the opening is remote")
+    remote: bool = False
+    expires_at: datetime | None = Field(
+        default=None, description="An offer's deadline for your decision"
+    )
+    decided_by: str | None = Field(default=None, description="Who confirmed or declined it")
+
+    @classmethod
+    def of(cls, row: RosterRow) -> PlacementPublic:
+        match, opening = row.placement.match, row.opening
+        if match is None:
+            return cls(state=row.placement.state)
+        terms = opening.terms if opening else None
+        return cls(
+            state=row.placement.state,
+            match_id=match.id,
+            opening_id=match.opening_id,
+            opening_title=terms.title if terms else None,
+            employer_name=row.employer_name or None,
+            town=terms.location.town if terms and terms.location and not terms.remote else None,
+            remote=bool(terms and terms.remote),
+            expires_at=match.expires_at if row.placement.state == PlacementState.OFFERED else None,
+            decided_by=match.decided_by,
+        )
+
+
 class StudentPublic(StudentCreate):
     """Returned only to coordinators of the student's school."""
 
@@ -386,6 +425,15 @@ class StudentPublic(StudentCreate):
     status: Literal["active", "withdrawn"]
     version: int
     age_at_start: int = Field(description="Age on available_from")
+    placement: PlacementPublic | None = Field(
+        default=None,
+        description="Where the student stands in placement (in `GET` answers: the list "
+        "and one student)",
+    )
+
+    @classmethod
+    def listed(cls, row: RosterRow) -> StudentPublic:
+        return cls.of(row.student).model_copy(update={"placement": PlacementPublic.of(row)})
 
     @classmethod
     def of(cls, student: Student) -> StudentPublic:

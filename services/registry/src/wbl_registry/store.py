@@ -38,6 +38,7 @@ from wbl_registry.domain import (
     Student,
     match_status,
 )
+from wbl_registry.roster import RosterEntry
 from wbl_schemas.envelope import Envelope
 
 T = TypeVar("T")
@@ -130,6 +131,12 @@ class RegistryStore(Protocol):
 
     async def count_students_of(self, school_ids: Sequence[str], status: str | None) -> int: ...
 
+    async def roster_entries(
+        self, school_ids: Sequence[str], status: str | None
+    ) -> list[RosterEntry]:
+        """Every student of the schools (of that status), by id: names only."""
+        ...
+
     async def replace_student(self, student: Student, event: Envelope) -> bool:
         """As `replace_opening`; raises AlreadyRegistered if the new email is taken."""
         ...
@@ -175,6 +182,10 @@ class RegistryStore(Protocol):
         ...
 
     async def match(self, match_id: str) -> Match | None: ...
+
+    async def matches_of_students(self, student_ids: Sequence[str]) -> list[Match]:
+        """Every match of these students, with its status."""
+        ...
 
     async def matches_of_schools(
         self, school_ids: Sequence[str], status: str | None, skip: int, limit: int
@@ -501,6 +512,16 @@ class MongoRegistryStore:
             _filter({"school_id": _one_of(school_ids)}, status)
         )
 
+    async def roster_entries(
+        self, school_ids: Sequence[str], status: str | None
+    ) -> list[RosterEntry]:
+        query = _filter({"school_id": _one_of(school_ids)}, status)
+        projection = {"person.first_name": 1, "person.last_name": 1}
+        return [
+            RosterEntry(doc["_id"], doc["person"]["first_name"], doc["person"]["last_name"])
+            async for doc in self.students.find(query, projection).sort("_id", ASCENDING)
+        ]
+
     async def replace_student(self, student: Student, event: Envelope) -> bool:
         before = await self.student(student.id)
         moved = before is not None and email_key(
@@ -658,6 +679,12 @@ class MongoRegistryStore:
                 )
             )
         return found
+
+    async def matches_of_students(self, student_ids: Sequence[str]) -> list[Match]:
+        if not student_ids:
+            return []
+        cursor = self.matches.find({"student_id": _one_of(student_ids)}).sort("_id", ASCENDING)
+        return await self._with_facts(await cursor.to_list(None))
 
     async def matches_of_schools(
         self, school_ids: Sequence[str], status: str | None, skip: int, limit: int
@@ -868,6 +895,14 @@ class InMemoryRegistryStore:
         )
         return _page(found, skip, limit)
 
+    async def roster_entries(
+        self, school_ids: Sequence[str], status: str | None
+    ) -> list[RosterEntry]:
+        return [
+            RosterEntry(s.id, s.person.first_name, s.person.last_name)
+            for s in await self.students_of(school_ids, status, 0, 0)
+        ]
+
     async def replace_student(self, student: Student, event: Envelope) -> bool:
         if self._email_taken(student):
             raise AlreadyRegistered()
@@ -941,6 +976,10 @@ class InMemoryRegistryStore:
     async def match(self, match_id: str) -> Match | None:
         found = self.matches.get(match_id)
         return self._with_facts(found) if found else None
+
+    async def matches_of_students(self, student_ids: Sequence[str]) -> list[Match]:
+        wanted = set(student_ids)
+        return self._matches(lambda m: m.student_id in wanted, 0, 0)
 
     async def matches_of_schools(
         self, school_ids: Sequence[str], status: str | None, skip: int, limit: int
