@@ -45,8 +45,10 @@ class WorkspacePage:
 
 
 INBOX = WorkspacePage("/inbox", "Inbox", "Match inbox", "inbox.html")
+CLASS_LISTS = WorkspacePage("/class-lists", "Class lists", "Class lists", "class_lists.html")
+SETTINGS = WorkspacePage("/settings", "Settings", "Notification settings", "settings.html")
 # The navigation, in its order: each page of the workspace adds itself here.
-PAGES = (INBOX,)
+PAGES = (INBOX, CLASS_LISTS, SETTINGS)
 
 
 def html(body: str, status_code: int = 200) -> HTMLResponse:
@@ -65,6 +67,24 @@ def inbox_page(action: ActionLink | None = None, link: str | None = None) -> HTM
 @router.get("/inbox", response_class=HTMLResponse)
 async def inbox() -> Response:
     return inbox_page()
+
+
+@router.get("/class-lists", response_class=HTMLResponse)
+async def class_lists(request: Request) -> Response:
+    limit: int = request.app.state.class_list_max_bytes
+    return workspace_page(CLASS_LISTS, max_bytes=limit, max_size=size_in_words(limit))
+
+
+@router.get("/settings", response_class=HTMLResponse)
+async def settings() -> Response:
+    return workspace_page(SETTINGS)
+
+
+def size_in_words(size: int) -> str:
+    """4194304 -> '4 MB': binary megabytes, as file managers show sizes."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.3g} MB"
+    return f"{size / 1024:.3g} KB"
 
 
 @router.get("/inbox/act", response_class=HTMLResponse)
