@@ -79,8 +79,13 @@ async def workspace() -> AsyncIterator[Workspace]:
         yield Workspace(http, registry)
 
 
-def csv_upload(body: bytes, **params: str) -> dict[str, object]:
-    return {"content": body, "headers": {"Content-Type": "text/csv"}, "params": params}
+async def upload(http: httpx.AsyncClient, body: bytes, **params: str) -> httpx.Response:
+    return await http.post(
+        "/v1/inbox/class-lists",
+        content=body,
+        headers={"Content-Type": "text/csv"},
+        params=params,
+    )
 
 
 async def test_a_class_list_goes_to_registry_with_the_token_and_comes_back_as_it_was(
@@ -89,7 +94,7 @@ async def test_a_class_list_goes_to_registry_with_the_token_and_comes_back_as_it
     workspace.registry.answer = httpx.Response(
         200, json={"counts": {"registered": 1}}, headers={"Content-Type": "application/json"}
     )
-    answer = await workspace.http.post("/v1/inbox/class-lists", **csv_upload(CSV))  # type: ignore[arg-type]
+    answer = await upload(workspace.http, CSV)
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"counts": {"registered": 1}}
     assert answer.headers["cache-control"] == "no-store"
@@ -110,7 +115,7 @@ async def test_the_errors_file_and_a_busy_registry_pass_through(workspace: Works
         text="line,column,student,message\n3,grade,Ana Souza,too high\n",
         headers={"Content-Type": "text/csv; charset=utf-8"},
     )
-    errors = await workspace.http.post("/v1/inbox/class-lists", **csv_upload(CSV, format="csv"))  # type: ignore[arg-type]
+    errors = await upload(workspace.http, CSV, format="csv")
     assert errors.headers["content-type"].startswith("text/csv")
     assert errors.text.splitlines()[1] == "3,grade,Ana Souza,too high"
     assert workspace.registry.seen[0].url.params["format"] == "csv"
@@ -119,7 +124,7 @@ async def test_the_errors_file_and_a_busy_registry_pass_through(workspace: Works
         json={"detail": "busy"},
         headers={"Retry-After": "2", "Content-Type": "application/problem+json"},
     )
-    busy = await workspace.http.post("/v1/inbox/class-lists", **csv_upload(CSV))  # type: ignore[arg-type]
+    busy = await upload(workspace.http, CSV)
     assert busy.status_code == 503 and busy.headers["retry-after"] == "2"
 
 
@@ -138,7 +143,7 @@ async def test_the_errors_file_and_a_busy_registry_pass_through(workspace: Works
 async def test_what_is_plainly_not_a_class_list_is_refused_here(
     workspace: Workspace, body: bytes, says: str
 ) -> None:
-    refused = await workspace.http.post("/v1/inbox/class-lists", **csv_upload(body))  # type: ignore[arg-type]
+    refused = await upload(workspace.http, body)
     assert refused.status_code == 422, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
     [error] = refused.json()["errors"]
@@ -150,12 +155,9 @@ async def test_a_class_list_has_its_own_size_limit_and_other_requests_keep_their
     workspace: Workspace,
 ) -> None:
     large = CSV + b"x" * (80_000 - len(CSV))  # over the general 64 KiB, under the list's
-    taken = await workspace.http.post("/v1/inbox/class-lists", **csv_upload(large))  # type: ignore[arg-type]
+    taken = await upload(workspace.http, large)
     assert taken.status_code == 200, taken.text
-    too_large = await workspace.http.post(
-        "/v1/inbox/class-lists",
-        **csv_upload(CSV + b"x" * CLASS_LIST_LIMIT),  # type: ignore[arg-type]
-    )
+    too_large = await upload(workspace.http, CSV + b"x" * CLASS_LIST_LIMIT)
     assert too_large.status_code == 413
     assert str(CLASS_LIST_LIMIT) in too_large.json()["detail"]
     settings = await workspace.http.patch(
@@ -222,9 +224,7 @@ async def test_a_new_webhook_secret_is_the_signed_in_coordinators_own(
 
 async def test_registry_out_of_reach_is_a_503(workspace: Workspace) -> None:
     workspace.registry.down = True
-    assert (
-        await workspace.http.post("/v1/inbox/class-lists", **csv_upload(CSV))
-    ).status_code == 503  # type: ignore[arg-type]
+    assert (await upload(workspace.http, CSV)).status_code == 503
     assert (await workspace.http.get("/v1/inbox/class-lists/columns")).status_code == 503
 
 

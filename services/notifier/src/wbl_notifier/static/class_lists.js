@@ -12,8 +12,10 @@ let sent = null; // the File last uploaded, for its errors' download
 
 function plural(n, one, many) { return `${n} ${n === 1 ? one : many}`; }
 
+function sentence(text) { return text.charAt(0).toUpperCase() + text.slice(1); }
+
 function fileError(text) {
-  $("class-file-error").textContent = text;
+  $("class-file-error").textContent = sentence(text);
   $("class-file").setAttribute("aria-invalid", text ? "true" : "false");
 }
 
@@ -98,12 +100,16 @@ function showResults(name, body) {
            `${refused} not registered.`);
 }
 
+// Explicit roles keep these tables tables when a phone's CSS stacks each row as a card
+// (a display change can drop a table's semantics); each cell carries its header to show.
+function cell(label, text) { return el("td", { role: "cell", "data-label": label }, text); }
+
 function errorRow(e) {
-  return el("tr", {},
-    el("td", {}, String(e.row)),
-    el("td", {}, e.student || "(no name)"),
-    el("td", {}, e.field === "<row>" ? "the whole row" : e.field),
-    el("td", {}, e.message));
+  return el("tr", { role: "row" },
+    cell("Line", String(e.row)),
+    cell("Student", e.student || "(no name)"),
+    cell("Column", e.field === "<row>" ? "the whole row" : e.field),
+    cell("Problem", e.message));
 }
 
 // A name for a download, from the uploaded file's: letters, digits, - and _ only.
@@ -154,11 +160,11 @@ async function loadColumns() {
     return;
   }
   columns = result.body;
-  $("columns-body").replaceChildren(...columns.map((c) => el("tr", {},
-    el("th", { scope: "row" }, c.column),
-    el("td", {}, c.required ? "required" : "optional"),
-    el("td", {}, c.meaning),
-    el("td", {}, c.example))));
+  $("columns-body").replaceChildren(...columns.map((c) => el("tr", { role: "row" },
+    el("th", { scope: "row", role: "rowheader", "data-label": "Column" }, c.column),
+    cell("Needed", c.required ? "required" : "optional"),
+    cell("What it holds", c.meaning),
+    cell("Example", c.example))));
 }
 
 function wireDrop() {

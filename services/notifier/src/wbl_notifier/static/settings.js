@@ -64,8 +64,9 @@ async function save() {
   if (result.ok) {
     version = result.headers.get("ETag");
     show(result.body);
-    said("Saved. Matches from now on are sent this way (the change reaches the notifier " +
-         "within seconds); messages already sent stay as they were.", "ok");
+    said("Saved. Matches that arrive from now on are sent this way (the change reaches " +
+         "the notifier within seconds). Messages already sent stay as they were, and " +
+         "matches already held for today's digest still go in it.", "ok");
     $("settings-result").focus();
     if (result.body.webhook_secret) showSecret(result.body.webhook_secret, "first");
     return;
@@ -82,7 +83,7 @@ async function save() {
   const placed = errors.filter((e) => FIELDS[e.field]);
   for (const e of placed) {
     const f = FIELDS[e.field];
-    $(f.error).textContent = e.message;
+    $(f.error).textContent = e.message.charAt(0).toUpperCase() + e.message.slice(1);
     $(f.input).setAttribute("aria-invalid", "true");
   }
   if (placed.length) {
@@ -99,9 +100,10 @@ async function save() {
 function showSecret(secret, why) {
   $("secret-section").hidden = false;
   $("secret-lead").textContent = why === "first"
-    ? "Your webhook's signing secret (shown only now, copy it into your receiver):"
-    : "Your new signing secret (shown only now, copy it into your receiver):";
+    ? "Your webhook's signing secret, shown only now: copy it into your receiver."
+    : "Your new signing secret, shown only now: copy it into your receiver.";
   $("secret-value").textContent = secret;
+  $("secret-previous").hidden = true;
   $("secret-shown").hidden = false;
   $("secret-shown").focus();
 }
@@ -115,7 +117,9 @@ async function rotate() {
   }
   const until = new Date(result.body.previous_valid_until).toLocaleString();
   showSecret(result.body.webhook_secret, "rotated");
-  $("secret-lead").textContent += ` The previous one also signs until ${until}.`;
+  $("secret-previous").textContent = `The previous secret also signs until ${until}: ` +
+                                     "switch your receiver before then.";
+  $("secret-previous").hidden = false;
 }
 
 document.addEventListener("DOMContentLoaded", () => {
