@@ -16,13 +16,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Download, Page, expect
+from playwright.async_api import Browser, Download, Page, ViewportSize, expect
 
 from tests.e2e.conftest import System
-from tests.e2e.test_inbox_craft import DESKTOP, PHONE, no_axe_violations
+from tests.e2e.test_inbox_craft import DESKTOP, no_axe_violations
 from tests.e2e.test_inbox_page import SCREENSHOTS, browser
 
 pytestmark = pytest.mark.e2e
+PHONE = ViewportSize(width=360, height=780)  # the narrowest phone the pages are made for
 __all__ = ["browser"]  # the fixture, shared
 
 FIELD = "marine-service-technology"  # no test posts openings here: these students take no seat
@@ -126,6 +127,10 @@ async def test_a_bad_list_then_the_corrected_one_then_the_same_again(
             await sign_in_at(page, system, "/class-lists", token)
             await expect(page.get_by_role("heading", level=1)).to_have_text("Class lists")
             await expect(page.locator("#columns-body tr")).to_have_count(18, timeout=20_000)
+            await page.get_by_text("Each column, and an example").click()
+            await expect(
+                page.get_by_role("table", name="The columns of a class list")
+            ).to_be_visible()
             await no_axe_violations(page, "the class-list page before an upload")
             await page.screenshot(path=str(SCREENSHOTS / "class-lists-phone.png"), full_page=True)
 

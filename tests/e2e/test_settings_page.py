@@ -11,14 +11,15 @@ import secrets
 
 import httpx
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, ViewportSize, expect
 
 from tests.e2e.conftest import System
 from tests.e2e.test_class_list_page import no_sideways_scroll, sign_in_at
-from tests.e2e.test_inbox_craft import DESKTOP, PHONE, no_axe_violations
+from tests.e2e.test_inbox_craft import DESKTOP, no_axe_violations
 from tests.e2e.test_inbox_page import SCREENSHOTS, browser
 
 pytestmark = pytest.mark.e2e
+PHONE = ViewportSize(width=360, height=780)  # the narrowest phone the pages are made for
 __all__ = ["browser"]  # the fixture, shared
 
 
