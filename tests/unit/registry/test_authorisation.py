@@ -123,6 +123,12 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
         None,
         expect(FOR_COORDINATORS, coordinator_x=200, coordinator_y=200),
     ),
+    (
+        "PATCH",
+        "/v1/coordinators/me",
+        {"channels": {"digest": "daily"}},
+        expect(FOR_COORDINATORS, coordinator_x=200, coordinator_y=200),
+    ),
     ("POST", "/v1/openings", opening_body(), expect(FOR_EMPLOYERS, employer_a=201, employer_b=201)),
     ("GET", "/v1/openings", None, expect(FOR_EMPLOYERS, employer_a=200, employer_b=200)),
     ("GET", "/v1/openings/{opening}", None, expect(FOR_EMPLOYERS, employer_a=200, employer_b=404)),
@@ -196,7 +202,7 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
     ("GET", "/v1/admin/parked-events", None, expect(FOR_ADMIN, admin=200)),
     *[
         ("GET", f"/v1/reference/{kind}", None, {role: 200 for role in ROLES})
-        for kind in ("career-fields", "programs", "credentials", "schools")
+        for kind in ("career-fields", "programs", "credentials", "schools", "class-list-columns")
     ],
 ]
 

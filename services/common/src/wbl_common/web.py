@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import structlog
@@ -224,17 +224,19 @@ class BodyLimit:
     from Content-Length, and while reading for chunked bodies, which declare no length
     (the receive that crosses the limit raises, so at most one more chunk is held)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, paths: Mapping[str, int] | None = None) -> None:
         self.app = app
-        self.limit = limit
+        self.default = limit
+        self.paths = dict(paths or {})  # an upload endpoint's own, larger limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.paths.get(scope["path"], self.default)
         declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, receive, send)
+        if declared.isdigit() and int(declared) > limit:
+            await self._refuse(limit, scope, receive, send)
             return
         seen = 0
         started = False
@@ -243,8 +245,8 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise BodyTooLarge(self.limit)
+            if seen > limit:
+                raise BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -257,16 +259,17 @@ class BodyLimit:
         except BodyTooLarge:  # raised outside a route (routes answer it as problem+json)
             if started:
                 raise
-            await self._refuse(scope, receive, send)
+            await self._refuse(limit, scope, receive, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(413, "Content Too Large", f"bodies are limited to {self.limit} bytes")
+    async def _refuse(self, limit: int, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(413, "Content Too Large", f"bodies are limited to {limit} bytes")
         await response(scope, receive, send)
 
 
-def install_body_limit(app: FastAPI, limit: int) -> None:
-    """Every service bounds its request bodies; the outermost middleware but metrics'."""
-    app.add_middleware(BodyLimit, limit=limit)
+def install_body_limit(app: FastAPI, limit: int, paths: Mapping[str, int] | None = None) -> None:
+    """Every service bounds its request bodies; the outermost middleware but metrics'.
+    `paths`: a limit of their own for the paths named (exactly), such as an upload's."""
+    app.add_middleware(BodyLimit, limit=limit, paths=paths)
 
 
 def serve(app: FastAPI, http: HttpSettings) -> None:

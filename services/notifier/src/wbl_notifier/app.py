@@ -14,7 +14,7 @@ from wbl_common.metrics import install_http_metrics
 from wbl_common.ratelimit import install_rate_limits
 from wbl_common.settings import load_settings
 from wbl_common.web import install_body_limit, install_problem_handlers, ops_router, serve
-from wbl_notifier import api, page, roster_api
+from wbl_notifier import api, class_list_api, page, roster_api, settings_api
 from wbl_notifier.bootstrap import bootstrap
 from wbl_notifier.config import NotifierSettings
 from wbl_notifier.handlers import Decisions
@@ -28,6 +28,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
             app.state.directory = service.directory
             app.state.runtime = service.runtime
             app.state.signer = service.signer
+            app.state.account = service.account
             app.state.stream_poll_s = settings.stream_poll_s
             app.state.roster = service.roster
             app.state.decisions = Decisions(
@@ -48,9 +49,17 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     )
     install_docs(app)
     install_problem_handlers(app)
-    install_body_limit(app, settings.http.max_body_bytes)
+    install_body_limit(
+        app,
+        settings.http.max_body_bytes,
+        {class_list_api.CLASS_LISTS_PATH: settings.class_list_max_bytes},
+    )
     install_rate_limits(app, settings.http.rate_limits)
     install_http_metrics(app)
+    app.state.class_list_max_bytes = settings.class_list_max_bytes  # the page says it
+    # Before api's routes, whose `/inbox/{match_id}/{decision}` would take two-part paths.
+    app.include_router(class_list_api.router)
+    app.include_router(settings_api.router)
     app.include_router(api.router)
     app.include_router(roster_api.router)
     app.include_router(page.router)

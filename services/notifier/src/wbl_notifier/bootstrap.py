@@ -27,6 +27,7 @@ from wbl_notifier.handlers import Notifier
 from wbl_notifier.lease import Lease, MongoLeaseStore
 from wbl_notifier.links import Signer
 from wbl_notifier.outbound import AddressPolicy, VettedTransport
+from wbl_notifier.registry_account import RegistryAccount
 from wbl_notifier.reminders import Reminders
 from wbl_notifier.roster import HttpRosterSources
 from wbl_notifier.store import MongoNotifierStore
@@ -42,6 +43,7 @@ class NotifierService:
     notifier: Notifier
     directory: RegistryDirectory
     placements: RegistryPlacements
+    account: RegistryAccount
     signer: Signer
     worker: DeliveryWorker
     reminders: Reminders
@@ -158,6 +160,7 @@ async def bootstrap(
                 settings.registry.unknown_token_cache_s,
             ),
             placements=RegistryPlacements(registry_http),
+            account=RegistryAccount(registry_http, settings.registry.class_list_timeout_s),
             signer=signer,
             worker=worker,
             reminders=reminders,

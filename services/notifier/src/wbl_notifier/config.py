@@ -29,6 +29,8 @@ class RegistryClientSettings(BaseModel):
     identity_cache_s: float = Field(default=60.0, ge=0)
     # How long a token registry refused stays refused here without asking again.
     unknown_token_cache_s: float = Field(default=30.0, ge=0)
+    # Registry reads and stores a class list of up to 10,000 rows: give it longer.
+    class_list_timeout_s: float = Field(default=120.0, gt=0)
 
 
 class MatcherClientSettings(BaseModel):
@@ -128,6 +130,9 @@ class NotifierSettings(ServiceSettings):
     link_ttl_s: int = Field(default=7 * 86_400, ge=60)
     stream_ticket_ttl_s: int = Field(default=60, ge=5, le=3_600)
     stream_poll_s: float = Field(default=2.0, gt=0)
+    # The largest class list the workspace page uploads (a 10,000-row list is about 2 MB).
+    # Keep it below registry's WBL_REGISTRY_MAX_BODY_BYTES (5 MiB by default).
+    class_list_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     # Each coordinator's webhook secret is derived from it, as registry derives it.
     webhook_key: SecretStr = Field(validation_alias=AliasChoices("WBL_WEBHOOK_KEY"))
 

@@ -46,8 +46,10 @@ class WorkspacePage:
 
 INBOX = WorkspacePage("/inbox", "Inbox", "Match inbox", "inbox.html")
 STUDENTS = WorkspacePage("/students", "Students", "Your students", "students.html")
+CLASS_LISTS = WorkspacePage("/class-lists", "Class lists", "Class lists", "class_lists.html")
+SETTINGS = WorkspacePage("/settings", "Settings", "Notification settings", "settings.html")
 # The navigation, in its order: each page of the workspace adds itself here.
-PAGES = (INBOX, STUDENTS)
+PAGES = (INBOX, STUDENTS, CLASS_LISTS, SETTINGS)
 
 
 def html(body: str, status_code: int = 200) -> HTMLResponse:
@@ -71,6 +73,24 @@ async def inbox() -> Response:
 @router.get("/students", response_class=HTMLResponse)
 async def students() -> Response:
     return workspace_page(STUDENTS)
+
+
+@router.get("/class-lists", response_class=HTMLResponse)
+async def class_lists(request: Request) -> Response:
+    limit: int = request.app.state.class_list_max_bytes
+    return workspace_page(CLASS_LISTS, max_bytes=limit, max_size=size_in_words(limit))
+
+
+@router.get("/settings", response_class=HTMLResponse)
+async def settings() -> Response:
+    return workspace_page(SETTINGS)
+
+
+def size_in_words(size: int) -> str:
+    """4194304 -> '4 MB': binary megabytes, as file managers show sizes."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.3g} MB"
+    return f"{size / 1024:.3g} KB"
 
 
 @router.get("/inbox/act", response_class=HTMLResponse)

@@ -39,6 +39,7 @@ from wbl_registry.handlers import RosterQuery
 from wbl_registry.models import (
     OPENING_PATCH_EXAMPLES,
     STUDENT_PATCH_EXAMPLES,
+    ClassListColumn,
     ClassRegistration,
     CoordinatorCreate,
     CoordinatorCreated,
@@ -52,6 +53,7 @@ from wbl_registry.models import (
     OpeningCreate,
     OpeningPublic,
     OutcomePublic,
+    OwnSettingsUpdate,
     ParkedChangePublic,
     Reference,
     StudentCreate,
@@ -59,6 +61,7 @@ from wbl_registry.models import (
     WebhookSecretRotated,
 )
 from wbl_registry.roster import MAX_QUERY, PlacementState
+from wbl_schemas.events import NotificationChannels
 from wbl_schemas.reference import ReferenceEntry
 
 router = APIRouter(prefix="/v1")
@@ -253,9 +256,47 @@ async def create_coordinator(
     summary="Who this token belongs to",
     responses=errors(401, 403),
 )
-async def coordinator_me(coordinator: CurrentCoordinator) -> CoordinatorPublic:
-    """Other services (notifier) use it to check coordinator tokens."""
+async def coordinator_me(coordinator: CurrentCoordinator, response: Response) -> CoordinatorPublic:
+    """Other services (notifier) use it to check coordinator tokens. The `ETag` header names
+    this version: send it back as `If-Match` with `PATCH /v1/coordinators/me`."""
+    response.headers["ETag"] = etag(coordinator.version)
     return CoordinatorPublic.of(coordinator)
+
+
+@router.patch(
+    "/coordinators/me",
+    tags=["coordinators"],
+    summary="Change your own notification settings",
+    responses=errors(401, 403, 409, 412, 413, 422),
+)
+async def update_own_settings(
+    body: OwnSettingsUpdate,
+    coordinator: CurrentCoordinator,
+    registry: RegistryDep,
+    request: Request,
+    response: Response,
+) -> CoordinatorPublic:
+    """Email, webhook URL and digest (only the fields given change; `null` removes an email
+    or a webhook), checked as the admin's PATCH checks them; 422 for `school_ids` or `name`,
+    which only an administrator changes. `If-Match` with the ETag of `GET
+    /v1/coordinators/me`: 412 if the settings changed since; 409 if another change landed
+    while this one was written. `webhook_secret` is in the answer (once) when a webhook URL
+    is first set. Publishes CoordinatorUpdated: the notifier uses the new settings for what
+    it sends from then on."""
+    wanted = if_match_version(request)
+    try:
+        channels = NotificationChannels.model_validate(
+            body.channels.applied_to(coordinator.channels).model_dump()
+        )
+    except ValidationError as error:
+        raise RequestError.of(error) from None
+    revised, secret = await attempt(
+        registry.update_coordinator(
+            coordinator.id, None, None, channels, based_on=coordinator.version, if_match=wanted
+        )
+    )
+    response.headers["ETag"] = etag(revised.version)
+    return CoordinatorPublic.of(revised, secret)
 
 
 @router.post(
@@ -308,19 +349,27 @@ async def rotate_webhook_secret(
     "/coordinators/{coordinator_id}",
     tags=["admin"],
     summary="Change schools or channels",
-    responses=errors(401, 403, 404, 409, 413, 422),
+    responses=errors(401, 403, 404, 409, 412, 413, 422),
 )
 async def update_coordinator(
-    coordinator_id: CoordinatorId, body: CoordinatorUpdate, _: Admin, registry: RegistryDep
+    coordinator_id: CoordinatorId,
+    body: CoordinatorUpdate,
+    _: Admin,
+    registry: RegistryDep,
+    request: Request,
+    response: Response,
 ) -> CoordinatorPublic:
+    """`If-Match` (optional) with a version the coordinator had: 412 if it changed since."""
     coordinator, webhook_secret = await attempt(
         registry.update_coordinator(
             coordinator_id,
             body.name,
             tuple(body.school_ids) if body.school_ids is not None else None,
             body.channels,
+            if_match=if_match_version(request),
         )
     )
+    response.headers["ETag"] = etag(coordinator.version)
     return CoordinatorPublic.of(coordinator, webhook_secret)
 
 
@@ -851,3 +900,17 @@ async def schools(registry: RegistryDep) -> list[Reference]:
     """The schools coordinators and students may name (`school_ids`, `school_id`): reference
     data ops edit like the other lists (`schools.json` under `WBL_REFERENCE_DIR`)."""
     return _reference(registry.reference.schools)
+
+
+@router.get(
+    "/reference/class-list-columns",
+    tags=["reference"],
+    summary="The columns of a class list (CSV)",
+)
+async def class_list_columns() -> list[ClassListColumn]:
+    """In order: the header a class list's first line names (in any case; `;` or `,`
+    between cells), whether each is required, what it holds and a sample cell."""
+    return [
+        ClassListColumn(column=c.column, required=c.required, meaning=c.meaning, example=c.example)
+        for c in bulk.column_help()
+    ]

@@ -65,6 +65,47 @@ CSV_EXAMPLE = (
     "Worcester,42.27,-71.80,20,2027-06-01,2027-08-31,20,english-learners\n"
 )
 
+# What each column holds, in the words a class-list template's help shows (the notifier's
+# class-list page lists them, and builds its sample file from CSV_EXAMPLE's row).
+CSV_COLUMN_MEANINGS = {
+    "school_id": "Your school's id, as your account names it (such as sch_worcester_tech)",
+    "first_name": "The student's first name",
+    "last_name": "The student's last name",
+    "email": "The student's email address (one student per address at a school)",
+    "date_of_birth": "Date of birth, as YYYY-MM-DD",
+    "grade": "Grade, 9 to 14 (13 and 14: community college years)",
+    "program": "The student's program, as a code such as stem-tech-academy",
+    "career_fields": "Career field codes, most wanted first, separated by ';'",
+    "credentials": "Credentials held (such as osha-10-general), separated by ';'",
+    "languages": "Languages spoken, as two-letter codes separated by ';'",
+    "home_town": "The town the student lives in",
+    "home_lat": "Latitude of home (a rough one is enough), such as 42.27",
+    "home_lon": "Longitude of home, such as -71.80",
+    "max_commute_km": "How far the student can travel to a placement, in km",
+    "available_from": "First day the student can start, as YYYY-MM-DD",
+    "available_to": "Last day the student can work, as YYYY-MM-DD",
+    "hours_per_week": "Hours a week the student can work, 1 to 40",
+    "special_populations": "For the outcomes report only, separated by ';' (may be empty)",
+}
+assert tuple(CSV_COLUMN_MEANINGS) == CSV_COLUMNS
+
+
+@dataclass(frozen=True)
+class ColumnHelp:
+    column: str
+    required: bool
+    meaning: str
+    example: str
+
+
+def column_help() -> tuple[ColumnHelp, ...]:
+    """Every column in order: whether it is required, what it means, the example's cell."""
+    example = next(csv.reader(io.StringIO(CSV_EXAMPLE.splitlines()[1])))
+    return tuple(
+        ColumnHelp(column, column in CSV_REQUIRED, CSV_COLUMN_MEANINGS[column], cell)
+        for column, cell in zip(CSV_COLUMNS, example, strict=True)
+    )
+
 
 class ClassListError(ValueError):
     """The upload as a whole is unreadable (not a row of it)."""

@@ -280,16 +280,21 @@ class Registry:
         name: str | None,
         school_ids: tuple[str, ...] | None,
         channels: NotificationChannels | None,
+        based_on: int | None = None,
+        if_match: int | None = None,
     ) -> tuple[Coordinator, str | None]:
-        """The revised coordinator, and the webhook secret when a webhook is first set."""
+        """The revised coordinator, and the webhook secret when a webhook is first set.
+        `based_on`: the version the changes were merged onto (409 if it moved meanwhile);
+        `if_match`: the version the client read (412 if it moved)."""
         current = await self._active_coordinator(coordinator_id)
+        _same_version(current.version, "coordinator", based_on, if_match)
         if school_ids is not None:
             self._check_schools(school_ids, "school_ids")
         if channels is not None:
             self._check_channels(channels)
         revised = revise_coordinator(current, name, school_ids, channels)
         event = CoordinatorUpdated(producer=PRODUCER, payload=revised.profile())
-        self._stored(await self.store.replace_coordinator(revised, event), "coordinator")
+        self._stored(await self.store.replace_coordinator(revised, event), "coordinator", if_match)
         log.info("coordinator updated", coordinator_id=coordinator_id)
         first_webhook = current.channels.webhook_url is None
         return revised, self.webhook_secret(revised) if first_webhook else None

@@ -127,6 +127,38 @@ class CoordinatorUpdate(StrictModel):
     channels: NotificationChannels | None = None
 
 
+class ChannelChanges(StrictModel):
+    """Only the fields given change; `null` removes the email or the webhook."""
+
+    email: str | None = Field(default=None, max_length=254, description="At most 254 characters")
+    webhook_url: str | None = Field(
+        default=None, max_length=2000, description="At most 2,000 characters"
+    )
+    digest: Literal["immediate", "daily"] = Field(
+        default="immediate",
+        description="`immediate`: each match as it comes; `daily`: one message a day",
+    )
+
+    def applied_to(self, channels: NotificationChannels) -> NotificationChannels:
+        given = {name: getattr(self, name) for name in self.model_fields_set}
+        return channels.model_copy(update=given)
+
+
+class OwnSettingsUpdate(StrictModel):
+    """A coordinator's own notification settings. Their name and schools are the
+    administrator's to change (`PATCH /v1/coordinators/{id}`)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        **_examples(
+            {"channels": {"email": "dana.rivera@worcester-tech.example.org", "digest": "daily"}},
+            {"channels": {"webhook_url": None}},
+        ),
+    )
+
+    channels: ChannelChanges
+
+
 class CoordinatorPublic(BaseModel):
     id: str = Field(examples=["coo_a1b2c3d4e5f60718"])
     name: str
@@ -644,3 +676,10 @@ class ParkedChangePublic(BaseModel):
             error=parked.error,
             parked_at=parked.parked_at,
         )
+
+
+class ClassListColumn(BaseModel):
+    column: str = Field(description="The header, as a class list names it", examples=["grade"])
+    required: bool = Field(description="Whether every row must have it")
+    meaning: str = Field(examples=["Grade, 9 to 14 (13 and 14: community college years)"])
+    example: str = Field(description="A sample cell", examples=["11"])
