@@ -28,6 +28,7 @@ from wbl_notifier.lease import Lease, MongoLeaseStore
 from wbl_notifier.links import Signer
 from wbl_notifier.outbound import AddressPolicy, VettedTransport
 from wbl_notifier.reminders import Reminders
+from wbl_notifier.reports import RegistryReports
 from wbl_notifier.store import MongoNotifierStore
 from wbl_notifier.worker import DeliveryPolicy, DeliveryWorker
 from wbl_schemas import topics
@@ -41,6 +42,7 @@ class NotifierService:
     notifier: Notifier
     directory: RegistryDirectory
     placements: RegistryPlacements
+    reports: RegistryReports
     signer: Signer
     worker: DeliveryWorker
     reminders: Reminders
@@ -153,6 +155,7 @@ async def bootstrap(
                 settings.registry.unknown_token_cache_s,
             ),
             placements=RegistryPlacements(registry_http),
+            reports=RegistryReports(registry_http),
             signer=signer,
             worker=worker,
             reminders=reminders,

@@ -45,8 +45,9 @@ class WorkspacePage:
 
 
 INBOX = WorkspacePage("/inbox", "Inbox", "Match inbox", "inbox.html")
+OUTCOMES = WorkspacePage("/outcomes", "Outcomes", "Outcomes", "outcomes.html")
 # The navigation, in its order: each page of the workspace adds itself here.
-PAGES = (INBOX,)
+PAGES = (INBOX, OUTCOMES)
 
 
 def html(body: str, status_code: int = 200) -> HTMLResponse:
@@ -65,6 +66,11 @@ def inbox_page(action: ActionLink | None = None, link: str | None = None) -> HTM
 @router.get("/inbox", response_class=HTMLResponse)
 async def inbox() -> Response:
     return inbox_page()
+
+
+@router.get("/outcomes", response_class=HTMLResponse)
+async def outcomes() -> Response:
+    return workspace_page(OUTCOMES)
 
 
 @router.get("/inbox/act", response_class=HTMLResponse)
