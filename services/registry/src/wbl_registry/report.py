@@ -167,8 +167,8 @@ def definitions(min_group: int, start_month: int = SCHOOL_YEAR_START_MONTH) -> d
         "not yet confirmed or declined, and not expired.",
         "not_placed": "Neither placed nor awaiting a decision: no offer yet, or the offers "
         "were declined, expired or withdrawn.",
-        "placement_rate": "Placed students divided by students (0 when a group has none); "
-        "placement_percent is the same as a percentage.",
+        "placement_rate": "Placed students divided by students, as a percentage (0% when a "
+        "group has none).",
         "period": f"A school year runs from {first} to the day before {first} the next year; "
         "or the from and to dates asked for, both included. Without either: the current "
         "school year.",

@@ -110,7 +110,7 @@ function figuresText(row) {
 }
 
 function bar(rate) {
-  const svg = el("svg", { class: "bar", viewBox: "0 0 100 10", preserveAspectRatio: "none",
+  const svg = el("svg", { class: "rate-bar", viewBox: "0 0 100 10", preserveAspectRatio: "none",
                           width: "100%", height: "14", focusable: "false" },
     el("rect", { class: "track", x: "0", y: "0", width: "100", height: "10" }),
     el("rect", { class: "fill", x: "0", y: "0", width: String(rate * 100), height: "10" }));
@@ -141,8 +141,10 @@ function tableRow(row) {
 }
 
 function table(dimension, title, rows) {
-  const head = ["Group", "Students", "Placed", "Awaiting a decision", "Not placed",
-                "Placement rate"].map((h) => el("th", { scope: "col" }, h));
+  // Short headings, so the table fits a phone; the definitions say what each means.
+  const head = [el("th", { scope: "col" }, "Group"),
+    ...["Students", "Placed", "Awaiting decision", "Not placed", "Placement rate"]
+      .map((h) => el("th", { scope: "col", class: "n" }, h))];
   const caption = `${title}: the figures`;
   return el("div", { class: "table-wrap", role: "region", tabindex: "0",
                      "aria-label": caption },
@@ -163,12 +165,14 @@ function chart(dimension, title, rows) {
     // The bars and their words, for the eye; the table below says the same to everyone.
     parts.push(el("ul", { class: "bars", "aria-hidden": "true", id: `chart-${dimension}` },
                   ...charted.map(chartRow)));
+    parts.push(table(dimension, title, charted));
+  } else {
+    parts.push(el("p", { class: "no-students" }, "No students in this period."));
   }
   if (empty.length) {
     parts.push(el("p", { class: "empty-groups" },
                   `0 students: ${empty.map((r) => r.group_name).join("; ")}.`));
   }
-  parts.push(table(dimension, title, mine));
   return el("section", { class: "dimension", "aria-labelledby": `dim-${dimension}` }, ...parts);
 }
 
