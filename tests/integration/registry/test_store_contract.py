@@ -188,7 +188,28 @@ async def test_students_replace_list_and_report_facts(store: RegistryStore) -> N
     facts = {f.student_id: f for f in await store.outcome_facts(None)}
     assert facts[student.id].active is False and facts[other.id].active is True
     assert facts[other.id].special_populations == ("high-needs",)
+    assert (facts[other.id].available_from, facts[other.id].available_to) == (
+        other.plan.available_from,
+        other.plan.available_to,
+    )
     assert [f.student_id for f in await store.outcome_facts(["sch_2"])] == [other.id]
+
+
+async def test_students_with_an_offer_awaiting_a_decision(store: RegistryStore) -> None:
+    now = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)
+    waiting = replace(match_of("stu_1", "opn_1"), expires_at=now + timedelta(days=2))
+    lapsed = replace(match_of("stu_2", "opn_1"), expires_at=now - timedelta(seconds=1))
+    open_ended = match_of("stu_3", "opn_1", "sch_2")  # no deadline
+    withdrawn = match_of("stu_4", "opn_1")
+    placed = match_of("stu_5", "opn_1")
+    await store.save_proposals([waiting, lapsed, open_ended, withdrawn, placed])
+    await store.record_withdrawals([(withdrawn.id, "the opening closed")])
+    await store.claim_placement("stu_5", placed.id, "opn_1")
+    event = PlacementConfirmed(producer="test", payload=decision_of(placed))
+    await store.record_outcome(Outcome(placed.id, MatchStatus.CONFIRMED, "coo_1"), event)
+    assert await store.offered_students(None, now) == {"stu_1", "stu_3"}
+    assert await store.offered_students(["sch_1"], now) == {"stu_1"}
+    assert await store.offered_students(["sch_9"], now) == set()
 
 
 async def test_a_match_keeps_its_offer_deadline(store: RegistryStore) -> None:

@@ -199,6 +199,12 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
         None,
         expect(admin=200, employer_a=403, employer_b=403, coordinator_x=200, coordinator_y=200),
     ),
+    (
+        "GET",
+        "/v1/reports/outcomes/definitions",
+        None,
+        expect(admin=200, employer_a=403, employer_b=403, coordinator_x=200, coordinator_y=200),
+    ),
     ("GET", "/v1/admin/parked-events", None, expect(FOR_ADMIN, admin=200)),
     *[
         ("GET", f"/v1/reference/{kind}", None, {role: 200 for role in ROLES})
@@ -264,7 +270,17 @@ async def test_lists_are_scoped_to_the_caller(app: FastAPI, http: httpx.AsyncCli
     outcomes = await http.get(
         "/v1/reports/outcomes", headers=bearer(world.secrets["coordinator_y"])
     )
-    assert outcomes.json() == []
+    rows = outcomes.json()
+    # Only their own school, and no one in it: every group listed, each at 0 students.
+    assert [r["group"] for r in rows if r["dimension"] == "school"] == ["sch_y"]
+    assert rows and all(r["students"] == 0 for r in rows)
+    own = await http.get("/v1/reports/outcomes", headers=bearer(world.secrets["coordinator_x"]))
+    schools = {r["group"]: r["students"] for r in own.json() if r["dimension"] == "school"}
+    assert schools == {"sch_x": 1}
+    statewide = await http.get("/v1/reports/outcomes", headers=bearer(ADMIN_TOKEN))
+    assert ("sch_x", True) in {
+        (r["group"], r["suppressed"]) for r in statewide.json() if r["dimension"] == "school"
+    }
 
 
 async def test_a_class_row_for_another_school_is_refused_by_row(

@@ -19,6 +19,7 @@ from wbl_registry.domain import (
     MatchStatus,
     NotFound,
     Opening,
+    Suppression,
 )
 from wbl_registry.handlers import Registry
 from wbl_registry.store import InMemoryRegistryStore, SeatTaken
@@ -465,11 +466,14 @@ async def test_outcomes_count_placements_by_group(registry: Registry) -> None:
     scene = await placed_scene(registry, seats=1)
     coordinator, proposals = scene.coordinator, scene.proposals
     await registry.confirm_match(coordinator, proposals[0].payload.match_id)
-    rows = {(r.dimension, r.group): r for r in await registry.outcomes(None)}
+    rows = {(r.dimension, r.group): r for r in (await registry.outcomes(("sch_1",))).rows}
     school = rows[("school", "sch_1")]
     assert (school.students, school.placed, school.placement_rate) == (2, 1, 0.5)
     assert rows[("program", "stem-tech-academy")].placed == 1
-    assert await registry.outcomes(("sch_9",)) == []
+    # Another school's coordinator: every group listed, no one in any.
+    other = (await registry.outcomes(("sch_9",))).rows
+    assert other and all(r.students == 0 for r in other)
+    assert {r.group for r in other if r.dimension == "school"} == {"sch_9"}
 
 
 async def test_the_statewide_report_withholds_groups_below_the_minimum(
@@ -478,12 +482,17 @@ async def test_the_statewide_report_withholds_groups_below_the_minimum(
     scene = await placed_scene(registry, seats=1)
     await registry.confirm_match(scene.coordinator, scene.proposals[0].payload.match_id)
     registry.report_min_group = 2  # the scene has 2 students at sch_1
-    state = {(r.dimension, r.group): r for r in await registry.outcomes(None)}
+    state = {(r.dimension, r.group): r for r in (await registry.outcomes(None)).rows}
     assert not state[("school", "sch_1")].suppressed
     registry.report_min_group = 3
-    state = {(r.dimension, r.group): r for r in await registry.outcomes(None)}
-    assert all(r.suppressed for r in state.values())
-    own = await registry.outcomes(("sch_1",))
+    state = {(r.dimension, r.group): r for r in (await registry.outcomes(None)).rows}
+    assert all(r.suppressed for r in state.values() if r.students)
+    # An empty group is never hidden for its size; only as the one other cell of a dimension
+    # whose every other group is empty (else the hidden one would be the total).
+    empty_hidden = [r for r in state.values() if not r.students and r.suppressed]
+    assert {r.suppression for r in empty_hidden} <= {Suppression.COMPLEMENT}
+    assert len([r for r in state.values() if r.dimension == "school" and r.suppressed]) == 2
+    own = (await registry.outcomes(("sch_1",))).rows
     assert own and not any(r.suppressed for r in own)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -392,16 +393,26 @@ async def test_the_outcomes_report_as_csv(http: httpx.AsyncClient, coordinator_t
     )
     assert own[("special_population", "high-needs")]["students"] == "2"
     assert own[("school", "sch_1")]["placement_rate"] == "0.0"
-    # Statewide, a group of 2 would single students out: its figures are withheld.
-    state = by_group(await http.get("/v1/reports/outcomes?format=csv", headers=bearer(ADMIN_TOKEN)))
-    assert state[("special_population", "high-needs")] == {
-        "dimension": "special_population",
-        "group": "high-needs",
-        "students": "",
-        "placed": "",
-        "placement_rate": "",
-        "suppressed": "True",
-    }
+    # Statewide, a group of 2 would single students out: its figures are withheld, and
+    # the file says why; booleans as spreadsheets and other languages read them.
+    statewide = await http.get("/v1/reports/outcomes?format=csv", headers=bearer(ADMIN_TOKEN))
+    state = by_group(statewide)
+    hidden = state[("special_population", "high-needs")]
+    figures = ("students", "placed", "pending", "placement_rate")
+    assert {k: hidden[k] for k in figures} == dict.fromkeys(figures, "")
+    assert (hidden["suppressed"], hidden["suppression"]) == ("true", "small-group")
+    assert hidden["suppressed_reason"].startswith("fewer than 10 students")
+    assert hidden["group_name"] == "High needs"
+    # An empty group is there, at 0, not withheld.
+    empty = state[("special_population", "english-learners")]
+    assert (empty["students"], empty["placement_rate"]) == ("0", "0.0")
+    assert empty["suppressed"] == "false"
+    assert "True" not in statewide.text and "False" not in statewide.text
+    disposition = statewide.headers["content-disposition"]
+    assert re.fullmatch(
+        r'attachment; filename="wbl-outcomes-\d{4}-07-01-\d{4}-06-30-asof-\d{4}-\d\d-\d\d\.csv"',
+        disposition,
+    ), disposition
 
 
 # -- OpenAPI -----------------------------------------------------------------------------
@@ -542,8 +553,8 @@ async def test_no_outcomes_csv_cell_starts_a_formula(
     rows = list(csv.reader(io.StringIO(response.text, newline="")))
     cells = [cell for row in rows for cell in row]
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
-    schools = {row[1] for row in rows if row[0] == "school"}
-    assert schools == {"'" + school for school in FORMULAS}
+    schools = {r["group"] for r in csv.DictReader(io.StringIO(response.text, newline=""))}
+    assert {"'" + school for school in FORMULAS} <= schools
 
 
 @pytest.mark.parametrize("school", ["-sch", "=sch", "+1", "@x", ".x", "_x", " x"])

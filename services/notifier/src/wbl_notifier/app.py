@@ -14,7 +14,7 @@ from wbl_common.metrics import install_http_metrics
 from wbl_common.ratelimit import install_rate_limits
 from wbl_common.settings import load_settings
 from wbl_common.web import install_body_limit, install_problem_handlers, ops_router, serve
-from wbl_notifier import api, class_list_api, page, roster_api, settings_api
+from wbl_notifier import api, class_list_api, page, reports_api, roster_api, settings_api
 from wbl_notifier.bootstrap import bootstrap
 from wbl_notifier.config import NotifierSettings
 from wbl_notifier.handlers import Decisions
@@ -29,6 +29,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
             app.state.runtime = service.runtime
             app.state.signer = service.signer
             app.state.account = service.account
+            app.state.reports = service.reports
             app.state.stream_poll_s = settings.stream_poll_s
             app.state.roster = service.roster
             app.state.decisions = Decisions(
@@ -62,6 +63,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     app.include_router(settings_api.router)
     app.include_router(api.router)
     app.include_router(roster_api.router)
+    app.include_router(reports_api.router)
     app.include_router(page.router)
     app.mount("/inbox/static", page.static, name="inbox-static")
     app.include_router(

@@ -29,6 +29,7 @@ from wbl_notifier.links import Signer
 from wbl_notifier.outbound import AddressPolicy, VettedTransport
 from wbl_notifier.registry_account import RegistryAccount
 from wbl_notifier.reminders import Reminders
+from wbl_notifier.reports import RegistryReports
 from wbl_notifier.roster import HttpRosterSources
 from wbl_notifier.store import MongoNotifierStore
 from wbl_notifier.worker import DeliveryPolicy, DeliveryWorker
@@ -44,6 +45,7 @@ class NotifierService:
     directory: RegistryDirectory
     placements: RegistryPlacements
     account: RegistryAccount
+    reports: RegistryReports
     signer: Signer
     worker: DeliveryWorker
     reminders: Reminders
@@ -161,6 +163,7 @@ async def bootstrap(
             ),
             placements=RegistryPlacements(registry_http),
             account=RegistryAccount(registry_http, settings.registry.class_list_timeout_s),
+            reports=RegistryReports(registry_http),
             signer=signer,
             worker=worker,
             reminders=reminders,

@@ -47,9 +47,10 @@ class WorkspacePage:
 INBOX = WorkspacePage("/inbox", "Inbox", "Match inbox", "inbox.html")
 STUDENTS = WorkspacePage("/students", "Students", "Your students", "students.html")
 CLASS_LISTS = WorkspacePage("/class-lists", "Class lists", "Class lists", "class_lists.html")
+OUTCOMES = WorkspacePage("/outcomes", "Outcomes", "Outcomes", "outcomes.html")
 SETTINGS = WorkspacePage("/settings", "Settings", "Notification settings", "settings.html")
 # The navigation, in its order: each page of the workspace adds itself here.
-PAGES = (INBOX, STUDENTS, CLASS_LISTS, SETTINGS)
+PAGES = (INBOX, STUDENTS, CLASS_LISTS, OUTCOMES, SETTINGS)
 
 
 def html(body: str, status_code: int = 200) -> HTMLResponse:
@@ -91,6 +92,11 @@ def size_in_words(size: int) -> str:
     if size >= 1024 * 1024:
         return f"{size / (1024 * 1024):.3g} MB"
     return f"{size / 1024:.3g} KB"
+
+
+@router.get("/outcomes", response_class=HTMLResponse)
+async def outcomes() -> Response:
+    return workspace_page(OUTCOMES)
 
 
 @router.get("/inbox/act", response_class=HTMLResponse)

@@ -52,7 +52,6 @@ from wbl_registry.models import (
     MatchPublic,
     OpeningCreate,
     OpeningPublic,
-    OutcomePublic,
     OwnSettingsUpdate,
     ParkedChangePublic,
     Reference,
@@ -829,37 +828,6 @@ async def decline_match(
     """Publishes PlacementDeclined; 409 when the match is no longer proposed."""
     note = body.note if body else ""
     return MatchPublic.of(await attempt(registry.decline_match(coordinator, match_id, note)))
-
-
-# -- reports ------------------------------------------------------------------------------
-
-
-@router.get(
-    "/reports/outcomes",
-    tags=["reports"],
-    summary="Placement rates by program, career field, school and special population",
-    dependencies=[Depends(throttled("reports"))],
-    responses={
-        200: {
-            "content": {"text/csv": {"example": "dimension,group,students,placed,placement_rate\n"}}
-        },
-        **errors(401, 403, 422, 429),
-    },
-)
-async def outcomes_report(
-    caller: AdminOrCoordinator,
-    registry: RegistryDep,
-    report_format: Annotated[
-        Literal["json", "csv"], Query(alias="format", examples=["csv"])
-    ] = "json",
-) -> Any:
-    """Admin: every school; a coordinator: their schools. Counts only, no personal data."""
-    schools = None if isinstance(caller, AdminRole) else caller.school_ids
-    rows = [OutcomePublic.of(r) for r in await registry.outcomes(schools)]
-    if report_format == "json":
-        return rows
-    text = csv_text(list(OutcomePublic.model_fields), (r.model_dump() for r in rows))
-    return Response(text, media_type="text/csv")
 
 
 # -- reference ----------------------------------------------------------------------------

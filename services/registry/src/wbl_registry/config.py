@@ -24,6 +24,14 @@ class RegistrySettings(ServiceSettings):
         ge=0,
         description="Statewide outcomes report: groups with fewer students are suppressed.",
     )
+    school_year_start_month: int = Field(
+        default=7,
+        ge=1,
+        le=12,
+        description="Outcomes report: the month a school year starts on its 1st (7: July to "
+        "June, the Massachusetts reporting year). The report's default period is the current "
+        "school year.",
+    )
     webhook_loopback: bool = Field(
         default=False,
         description="Development and tests only: webhook URLs may be http:// to this machine "

@@ -7,7 +7,7 @@ Pure: no I/O. Functions here decide; the handlers persist and publish.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
@@ -524,6 +524,8 @@ def match_status(
 
 # -- outcomes report ------------------------------------------------------------------------
 
+DIMENSIONS = ("program", "career_field", "school", "special_population")
+
 
 @dataclass(frozen=True)
 class OutcomeFacts:
@@ -535,6 +537,14 @@ class OutcomeFacts:
     career_field: str  # the first choice
     special_populations: tuple[str, ...]
     active: bool
+    # When the student is available for a placement: which report periods they fall in.
+    available_from: date | None = None
+    available_to: date | None = None
+
+
+class Suppression(StrEnum):
+    SMALL_GROUP = "small-group"  # fewer students than the minimum
+    COMPLEMENT = "complement"  # withheld with a small group so neither follows from the total
 
 
 @dataclass(frozen=True)
@@ -544,10 +554,20 @@ class OutcomeRow:
     students: int
     placed: int
     suppressed: bool = False  # too few students to publish without singling them out
+    pending: int = 0  # an offer awaiting the coordinator's decision
+    suppression: Suppression | None = None  # why, when suppressed
 
     @property
     def placement_rate(self) -> float:
         return round(self.placed / self.students, 4) if self.students else 0.0
+
+    @property
+    def not_placed(self) -> int:
+        return self.students - self.placed - self.pending
+
+
+def _withheld(row: OutcomeRow, why: Suppression) -> OutcomeRow:
+    return replace(row, suppressed=True, suppression=why)
 
 
 def suppress_small_groups(rows: list[OutcomeRow], min_group: int) -> list[OutcomeRow]:
@@ -556,40 +576,59 @@ def suppress_small_groups(rows: list[OutcomeRow], min_group: int) -> list[Outcom
     their complements: program, career field and school each count every student once, so
     any of them shown in full gives the total, and a dimension's one hidden cell would be
     that total less its shown cells. So a dimension hides none of its cells or two at least:
-    with one hidden, the next smallest goes too. (Special populations have no shared total;
-    the same rule keeps them from giving each other away.)"""
-    marked = [replace(r, suppressed=r.students < min_group) for r in rows]
+    with one hidden, the next smallest goes too (a group with students before an empty one:
+    an empty group is shown as 0, unless nothing else can hide with the small one). (Special
+    populations have no shared total; the same rule keeps them from giving each other away.)
+    An empty group reveals no one: it is never suppressed for its size."""
+    marked = [
+        _withheld(r, Suppression.SMALL_GROUP) if 0 < r.students < min_group else r for r in rows
+    ]
     for dimension in dict.fromkeys(r.dimension for r in marked):
         cells = [i for i, r in enumerate(marked) if r.dimension == dimension]
         if sum(marked[i].suppressed for i in cells) != 1:
             continue
         shown = [i for i in cells if not marked[i].suppressed]
         if shown:
-            complement = min(shown, key=lambda i: (marked[i].students, marked[i].group))
-            marked[complement] = replace(marked[complement], suppressed=True)
+            complement = min(
+                shown, key=lambda i: (marked[i].students == 0, marked[i].students, marked[i].group)
+            )
+            marked[complement] = _withheld(marked[complement], Suppression.COMPLEMENT)
     return marked
 
 
-def outcomes(students: Iterable[OutcomeFacts], placed: set[str]) -> list[OutcomeRow]:
+def outcomes(
+    students: Iterable[OutcomeFacts],
+    placed: set[str],
+    pending: set[str] | frozenset[str] = frozenset(),
+    groups: Mapping[str, Sequence[str]] | None = None,
+) -> list[OutcomeRow]:
     """Placement rates of the students (withdrawn ones excluded) by program, first-choice
-    career field, school and special population; a student counts in each population."""
-    tallies: dict[tuple[str, str], list[int]] = {}
+    career field, school and special population; a student counts in each population.
+    A placed student is never also pending. Every group listed in `groups` (by dimension:
+    the reference data) has a row, with 0 students when none is in it."""
+    tallies: dict[tuple[str, str], list[int]] = {
+        (dimension, group): [0, 0, 0]
+        for dimension, listed in (groups or {}).items()
+        for group in listed
+    }
 
-    def count(dimension: str, group: str, is_placed: bool) -> None:
-        tally = tallies.setdefault((dimension, group), [0, 0])
+    def count(dimension: str, group: str, is_placed: bool, is_pending: bool) -> None:
+        tally = tallies.setdefault((dimension, group), [0, 0, 0])
         tally[0] += 1
         tally[1] += int(is_placed)
+        tally[2] += int(is_pending)
 
     for student in students:
         if not student.active:
             continue
         is_placed = student.student_id in placed
-        count("program", student.program, is_placed)
-        count("career_field", student.career_field, is_placed)
-        count("school", student.school_id, is_placed)
+        is_pending = not is_placed and student.student_id in pending
+        count("program", student.program, is_placed, is_pending)
+        count("career_field", student.career_field, is_placed, is_pending)
+        count("school", student.school_id, is_placed, is_pending)
         for population in student.special_populations:
-            count("special_population", population, is_placed)
+            count("special_population", population, is_placed, is_pending)
     return [
-        OutcomeRow(dimension, group, total, hits)
-        for (dimension, group), (total, hits) in sorted(tallies.items())
+        OutcomeRow(dimension, group, total, hits, pending=waiting)
+        for (dimension, group), (total, hits, waiting) in sorted(tallies.items())
     ]

@@ -14,7 +14,9 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def spreadsheet_safe(value: Any) -> Any:
     """A text cell that would start a formula, prefixed with a quote (OWASP's advice);
-    numbers and other cells unchanged."""
+    a boolean as `true`/`false` (not Python's `True`); numbers and other cells unchanged."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from uuid import UUID, uuid5
 
 import structlog
@@ -25,7 +25,6 @@ from wbl_registry.domain import (
     Opening,
     OpeningTerms,
     Outcome,
-    OutcomeRow,
     PersonalDetails,
     PreconditionFailed,
     Student,
@@ -52,6 +51,14 @@ from wbl_registry.domain import (
     suppress_small_groups,
     unknown_schools,
     withdraw_student,
+)
+from wbl_registry.report import (
+    OutcomesReport,
+    ReportPeriod,
+    choose_period,
+    every_group,
+    group_names,
+    school_year_of,
 )
 from wbl_registry.roster import (
     PlacementState,
@@ -166,6 +173,7 @@ class Registry:
     written: Callable[[], None] = lambda: None
     webhook_key: str = ""
     report_min_group: int = 10
+    school_year_start_month: int = 7  # the outcomes report's school years
     webhook_loopback: bool = False  # development and tests: http:// webhooks to this machine
     webhook_grace: timedelta = timedelta(hours=24)  # the old secret still signs after rotating
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -769,14 +777,46 @@ class Registry:
 
     # -- reports ---------------------------------------------------------------------------
 
-    async def outcomes(self, school_ids: tuple[str, ...] | None) -> list[OutcomeRow]:
-        """Placement rates over every school (admin) or the given ones (a coordinator).
-        The statewide report suppresses small groups; a coordinator, who holds these
-        students' records already, sees their own schools' exact figures."""
-        facts = await self.store.outcome_facts(school_ids)
+    async def outcomes(
+        self,
+        school_ids: tuple[str, ...] | None,
+        period: ReportPeriod | None = None,
+        suppress: bool | None = None,
+    ) -> OutcomesReport:
+        """Placement rates over every school (admin) or the given ones (a coordinator), of
+        the students in the period (by default the current school year). The statewide
+        report always suppresses small groups; a coordinator, who holds these students'
+        records already, sees their own schools' exact figures unless they ask for the
+        version for sharing (`suppress`)."""
+        as_of = self.clock()
+        if school_ids is None and suppress is False:
+            raise Forbidden("the statewide report always withholds small groups")
+        withhold = school_ids is None or bool(suppress)
+        period = period or school_year_of(as_of.date(), self.school_year_start_month)
+        facts = [
+            f
+            for f in await self.store.outcome_facts(school_ids)
+            if period.holds(f.available_from, f.available_to)
+        ]
         placed = await self.store.placed_students(school_ids)
-        rows = outcomes(facts, placed)
-        return suppress_small_groups(rows, self.report_min_group) if school_ids is None else rows
+        waiting = await self.store.offered_students(school_ids, as_of)
+        rows = outcomes(facts, placed, waiting, every_group(self.reference, school_ids))
+        if withhold:
+            rows = suppress_small_groups(rows, self.report_min_group)
+        return OutcomesReport(
+            rows=rows,
+            period=period,
+            as_of=as_of,
+            names=group_names(self.reference),
+            min_group=self.report_min_group if withhold else None,
+        )
+
+    def outcomes_period(
+        self, start: date | None, end: date | None, school_year: str | None
+    ) -> ReportPeriod:
+        return choose_period(
+            start, end, school_year, self.clock().date(), self.school_year_start_month
+        )
 
 
 def _same_version(version: int, what: str, based_on: int | None, if_match: int | None) -> None:

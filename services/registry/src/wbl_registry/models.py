@@ -19,9 +19,11 @@ from wbl_registry.domain import (
     PersonalDetails,
     Student,
     StudentPlan,
+    Suppression,
     age_on,
 )
 from wbl_registry.handlers import Placement, RosterRow, StudentApplication
+from wbl_registry.report import DIMENSION_NAMES, OutcomesReport, suppression_reason
 from wbl_registry.roster import PlacementState
 from wbl_schemas.events import (
     HiringPreferences,
@@ -629,27 +631,80 @@ class EmployerMatch(BaseModel):
 
 class OutcomePublic(BaseModel):
     dimension: Literal["program", "career_field", "school", "special_population"]
-    group: str
+    dimension_name: str = Field(examples=["Program"])
+    group: str = Field(description="The group's code", examples=["chapter-74"])
+    group_name: str = Field(
+        description="The group's name (the code itself when the reference data has none)",
+        examples=["Chapter 74 career/vocational technical program"],
+    )
     students: int | None = Field(description="null when suppressed")
-    placed: int | None = Field(description="null when suppressed")
-    placement_rate: float | None = Field(description="null when suppressed")
+    placed: int | None = Field(description="With a confirmed placement; null when suppressed")
+    pending: int | None = Field(
+        description="With an offer awaiting a decision; null when suppressed"
+    )
+    not_placed: int | None = Field(
+        description="Neither placed nor awaiting a decision; null when suppressed"
+    )
+    placement_rate: float | None = Field(
+        description="placed / students, 0 to 1 (0 for an empty group); null when suppressed"
+    )
+    placement_percent: float | None = Field(
+        description="The rate as a percentage, to one decimal; null when suppressed"
+    )
     suppressed: bool = Field(
-        description="In the statewide report, a group of fewer than "
-        "WBL_REGISTRY_REPORT_MIN_GROUP students, or the next smallest of its dimension "
-        "withheld with it so that neither follows from the total: its figures are withheld"
+        description="In the statewide report (or a coordinator's with `suppress=true`), a "
+        "group of fewer than WBL_REGISTRY_REPORT_MIN_GROUP students, or the next smallest of "
+        "its dimension withheld with it so that neither follows from the total: its figures "
+        "are withheld. A group of 0 students is shown."
+    )
+    suppression: Suppression | None = Field(
+        default=None, description="Why: `small-group` or `complement`; null when shown"
+    )
+    suppressed_reason: str | None = Field(
+        default=None,
+        description="Why, in words; null when shown",
+        examples=["fewer than 10 students: not shown, so no one can be singled out"],
     )
 
     @classmethod
-    def of(cls, row: OutcomeRow) -> OutcomePublic:
+    def of(cls, row: OutcomeRow, report: OutcomesReport) -> OutcomePublic:
         shown = not row.suppressed
         return cls(
             dimension=row.dimension,
+            dimension_name=DIMENSION_NAMES.get(row.dimension, row.dimension),
             group=row.group,
+            group_name=report.name_of(row),
             students=row.students if shown else None,
             placed=row.placed if shown else None,
+            pending=row.pending if shown else None,
+            not_placed=row.not_placed if shown else None,
             placement_rate=row.placement_rate if shown else None,
+            placement_percent=round(row.placement_rate * 100, 1) if shown else None,
             suppressed=row.suppressed,
+            suppression=row.suppression if row.suppressed else None,
+            suppressed_reason=suppression_reason(row, report.min_group),
         )
+
+
+class OutcomeDefinitions(BaseModel):
+    """What the outcomes report's words mean, and how its period and suppression work."""
+
+    definitions: dict[str, str] = Field(
+        description="Each term of the report (students, placed, pending, not_placed, "
+        "placement_rate, period, as_of, suppressed, completion, ...) in plain words"
+    )
+    min_group: int = Field(
+        description="Groups of fewer students are withheld where suppression applies",
+        examples=[10],
+    )
+    school_year_start_month: int = Field(
+        description="A school year starts on the 1st of this month", examples=[7]
+    )
+    current_school_year: str = Field(examples=["2026-27"])
+    current_period: dict[str, date] = Field(
+        description="The current school year's first and last day (the default period)",
+        examples=[{"from": "2026-07-01", "to": "2027-06-30"}],
+    )
 
 
 class Reference(BaseModel):

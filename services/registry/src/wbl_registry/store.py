@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -202,6 +202,10 @@ class RegistryStore(Protocol):
     async def count_matches_of_employer(self, employer_id: str, status: str | None) -> int: ...
 
     async def placed_students(self, school_ids: Sequence[str] | None) -> set[str]: ...
+
+    async def offered_students(self, school_ids: Sequence[str] | None, now: datetime) -> set[str]:
+        """Students with an offer awaiting a decision: proposed and not expired at `now`."""
+        ...
 
     async def parked_changes(self) -> list[ParkedChange]:
         """Changes whose events the broker refused (see `wbl_common.outbox`)."""
@@ -547,6 +551,8 @@ class MongoRegistryStore:
             "special_populations": 1,
             "plan.program": 1,
             "plan.career_fields": 1,
+            "plan.available_from": 1,
+            "plan.available_to": 1,
         }
         return [
             OutcomeFacts(
@@ -556,6 +562,8 @@ class MongoRegistryStore:
                 career_field=doc["plan"]["career_fields"][0],
                 special_populations=tuple(doc.get("special_populations", ())),
                 active=doc["status"] == "active",
+                available_from=_day(doc["plan"].get("available_from")),
+                available_to=_day(doc["plan"].get("available_to")),
             )
             async for doc in self.students.find(query, projection)
         ]
@@ -728,8 +736,24 @@ class MongoRegistryStore:
             return done
         return done & {f.student_id for f in await self.outcome_facts(school_ids)}
 
+    async def offered_students(self, school_ids: Sequence[str] | None, now: datetime) -> set[str]:
+        query: dict[str, Any] = {} if school_ids is None else {"school_id": _one_of(school_ids)}
+        return _offered(await self._with_facts(await self.matches.find(query).to_list(None)), now)
+
     async def parked_changes(self) -> list[ParkedChange]:
         return await self.outbox.parked_events()
+
+
+def _day(value: Any) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _offered(matches: Sequence[Match], now: datetime) -> set[str]:
+    return {
+        m.student_id
+        for m in matches
+        if m.status == MatchStatus.PROPOSED and (m.expires_at is None or m.expires_at > now)
+    }
 
 
 def _one_of(values: Sequence[str]) -> Any:
@@ -917,6 +941,8 @@ class InMemoryRegistryStore:
                 career_field=s.plan.career_fields[0],
                 special_populations=s.special_populations,
                 active=s.status == "active",
+                available_from=s.plan.available_from,
+                available_to=s.plan.available_to,
             )
             for s in self.students.values()
             if school_ids is None or s.school_id in school_ids
@@ -1023,6 +1049,10 @@ class InMemoryRegistryStore:
         if school_ids is None:
             return done
         return {s for s in done if s in self.students and self.students[s].school_id in school_ids}
+
+    async def offered_students(self, school_ids: Sequence[str] | None, now: datetime) -> set[str]:
+        mine = self._matches(lambda m: school_ids is None or m.school_id in school_ids, 0, 0)
+        return _offered(mine, now)
 
     async def parked_changes(self) -> list[ParkedChange]:
         return []  # nothing is ever refused in memory
