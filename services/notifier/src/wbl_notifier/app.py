@@ -14,7 +14,7 @@ from wbl_common.metrics import install_http_metrics
 from wbl_common.ratelimit import install_rate_limits
 from wbl_common.settings import load_settings
 from wbl_common.web import install_body_limit, install_problem_handlers, ops_router, serve
-from wbl_notifier import api, page
+from wbl_notifier import api, page, undo_api
 from wbl_notifier.bootstrap import bootstrap
 from wbl_notifier.config import NotifierSettings
 from wbl_notifier.handlers import Decisions
@@ -50,6 +50,8 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     install_body_limit(app, settings.http.max_body_bytes)
     install_rate_limits(app, settings.http.rate_limits)
     install_http_metrics(app)
+    # Before api.router: its /inbox/{match_id}/{decision} would take "undo" for a decision.
+    app.include_router(undo_api.router)
     app.include_router(api.router)
     app.include_router(page.router)
     app.mount("/inbox/static", page.static, name="inbox-static")
