@@ -227,14 +227,14 @@ class Outbox:
 
     async def backlog(self) -> tuple[int, float, int]:
         """Pending events, the oldest one's age in seconds, and parked events. Events held
-        until a deadline still ahead are not late: they count, their age does not."""
+        until a deadline still ahead are not pending yet (as in the relay's gauges)."""
         pending = 0
         oldest: datetime | None = None
         now = self.clock()
         async for doc in self.intents.find({}, {"events": 1, "queued_at": 1, "hold": 1}):
-            pending += len(doc.get("events", ()))
             if held(doc, now):
                 continue
+            pending += len(doc.get("events", ()))
             queued = doc["queued_at"]
             oldest = queued if oldest is None or queued < oldest else oldest
         parked = await self.parked.count_documents({})
