@@ -15,10 +15,10 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
-from tests.crash.system import FIELD, Infra, fleet_of, prepare
+from tests.crash.system import Infra, fleet_of, prepare
 from tests.integration.registry.test_api_flow import ours
 from tests.support import eventually, read_topic
-from tests.unit.registry.builders import student_body
+from tests.unit.registry.builders import FIELD, student_body
 
 pytestmark = [pytest.mark.crash, pytest.mark.timeout(300)]
 
