@@ -16,6 +16,8 @@ import run_services
 from tests.integration.notifier.conftest import Mailbox, SmtpServer, free_port
 from tests.support import start_groups_at_the_end
 
+UNDO_S = 8  # WBL_REGISTRY_UNDO_S of the e2e system
+
 
 @dataclass(frozen=True)
 class System:
@@ -57,6 +59,9 @@ def system(
             "WBL_WEBHOOK_KEY": secrets.token_urlsafe(24),
             "WBL_NOTIFIER_LINK_SECRET": secrets.token_urlsafe(24),
             "WBL_MATCHER_BATCH_WINDOW_MS": "50",
+            # Decisions may be undone for this long (and reach employers after it): long
+            # enough for a browser test to press Undo, short for tests awaiting decisions.
+            "WBL_REGISTRY_UNDO_S": str(UNDO_S),
             # Links in emails lead to this notifier; its mail goes to the SMTP sink below.
             "WBL_NOTIFIER_PUBLIC_URL": f"http://127.0.0.1:{base + 3}",
             "WBL_NOTIFIER_SMTP__HOST": "127.0.0.1",

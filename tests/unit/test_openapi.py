@@ -89,6 +89,9 @@ class _RegistryDown:
     async def student(self, *_: Any) -> Any:
         raise httpx.ConnectError("registry is down")
 
+    async def undo(self, *_: Any) -> Any:
+        raise httpx.ConnectError("registry is down")
+
 
 class _VouchedScope:
     """The notifier's view of a coordinator: registry's word stands (nothing consumed)."""

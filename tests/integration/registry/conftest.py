@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -61,12 +62,21 @@ def integration_settings(
         kafka={"bootstrap_servers": kafka, "request_timeout_ms": 5000},
         mongo={"uri": mongo, "database": database, "server_selection_timeout_ms": 5000},
         max_body_bytes=8 * 1024 * 1024,
-        **changes,
+        # Decisions final at once, unless a test is about undoing them.
+        **{"undo_s": 0, **changes},
     )
 
 
 @pytest.fixture
 async def running(kafka_bootstrap: str, mongo_uri: str) -> AsyncIterator[RunningRegistry]:
+    async with registry_app(kafka_bootstrap, mongo_uri) as app:
+        yield app
+
+
+@contextlib.asynccontextmanager
+async def registry_app(
+    kafka_bootstrap: str, mongo_uri: str, **changes: object
+) -> AsyncIterator[RunningRegistry]:
     """The app on a fresh database that is left in place afterwards: FerretDB 1.24 can hang
     for good when a database is dropped while a write to it is still in flight, which the
     outbox relay's last write may be as the app stops. The test run directory (removed by
@@ -78,7 +88,9 @@ async def running(kafka_bootstrap: str, mongo_uri: str) -> AsyncIterator[Running
     consumer = f"registry-test-{tag}"
     await start_groups_at_the_end(kafka_bootstrap, consumer)
     client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_uri, tz_aware=True)
-    app = create_app(integration_settings(kafka_bootstrap, mongo_uri, name, consumer_name=consumer))
+    app = create_app(
+        integration_settings(kafka_bootstrap, mongo_uri, name, consumer_name=consumer, **changes)
+    )
     try:
         async with (
             app.router.lifespan_context(app),

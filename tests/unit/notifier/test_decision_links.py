@@ -34,6 +34,9 @@ class Desk:
     async def student(self, token: str, student_id: str) -> RegistryAnswer:
         raise NotImplementedError
 
+    async def undo(self, token: str, match_id: str) -> RegistryAnswer:
+        raise NotImplementedError
+
 
 @pytest.mark.parametrize("refusal", [409, 422, 403, 503])
 async def test_a_link_refused_by_registry_stays_usable_and_is_spent_by_the_success(

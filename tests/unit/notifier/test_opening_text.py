@@ -204,6 +204,13 @@ class Desk:
     async def student(self, token: str, student_id: str) -> RegistryAnswer:
         raise AssertionError("not used")
 
+    async def undo(self, token: str, match_id: str) -> RegistryAnswer:
+        self.decided.append((match_id, "undo", ""))
+        if match_id == "mat_sent":
+            problem = {"status": 409, "detail": "already sent to Baystate Health: ..."}
+            return RegistryAnswer(409, problem, "application/problem+json")
+        return RegistryAnswer(200, {"status": "proposed", "undo_until": None}, "application/json")
+
 
 @dataclass
 class Inbox:
@@ -319,3 +326,18 @@ async def test_a_decision_s_note_reaches_registry(inbox: Inbox) -> None:
     assert response.status_code == 200
     assert inbox.desk.decided == [("mat_1", "decline", "The family moved away")]
     assert too_long.status_code == 422
+
+
+async def test_an_undo_is_forwarded_and_the_notification_stays_awaiting(inbox: Inbox) -> None:
+    """Not taken for a decision called "undo"; registry's refusal comes back as it is; the
+    notification never left "proposed" (the decision's event is held, then never sent)."""
+    async with inbox.client() as http:
+        undone = await http.post("/v1/inbox/mat_1/undo")
+        refused = await http.post("/v1/inbox/mat_sent/undo")
+        item = await http.get("/v1/inbox/matches/mat_1")
+    assert undone.status_code == 200 and undone.json()["status"] == "proposed"
+    assert refused.status_code == 409
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["detail"].startswith("already sent to Baystate Health")
+    assert inbox.desk.decided == [("mat_1", "undo", ""), ("mat_sent", "undo", "")]
+    assert item.json()["status"] == "proposed"

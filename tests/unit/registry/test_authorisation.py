@@ -193,6 +193,12 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
         {"note": "no"},
         expect(FOR_COORDINATORS, coordinator_x=200, coordinator_y=404),
     ),
+    (  # authorised, but the match has no decision to undo (tests/unit/registry/test_undo.py)
+        "POST",
+        "/v1/matches/{match}/undo",
+        None,
+        expect(FOR_COORDINATORS, coordinator_x=409, coordinator_y=404),
+    ),
     (
         "GET",
         "/v1/reports/outcomes",

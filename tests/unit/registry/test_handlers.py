@@ -394,8 +394,9 @@ async def test_a_decline_in_flight_blocks_a_confirmation(
 
 
 async def test_a_placement_event_id_is_derived_from_the_match() -> None:
-    """Two writes of the same decision (a retry racing the original) carry one event id,
-    so consumers, idempotent on event_id, see one placement."""
+    """Two writes of the same decision (a retry racing the original, which finishes the
+    claim that stood: attempt "a1") carry one event id, so consumers, idempotent on event_id,
+    see one placement."""
     ids = []
     for _ in range(2):
         store = InMemoryRegistryStore()
@@ -409,6 +410,9 @@ async def test_a_placement_event_id_is_derived_from_the_match() -> None:
         opening = await registry.post_opening(employer, TERMS)
         event = proposed(student.id, "sch_1", opening.id, employer.id, match_id="mat_fixed")
         await registry.on_match_event(event)
+        await store.claim_decision(
+            Decision("mat_fixed", DecisionKind.CONFIRM, coordinator.id, "", "a1")
+        )
         await registry.confirm_match(coordinator, "mat_fixed")
         [placement] = of_type(store, PlacementConfirmed)
         ids.append(placement.event_id)

@@ -20,6 +20,15 @@ write the protocol makes is an insert, a delete, or an update of a document only
 touches; no update command carries more than one statement per document, far under the 100
 that wedge FerretDB 1.24.
 
+A change may *hold* its events until a deadline (a `Hold`: a decision the coordinator may
+still undo). Who gets a held event is settled by one insert into the hold's fate collection:
+the relay, once the deadline has passed, inserts `sent` before it publishes; `withdraw` (the
+undo) inserts `withdrawn`. One of the two wins however they interleave, across replicas and
+clocks: a `withdrawn` event is never published (the relay drops it), a `sent` one can no
+longer be withdrawn. The relay seals before it settles, so it never rolls forward a change
+that was withdrawn meanwhile; a held event goes out once its deadline has passed, whoever
+restarted in between.
+
 Only one replica's relay works at a time (a `Lease`); should two overlap, an event is
 published twice with one `event_id`, which consumers skip. An event the broker refuses for
 good (e.g. larger than its limit) is *parked*: moved to `outbox_parked`, counted and shown,
@@ -44,7 +53,7 @@ from pymongo.errors import DuplicateKeyError
 from wbl_common.bus import MessageBus, serialize
 from wbl_common.lease import Lease
 from wbl_common.metrics import OutboxMetrics
-from wbl_common.mongo import Document, insert_each
+from wbl_common.mongo import Document, find_by_ids, insert_each
 from wbl_schemas.envelope import Envelope
 
 log = structlog.get_logger(__name__)
@@ -89,6 +98,19 @@ class Projection:
     document: Document  # the whole new state; `version` orders it
 
 
+SENT, WITHDRAWN = "sent", "withdrawn"
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Hold a change's events until `until`, unless withdrawn first. The fate of the events
+    is the document `fate_id` of `collection`, inserted once (see the module docstring)."""
+
+    collection: str
+    fate_id: str
+    until: datetime
+
+
 @dataclass(frozen=True)
 class Change:
     """One change of one entity: `key` names the entity and orders its changes by `seq`."""
@@ -98,6 +120,7 @@ class Change:
     commit: Commit
     events: tuple[Envelope, ...] = ()
     projection: Projection | None = None
+    hold: Hold | None = None
 
 
 def _event(event: Envelope) -> Document:
@@ -125,6 +148,13 @@ def _intent(change: Change, write_id: str, now: datetime) -> Document:
             "document": projection.document,
         },
         "events": [_event(e) for e in change.events],
+        "hold": None
+        if change.hold is None
+        else {
+            "collection": change.hold.collection,
+            "fate_id": change.hold.fate_id,
+            "until": change.hold.until,
+        },
         "queued_at": now,
         "committed": False,
     }
@@ -185,11 +215,25 @@ class Outbox:
         stored = await self.db[commit.collection].find_one({"_id": commit.document["_id"]})
         return stored is not None and stored.get(WRITE_ID) == write_id
 
+    async def withdraw(self, hold: Hold) -> bool:
+        """Withdraw held events before they are sent: True when they never will be (this
+        call or an earlier one withdrew them), False when the relay has sent them."""
+        return await seal(self.db, hold, WITHDRAWN, self.clock()) == WITHDRAWN
+
+    async def fates(self, collection: str, fate_ids: Sequence[str]) -> dict[str, str]:
+        """The settled fate (`sent` or `withdrawn`) of each held change that has one."""
+        found = await find_by_ids(self.db[collection], fate_ids, {"fate": 1})
+        return {fate_id: str(doc["fate"]) for fate_id, doc in found.items()}
+
     async def backlog(self) -> tuple[int, float, int]:
-        """Pending events, the oldest one's age in seconds, and parked events."""
+        """Pending events, the oldest one's age in seconds, and parked events. Events held
+        until a deadline still ahead are not pending yet (as in the relay's gauges)."""
         pending = 0
         oldest: datetime | None = None
-        async for doc in self.intents.find({}, {"events": 1, "queued_at": 1}):
+        now = self.clock()
+        async for doc in self.intents.find({}, {"events": 1, "queued_at": 1, "hold": 1}):
+            if held(doc, now):
+                continue
             pending += len(doc.get("events", ()))
             queued = doc["queued_at"]
             oldest = queued if oldest is None or queued < oldest else oldest
@@ -211,6 +255,34 @@ class Outbox:
             )
             for d in docs[:limit]
         ]
+
+
+def held(intent: Document, now: datetime) -> bool:
+    """Whether `intent`'s events are held until a deadline still ahead."""
+    hold = intent.get("hold")
+    return hold is not None and now < _aware(hold["until"])
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def seal(db: AsyncDatabase[Document], hold: Hold, fate: str, now: datetime) -> str:
+    """Settle the fate of held events by one insert; returns the fate that stands."""
+    collection = db[hold.collection]
+    try:
+        await collection.insert_one({"_id": hold.fate_id, "fate": fate, "at": now})
+    except DuplicateKeyError:
+        stood = await collection.find_one({"_id": hold.fate_id})
+        if stood is None:  # fates are never deleted
+            raise
+        return str(stood["fate"])
+    return fate
+
+
+def _hold(intent: Document) -> Hold | None:
+    h = intent.get("hold")
+    return None if h is None else Hold(h["collection"], h["fate_id"], _aware(h["until"]))
 
 
 async def project(db: AsyncDatabase[Document], projection: Projection) -> None:
@@ -280,7 +352,9 @@ class OutboxRelay:
         ready: list[Document] = []
         for chain in _chains(intents):
             for intent in chain:
-                verdict = await self._settle(intent)
+                verdict = await self._release(intent)
+                if verdict == "publish":
+                    verdict = await self._settle(intent)
                 if verdict == "wait":
                     break  # later changes of this entity wait for this one
                 if verdict == "discard":
@@ -298,11 +372,30 @@ class OutboxRelay:
         if self.metrics is None:
             return
         queued: dict[str, list[datetime]] = defaultdict(list)
+        now = self.outbox.clock()
         for intent in intents:
+            if held(intent, now):  # not late: its deadline is still ahead
+                continue
             collection = intent["key"].split("/", 1)[0]
             queued[collection].extend(intent["queued_at"] for _ in intent["events"])
         self.metrics.found(queued, self.outbox.clock())
         self.metrics.parked.set(await self.outbox.parked.count_documents({}))
+
+    async def _release(self, intent: Document) -> str:
+        """For held events: "wait" until the deadline, then seal them `sent` ("publish")
+        unless withdrawn ("discard", once its writer is done with the intent)."""
+        hold = _hold(intent)
+        if hold is None:
+            return "publish"
+        now = self.outbox.clock()
+        if now < hold.until:
+            fate = (await self.outbox.fates(hold.collection, [hold.fate_id])).get(hold.fate_id)
+        else:
+            fate = await seal(self.outbox.db, hold, SENT, now)
+        if fate == WITHDRAWN:
+            writer_done = intent.get("committed") or now - intent["queued_at"] >= self.grace
+            return "discard" if writer_done else "wait"
+        return "publish" if fate == SENT else "wait"
 
     async def _settle(self, intent: Document) -> str:
         """ "publish", "wait" (its writer may still be at work) or "discard" (lost)."""

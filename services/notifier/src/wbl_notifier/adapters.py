@@ -120,6 +120,8 @@ class PlacementDesk(Protocol):
 
     async def student(self, token: str, student_id: str) -> RegistryAnswer: ...
 
+    async def undo(self, token: str, match_id: str) -> RegistryAnswer: ...
+
 
 class RegistryPlacements:
     """Forwards a coordinator's decision or student look-up to registry under their token;
@@ -134,6 +136,13 @@ class RegistryPlacements:
         response = await self._client.post(
             f"/v1/matches/{quote(match_id, safe='')}/{decision}",
             json={"note": note} if note else {},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        return _answer(response)
+
+    async def undo(self, token: str, match_id: str) -> RegistryAnswer:
+        response = await self._client.post(
+            f"/v1/matches/{quote(match_id, safe='')}/undo",
             headers={"Authorization": f"Bearer {token}"},
         )
         return _answer(response)

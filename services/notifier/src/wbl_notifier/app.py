@@ -14,7 +14,15 @@ from wbl_common.metrics import install_http_metrics
 from wbl_common.ratelimit import install_rate_limits
 from wbl_common.settings import load_settings
 from wbl_common.web import install_body_limit, install_problem_handlers, ops_router, serve
-from wbl_notifier import api, class_list_api, page, reports_api, roster_api, settings_api
+from wbl_notifier import (
+    api,
+    class_list_api,
+    page,
+    reports_api,
+    roster_api,
+    settings_api,
+    undo_api,
+)
 from wbl_notifier.bootstrap import bootstrap
 from wbl_notifier.config import NotifierSettings
 from wbl_notifier.handlers import Decisions
@@ -61,6 +69,8 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     # Before api's routes, whose `/inbox/{match_id}/{decision}` would take two-part paths.
     app.include_router(class_list_api.router)
     app.include_router(settings_api.router)
+    # Before api.router: its /inbox/{match_id}/{decision} would take "undo" for a decision.
+    app.include_router(undo_api.router)
     app.include_router(api.router)
     app.include_router(roster_api.router)
     app.include_router(reports_api.router)

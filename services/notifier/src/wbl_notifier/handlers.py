@@ -293,5 +293,12 @@ class Decisions:
             await self.store.release_link(spent)
         return answer
 
+    async def undo(self, token: str, match_id: str) -> RegistryAnswer:
+        """Registry undoes a decision still inside its window. Nothing to take back here:
+        the notifier learns decisions from their events, which registry holds until the
+        window ends and never sends for an undone one, so the notification never left
+        "proposed" (and no email or webhook about the decision went out)."""
+        return await self.placements.undo(token, match_id)
+
     async def student(self, token: str, student_id: str) -> RegistryAnswer:
         return await self.placements.student(token, student_id)

@@ -830,6 +830,23 @@ async def decline_match(
     return MatchPublic.of(await attempt(registry.decline_match(coordinator, match_id, note)))
 
 
+@router.post(
+    "/matches/{match_id}/undo",
+    tags=["matches"],
+    summary="Undo a confirm or decline within its undo window",
+    responses=errors(401, 403, 404, 409),
+)
+async def undo_decision(
+    match_id: MatchId, coordinator: CurrentCoordinator, registry: RegistryDep
+) -> MatchPublic:
+    """Any coordinator of the student's school may undo a decision until its `undo_until`
+    (`WBL_REGISTRY_UNDO_S` after it, never past the offer's deadline): the match awaits a
+    decision again, with its seat and its original `expires_at`, and its event is never
+    published, so neither the employer nor the matcher ever saw it. 409 once the decision has
+    been sent ("already sent to <employer>"), or when there is no decision to undo."""
+    return MatchPublic.of(await attempt(registry.undo_decision(coordinator, match_id)))
+
+
 # -- reference ----------------------------------------------------------------------------
 
 

@@ -43,6 +43,7 @@ async def bootstrap(settings: RegistrySettings) -> AsyncIterator[RegistryService
             webhook_loopback=settings.webhook_loopback,
             webhook_grace=timedelta(seconds=settings.webhook_grace_s),
             schools_listed_only=settings.schools_listed_only,
+            undo_window=timedelta(seconds=settings.undo_s),
         )
         runtime.consume(
             SPECS[topics.MATCHES], registry.on_match_event, batches=registry.on_match_events

@@ -50,6 +50,15 @@ class RegistrySettings(ServiceSettings):
         "data (schools.json, `GET /v1/reference/schools`) does not list. Off by default until "
         "the list holds every school a deployment serves.",
     )
+    undo_s: float = Field(
+        default=60,
+        ge=0,
+        le=300,
+        description="For this many seconds after a confirm or decline, any coordinator of "
+        "the student's school may undo it; its event (PlacementConfirmed/Declined) is held "
+        "till then, so the employer and the matcher learn of a decision only once it can no "
+        "longer be undone. Never past the offer's own deadline. 0 turns undo off.",
+    )
     consumer_name: ConsumerName = "registry"
     # Worker processes that read and check class lists, off the event loop.
     class_lists: WorkerSettings = WorkerSettings()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from wbl_schemas.events import (
@@ -476,6 +476,10 @@ class Match:
     decided_by: str | None = None
     note: str = ""
     expires_at: datetime | None = None  # the offer's deadline for a decision
+    # The decision that stands: its attempt, and until when it may still be undone (its
+    # event is held till then; the employer and the matcher learn of it only after).
+    attempt: str = ""
+    undo_until: datetime | None = None
 
 
 class DecisionKind(StrEnum):
@@ -492,6 +496,8 @@ class Decision:
     kind: DecisionKind
     by: str
     note: str = ""
+    # Tells this decision from one taken after it was undone ("" before undo existed).
+    attempt: str = ""
 
 
 @dataclass(frozen=True)
@@ -502,6 +508,58 @@ class Outcome:
     status: MatchStatus  # CONFIRMED or DECLINED
     by: str
     note: str = ""
+    attempt: str = ""
+    undo_until: datetime | None = None  # None: final at once
+
+
+def new_attempt() -> str:
+    return secrets.token_hex(6)
+
+
+def fate_id(match_id: str, attempt: str) -> str:
+    """Names the fate of one decision's held event: sent, or withdrawn by an undo."""
+    return f"{match_id}:{attempt}"
+
+
+def undo_deadline(
+    decided_at: datetime, window: timedelta, expires_at: datetime | None
+) -> datetime | None:
+    """Until when a decision taken at `decided_at` may be undone: `window` later, but never
+    past the offer's own deadline, so an undo can only return a match to an offer that is
+    still open (and the decision reaches the matcher before it frees an expired seat).
+    None: undo is off (a zero window)."""
+    if window <= timedelta(0):
+        return None
+    until = decided_at + window
+    return until if expires_at is None else min(until, expires_at)
+
+
+def undoable(match: Match, now: datetime) -> bool:
+    decided = match.status in (MatchStatus.CONFIRMED, MatchStatus.DECLINED)
+    return decided and match.undo_until is not None and now < match.undo_until
+
+
+def as_sent(match: Match, now: datetime) -> Match:
+    """The match as everyone but its school sees it: a decision that may still be undone
+    has not been sent, so the match is still awaiting one."""
+    if not undoable(match, now):
+        return match
+    return replace(
+        match, status=MatchStatus.PROPOSED, decided_by=None, note="", attempt="", undo_until=None
+    )
+
+
+def check_undo(match: Match, now: datetime, employer_name: str) -> None:
+    """Refuse an undo, in plain words, unless the decision is still held."""
+    if match.status not in (MatchStatus.CONFIRMED, MatchStatus.DECLINED):
+        raise Conflict(f"there is no decision to undo: the match is {match.status.value}")
+    if match.undo_until is None or now >= match.undo_until:
+        raise Conflict(already_sent(match, employer_name))
+
+
+def already_sent(match: Match, employer_name: str) -> str:
+    told = employer_name or "the employer"
+    return f"already sent to {told}: the {match.status.value} decision can no longer be undone"
 
 
 PLACED_ELSEWHERE = "the student was placed at another opening"

@@ -9,6 +9,7 @@ from uuid import UUID, uuid5
 
 import structlog
 
+from wbl_common.outbox import WITHDRAWN
 from wbl_common.secrets import hash_secret, new_secret, webhook_secret
 from wbl_registry.channels import check_channels
 from wbl_registry.domain import (
@@ -29,12 +30,15 @@ from wbl_registry.domain import (
     PreconditionFailed,
     Student,
     StudentPlan,
+    already_sent,
     check_opening_terms,
     check_special_populations,
     check_start,
     check_student_plan,
+    check_undo,
     close_opening,
     enrol_student,
+    new_attempt,
     new_id,
     open_opening,
     outcomes,
@@ -49,6 +53,7 @@ from wbl_registry.domain import (
     same_student,
     student_plan_problems,
     suppress_small_groups,
+    undo_deadline,
     unknown_schools,
     withdraw_student,
 )
@@ -179,6 +184,8 @@ class Registry:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     # Refuse school ids the reference data does not list (WBL_REGISTRY_SCHOOLS_LISTED_ONLY).
     schools_listed_only: bool = False
+    # How long a decision may be undone, its event held meanwhile (WBL_REGISTRY_UNDO_S).
+    undo_window: timedelta = timedelta(0)
 
     def _stored(self, stored: bool, what: str, if_match: int | None = None) -> None:
         """A versioned write either landed (wake the relay) or lost to a concurrent one:
@@ -662,16 +669,25 @@ class Registry:
         student = await self.store.student(match.student_id)
         if student is None or student.status != "active":
             raise Conflict("the student has been withdrawn")
-        claim = await self._claim(Decision(match.id, DecisionKind.CONFIRM, coordinator.id, note))
+        claim = await self._claim(
+            Decision(match.id, DecisionKind.CONFIRM, coordinator.id, note, new_attempt())
+        )
         return await self._carry_out_confirmation(match, claim)
 
     async def _claim(self, decision: Decision) -> Decision:
         stood = await self.store.claim_decision(decision)
+        theirs = stood.attempt != decision.attempt
+        if theirs and await self.store.decision_fate(stood.match_id, stood.attempt) == WITHDRAWN:
+            raise Conflict(
+                "the last decision on this match was just undone and is still being "
+                "cleared; try again in a minute"
+            )
         if stood.kind != decision.kind:
             raise Conflict(f"the match was decided meanwhile ({stood.kind.value})")
         return stood  # ours, or the same kind claimed by an interrupted or concurrent call
 
     async def _carry_out_confirmation(self, match: Match, claim: Decision) -> Match:
+        await self._not_undone(claim)
         holder = await self.store.claim_placement(match.student_id, match.id, match.opening_id)
         if holder != match.id:
             await self.store.release_decision(claim)
@@ -688,27 +704,43 @@ class Registry:
     async def _record(self, match: Match, claim: Decision) -> Match:
         """Write the outcome with its event, whose id is derived from the match so a repeated
         write can only repeat the same event (consumers skip it)."""
+        await self._not_undone(claim)
         confirmed = claim.kind == DecisionKind.CONFIRM
         status = MatchStatus.CONFIRMED if confirmed else MatchStatus.DECLINED
         decided = replace(match, status=status, decided_by=claim.by, note=claim.note)
         kind = PlacementConfirmed if confirmed else PlacementDeclined
         event = kind(
-            event_id=uuid5(EVENT_NAMESPACE, f"{match.id}:{status.value}"),
+            event_id=uuid5(EVENT_NAMESPACE, _event_name(match.id, status, claim.attempt)),
             producer=PRODUCER,
             payload=self._decision(decided),
         )
-        await self.store.record_outcome(Outcome(match.id, status, claim.by, claim.note), event)
+        until = undo_deadline(self.clock(), self.undo_window, match.expires_at)
+        outcome = Outcome(match.id, status, claim.by, claim.note, claim.attempt, until)
+        await self.store.record_outcome(outcome, event)
         self.written()
         stored = await self.store.match(match.id)
         return stored or decided
 
+    async def _not_undone(self, claim: Decision) -> None:
+        """A call finishing a claim (its own, a concurrent one's or an interrupted one's)
+        stops once the claim is undone: what it would take, the undo gives back."""
+        if claim.attempt and (
+            await self.store.decision_fate(claim.match_id, claim.attempt) == WITHDRAWN
+        ):
+            raise Conflict("the decision was undone meanwhile; the match awaits a decision")
+
     async def resume_decisions(self, older_than: timedelta = timedelta(seconds=30)) -> int:
         """Finish decisions a crash interrupted (at start-up, then now and again)."""
         resumed = 0
+        for match_id, attempt in await self.store.withdrawn_decisions(older_than):
+            await self.store.revert_decision(match_id, attempt)  # an undo a crash cut short
+            resumed += 1
         for claim in await self.store.pending_decisions(older_than):
             match = await self.store.match(claim.match_id)
             if match is None:
                 continue
+            if await self.store.decision_fate(claim.match_id, claim.attempt) == WITHDRAWN:
+                continue  # undone: reverted above, never carried out again
             try:
                 if claim.kind == DecisionKind.CONFIRM:
                     await self._carry_out_confirmation(match, claim)
@@ -724,10 +756,30 @@ class Registry:
     async def decline_match(self, coordinator: Coordinator, match_id: str, note: str = "") -> Match:
         match = await self.match_for(coordinator, match_id)
         _still_open(match, self.clock())
-        claim = await self._claim(Decision(match.id, DecisionKind.DECLINE, coordinator.id, note))
+        claim = await self._claim(
+            Decision(match.id, DecisionKind.DECLINE, coordinator.id, note, new_attempt())
+        )
         declined = await self._record(match, claim)
         log.info("placement declined", match_id=match_id)
         return declined
+
+    async def undo_decision(self, coordinator: Coordinator, match_id: str) -> Match:
+        """Take back a decision while its event is still held: any coordinator of the
+        student's school may (they could have decided it). Withdrawing the held event is
+        one insert that either wins, and then nobody ever sees the decision, or loses to the
+        relay that sent it. Then the seat, the placement and the claim are given back, and
+        the match awaits a decision again, with its offer's original deadline."""
+        match = await self.match_for(coordinator, match_id)
+        employer = await self.store.employer(match.employer_id) if match.employer_id else None
+        name = employer.name if employer else ""
+        check_undo(match, self.clock(), name)
+        if not await self.store.withdraw_decision(match.id, match.attempt):
+            raise Conflict(already_sent(match, name))
+        await self.store.revert_decision(match.id, match.attempt)
+        log.info("decision undone", match_id=match_id, was=match.status.value)
+        undone = await self.store.match(match.id)
+        assert undone is not None
+        return undone
 
     @staticmethod
     def _decision(match: Match) -> PlacementDecision:
@@ -817,6 +869,13 @@ class Registry:
         return choose_period(
             start, end, school_year, self.clock().date(), self.school_year_start_month
         )
+
+
+def _event_name(match_id: str, status: MatchStatus, attempt: str) -> str:
+    """What a decision event's id derives from: the same for every writer of one decision;
+    a decision taken again after an undo is another event."""
+    base = f"{match_id}:{status.value}"
+    return base if not attempt else f"{base}:{attempt}"
 
 
 def _same_version(version: int, what: str, based_on: int | None, if_match: int | None) -> None:

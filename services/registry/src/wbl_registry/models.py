@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
@@ -21,6 +21,7 @@ from wbl_registry.domain import (
     StudentPlan,
     Suppression,
     age_on,
+    undoable,
 )
 from wbl_registry.handlers import Placement, RosterRow, StudentApplication
 from wbl_registry.report import DIMENSION_NAMES, OutcomesReport, suppression_reason
@@ -554,9 +555,14 @@ class MatchPublic(BaseModel):
     expires_at: datetime | None = Field(
         default=None, description="Confirm or decline by then; after it the seat is offered again."
     )
+    undo_until: datetime | None = Field(
+        default=None,
+        description="A decision may be undone until then (POST /v1/matches/{id}/undo); only "
+        "after it does it reach the employer. null: final (sent, or undo is off).",
+    )
 
     @classmethod
-    def of(cls, match: Match) -> MatchPublic:
+    def of(cls, match: Match, now: datetime | None = None) -> MatchPublic:
         return cls(
             match_id=match.id,
             student_id=match.student_id,
@@ -567,6 +573,7 @@ class MatchPublic(BaseModel):
             explanation=list(match.explanation),
             decided_by=match.decided_by,
             expires_at=match.expires_at,
+            undo_until=match.undo_until if undoable(match, now or datetime.now(UTC)) else None,
         )
 
 

@@ -23,7 +23,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from wbl_common.mongo import Document, find_by_ids, insert_each
-from wbl_common.outbox import GRACE, Change, Commit, Outbox, ParkedChange
+from wbl_common.outbox import GRACE, WITHDRAWN, Change, Commit, Hold, Outbox, ParkedChange
 from wbl_common.versions import created, current, entity_fields, revised
 from wbl_registry.domain import (
     Conflict,
@@ -36,12 +36,17 @@ from wbl_registry.domain import (
     Outcome,
     OutcomeFacts,
     Student,
+    as_sent,
+    fate_id,
     match_status,
 )
 from wbl_registry.roster import RosterEntry
 from wbl_schemas.envelope import Envelope
 
 T = TypeVar("T")
+
+# The fate of each held decision event: "sent" by the relay, or "withdrawn" by an undo.
+FATES = "decision_fates"
 
 ALREADY_REGISTERED = "a student with this email is already registered at this school"
 
@@ -178,7 +183,27 @@ class RegistryStore(Protocol):
     async def release_placement(self, student_id: str, match_id: str) -> None: ...
 
     async def record_outcome(self, outcome: Outcome, event: Envelope) -> None:
-        """Write the carried-out decision and its event (once: a repeat is a no-op)."""
+        """Write the carried-out decision and its event (once: a repeat is a no-op). With an
+        `undo_until`, the event is held till then (unless the decision is undone first)."""
+        ...
+
+    async def withdraw_decision(self, match_id: str, attempt: str) -> bool:
+        """Undo: withdraw the decision's held event; False when it has already been sent.
+        From True on, the event is never sent and the decision reads as not taken."""
+        ...
+
+    async def decision_fate(self, match_id: str, attempt: str) -> str | None:
+        """ "sent", "withdrawn", or None while the decision's event is held (or never was)."""
+        ...
+
+    async def revert_decision(self, match_id: str, attempt: str) -> None:
+        """Give back what a withdrawn decision held: its seat, the student's placement, its
+        outcome and claim (so the match can be decided again). Safe to repeat."""
+        ...
+
+    async def withdrawn_decisions(self, older_than: timedelta) -> list[tuple[str, str]]:
+        """(match id, attempt) of decisions withdrawn at least `older_than` ago whose
+        revert has not been completed (an undo interrupted by a crash)."""
         ...
 
     async def match(self, match_id: str) -> Match | None: ...
@@ -286,6 +311,7 @@ class MongoRegistryStore:
         self.placements = db["placements"]  # `_id` is the student: one placement each
         self.seats = db["seats"]
         self.outcomes = db["outcomes"]
+        self.fates = db[FATES]
 
     async def ensure_indexes(self) -> None:
         await self.openings.create_index([("employer_id", ASCENDING), ("status", ASCENDING)])
@@ -640,14 +666,51 @@ class MongoRegistryStore:
     async def record_outcome(self, outcome: Outcome, event: Envelope) -> None:
         doc = OUTCOMES.dump_python(outcome, mode="json")
         doc["_id"] = doc.pop("match_id")
+        until = outcome.undo_until
         change = Change(
             key=f"matches/{outcome.match_id}",
             seq=2,
             commit=Commit("outcomes", doc),
             events=(event,),
+            hold=None
+            if until is None
+            else Hold(FATES, fate_id(outcome.match_id, outcome.attempt), until),
         )
         await self.outbox.write(change)  # False: the same outcome was written already
         await self.pending.delete_one({"_id": outcome.match_id})
+
+    async def withdraw_decision(self, match_id: str, attempt: str) -> bool:
+        # The deadline is the relay's to check; an undo's is checked by the caller.
+        return await self.outbox.withdraw(Hold(FATES, fate_id(match_id, attempt), self.clock()))
+
+    async def decision_fate(self, match_id: str, attempt: str) -> str | None:
+        key = fate_id(match_id, attempt)
+        return (await self.outbox.fates(FATES, [key])).get(key)
+
+    async def revert_decision(self, match_id: str, attempt: str) -> None:
+        """The claim goes last: until it does no new decision is claimed, so nothing
+        released here can have been taken again by this match meanwhile."""
+        doc = await self.matches.find_one({"_id": match_id}, {"student_id": 1})
+        seat = await self.seats.find_one({"match_id": match_id})
+        if seat is not None:
+            await self.seats.delete_one({"_id": seat["_id"]})
+        if doc is not None:
+            await self.release_placement(doc["student_id"], match_id)
+        outcome = await self.outcomes.find_one({"_id": match_id})
+        if outcome is not None and outcome.get("attempt", "") == attempt:
+            await self.outcomes.delete_one({"_id": match_id})
+        claim = await self.decisions.find_one({"_id": match_id})
+        if claim is not None and claim.get("attempt", "") == attempt:
+            await self.decisions.delete_one({"_id": match_id})
+        await self.pending.delete_one({"_id": match_id})
+        await self.fates.update_one(
+            {"_id": fate_id(match_id, attempt)}, {"$set": {"cleared": True}}
+        )
+
+    async def withdrawn_decisions(self, older_than: timedelta) -> list[tuple[str, str]]:
+        cutoff = self.clock() - older_than
+        query = {"fate": WITHDRAWN, "cleared": {"$ne": True}, "at": {"$lte": cutoff}}
+        return [_fate_key(doc["_id"]) async for doc in self.fates.find(query, {"_id": 1})]
 
     async def match(self, match_id: str) -> Match | None:
         doc = await self.matches.find_one({"_id": match_id})
@@ -655,13 +718,12 @@ class MongoRegistryStore:
 
     async def _with_facts(self, docs: list[Document]) -> list[Match]:
         ids = [d["_id"] for d in docs]
-        outcomes = await find_by_ids(self.outcomes, ids)
+        outcomes = await self._standing_outcomes(ids)
         withdrawals = await find_by_ids(self.withdrawals, ids)
         placements = await find_by_ids(self.placements, [d["student_id"] for d in docs])
         found = []
         for doc in docs:
-            outcome = outcomes.get(doc["_id"])
-            decided = _outcome(outcome) if outcome else None
+            decided = outcomes.get(doc["_id"])
             withdrawal = withdrawals.get(doc["_id"])
             placement = placements.get(doc["student_id"])
             status, note = match_status(
@@ -684,6 +746,8 @@ class MongoRegistryStore:
                     decided_by=decided.by if decided else None,
                     note=note,
                     expires_at=doc.get("expires_at"),
+                    attempt=decided.attempt if decided else "",
+                    undo_until=decided.undo_until if decided else None,
                 )
             )
         return found
@@ -694,6 +758,15 @@ class MongoRegistryStore:
         cursor = self.matches.find({"student_id": _one_of(student_ids)}).sort("_id", ASCENDING)
         return await self._with_facts(await cursor.to_list(None))
 
+    async def _standing_outcomes(self, match_ids: Sequence[str]) -> dict[str, Outcome]:
+        """The matches' outcomes, less those an undo withdrew."""
+        found = {k: _outcome(v) for k, v in (await find_by_ids(self.outcomes, match_ids)).items()}
+        held = [fate_id(o.match_id, o.attempt) for o in found.values() if o.undo_until]
+        fates = await self.outbox.fates(FATES, held) if held else {}
+        return {
+            k: o for k, o in found.items() if fates.get(fate_id(o.match_id, o.attempt)) != WITHDRAWN
+        }
+
     async def matches_of_schools(
         self, school_ids: Sequence[str], status: str | None, skip: int, limit: int
     ) -> list[Match]:
@@ -702,35 +775,43 @@ class MongoRegistryStore:
     async def matches_of_employer(
         self, employer_id: str, status: str | None, skip: int, limit: int
     ) -> list[Match]:
-        return await self._matches({"employer_id": employer_id}, status, skip, limit)
+        """As sent: a decision that may still be undone is not shown (`domain.as_sent`)."""
+        return await self._matches({"employer_id": employer_id}, status, skip, limit, True)
 
     async def count_matches_of_schools(self, school_ids: Sequence[str], status: str | None) -> int:
         return await self._count_matches({"school_id": _one_of(school_ids)}, status)
 
     async def count_matches_of_employer(self, employer_id: str, status: str | None) -> int:
-        return await self._count_matches({"employer_id": employer_id}, status)
+        return await self._count_matches({"employer_id": employer_id}, status, True)
 
-    async def _count_matches(self, query: dict[str, Any], status: str | None) -> int:
+    async def _count_matches(
+        self, query: dict[str, Any], status: str | None, sent: bool = False
+    ) -> int:
         """A count in the database, unless a status (derived from facts) must be read."""
         if status is None:
             return await self.matches.count_documents(query)
-        return len(await self._matches(query, status, 0, 0))
+        return len(await self._matches(query, status, 0, 0, sent))
 
     async def _matches(
-        self, query: dict[str, Any], status: str | None, skip: int, limit: int
+        self, query: dict[str, Any], status: str | None, skip: int, limit: int, sent: bool = False
     ) -> list[Match]:
         """The page, by id; with a status filter every match of the query is read, since
-        the status is derived from facts."""
+        the status is derived from facts. `sent`: as the employer sees them."""
         cursor = self.matches.find(query).sort("_id", ASCENDING)
+        now = self.clock()
+
+        def view(matches: list[Match]) -> list[Match]:
+            return [as_sent(m, now) for m in matches] if sent else matches
+
         if status is None:
-            return await self._with_facts(await cursor.skip(skip).limit(limit).to_list(None))
-        every = await self._with_facts(await cursor.to_list(None))
+            return view(await self._with_facts(await cursor.skip(skip).limit(limit).to_list(None)))
+        every = view(await self._with_facts(await cursor.to_list(None)))
         return _page([m for m in every if m.status == status], skip, limit)
 
     async def placed_students(self, school_ids: Sequence[str] | None) -> set[str]:
         """Students whose placement was carried out (a claim alone is still under way)."""
         holders = {doc["_id"]: doc["match_id"] async for doc in self.placements.find({})}
-        confirmed = await find_by_ids(self.outcomes, holders.values(), {"_id": 1})
+        confirmed = await self._standing_outcomes(list(holders.values()))
         done = {student for student, match in holders.items() if match in confirmed}
         if school_ids is None:
             return done
@@ -763,6 +844,11 @@ def _one_of(values: Sequence[str]) -> Any:
     return values[0] if len(values) == 1 else {"$in": values}
 
 
+def _fate_key(key: str) -> tuple[str, str]:
+    match_id, _, attempt = key.rpartition(":")
+    return match_id, attempt
+
+
 def _decision(doc: Document) -> Decision:
     return DECISIONS.validate_python({**doc, "match_id": doc["_id"]})
 
@@ -789,6 +875,10 @@ class InMemoryRegistryStore:
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     events: list[Envelope] = field(default_factory=list)
     clock: Any = utcnow
+    # Held decision events, as the outbox holds them: (fate id, until, event).
+    held: list[tuple[str, datetime, Envelope]] = field(default_factory=list)
+    fates: dict[str, str] = field(default_factory=dict)
+    cleared: set[str] = field(default_factory=set)
 
     # -- employers
 
@@ -989,15 +1079,72 @@ class InMemoryRegistryStore:
     async def record_outcome(self, outcome: Outcome, event: Envelope) -> None:
         if outcome.match_id not in self.outcomes:
             self.outcomes[outcome.match_id] = outcome
-            self.events.append(event)
+            if outcome.undo_until is None:
+                self.events.append(event)
+            else:
+                key = fate_id(outcome.match_id, outcome.attempt)
+                self.held.append((key, outcome.undo_until, event))
         self.pending.pop(outcome.match_id, None)
+
+    def relay(self) -> None:
+        """What the outbox relay does on a pass: send each held event that is due,
+        unless it was withdrawn."""
+        now, waiting = self.clock(), []
+        for key, until, event in self.held:
+            if now < until and self.fates.get(key) != WITHDRAWN:
+                waiting.append((key, until, event))
+            elif now >= until and self.fates.setdefault(key, "sent") == "sent":
+                self.events.append(event)
+        self.held = waiting
+
+    async def withdraw_decision(self, match_id: str, attempt: str) -> bool:
+        return self.fates.setdefault(fate_id(match_id, attempt), WITHDRAWN) == WITHDRAWN
+
+    async def decision_fate(self, match_id: str, attempt: str) -> str | None:
+        return self.fates.get(fate_id(match_id, attempt))
+
+    async def revert_decision(self, match_id: str, attempt: str) -> None:
+        match = self.matches.get(match_id)
+        if match is not None:
+            opening = self.openings.get(match.opening_id)
+            if opening is not None and match_id in opening.seat_holders:
+                self.openings[opening.id] = replace(
+                    opening,
+                    seats_remaining=opening.seats_remaining + 1,
+                    seat_holders=tuple(h for h in opening.seat_holders if h != match_id),
+                )
+            await self.release_placement(match.student_id, match_id)
+        outcome = self.outcomes.get(match_id)
+        if outcome is not None and outcome.attempt == attempt:
+            del self.outcomes[match_id]
+        claim = self.decisions.get(match_id)
+        if claim is not None and claim.attempt == attempt:
+            del self.decisions[match_id]
+        self.pending.pop(match_id, None)
+        self.cleared.add(fate_id(match_id, attempt))
+
+    async def withdrawn_decisions(self, older_than: timedelta) -> list[tuple[str, str]]:
+        return [
+            _fate_key(k)
+            for k, fate in self.fates.items()
+            if fate == WITHDRAWN and k not in self.cleared
+        ]
 
     def _with_facts(self, match: Match) -> Match:
         outcome = self.outcomes.get(match.id)
+        if outcome is not None and self.fates.get(fate_id(match.id, outcome.attempt)) == WITHDRAWN:
+            outcome = None
         status, note = match_status(
             outcome, self.withdrawals.get(match.id), self.placements.get(match.student_id), match.id
         )
-        return replace(match, status=status, note=note, decided_by=outcome.by if outcome else None)
+        return replace(
+            match,
+            status=status,
+            note=note,
+            decided_by=outcome.by if outcome else None,
+            attempt=outcome.attempt if outcome else "",
+            undo_until=outcome.undo_until if outcome else None,
+        )
 
     async def match(self, match_id: str) -> Match | None:
         found = self.matches.get(match_id)
@@ -1019,8 +1166,17 @@ class InMemoryRegistryStore:
     async def matches_of_employer(
         self, employer_id: str, status: str | None, skip: int, limit: int
     ) -> list[Match]:
-        return self._matches(
-            lambda m: m.employer_id == employer_id and (status is None or m.status == status),
+        now = self.clock()
+        every = (as_sent(self._with_facts(m), now) for m in self.matches.values())
+        return _page(
+            sorted(
+                (
+                    m
+                    for m in every
+                    if m.employer_id == employer_id and (status is None or m.status == status)
+                ),
+                key=lambda m: m.id,
+            ),
             skip,
             limit,
         )

@@ -10,7 +10,7 @@ const items = new Map(); // match_id -> inbox item, as shown
 const arrived = new Map(); // new matches heard live, shown only when the reader asks
 // What the reader opened or typed survives every re-render: kept here, not in the DOM.
 const ui = { explained: new Set(), student: new Map(), shown: new Set(), asking: new Map(),
-             result: new Map(), kept: new Set() };
+             result: new Map(), kept: new Set(), undo: new Map() }; // undo: match -> its deadline
 let stream = null;
 let retryMs = 1000;
 let older = null; // the next page's URL (the inbox API's Link rel=next), or null
@@ -157,9 +157,22 @@ function result(n) {
   return [el("p", { class: `result ${said.kind}`, id: `result-${n.match_id}`, tabindex: "-1" }, said.text)];
 }
 
+function clockTime(when) {
+  return when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
 function actions(n) {
   const id = n.match_id;
   const row = el("div", { class: "actions" });
+  const until = ui.undo.get(id);
+  if (until && until > new Date() && n.status !== "proposed") {
+    const b = el("button", { type: "button", class: "quiet undo", id: `undo-${id}`,
+                             "aria-describedby": `undo-help-${id}` },
+                 `Undo (until ${clockTime(until)})`);
+    b.addEventListener("click", () => undo(id, b));
+    row.append(b, el("span", { class: "help", id: `undo-help-${id}` },
+                     "Nothing reaches the employer before then."));
+  }
   const asking = ui.asking.get(id);
   const refused = (ui.result.get(id) || {}).kind === "conflict"; // registry said no: no retry
   if (n.status === "proposed" && !asking && !refused) {
@@ -247,8 +260,10 @@ async function decide(matchId, decision, link, button, note) {
   if (result.ok) {
     ui.asking.delete(matchId);
     if (item) item.status = DONE[decision];
+    const until = result.body && result.body.undo_until ? new Date(result.body.undo_until) : null;
     const text = `Done: the placement was ${DONE[decision]}.`;
     ui.result.set(matchId, { kind: "ok", text });
+    if (until) offerUndo(matchId, until);
     announce(`Placement ${DONE[decision]}: ${name}.`);
   } else if (result.status === 409) {
     // Decided elsewhere, withdrawn or out of seats: show where it stands, buttons gone.
@@ -270,9 +285,47 @@ async function decide(matchId, decision, link, button, note) {
   return result;
 }
 
+function offerUndo(matchId, until) {
+  // The button goes when the window ends; focus, if it was on the button, goes to the result.
+  ui.undo.set(matchId, until);
+  setTimeout(() => {
+    if (ui.undo.get(matchId) !== until) return;
+    const onButton = document.activeElement && document.activeElement.id === `undo-${matchId}`;
+    ui.undo.delete(matchId);
+    render();
+    if (onButton && $(`result-${matchId}`)) $(`result-${matchId}`).focus();
+  }, Math.max(0, until - new Date()));
+}
+
+async function undo(matchId, button) {
+  if (button) button.disabled = true;
+  const result = await api(`/v1/inbox/${encodeURIComponent(matchId)}/undo`, { method: "POST" });
+  const item = items.get(matchId);
+  const name = item ? item.opening_text : matchId;
+  ui.undo.delete(matchId);
+  if (result.ok) {
+    if (item) { item.status = result.body.status; item.decided_by = null; }
+    ui.result.set(matchId, { kind: "ok",
+      text: "Undone: nothing was sent to the employer. The match awaits your decision again." });
+    announce(`Undone: ${name} awaits your decision again.`);
+  } else {
+    ui.result.set(matchId, { kind: result.status === 409 ? "conflict" : "error",
+                             text: `Not undone: ${problemText(result)}` });
+    announce(`Could not undo: ${problemText(result)}`);
+  }
+  render();
+  if ($(`result-${matchId}`)) $(`result-${matchId}`).focus();
+  return result;
+}
+
 function upsert(n, live) {
   const known = items.get(n.match_id) || arrived.get(n.match_id);
   if (known && known.updated_at > n.updated_at) return;
+  const undoable = ui.undo.get(n.match_id);
+  if (known && undoable && undoable > new Date() && n.status === "proposed") {
+    // The notifier hears of the decision only once it is sent: keep the card decided.
+    n = { ...n, status: known.status };
+  }
   if (live && !known && items.size) {
     // Not put above what the reader is on: counted, announced, shown when asked.
     arrived.set(n.match_id, n);
