@@ -30,6 +30,7 @@ from wbl_schemas.events import (
     Place,
     SchoolId,
     refuse_many_unknown_fields,
+    split_explanation,
 )
 
 # Every list and string is bounded (docs/registry.md, "Bounds"): no request can make an
@@ -467,7 +468,12 @@ class MatchPublic(BaseModel):
     opening_id: str
     career_field: str | None
     status: MatchStatus
-    explanation: list[str]
+    explanation: list[str] = Field(
+        description="3-5 plain lines: why this student fits, why this opening, what decided"
+    )
+    explanation_detail: list[str] = Field(
+        default=[], description="The full detail behind the summary (empty for older matches)"
+    )
     decided_by: str | None
     expires_at: datetime | None = Field(
         default=None, description="Confirm or decline by then; after it the seat is offered again."
@@ -475,6 +481,7 @@ class MatchPublic(BaseModel):
 
     @classmethod
     def of(cls, match: Match) -> MatchPublic:
+        summary, detail = split_explanation(match.explanation)
         return cls(
             match_id=match.id,
             student_id=match.student_id,
@@ -482,7 +489,8 @@ class MatchPublic(BaseModel):
             opening_id=match.opening_id,
             career_field=match.career_field,
             status=match.status,
-            explanation=list(match.explanation),
+            explanation=summary,
+            explanation_detail=detail,
             decided_by=match.decided_by,
             expires_at=match.expires_at,
         )
