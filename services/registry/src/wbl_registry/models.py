@@ -11,6 +11,7 @@ from wbl_common.outbox import ParkedChange
 from wbl_registry.domain import (
     SPECIAL_POPULATIONS,
     Coordinator,
+    Employer,
     Match,
     MatchStatus,
     Opening,
@@ -78,6 +79,59 @@ class EmployerKey(BaseModel):
     id: str = Field(examples=["emp_3f2a9c1d0b7e4a55"])
     name: str = Field(examples=["Acme Robotics"])
     api_key: str = Field(description="Shown once; store it safely.", examples=["emp_…"])
+
+
+class EmployerWebhook(StrictModel):
+    """Where the employer's webhooks go (null: none; poll GET /v1/matches instead)."""
+
+    model_config = ConfigDict(
+        extra="forbid", **_examples({"webhook_url": "https://hr.acme.example/hooks/wbl"})
+    )
+
+    webhook_url: str | None = Field(
+        max_length=2000,
+        description="https:// to a public host, at most 2,000 characters; null removes it",
+    )
+
+
+class EmployerPublic(BaseModel):
+    id: str = Field(examples=["emp_3f2a9c1d0b7e4a55"])
+    name: str = Field(examples=["Acme Robotics"])
+    webhook_url: str | None
+    webhook_secret: str | None = Field(
+        default=None,
+        description="Shown once, when a webhook URL is first set: verify signatures with it.",
+    )
+
+    @classmethod
+    def of(cls, employer: Employer, webhook_secret: str | None = None) -> EmployerPublic:
+        return cls(
+            id=employer.id,
+            name=employer.name,
+            webhook_url=employer.webhook_url,
+            webhook_secret=webhook_secret,
+        )
+
+
+class EmployerSecretRotated(BaseModel):
+    employer_id: str = Field(examples=["emp_3f2a9c1d0b7e4a55"])
+    webhook_secret: str = Field(
+        description="The new signing secret, shown once: verify signatures with it from now on."
+    )
+    generation: int = Field(description="Counts rotations; 1 is the first secret.", examples=[2])
+    previous_valid_until: datetime = Field(
+        description="Until then webhooks also carry a signature under the previous secret."
+    )
+
+    @classmethod
+    def of(cls, employer: Employer, webhook_secret: str) -> EmployerSecretRotated:
+        assert employer.previous_generation_until is not None  # set by every rotation
+        return cls(
+            employer_id=employer.id,
+            webhook_secret=webhook_secret,
+            generation=employer.webhook_secret_generation,
+            previous_valid_until=employer.previous_generation_until,
+        )
 
 
 # -- coordinators -------------------------------------------------------------------------
