@@ -116,11 +116,21 @@ def verify(
         sent_at = int(timestamp)
     except ValueError as error:
         raise WebhookVerificationError("timestamp is not an integer") from error
-    current = int(now())
+    offered = [s.strip() for s in signature.split(",") if s.strip().startswith(f"{SCHEME}=")]
+    _accept(sign(secret, sent_at, body), offered, sent_at, tolerance_s, int(now()), replays)
+
+
+def _accept(
+    expected: str,
+    offered: list[str],
+    sent_at: int,
+    tolerance_s: int,
+    current: int,
+    replays: ReplayGuard | None,
+) -> None:
+    """Fresh, one of `offered` is `expected` (compared in constant time), and not a replay."""
     if abs(current - sent_at) > tolerance_s:
         raise WebhookVerificationError("timestamp outside the tolerance (stale or future)")
-    expected = sign(secret, sent_at, body)
-    offered = [s.strip() for s in signature.split(",") if s.strip().startswith(f"{SCHEME}=")]
     if not any(hmac.compare_digest(expected, s) for s in offered):
         raise WebhookVerificationError("signature does not match")
     if replays is not None and not replays.first_time(expected, sent_at, current - tolerance_s):
@@ -171,11 +181,5 @@ def verify_standard(
         raise WebhookVerificationError(f"missing header {error}") from error
     except ValueError as error:
         raise WebhookVerificationError("timestamp is not an integer") from error
-    current = int(now())
-    if abs(current - sent_at) > tolerance_s:
-        raise WebhookVerificationError("timestamp outside the tolerance (stale or future)")
     expected = sign_standard(secret, event_id, sent_at, body)
-    if not any(hmac.compare_digest(expected, s) for s in signatures):
-        raise WebhookVerificationError("signature does not match")
-    if replays is not None and not replays.first_time(expected, sent_at, current - tolerance_s):
-        raise WebhookVerificationError("signature already used (replay)")
+    _accept(expected, signatures, sent_at, tolerance_s, int(now()), replays)

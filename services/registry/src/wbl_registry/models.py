@@ -113,8 +113,9 @@ class EmployerPublic(BaseModel):
         )
 
 
-class EmployerSecretRotated(BaseModel):
-    employer_id: str = Field(examples=["emp_3f2a9c1d0b7e4a55"])
+class SecretRotated(BaseModel):
+    """A webhook signing secret rotated (a coordinator's or an employer's)."""
+
     webhook_secret: str = Field(
         description="The new signing secret, shown once: verify signatures with it from now on."
     )
@@ -122,6 +123,10 @@ class EmployerSecretRotated(BaseModel):
     previous_valid_until: datetime = Field(
         description="Until then webhooks also carry a signature under the previous secret."
     )
+
+
+class EmployerSecretRotated(SecretRotated):
+    employer_id: str = Field(examples=["emp_3f2a9c1d0b7e4a55"])
 
     @classmethod
     def of(cls, employer: Employer, webhook_secret: str) -> EmployerSecretRotated:
@@ -206,15 +211,8 @@ class CoordinatorCreated(CoordinatorPublic):
     token: str = Field(description="Shown once; store it safely.", examples=["coo_…"])
 
 
-class WebhookSecretRotated(BaseModel):
+class WebhookSecretRotated(SecretRotated):
     coordinator_id: str = Field(examples=["coo_a1b2c3d4e5f60718"])
-    webhook_secret: str = Field(
-        description="The new signing secret, shown once: verify signatures with it from now on."
-    )
-    generation: int = Field(description="Counts rotations; 1 is the first secret.", examples=[2])
-    previous_valid_until: datetime = Field(
-        description="Until then webhooks also carry a signature under the previous secret."
-    )
 
     @classmethod
     def of(cls, coordinator: Coordinator, webhook_secret: str) -> WebhookSecretRotated:
