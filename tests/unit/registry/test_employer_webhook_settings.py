@@ -45,7 +45,7 @@ async def test_a_new_employer_is_published_without_a_webhook(
     [event] = events_on(memory_store, EMPLOYERS)
     assert isinstance(event, EmployerRegistered)
     assert event.key() == acme["id"]
-    assert (event.payload.webhook_url, event.payload.active) == (None, True)  # type: ignore[attr-defined]
+    assert (event.payload.webhook_url, event.payload.active) == (None, True)
 
 
 async def test_setting_a_webhook_shows_its_secret_once_and_publishes_no_secret(
