@@ -4,14 +4,12 @@ goes, once, and how it is signed (Standard Webhooks, and our X-WBL headers as be
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 from datetime import datetime, timedelta
 
 import pytest
 
+from tests.support import standard_webhooks_verifies
 from tests.unit.notifier.builders import T0, opening_snapshot, proposal
 from tests.unit.notifier.test_handlers_in_memory import HOOK, WEBHOOK_KEY, World, registered
 from wbl_common.secrets import webhook_secret
@@ -281,18 +279,6 @@ async def test_a_revoked_employer_or_a_removed_webhook_hears_nothing_more(world:
 
 
 # -- how it is signed ----------------------------------------------------------------------------
-
-
-def standard_webhooks_verifies(secret: str, body: bytes, headers: dict[str, str]) -> bool:
-    """Standard Webhooks as its specification reads, written here apart from our signer:
-    the key is the secret after `whsec_`, base64-decoded; the signed content is
-    `id.timestamp.body`; `webhook-signature` lists space-separated `v1,<base64>`."""
-    key = base64.b64decode(secret.split("_", 1)[1])
-    content = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
-    expected = base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
-    return any(
-        hmac.compare_digest(f"v1,{expected}", s) for s in headers["webhook-signature"].split(" ")
-    )
 
 
 async def test_the_employer_s_webhook_is_signed_both_ways_with_its_own_secret(
