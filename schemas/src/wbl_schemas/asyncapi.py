@@ -37,12 +37,19 @@ KEYS: dict[str, str] = {
     topics.MATCHES: "student_id",
     topics.PLACEMENTS: "student_id",
     topics.COORDINATORS: "coordinator_id",
+    topics.EMPLOYERS: "employer_id",
     topics.SEASONS: "season_id",
 }
 # Who publishes each topic (registry through its outbox relay) and who consumes it; each
 # consumer group is `<consumer name>.<topic>`, the consumer name defaulting to the service's.
 PRODUCERS: dict[str, tuple[str, ...]] = {
-    "registry": (topics.OPENINGS, topics.STUDENTS, topics.PLACEMENTS, topics.COORDINATORS),
+    "registry": (
+        topics.OPENINGS,
+        topics.STUDENTS,
+        topics.PLACEMENTS,
+        topics.COORDINATORS,
+        topics.EMPLOYERS,
+    ),
     "matcher": (topics.MATCHES, topics.SEASONS),
 }
 CONSUMERS: dict[str, tuple[str, ...]] = {
@@ -51,6 +58,7 @@ CONSUMERS: dict[str, tuple[str, ...]] = {
     "notifier": (
         topics.OPENINGS,
         topics.COORDINATORS,
+        topics.EMPLOYERS,
         topics.MATCHES,
         topics.PLACEMENTS,
         topics.SEASONS,

@@ -459,6 +459,47 @@ CoordinatorEvent = Annotated[
     Field(discriminator="event_type"),
 ]
 
+# -- wbl.employers --------------------------------------------------------------------------
+
+
+class EmployerProfile(Payload):
+    """What the notifier needs to tell an employer of its openings' matches: where its
+    webhook goes and which signing secret generation is current (never a secret: notifier
+    derives it from WBL_WEBHOOK_KEY, as for coordinators)."""
+
+    employer_id: EntityId
+    version: int = Field(ge=1)
+    active: bool = Field(default=True, description="False while the employer's key is revoked")
+    webhook_url: str | None = Field(
+        default=None, max_length=2000, description="At most 2,000 characters"
+    )
+    webhook_secret_generation: int = Field(default=1, ge=1, le=1_000_000)
+    previous_generation_until: AwareDatetime | None = None
+
+
+class _EmployerEvent(Envelope):
+    topic = topics.EMPLOYERS
+
+    def key(self) -> str:
+        return self.payload.employer_id  # type: ignore[attr-defined, no-any-return]
+
+
+class EmployerRegistered(_EmployerEvent):
+    """An employer was created."""
+
+    event_type: Literal["EmployerRegistered"] = "EmployerRegistered"
+    payload: EmployerProfile
+
+
+class EmployerUpdated(_EmployerEvent):
+    """An employer's webhook, webhook secret generation or key status changed."""
+
+    event_type: Literal["EmployerUpdated"] = "EmployerUpdated"
+    payload: EmployerProfile
+
+
+EmployerEvent = Annotated[EmployerRegistered | EmployerUpdated, Field(discriminator="event_type")]
+
 # -- wbl.seasons ----------------------------------------------------------------------------
 
 
@@ -513,6 +554,8 @@ AnyEvent = (
     | CoordinatorRegistered
     | CoordinatorUpdated
     | CoordinatorRemoved
+    | EmployerRegistered
+    | EmployerUpdated
     | SeasonScheduled
     | MainRoundRun
 )
@@ -524,6 +567,7 @@ TOPIC_EVENTS: dict[str, TypeAdapter[AnyEvent]] = {
     topics.MATCHES: TypeAdapter(MatchEvent),
     topics.PLACEMENTS: TypeAdapter(PlacementEvent),
     topics.COORDINATORS: TypeAdapter(CoordinatorEvent),
+    topics.EMPLOYERS: TypeAdapter(EmployerEvent),
     topics.SEASONS: TypeAdapter(SeasonEvent),
 }
 

@@ -21,6 +21,7 @@ STUDENTS = "wbl.students"
 MATCHES = "wbl.matches"
 PLACEMENTS = "wbl.placements"
 COORDINATORS = "wbl.coordinators"
+EMPLOYERS = "wbl.employers"
 SEASONS = "wbl.seasons"
 
 TOPIC_SPECS: tuple[TopicSpec, ...] = (
@@ -29,6 +30,7 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec(MATCHES, partitions=3, compacted=False),
     TopicSpec(PLACEMENTS, partitions=3, compacted=False),
     TopicSpec(COORDINATORS, partitions=1, compacted=True),
+    TopicSpec(EMPLOYERS, partitions=1, compacted=True),
     # One key, the current season: compaction keeps its latest state for new consumers.
     TopicSpec(SEASONS, partitions=1, compacted=True),
 )

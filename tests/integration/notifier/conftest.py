@@ -21,7 +21,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tests.support import start_groups_at_the_end
+from tests.support import standard_webhooks_verifies, start_groups_at_the_end
 from wbl_common.bus import serialize
 from wbl_common.mongo import Document
 from wbl_common.secrets import derive_secret
@@ -92,10 +92,11 @@ def smtp_down() -> Iterator[SmtpServer]:
 @dataclass
 class Hook:
     event_id: str
-    verified: bool  # under the coordinator's first-generation secret
+    verified: bool  # under the coordinator's (or employer's) first-generation secret
     body: dict[str, Any]
     raw: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    standard: bool = False  # verified as Standard Webhooks, with the same secret
 
 
 @dataclass
@@ -117,14 +118,16 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             parsed = json.loads(body)
-            secret = derive_secret(WEBHOOK_KEY, "whsec", parsed["coordinator_id"])
+            recipient = parsed.get("coordinator_id") or parsed["employer_id"]
+            secret = derive_secret(WEBHOOK_KEY, "whsec", recipient)
             try:
                 verify_headers(secret, dict(self.headers.items()), body)
                 verified = True
             except WebhookVerificationError:
                 verified = False
             headers = dict(self.headers.items())
-            hook = Hook(headers["X-WBL-Event-Id"], verified, parsed, body, headers)
+            standard = standard_webhooks_verifies(secret, body, headers)
+            hook = Hook(headers["X-WBL-Event-Id"], verified, parsed, body, headers, standard)
             receiver.received.append(hook)
             time.sleep(receiver.answer_after_s)  # the receiver's own slowness (its thread)
             self.send_response(receiver.status if verified else 401)

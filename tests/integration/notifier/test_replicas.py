@@ -1,6 +1,7 @@
 """Two notifier processes on one database and one consumer group, through a burst of
-proposals to coordinators with email and webhooks, immediate and daily: nothing is lost and
-nothing doubled, also when one replica is killed with SIGKILL mid-burst."""
+proposals to coordinators with email and webhooks, immediate and daily, and to the
+employer's webhook: nothing is lost and nothing doubled, also when one replica is killed
+with SIGKILL mid-burst."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from wbl_common.mongo import Document
 from wbl_schemas.events import (
     CoordinatorProfile,
     CoordinatorRegistered,
+    EmployerProfile,
+    EmployerRegistered,
     MatchProposal,
     MatchProposed,
     NotificationChannels,
@@ -68,6 +71,14 @@ class Burst:
         return CoordinatorRegistered(producer="test", payload=profile)
 
     @property
+    def employer(self) -> EmployerRegistered:
+        """The employer of every opening in the burst, with a webhook."""
+        profile = EmployerProfile(
+            employer_id=f"emp_{self.tag}", version=1, webhook_url=self.hook_url
+        )
+        return EmployerRegistered(producer="test", payload=profile)
+
+    @property
     def coordinators(self) -> list[CoordinatorRegistered]:
         return [self.coordinator(s, d) for s in self.schools for d in self.kinds(s)]
 
@@ -86,7 +97,7 @@ class Burst:
                     student_id=f"stu_{self.tag}_{n}",
                     school_id=self.schools[n % SCHOOLS],
                     opening_id=f"opn_{n % 13}",
-                    employer_id="emp_burst",
+                    employer_id=f"emp_{self.tag}",
                     career_field="advanced-manufacturing",
                     explanation=("career field matches",),
                 ),
@@ -102,6 +113,11 @@ class Burst:
             if digest in self.kinds(p.payload.school_id)
         }
 
+    @property
+    def employer_expected(self) -> set[Key]:
+        """(employer, match): the employer hears of every candidate, once."""
+        return {(f"emp_{self.tag}", p.payload.match_id) for p in self.proposals}
+
 
 def email_matches(message: Message) -> list[str]:
     plain = next(p for p in message.walk() if p.get_content_type() == "text/plain")
@@ -111,7 +127,8 @@ def email_matches(message: Message) -> list[str]:
 
 @dataclass
 class Received:
-    """Per channel: (coordinator, match) -> the delivery ids of every message about it."""
+    """Per channel: (coordinator, match) -> the delivery ids of every message about it; the
+    employer's webhooks under "employer", keyed (employer, match)."""
 
     by_channel: dict[str, dict[Key, list[str]]]
 
@@ -120,6 +137,7 @@ class Received:
         by_channel: dict[str, dict[Key, list[str]]] = {
             "email": defaultdict(list),
             "webhook": defaultdict(list),
+            "employer": defaultdict(list),
         }
         for message in list(smtp.mailbox.messages):
             coordinator_id = str(message["To"]).split("@")[0]
@@ -128,15 +146,21 @@ class Received:
                     key = (coordinator_id, match_id)
                     by_channel["email"][key].append(str(message["X-WBL-Event-Id"]))
         for hook in list(hooks.received):
-            assert hook.verified, hook
-            if tag in hook.body["coordinator_id"]:
+            assert hook.verified and hook.standard, hook
+            if tag in hook.body.get("employer_id", ""):
+                key = (hook.body["employer_id"], hook.body["match"]["match_id"])
+                by_channel["employer"][key].append(hook.event_id)
+            elif tag in hook.body["coordinator_id"]:
                 for match in hook.body["matches"]:
                     key = (hook.body["coordinator_id"], match["match_id"])
                     by_channel["webhook"][key].append(hook.event_id)
         return cls(by_channel)
 
-    def missing(self, expected: set[Key]) -> dict[str, list[Key]]:
-        gaps = {c: sorted(expected - set(heard)) for c, heard in self.by_channel.items()}
+    def missing(self, expected: set[Key], employer: set[Key]) -> dict[str, list[Key]]:
+        gaps = {
+            c: sorted((employer if c == "employer" else expected) - set(heard))
+            for c, heard in self.by_channel.items()
+        }
         return {channel: keys for channel, keys in gaps.items() if keys}
 
 
@@ -184,12 +208,14 @@ def replica_ports() -> list[int]:
 async def publish_coordinators(publish: Any, db: AsyncDatabase[Document], burst: Burst) -> None:
     for event in burst.coordinators:
         await publish(event)
+    await publish(burst.employer)
 
     async def all_known() -> bool:
         ids = [e.payload.coordinator_id for e in burst.coordinators]
-        return await db["coordinators"].count_documents({"_id": {"$in": ids}}) == len(ids)
+        known = await db["coordinators"].count_documents({"_id": {"$in": ids}}) == len(ids)
+        return known and await db["employers"].find_one({"_id": f"emp_{burst.tag}"}) is not None
 
-    await eventually(all_known, what="every coordinator known to the notifier")
+    await eventually(all_known, what="every coordinator and the employer known to the notifier")
 
 
 async def heard_everything(
@@ -199,12 +225,12 @@ async def heard_everything(
 
     async def complete() -> Received | None:
         received = Received.of(smtp, hooks, burst.tag)
-        return None if received.missing(expected) else received
+        return None if received.missing(expected, burst.employer_expected) else received
 
     try:
         received = await eventually(complete, within=150, what="every message of the burst")
     except AssertionError as error:
-        missing = Received.of(smtp, hooks, burst.tag).missing(expected)
+        missing = Received.of(smtp, hooks, burst.tag).missing(expected, burst.employer_expected)
         counts = {channel: (len(keys), keys[:5]) for channel, keys in missing.items()}
         found = [(d["status"], d["event_type"]) async for d in db["deliveries"].find({})]
         unsent = await db["deliveries"].find({"status": "pending"}).to_list(3)
@@ -257,6 +283,9 @@ def assert_one_delivery_id_each(received: Received, burst: Burst) -> None:
     for channel, heard in received.by_channel.items():
         doubled = {key: ids for key, ids in heard.items() if len(set(ids)) != 1}
         assert doubled == {}, channel
+        if channel == "employer":
+            assert set(heard) == burst.employer_expected
+            continue
         immediate = {key[1] for key in heard if key[0].endswith("_now")}
         assert immediate == {p.payload.match_id for p in burst.proposals}, channel
 

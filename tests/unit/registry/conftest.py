@@ -13,6 +13,7 @@ from wbl_registry.app import create_app
 from wbl_registry.config import RegistrySettings
 from wbl_registry.handlers import Registry
 from wbl_registry.store import InMemoryRegistryStore
+from wbl_schemas.envelope import Envelope
 from wbl_schemas.reference import load_reference
 
 ADMIN_TOKEN = "admin-" + "a" * 30
@@ -53,6 +54,11 @@ async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport=httpx.ASGITransport(app), base_url="http://registry"
     ) as client:
         yield client
+
+
+def events_on(store: InMemoryRegistryStore, topic: str) -> list[Envelope]:
+    """The events `store` holds for `topic` (creating an employer publishes one too)."""
+    return [e for e in store.events if e.topic == topic]
 
 
 def bearer(secret: str) -> dict[str, str]:

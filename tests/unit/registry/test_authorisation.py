@@ -31,7 +31,8 @@ ROLES = (
 
 @dataclass
 class World:
-    """Employer A owns opening_a; coordinator X's school has student_x and match_x (on A)."""
+    """Employer A (with a webhook) owns opening_a; coordinator X's school has student_x and
+    match_x (on A)."""
 
     secrets: dict[str, str]
     ids: dict[str, str]
@@ -39,6 +40,7 @@ class World:
 
 async def build_world(registry: Registry) -> World:
     employer_a, key_a = await registry.create_employer("Acme")
+    employer_a, _ = await registry.set_employer_webhook(employer_a, "https://hr.acme.example/wbl")
     _, key_b = await registry.create_employer("Globex")
     spare, _ = await registry.create_employer("Initech")
     coord_x, token_x = await registry.create_coordinator("Xavi", ("sch_x",), NotificationChannels())
@@ -90,6 +92,19 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
         "/v1/employers/me/api-key",
         None,
         expect(FOR_EMPLOYERS, employer_a=200, employer_b=200),
+    ),
+    ("GET", "/v1/employers/me", None, expect(FOR_EMPLOYERS, employer_a=200, employer_b=200)),
+    (
+        "PATCH",
+        "/v1/employers/me",
+        {"webhook_url": "https://hooks.example.org/wbl"},
+        expect(FOR_EMPLOYERS, employer_a=200, employer_b=200),
+    ),
+    (  # B has no webhook to sign for
+        "POST",
+        "/v1/employers/me/webhook-secret/rotate",
+        None,
+        expect(FOR_EMPLOYERS, employer_a=200, employer_b=409),
     ),
     (
         "POST",

@@ -14,11 +14,12 @@ import pytest
 from fastapi import FastAPI
 
 from tests.unit.registry.builders import PLAN, opening_body, person, student_body
-from tests.unit.registry.conftest import ADMIN_TOKEN, BODY_LIMIT, bearer
+from tests.unit.registry.conftest import ADMIN_TOKEN, BODY_LIMIT, bearer, events_on
 from wbl_registry import bulk
 from wbl_registry.bulk import CSV_COLUMNS
 from wbl_registry.domain import Student
 from wbl_registry.store import InMemoryRegistryStore
+from wbl_schemas.topics import OPENINGS
 
 pytestmark = pytest.mark.unit
 
@@ -78,7 +79,7 @@ async def test_a_bad_opening_names_the_field_and_stores_nothing(
         "/v1/openings", json=opening_body(**changes), headers=bearer(employer_key)
     )
     assert field in problem_fields(response)
-    assert memory_store.openings == {} and memory_store.events == []
+    assert memory_store.openings == {} and events_on(memory_store, OPENINGS) == []
 
 
 async def test_a_bad_patch_names_the_field_and_changes_nothing(
@@ -89,7 +90,7 @@ async def test_a_bad_patch_names_the_field_and_changes_nothing(
     for changes, field in (({"seats": 0}, "seats"), ({"career_field": "juggling"}, "career_field")):
         response = await http.patch(path, json=changes, headers=bearer(employer_key))
         assert problem_fields(response) == [field]
-    assert len(memory_store.events) == 1
+    assert len(events_on(memory_store, OPENINGS)) == 1
     assert (await http.get(path, headers=bearer(employer_key))).json()["version"] == 1
 
 
@@ -598,6 +599,6 @@ async def test_a_language_is_refused_as_a_hiring_preference_and_taken_as_a_requi
     )
     assert required.status_code == 201, required.text
     assert required.json()["required_languages"] == ["es"]
-    [event] = memory_store.events
+    [event] = events_on(memory_store, OPENINGS)
     assert event.payload.required_languages == ("es",)  # type: ignore[attr-defined]
     assert "languages" not in event.payload.hiring_preferences.model_dump()  # type: ignore[attr-defined]

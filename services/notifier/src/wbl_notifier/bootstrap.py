@@ -144,6 +144,7 @@ async def bootstrap(
             on_change=notifier.changes.notify,
         )
         runtime.consume(SPECS[topics.COORDINATORS], notifier.on_coordinator_event)
+        runtime.consume(SPECS[topics.EMPLOYERS], notifier.on_employer_event)
         runtime.consume(
             SPECS[topics.MATCHES], notifier.on_match_event, batches=notifier.on_match_events
         )

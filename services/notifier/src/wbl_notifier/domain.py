@@ -16,7 +16,13 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from uuid import UUID, uuid5
 
-from wbl_schemas.events import CoordinatorProfile, MatchProposal, OpeningSnapshot, SeasonState
+from wbl_schemas.events import (
+    CoordinatorProfile,
+    EmployerProfile,
+    MatchProposal,
+    OpeningSnapshot,
+    SeasonState,
+)
 
 
 class NotificationStatus(StrEnum):
@@ -218,6 +224,31 @@ class Channel(StrEnum):
     WEBHOOK = "webhook"
 
 
+class Audience(StrEnum):
+    """Who a delivery is for: a coordinator (of the student's school) or the employer (of
+    the opening). An employer's delivery holds the employer's id in `coordinator_id`, the
+    recipient's place in every key (ids are prefixed `coo_`/`emp_`, so never the same)."""
+
+    COORDINATOR = "coordinator"
+    EMPLOYER = "employer"
+
+
+# What an employer hears of the matches on its own openings, by webhook only.
+CANDIDATE_PROPOSED = "CandidateProposed"
+PLACEMENT_CONFIRMED = "PlacementConfirmed"
+PLACEMENT_DECLINED = "PlacementDeclined"
+OFFER_EXPIRED = "OfferExpired"
+OFFER_WITHDRAWN = "OfferWithdrawn"
+# The match's status each event leaves it in, as GET /v1/matches shows it to the employer.
+EMPLOYER_EVENTS = {
+    CANDIDATE_PROPOSED: "proposed",
+    PLACEMENT_CONFIRMED: "confirmed",
+    PLACEMENT_DECLINED: "declined",
+    OFFER_EXPIRED: "withdrawn",
+    OFFER_WITHDRAWN: "withdrawn",
+}
+
+
 class DeliveryStatus(StrEnum):
     PENDING = "pending"  # the delivery worker sends it (and retries it)
     HELD = "held"  # waits for the coordinator's next digest
@@ -272,6 +303,7 @@ class Delivery:
     last_error: str | None = None
     digest_id: str | None = None
     dead_lettered: bool = False
+    audience: Audience = Audience.COORDINATOR
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -304,6 +336,7 @@ def keyed_delivery(
     status: DeliveryStatus,
     match: MatchSummary,
     now: datetime,
+    audience: Audience = Audience.COORDINATOR,
 ) -> Delivery:
     """One match's message, its id derived from its key (so every replica makes the same)."""
     return Delivery(
@@ -317,6 +350,7 @@ def keyed_delivery(
         matches=(match,),
         created_at=now,
         next_attempt_at=now,
+        audience=audience,
     )
 
 
@@ -346,6 +380,59 @@ def withdrawal_deliveries(
         if p.event_type == PROPOSED_EVENT
         and p.status in (DeliveryStatus.PENDING, DeliveryStatus.SENT)
     ]
+
+
+# -- the employer's webhooks ------------------------------------------------------------------
+
+
+def employer_match(proposal: MatchProposal) -> MatchSummary:
+    """What an employer's delivery keeps of a match: which match on which opening, nothing
+    of the student (not even the pseudonymous reference) and not the explanation, which is
+    written for the coordinator. GET /v1/matches gives the employer the rest."""
+    return MatchSummary(
+        match_id=proposal.match_id,
+        student_ref="",
+        opening_id=proposal.opening_id,
+        career_field=proposal.career_field,
+        explanation=(),
+        employer_id=proposal.employer_id,
+    )
+
+
+def employer_delivery(
+    profile: EmployerProfile | None, event_type: str, proposal: MatchProposal, now: datetime
+) -> list[Delivery]:
+    """The employer's webhook for one event of a match on its opening: none without a
+    webhook URL, or while its key is revoked. Keyed (employer, match, event): once each."""
+    if profile is None or not profile.active or not profile.webhook_url:
+        return []
+    return [
+        keyed_delivery(
+            profile.employer_id,
+            Channel.WEBHOOK,
+            profile.webhook_url,
+            event_type,
+            DeliveryStatus.PENDING,
+            employer_match(proposal),
+            now,
+            Audience.EMPLOYER,
+        )
+    ]
+
+
+def employer_ending(reason_code: str | None) -> str:
+    """The employer's event for an offer that ended without a decision."""
+    return OFFER_EXPIRED if reason_code == "expired" else OFFER_WITHDRAWN
+
+
+def told_employer(told: Sequence[Delivery]) -> bool:
+    """Whether the employer was (or is being) sent the candidate: an offer's end is told
+    only to whoever was told of the offer."""
+    return any(
+        d.event_type == CANDIDATE_PROPOSED
+        and d.status in (DeliveryStatus.PENDING, DeliveryStatus.SENT)
+        for d in told
+    )
 
 
 # -- the season -------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Notifier use cases: keep the coordinator directory, turn match events into inbox
 notifications (exactly one per coordinator and match) and pending deliveries over each
-coordinator's channels (exactly one per coordinator, match, channel and event type), and
+coordinator's channels (exactly one per coordinator, match, channel and event type) and to
+each employer's webhook (exactly one per employer, match and event type), and
 record each match's outcomes, from which its notifications' status follows. Handlers only
 record; the delivery worker sends."""
 
@@ -12,16 +13,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import structlog
+
 from wbl_common.secrets import hash_secret
 from wbl_notifier.adapters import PlacementDesk, RegistryAnswer
 from wbl_notifier.domain import (
+    CANDIDATE_PROPOSED,
+    PLACEMENT_CONFIRMED,
+    PLACEMENT_DECLINED,
     Delivery,
     MatchOutcome,
     Notification,
     NotificationStatus,
     OpeningSummary,
     deliveries_for,
+    employer_delivery,
+    employer_ending,
     notifications_for,
+    told_employer,
     withdrawal_deliveries,
 )
 from wbl_notifier.links import ActionLink, Decision, Signer
@@ -32,6 +41,10 @@ from wbl_schemas.events import (
     CoordinatorRegistered,
     CoordinatorRemoved,
     CoordinatorUpdated,
+    EmployerProfile,
+    EmployerRegistered,
+    EmployerUpdated,
+    MatchProposal,
     MatchProposed,
     MatchWithdrawn,
     OpeningPublished,
@@ -40,6 +53,8 @@ from wbl_schemas.events import (
     PlacementDeclined,
     SeasonState,
 )
+
+log = structlog.get_logger(__name__)
 
 
 def utcnow() -> datetime:
@@ -93,6 +108,11 @@ class Notifier:
             for c in stored
         )
 
+    async def on_employer_event(self, event: AnyEvent) -> None:
+        """Where each employer's webhooks go (the newest profile heard stands)."""
+        if isinstance(event, EmployerRegistered | EmployerUpdated):
+            await self.store.save_employer(event.payload)
+
     async def on_match_event(self, event: AnyEvent) -> None:
         await self.on_match_events([event])
 
@@ -109,6 +129,7 @@ class Notifier:
                 n for p in proposals for n in notifications_for(p, coordinators[p.school_id], now)
             ]
             await self._notify(notifications, [c for cs in coordinators.values() for c in cs])
+            await self._tell_employers([(p, CANDIDATE_PROPOSED) for p in proposals])
         for e in events:
             if isinstance(e, MatchWithdrawn):
                 w = e.payload
@@ -116,6 +137,7 @@ class Notifier:
                     w.match_id, NotificationStatus.WITHDRAWN, f"withdrawn: {w.reason}"
                 )
                 await self._tell_withdrawal(w.match_id, w.school_id, w.reason)
+                await self._tell_employer_ending(w.match_id, w.reason_code)
 
     async def _tell_withdrawal(self, match_id: str, school_id: str, reason: str) -> None:
         """Whoever was sent the offer is sent why it ended (keyed: once, whatever replays)."""
@@ -129,6 +151,41 @@ class Notifier:
             deliveries += withdrawal_deliveries(notification, told, reason, now)
         if deliveries and await self.store.add_deliveries(deliveries):
             self.on_deliveries()
+
+    async def _tell_employers(self, events: Sequence[tuple[MatchProposal, str]]) -> None:
+        """Each event to the employer of the match's opening, by its webhook if it has one
+        (keyed: once per employer, match and event, whatever replays)."""
+        now = self.clock()
+        profiles: dict[str, EmployerProfile | None] = {}
+        deliveries: list[Delivery] = []
+        for proposal, event_type in events:
+            if proposal.employer_id not in profiles:  # read once per employer and batch
+                profiles[proposal.employer_id] = await self.store.employer(proposal.employer_id)
+            deliveries += employer_delivery(
+                profiles[proposal.employer_id], event_type, proposal, now
+            )
+        if deliveries and await self.store.add_deliveries(deliveries):
+            self.on_deliveries()
+
+    async def _tell_employer_ending(self, match_id: str, reason_code: str | None) -> None:
+        """An offer that ended undecided is told to the employer if the candidate was."""
+        proposal = await self.store.match(match_id)
+        if proposal is None or await self.store.match_status(match_id) != (
+            NotificationStatus.WITHDRAWN
+        ):
+            return  # never heard proposed, or a decision that crossed it stands
+        told = await self.store.deliveries_of(proposal.employer_id, [match_id])
+        if told_employer(told):
+            await self._tell_employers([(proposal, employer_ending(reason_code))])
+
+    async def _tell_employer_decision(self, match_id: str, event_type: str) -> None:
+        proposal = await self.store.match(match_id)
+        if proposal is None:  # its proposal never reached us: no employer to name
+            log.info(
+                "decision on a match not heard of; its employer is not told", match_id=match_id
+            )
+            return
+        await self._tell_employers([(proposal, event_type)])
 
     async def _notify(
         self, notifications: list[Notification], coordinators: list[CoordinatorProfile]
@@ -173,6 +230,8 @@ class Notifier:
             return
         by = event.payload.coordinator_id
         await self._record(event.payload.match_id, status, f"{status.value} by coordinator", by)
+        told = PLACEMENT_CONFIRMED if status is NotificationStatus.CONFIRMED else PLACEMENT_DECLINED
+        await self._tell_employer_decision(event.payload.match_id, told)
 
     async def _record(
         self, match_id: str, status: NotificationStatus, note: str, decided_by: str = ""

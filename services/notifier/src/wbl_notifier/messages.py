@@ -1,4 +1,5 @@
-"""What a coordinator receives by email or webhook (pure: builds messages, sends nothing).
+"""What a coordinator receives by email or webhook, and an employer by webhook (pure: builds
+messages, sends nothing).
 
 Messages carry the pseudonymous student reference, what the opening is (title, employer,
 town, dates, hours, pay: no student data) and the matcher's explanation; names and contact
@@ -17,6 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from wbl_notifier.domain import (
     DIGEST_EVENT,
+    EMPLOYER_EVENTS,
     REMINDER_EVENT,
     WITHDRAWN_EVENT,
     Delivery,
@@ -168,5 +170,27 @@ def webhook_body(
         "matches": [
             _match_json(m, links[m.match_id], known.get(m.opening_id)) for m in delivery.matches
         ],
+    }
+    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+
+def employer_webhook_body(delivery: Delivery, openings: dict[str, OpeningSummary]) -> bytes:
+    """The JSON an employer's receiver gets: which match on which of its openings and what
+    it now is, as GET /v1/matches shows it (where the candidate summary, and once confirmed
+    the student's name and the coordinator's contact, are read with the employer's key).
+    Nothing of the student: the notifier holds none. Signed as these exact bytes."""
+    match = delivery.matches[0]
+    opening = openings.get(match.opening_id)
+    body = {
+        "event_id": delivery.delivery_id,
+        "event_type": delivery.event_type,
+        "employer_id": delivery.coordinator_id,
+        "created_at": delivery.created_at.isoformat(),
+        "match": {
+            "match_id": match.match_id,
+            "opening_id": match.opening_id,
+            "opening_title": opening.title if opening else None,
+            "status": EMPLOYER_EVENTS[delivery.event_type],
+        },
     }
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()

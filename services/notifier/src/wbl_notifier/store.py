@@ -1,8 +1,8 @@
-"""Notifier persistence: the coordinator directory (from `wbl.coordinators`), the matches
-and their outcomes, the inbox (one notification per coordinator and match), the deliveries
-over email and webhook (one per coordinator, match, channel and event type), the claims of
-their sending attempts and the spent action links. `InMemoryNotifierStore` keeps the same
-contract in dicts, for unit tests.
+"""Notifier persistence: the coordinator directory (from `wbl.coordinators`), the employers'
+webhooks (from `wbl.employers`), the matches and their outcomes, the inbox (one notification
+per coordinator and match), the deliveries over email and webhook (one per recipient, match,
+channel and event type), the claims of their sending attempts and the spent action links.
+`InMemoryNotifierStore` keeps the same contract in dicts, for unit tests.
 
 Every "only once" is an insert against a unique key, never check-then-insert and never a
 conditional update: FerretDB 1.24 isolates neither across processes, while of concurrent
@@ -38,9 +38,10 @@ from wbl_notifier.domain import (
     bundled_ids,
     notification_key,
     outcome_keys,
+    status_of,
     with_outcomes,
 )
-from wbl_schemas.events import CoordinatorProfile, MatchProposal, SeasonState
+from wbl_schemas.events import CoordinatorProfile, EmployerProfile, MatchProposal, SeasonState
 
 T = TypeVar("T")
 
@@ -71,6 +72,12 @@ class NotifierStore(Protocol):
         pending then is signed with the secret generation it last named); None if none."""
         ...
 
+    async def save_employer(self, profile: EmployerProfile) -> None:
+        """Keep the newest profile heard (by version); older or repeated ones change nothing."""
+        ...
+
+    async def employer(self, employer_id: str) -> EmployerProfile | None: ...
+
     async def save_season(self, season: SeasonState) -> None:
         """Keep the newest season heard (by version); older or repeated ones change nothing."""
         ...
@@ -84,6 +91,14 @@ class NotifierStore(Protocol):
     async def openings(self, opening_ids: Sequence[str]) -> dict[str, OpeningSummary]: ...
 
     async def open_matches_of(self, school_ids: tuple[str, ...]) -> list[MatchProposal]: ...
+
+    async def match(self, match_id: str) -> MatchProposal | None:
+        """The match as first proposed; None if its proposal has not reached us."""
+        ...
+
+    async def match_status(self, match_id: str) -> NotificationStatus:
+        """What the match's outcomes make it (PROPOSED while it has none)."""
+        ...
 
     async def record_outcome(self, outcome: MatchOutcome) -> bool: ...
 
@@ -190,6 +205,7 @@ class MongoNotifierStore:
         self.reminders = db["offer_reminders"]
         self.seasons = db["season"]
         self.openings_ = db["openings"]
+        self.employers = db["employers"]
 
     async def ensure_indexes(self) -> None:
         await self.coordinators.create_index("school_ids")
@@ -242,6 +258,18 @@ class MongoNotifierStore:
         cursor = self.coordinators.find({"school_ids": school_id, "removed": False})
         return [_profile(doc) async for doc in cursor]
 
+    # -- employers (from `wbl.employers`) ----------------------------------------------------
+
+    async def save_employer(self, profile: EmployerProfile) -> None:
+        fields = profile.model_dump(mode="json", exclude={"version"})
+        await upsert_if_newer(self.employers, profile.employer_id, profile.version, fields)
+
+    async def employer(self, employer_id: str) -> EmployerProfile | None:
+        doc = await self.employers.find_one({"_id": employer_id})
+        if doc is None:
+            return None
+        return EmployerProfile.model_validate({k: v for k, v in doc.items() if k != "_id"})
+
     # -- the season (from `wbl.seasons`) -----------------------------------------------------
 
     async def save_season(self, season: SeasonState) -> None:
@@ -280,6 +308,13 @@ class MongoNotifierStore:
         proposals = [MatchProposal.model_validate(doc["proposal"]) async for doc in cursor]
         decided = await self._outcomes_of([p.match_id for p in proposals])
         return [p for p in proposals if not decided.get(p.match_id)]
+
+    async def match(self, match_id: str) -> MatchProposal | None:
+        doc = await self.matches.find_one({"_id": match_id})
+        return None if doc is None else MatchProposal.model_validate(doc["proposal"])
+
+    async def match_status(self, match_id: str) -> NotificationStatus:
+        return status_of((await self._outcomes_of([match_id]))[match_id])
 
     async def record_outcome(self, outcome: MatchOutcome) -> bool:
         """Store the fact once (True the first time), then touch the match's notifications
@@ -594,6 +629,21 @@ class InMemoryNotifierStore:
     openings_: dict[str, OpeningSummary] = field(default_factory=dict)
     reminders: dict[str, datetime] = field(default_factory=dict)
     current_season: SeasonState | None = None
+    employers: dict[str, EmployerProfile] = field(default_factory=dict)
+
+    async def save_employer(self, profile: EmployerProfile) -> None:
+        stored = self.employers.get(profile.employer_id)
+        if stored is None or stored.version < profile.version:
+            self.employers[profile.employer_id] = profile
+
+    async def employer(self, employer_id: str) -> EmployerProfile | None:
+        return self.employers.get(employer_id)
+
+    async def match(self, match_id: str) -> MatchProposal | None:
+        return self.matches.get(match_id)
+
+    async def match_status(self, match_id: str) -> NotificationStatus:
+        return status_of(self._outcomes_of(match_id))
 
     async def save_season(self, season: SeasonState) -> None:
         if self.current_season is None or self.current_season.version < season.version:

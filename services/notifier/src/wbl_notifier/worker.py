@@ -30,9 +30,12 @@ from wbl_common.secrets import webhook_signing_secrets
 from wbl_notifier.adapters import DeliveryError, Mailer, PermanentDeliveryError, WebhookSender
 from wbl_notifier.domain import (
     DIGEST_EVENT,
+    OFFER_EXPIRED,
+    OFFER_WITHDRAWN,
     REMINDER_EVENT,
     WITHDRAWN_EVENT,
     AttemptClaim,
+    Audience,
     Channel,
     Delivery,
     DeliveryStatus,
@@ -46,10 +49,11 @@ from wbl_notifier.domain import (
 )
 from wbl_notifier.lease import Lease
 from wbl_notifier.links import ActionLink, Decision, Signer
-from wbl_notifier.messages import MatchLinks, email_message, webhook_body
+from wbl_notifier.messages import MatchLinks, email_message, employer_webhook_body, webhook_body
 from wbl_notifier.store import NotifierStore
 from wbl_notifier.webhooks import signed_headers
 from wbl_schemas import topics
+from wbl_schemas.events import CoordinatorProfile, EmployerProfile
 
 log = structlog.get_logger(__name__)
 
@@ -253,6 +257,11 @@ class DeliveryWorker:
     async def _overruled_withdrawal(self, delivery: Delivery) -> bool:
         """A withdrawal's message is not sent once a decision that crossed it stands (the
         coordinator confirmed or declined; registry kept that)."""
+        if delivery.audience is Audience.EMPLOYER:
+            if delivery.event_type not in (OFFER_EXPIRED, OFFER_WITHDRAWN):
+                return False
+            status = await self.store.match_status(delivery.match_id)
+            return status is not NotificationStatus.WITHDRAWN
         if delivery.event_type != WITHDRAWN_EVENT:
             return False
         now = await self.store.notification(delivery.coordinator_id, delivery.match_id)
@@ -289,6 +298,10 @@ class DeliveryWorker:
         )
 
     async def _send(self, delivery: Delivery) -> None:
+        if delivery.audience is Audience.EMPLOYER:  # a webhook, with no decision links
+            openings = await self.store.openings([m.opening_id for m in delivery.matches])
+            await self._post(delivery, employer_webhook_body(delivery, openings))
+            return
         if delivery.event_type == DIGEST_EVENT:
             delivery = await self._unsettled(delivery)
             if not delivery.matches:
@@ -306,22 +319,30 @@ class DeliveryWorker:
                 raise PermanentDeliveryError(f"the email cannot be written: {error}") from error
             await self.mailer.send(message)
             return
-        body = webhook_body(delivery, links, self.inbox_url, openings)
+        await self._post(delivery, webhook_body(delivery, links, self.inbox_url, openings))
+
+    async def _post(self, delivery: Delivery, body: bytes) -> None:
         now = self.clock()
         headers = signed_headers(
-            await self._signing_secrets(delivery.coordinator_id, now),
+            await self._signing_secrets(delivery, now),
             delivery.delivery_id,
             body,
             int(now.timestamp()),
         )
         await self.webhooks.post(delivery.target, body, headers)
 
-    async def _signing_secrets(self, coordinator_id: str, now: datetime) -> tuple[str, ...]:
-        """Read at each attempt, so a retry after a rotation signs with the new secret."""
-        profile = await self.store.last_profile(coordinator_id)
+    async def _signing_secrets(self, delivery: Delivery, now: datetime) -> tuple[str, ...]:
+        """Read at each attempt, so a retry after a rotation signs with the new secret. The
+        recipient's (coordinator's or employer's) secrets derive from its id alike."""
+        recipient = delivery.coordinator_id
+        profile: CoordinatorProfile | EmployerProfile | None
+        if delivery.audience is Audience.EMPLOYER:
+            profile = await self.store.employer(recipient)
+        else:
+            profile = await self.store.last_profile(recipient)
         generation = profile.webhook_secret_generation if profile else 1
         until = profile.previous_generation_until if profile else None
-        return webhook_signing_secrets(self.webhook_key, coordinator_id, generation, until, now)
+        return webhook_signing_secrets(self.webhook_key, recipient, generation, until, now)
 
     async def _unsettled(self, digest: Delivery) -> Delivery:
         """The digest without the matches withdrawn or decided since they were held: it
@@ -369,7 +390,8 @@ class DeliveryWorker:
         body = json.dumps(
             {
                 "delivery_id": delivery.delivery_id,
-                "coordinator_id": delivery.coordinator_id,
+                "coordinator_id": delivery.coordinator_id,  # the employer's, for an employer
+                "audience": delivery.audience.value,
                 "match_ids": [m.match_id for m in delivery.matches],
                 "channel": delivery.channel.value,
                 "event_type": delivery.event_type,

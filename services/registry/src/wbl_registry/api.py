@@ -49,6 +49,9 @@ from wbl_registry.models import (
     EmployerCreate,
     EmployerKey,
     EmployerMatch,
+    EmployerPublic,
+    EmployerSecretRotated,
+    EmployerWebhook,
     MatchPublic,
     OpeningCreate,
     OpeningPublic,
@@ -201,6 +204,48 @@ async def rotate_own_key(employer: CurrentEmployer, registry: RegistryDep) -> Em
     """The old key stops working at once; the new one is shown once."""
     rotated, api_key = await attempt(registry.rotate_employer_key(employer.id))
     return EmployerKey(id=rotated.id, name=rotated.name, api_key=api_key)
+
+
+@router.get(
+    "/employers/me",
+    tags=["employers"],
+    summary="Your employer account and webhook",
+    responses=errors(401, 403),
+)
+async def employer_me(employer: CurrentEmployer) -> EmployerPublic:
+    return EmployerPublic.of(employer)
+
+
+@router.patch(
+    "/employers/me",
+    tags=["employers"],
+    summary="Set or remove your webhook",
+    responses=errors(401, 403, 409, 413, 422),
+)
+async def set_own_webhook(
+    body: EmployerWebhook, employer: CurrentEmployer, registry: RegistryDep
+) -> EmployerPublic:
+    """Signed webhooks (Standard Webhooks) tell you of your openings' matches: a candidate
+    proposed, a placement confirmed or declined, an offer expired or withdrawn. The signing
+    secret is in the answer when a webhook is first set, shown once."""
+    revised, secret = await attempt(registry.set_employer_webhook(employer, body.webhook_url))
+    return EmployerPublic.of(revised, secret)
+
+
+@router.post(
+    "/employers/me/webhook-secret/rotate",
+    tags=["employers"],
+    summary="Rotate your webhook signing secret",
+    responses=errors(401, 403, 409),
+)
+async def rotate_own_webhook_secret(
+    employer: CurrentEmployer, registry: RegistryDep
+) -> EmployerSecretRotated:
+    """The new secret is shown once and signs every webhook from now on; the previous one
+    also signs during the grace period, so the receiver can switch without a gap. 409
+    without a webhook URL."""
+    rotated, secret = await attempt(registry.rotate_employer_webhook_secret(employer))
+    return EmployerSecretRotated.of(rotated, secret)
 
 
 @router.post(

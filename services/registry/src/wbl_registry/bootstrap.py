@@ -31,7 +31,7 @@ async def bootstrap(settings: RegistrySettings) -> AsyncIterator[RegistryService
         store = MongoRegistryStore(runtime.db)
         await store.ensure_indexes()
         relay = runtime.relay_outbox(
-            store.outbox, ("coordinators", "openings", "students", "matches")
+            store.outbox, ("coordinators", "employers", "openings", "students", "matches")
         )
         registry = Registry(
             store=store,

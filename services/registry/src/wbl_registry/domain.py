@@ -15,6 +15,7 @@ from enum import StrEnum
 from wbl_schemas.events import (
     MIN_AGES,
     CoordinatorProfile,
+    EmployerProfile,
     HiringPreferences,
     NotificationChannels,
     OpeningSnapshot,
@@ -62,6 +63,20 @@ class Employer:
     key_hash: str
     status: str = "active"  # "revoked": the key no longer opens anything
     version: int = 1
+    # Where the employer hears of its openings' matches (signed webhooks), as for coordinators.
+    webhook_url: str | None = None
+    webhook_secret_generation: int = 1
+    previous_generation_until: datetime | None = None  # the old secret still signs till then
+
+    def profile(self) -> EmployerProfile:
+        return EmployerProfile(
+            employer_id=self.id,
+            version=self.version,
+            active=self.status == "active",
+            webhook_url=self.webhook_url,
+            webhook_secret_generation=self.webhook_secret_generation,
+            previous_generation_until=self.previous_generation_until,
+        )
 
 
 def rotate_key(employer: Employer, key_hash: str) -> Employer:
@@ -71,6 +86,24 @@ def rotate_key(employer: Employer, key_hash: str) -> Employer:
 
 def revoke_key(employer: Employer) -> Employer:
     return replace(employer, status="revoked", version=employer.version + 1)
+
+
+def set_employer_webhook(employer: Employer, webhook_url: str | None) -> Employer:
+    """A new webhook URL, or none (None): the employer then polls GET /v1/matches."""
+    return replace(employer, webhook_url=webhook_url, version=employer.version + 1)
+
+
+def rotate_employer_webhook_secret(employer: Employer, previous_until: datetime) -> Employer:
+    """As for coordinators: the next generation signs from now on, the current one also
+    until `previous_until`."""
+    if employer.webhook_url is None:
+        raise Conflict("there is no webhook to sign for: set a webhook URL first", "webhook_url")
+    return replace(
+        employer,
+        webhook_secret_generation=employer.webhook_secret_generation + 1,
+        previous_generation_until=previous_until,
+        version=employer.version + 1,
+    )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import structlog
 
 from wbl_common.outbox import WITHDRAWN
 from wbl_common.secrets import hash_secret, new_secret, webhook_secret
-from wbl_registry.channels import check_channels
+from wbl_registry.channels import check_channels, webhook_url_problem
 from wbl_registry.domain import (
     Conflict,
     Coordinator,
@@ -48,9 +48,11 @@ from wbl_registry.domain import (
     revise_opening,
     revise_student,
     revoke_key,
+    rotate_employer_webhook_secret,
     rotate_key,
     rotate_webhook_secret,
     same_student,
+    set_employer_webhook,
     student_plan_problems,
     suppress_small_groups,
     undo_deadline,
@@ -79,6 +81,8 @@ from wbl_schemas.events import (
     CoordinatorRegistered,
     CoordinatorRemoved,
     CoordinatorUpdated,
+    EmployerRegistered,
+    EmployerUpdated,
     MatchProposal,
     MatchProposed,
     MatchWithdrawal,
@@ -201,28 +205,75 @@ class Registry:
     async def create_employer(self, name: str) -> tuple[Employer, str]:
         api_key = new_secret("emp")
         employer = Employer(id=new_id("emp"), name=name, key_hash=hash_secret(api_key))
-        await self.store.add_employer(employer)
+        event = EmployerRegistered(producer=PRODUCER, payload=employer.profile())
+        await self.store.add_employer(employer, [event])
+        self.written()
         log.info("employer created", employer_id=employer.id)
         return employer, api_key
 
-    async def rotate_employer_key(self, employer_id: str) -> tuple[Employer, str]:
+    async def _employer(self, employer_id: str) -> Employer:
         employer = await self.store.employer(employer_id)
         if employer is None:
             raise NotFound(f"no employer {employer_id!r}")
+        return employer
+
+    async def _replace_employer(self, employer: Employer) -> None:
+        """Store the revised employer with its EmployerUpdated (the notifier follows it)."""
+        event = EmployerUpdated(producer=PRODUCER, payload=employer.profile())
+        self._stored(await self.store.replace_employer(employer, [event]), "employer")
+
+    async def rotate_employer_key(self, employer_id: str) -> tuple[Employer, str]:
         api_key = new_secret("emp")
-        rotated = rotate_key(employer, hash_secret(api_key))
-        self._stored(await self.store.replace_employer(rotated), "employer")
+        rotated = rotate_key(await self._employer(employer_id), hash_secret(api_key))
+        await self._replace_employer(rotated)
         log.info("employer key rotated", employer_id=employer_id)
         return rotated, api_key
 
     async def revoke_employer_key(self, employer_id: str) -> Employer:
-        employer = await self.store.employer(employer_id)
-        if employer is None:
-            raise NotFound(f"no employer {employer_id!r}")
-        revoked = revoke_key(employer)
-        self._stored(await self.store.replace_employer(revoked), "employer")
+        revoked = revoke_key(await self._employer(employer_id))
+        await self._replace_employer(revoked)
         log.info("employer key revoked", employer_id=employer_id)
         return revoked
+
+    def employer_webhook_secret(self, employer: Employer) -> str | None:
+        """The key an employer's webhook receiver verifies with: derived like a
+        coordinator's (from WBL_WEBHOOK_KEY and the employer's id), never stored."""
+        if employer.webhook_url is None:
+            return None
+        return webhook_secret(self.webhook_key, employer.id, employer.webhook_secret_generation)
+
+    async def set_employer_webhook(
+        self, employer: Employer, webhook_url: str | None
+    ) -> tuple[Employer, str | None]:
+        """The revised employer, and the webhook secret when a webhook is first set (shown
+        once; `rotate_employer_webhook_secret` issues the next)."""
+        if webhook_url is not None:
+            problem = webhook_url_problem(webhook_url, self.webhook_loopback)
+            if problem:
+                raise DomainError(problem, "webhook_url")
+            if not self.webhook_key:
+                raise Conflict("webhooks are not configured on this registry", "webhook_url")
+        current = await self._employer(employer.id)
+        revised = set_employer_webhook(current, webhook_url)
+        await self._replace_employer(revised)
+        log.info("employer webhook set", employer_id=employer.id, webhook=webhook_url is not None)
+        first = current.webhook_url is None
+        return revised, self.employer_webhook_secret(revised) if first else None
+
+    async def rotate_employer_webhook_secret(self, employer: Employer) -> tuple[Employer, str]:
+        """The next generation's secret, shown once; the previous one also signs for the
+        grace period (WBL_REGISTRY_WEBHOOK_GRACE_S)."""
+        current = await self._employer(employer.id)
+        rotated = rotate_employer_webhook_secret(current, self.clock() + self.webhook_grace)
+        await self._replace_employer(rotated)
+        log.info(
+            "employer webhook secret rotated",
+            employer_id=employer.id,
+            generation=rotated.webhook_secret_generation,
+        )
+        return rotated, webhook_secret(
+            self.webhook_key, rotated.id, rotated.webhook_secret_generation
+        )
 
     async def create_coordinator(
         self, name: str, school_ids: tuple[str, ...], channels: NotificationChannels

@@ -11,6 +11,7 @@ from wbl_common.outbox import ParkedChange
 from wbl_registry.domain import (
     SPECIAL_POPULATIONS,
     Coordinator,
+    Employer,
     Match,
     MatchStatus,
     Opening,
@@ -34,6 +35,7 @@ from wbl_schemas.events import (
     Place,
     SchoolId,
     refuse_many_unknown_fields,
+    split_explanation,
 )
 
 # Every list and string is bounded (docs/registry.md, "Bounds"): no request can make an
@@ -81,6 +83,64 @@ class EmployerKey(BaseModel):
     id: str = Field(examples=["emp_3f2a9c1d0b7e4a55"])
     name: str = Field(examples=["Acme Robotics"])
     api_key: str = Field(description="Shown once; store it safely.", examples=["emp_…"])
+
+
+class EmployerWebhook(StrictModel):
+    """Where the employer's webhooks go (null: none; poll GET /v1/matches instead)."""
+
+    model_config = ConfigDict(
+        extra="forbid", **_examples({"webhook_url": "https://hr.acme.example/hooks/wbl"})
+    )
+
+    webhook_url: str | None = Field(
+        max_length=2000,
+        description="https:// to a public host, at most 2,000 characters; null removes it",
+    )
+
+
+class EmployerPublic(BaseModel):
+    id: str = Field(examples=["emp_3f2a9c1d0b7e4a55"])
+    name: str = Field(examples=["Acme Robotics"])
+    webhook_url: str | None
+    webhook_secret: str | None = Field(
+        default=None,
+        description="Shown once, when a webhook URL is first set: verify signatures with it.",
+    )
+
+    @classmethod
+    def of(cls, employer: Employer, webhook_secret: str | None = None) -> EmployerPublic:
+        return cls(
+            id=employer.id,
+            name=employer.name,
+            webhook_url=employer.webhook_url,
+            webhook_secret=webhook_secret,
+        )
+
+
+class SecretRotated(BaseModel):
+    """A webhook signing secret rotated (a coordinator's or an employer's)."""
+
+    webhook_secret: str = Field(
+        description="The new signing secret, shown once: verify signatures with it from now on."
+    )
+    generation: int = Field(description="Counts rotations; 1 is the first secret.", examples=[2])
+    previous_valid_until: datetime = Field(
+        description="Until then webhooks also carry a signature under the previous secret."
+    )
+
+
+class EmployerSecretRotated(SecretRotated):
+    employer_id: str = Field(examples=["emp_3f2a9c1d0b7e4a55"])
+
+    @classmethod
+    def of(cls, employer: Employer, webhook_secret: str) -> EmployerSecretRotated:
+        assert employer.previous_generation_until is not None  # set by every rotation
+        return cls(
+            employer_id=employer.id,
+            webhook_secret=webhook_secret,
+            generation=employer.webhook_secret_generation,
+            previous_valid_until=employer.previous_generation_until,
+        )
 
 
 # -- coordinators -------------------------------------------------------------------------
@@ -187,15 +247,8 @@ class CoordinatorCreated(CoordinatorPublic):
     token: str = Field(description="Shown once; store it safely.", examples=["coo_…"])
 
 
-class WebhookSecretRotated(BaseModel):
+class WebhookSecretRotated(SecretRotated):
     coordinator_id: str = Field(examples=["coo_a1b2c3d4e5f60718"])
-    webhook_secret: str = Field(
-        description="The new signing secret, shown once: verify signatures with it from now on."
-    )
-    generation: int = Field(description="Counts rotations; 1 is the first secret.", examples=[2])
-    previous_valid_until: datetime = Field(
-        description="Until then webhooks also carry a signature under the previous secret."
-    )
 
     @classmethod
     def of(cls, coordinator: Coordinator, webhook_secret: str) -> WebhookSecretRotated:
@@ -550,7 +603,12 @@ class MatchPublic(BaseModel):
     opening_id: str
     career_field: str | None
     status: MatchStatus
-    explanation: list[str]
+    explanation: list[str] = Field(
+        description="3-5 plain lines: why this student fits, why this opening, what decided"
+    )
+    explanation_detail: list[str] = Field(
+        default=[], description="The full detail behind the summary (empty for older matches)"
+    )
     decided_by: str | None
     expires_at: datetime | None = Field(
         default=None, description="Confirm or decline by then; after it the seat is offered again."
@@ -563,6 +621,7 @@ class MatchPublic(BaseModel):
 
     @classmethod
     def of(cls, match: Match, now: datetime | None = None) -> MatchPublic:
+        summary, detail = split_explanation(match.explanation)
         return cls(
             match_id=match.id,
             student_id=match.student_id,
@@ -570,7 +629,8 @@ class MatchPublic(BaseModel):
             opening_id=match.opening_id,
             career_field=match.career_field,
             status=match.status,
-            explanation=list(match.explanation),
+            explanation=summary,
+            explanation_detail=detail,
             decided_by=match.decided_by,
             expires_at=match.expires_at,
             undo_until=match.undo_until if undoable(match, now or datetime.now(UTC)) else None,

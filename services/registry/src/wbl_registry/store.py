@@ -68,14 +68,14 @@ def utcnow() -> datetime:
 
 class RegistryStore(Protocol):
     # -- employers
-    async def add_employer(self, employer: Employer) -> None: ...
+    async def add_employer(self, employer: Employer, events: Sequence[Envelope] = ()) -> None: ...
 
     async def employer(self, employer_id: str) -> Employer | None: ...
 
     async def employer_by_key_hash(self, key_hash: str) -> Employer | None: ...
 
-    async def replace_employer(self, employer: Employer) -> bool:
-        """Store `employer` if the stored version is one less; False if not."""
+    async def replace_employer(self, employer: Employer, events: Sequence[Envelope] = ()) -> bool:
+        """Store `employer` (and its events) if the stored version is one less; False if not."""
         ...
 
     # -- coordinators
@@ -323,10 +323,10 @@ class MongoRegistryStore:
 
     # -- employers
 
-    async def add_employer(self, employer: Employer) -> None:
+    async def add_employer(self, employer: Employer, events: Sequence[Envelope] = ()) -> None:
         doc = EMPLOYERS.to_doc(employer)
         await self._credential(employer.key_hash, "employer", employer.id)
-        await self.outbox.write(created("employers", doc))
+        await self.outbox.write(created("employers", doc, events))
 
     async def _credential(self, secret_hash: str, role: str, owner_id: str) -> None:
         await self.credentials.insert_one({"_id": secret_hash, "role": role, "owner": owner_id})
@@ -344,9 +344,9 @@ class MongoRegistryStore:
         found = await self.credentials.find_one({"_id": secret_hash})
         return str(found["owner"]) if found is not None and found["role"] == role else None
 
-    async def replace_employer(self, employer: Employer) -> bool:
+    async def replace_employer(self, employer: Employer, events: Sequence[Envelope] = ()) -> bool:
         before = await self.employer(employer.id)
-        change = revised("employers", EMPLOYERS.to_doc(employer))
+        change = revised("employers", EMPLOYERS.to_doc(employer), events)
         return await self._with_new_secret(
             before.key_hash if before else None, employer.key_hash, "employer", employer.id, change
         )
@@ -882,8 +882,9 @@ class InMemoryRegistryStore:
 
     # -- employers
 
-    async def add_employer(self, employer: Employer) -> None:
+    async def add_employer(self, employer: Employer, events: Sequence[Envelope] = ()) -> None:
         self.employers[employer.id] = employer
+        self.events.extend(events)
 
     async def employer(self, employer_id: str) -> Employer | None:
         return self.employers.get(employer_id)
@@ -891,8 +892,8 @@ class InMemoryRegistryStore:
     async def employer_by_key_hash(self, key_hash: str) -> Employer | None:
         return next((e for e in self.employers.values() if e.key_hash == key_hash), None)
 
-    async def replace_employer(self, employer: Employer) -> bool:
-        return self._replace(self.employers, employer, None)
+    async def replace_employer(self, employer: Employer, events: Sequence[Envelope] = ()) -> bool:
+        return self._replace(self.employers, employer, events[0] if events else None)
 
     # -- coordinators
 
