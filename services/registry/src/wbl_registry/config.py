@@ -42,6 +42,19 @@ class RegistrySettings(ServiceSettings):
         "data (schools.json, `GET /v1/reference/schools`) does not list. Off by default until "
         "the list holds every school a deployment serves.",
     )
+    link_key: SecretStr | None = Field(
+        default=None,
+        description="Signs the links parties without an account act by (agreement, hours). "
+        "Unset: derived from WBL_WEBHOOK_KEY; set it in production so that no other "
+        "service holding that key could make a party link.",
+    )
+    party_link_ttl_s: int = Field(
+        default=14 * 24 * 3600,
+        ge=60,
+        le=90 * 24 * 3600,
+        description="How long a party's link works (seconds); the coordinator can get a "
+        "fresh one at any time.",
+    )
     consumer_name: ConsumerName = "registry"
     # Worker processes that read and check class lists, off the event loop.
     class_lists: WorkerSettings = WorkerSettings()
