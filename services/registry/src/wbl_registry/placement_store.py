@@ -20,6 +20,7 @@ here updates a document in place.
 from __future__ import annotations
 
 import contextlib
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -59,6 +60,8 @@ def hours_id(match_id: str, day: date, version: int) -> str:
 
 
 class PlacementStore:
+    """The facts over MongoDB; every read is by `_id`, every write an insert."""
+
     def __init__(self, db: AsyncDatabase[Document], outbox: Outbox) -> None:
         self.db = db
         self.outbox = outbox
@@ -70,12 +73,20 @@ class PlacementStore:
         )
         return await self.outbox.write(change)
 
+    async def _by_ids(self, collection: str, ids: Sequence[str]) -> dict[str, Document]:
+        return await find_by_ids(self.db[collection], ids)
+
+    async def _keep(self, collection: str, doc: Document) -> None:
+        """Insert a document that carries no event, once (a repeat is the same document)."""
+        with contextlib.suppress(DuplicateKeyError):
+            await self.db[collection].insert_one(doc)
+
     async def _latest(self, collection: str, base: str) -> Versioned | None:
         """The highest version `<base>#<n>` stored (versions are inserted 1, 2, ...)."""
         latest: Versioned | None = None
         for start in count(1, PROBE_BLOCK):
             ids = [version_id(base, n) for n in range(start, start + PROBE_BLOCK)]
-            found = await find_by_ids(self.db[collection], ids)
+            found = await self._by_ids(collection, ids)
             for n in range(start, start + PROBE_BLOCK):
                 if version_id(base, n) not in found:
                     return latest
@@ -88,7 +99,9 @@ class PlacementStore:
         return await self._latest(ISSUES, match_id)
 
     async def agreement_text(self, match_id: str, text_hash: str) -> str | None:
-        doc = await self.db[AGREEMENTS].find_one({"_id": f"{match_id}@{text_hash}"})
+        doc = (await self._by_ids(AGREEMENTS, [f"{match_id}@{text_hash}"])).get(
+            f"{match_id}@{text_hash}"
+        )
         return None if doc is None else str(doc["text"])
 
     async def issue(
@@ -97,23 +110,21 @@ class PlacementStore:
         """The text (once per text), then the issue `version` with its event; False when
         another issue took that version first."""
         text_hash = issue["text_hash"]
-        with contextlib.suppress(DuplicateKeyError):
-            await self.db[AGREEMENTS].insert_one(
-                {"_id": f"{match_id}@{text_hash}", "match_id": match_id, "text": text}
-            )
+        await self._keep(
+            AGREEMENTS, {"_id": f"{match_id}@{text_hash}", "match_id": match_id, "text": text}
+        )
         doc = {"_id": version_id(match_id, version), "match_id": match_id, **issue}
         return await self._write(match_id, ISSUES, doc, event)
 
     async def signatures(self, use_keys: Sequence[str]) -> dict[str, Document]:
-        return await find_by_ids(self.db[SPENT_LINKS], use_keys)
+        return await self._by_ids(SPENT_LINKS, use_keys)
 
     async def sign(self, match_id: str, use_key: str, signature: Document, event: Envelope) -> bool:
         """Spend the link and record the signature in one insert; False: already spent."""
         return await self._write(match_id, SPENT_LINKS, {"_id": use_key, **signature}, event)
 
     async def is_complete(self, match_id: str, text_hash: str) -> bool:
-        found = await self.db[COMPLETE].find_one({"_id": f"{match_id}@{text_hash}"}, {"_id": 1})
-        return found is not None
+        return bool(await self._by_ids(COMPLETE, [f"{match_id}@{text_hash}"]))
 
     async def mark_complete(self, match_id: str, text_hash: str, event: Envelope) -> bool:
         doc = {"_id": f"{match_id}@{text_hash}", "match_id": match_id, "text_hash": text_hash}
@@ -134,7 +145,7 @@ class PlacementStore:
 
     async def hours(self, match_id: str, days: Sequence[date]) -> dict[date, Versioned]:
         """Each day's standing entry (its highest version), for the days that have one."""
-        firsts = await find_by_ids(self.db[HOURS], [hours_id(match_id, d, 1) for d in days])
+        firsts = await self._by_ids(HOURS, [hours_id(match_id, d, 1) for d in days])
         standing: dict[date, Versioned] = {}
         for day in days:
             first = firsts.get(hours_id(match_id, day, 1))
@@ -145,16 +156,14 @@ class PlacementStore:
     async def _latest_hours(self, match_id: str, day: date, latest: Versioned) -> Versioned:
         while True:
             ids = [hours_id(match_id, day, latest.version + i) for i in range(1, PROBE_BLOCK + 1)]
-            found = await find_by_ids(self.db[HOURS], ids)
+            found = await self._by_ids(HOURS, ids)
             for doc_id in ids:
                 if doc_id not in found:
                     return latest
                 latest = Versioned(latest.version + 1, found[doc_id])
 
     async def history(self, match_id: str, day: date, upto: int) -> list[Document]:
-        found = await find_by_ids(
-            self.db[HOURS], [hours_id(match_id, day, n) for n in range(1, upto + 1)]
-        )
+        found = await self._by_ids(HOURS, [hours_id(match_id, day, n) for n in range(1, upto + 1)])
         return [found[k] for k in sorted(found, key=lambda k: int(k.rsplit("@", 1)[1]))]
 
     async def log_hours(
@@ -162,3 +171,26 @@ class PlacementStore:
     ) -> bool:
         doc = {"_id": hours_id(match_id, day, version), "match_id": match_id, **entry}
         return await self._write(match_id, HOURS, doc, event)
+
+
+class InMemoryPlacementStore(PlacementStore):
+    """The same facts in dictionaries, for unit tests; `events` stands in for the outbox."""
+
+    def __init__(self) -> None:
+        self.collections: dict[str, dict[str, Document]] = defaultdict(dict)
+        self.events: list[Envelope] = []
+
+    async def _write(self, match_id: str, collection: str, doc: Document, event: Envelope) -> bool:
+        stored = self.collections[collection]
+        if doc["_id"] in stored:
+            return False
+        stored[doc["_id"]] = doc
+        self.events.append(event)
+        return True
+
+    async def _by_ids(self, collection: str, ids: Sequence[str]) -> dict[str, Document]:
+        stored = self.collections[collection]
+        return {i: stored[i] for i in ids if i in stored}
+
+    async def _keep(self, collection: str, doc: Document) -> None:
+        self.collections[collection].setdefault(doc["_id"], doc)
