@@ -55,6 +55,8 @@ from wbl_schemas.events import (
     StudentRegistered,
     StudentUpdated,
     StudentWithdrawn,
+    WeekRef,
+    WeekVerified,
     parse_event,
 )
 from wbl_schemas.reference import load_reference
@@ -325,6 +327,7 @@ def placement_life(w: str) -> list[Envelope]:
         HoursLogged(
             producer="registry", payload=HoursEntry(**ids, day=date(2027, 7, 5), version=2**62)
         ),
+        WeekVerified(producer="registry", payload=WeekRef(**ids, week_of=date(2027, 7, 5))),
     ]
 
 

@@ -419,6 +419,10 @@ class HoursEntry(PlacementFact):
     version: int = Field(ge=1, description="The day's entries are versions; the highest stands")
 
 
+class WeekRef(PlacementFact):
+    week_of: date = Field(description="The Monday of the week verified")
+
+
 class AgreementIssued(_PlacementEvent):
     """A coordinator issued (or reissued, with changed terms) a placement's training
     agreement: signatures of an earlier text no longer count."""
@@ -455,6 +459,14 @@ class HoursLogged(_PlacementEvent):
     payload: HoursEntry
 
 
+class WeekVerified(_PlacementEvent):
+    """The supervisor verified a week's hours as they stood (a later correction makes the
+    week unverified again)."""
+
+    event_type: Literal["WeekVerified"] = "WeekVerified"
+    payload: WeekRef
+
+
 PlacementEvent = Annotated[
     PlacementConfirmed
     | PlacementDeclined
@@ -462,7 +474,8 @@ PlacementEvent = Annotated[
     | AgreementSigned
     | AgreementComplete
     | PermitRecorded
-    | HoursLogged,
+    | HoursLogged
+    | WeekVerified,
     Field(discriminator="event_type"),
 ]
 
@@ -584,6 +597,7 @@ AnyEvent = (
     | AgreementComplete
     | PermitRecorded
     | HoursLogged
+    | WeekVerified
     | CoordinatorRegistered
     | CoordinatorUpdated
     | CoordinatorRemoved

@@ -189,6 +189,11 @@ async def test_a_placement_is_signed_by_every_party_by_link_then_permitted_and_s
     assert logged.json()["total"] == 6.5
     state = (await running.http.get(placed.path, headers=placed.token)).json()
     assert state["stage"] == "under-way" and state["hours"]["logged"] == 6.5
+    verify = await running.http.post(
+        "/v1/party/week/verify",
+        json={"link": (await links(running, placed))["verify-week:employer"]},
+    )
+    assert verify.status_code == 200, verify.text
 
     wanted = {
         "AgreementIssued",
@@ -196,6 +201,7 @@ async def test_a_placement_is_signed_by_every_party_by_link_then_permitted_and_s
         "AgreementComplete",
         "PermitRecorded",
         "HoursLogged",
+        "WeekVerified",
     }
     records = await read_topic(
         kafka_bootstrap,
@@ -394,3 +400,53 @@ async def test_an_agreement_needs_what_registry_cannot_know(running: RunningRegi
         "student",
     }
     assert issued["permit"]["required"] is False
+
+
+async def test_the_supervisor_verifies_a_week_as_it_stands_once(running: RunningRegistry) -> None:
+    placed = await confirmed(running, "sch_after_verify")
+    at(running, SUMMER)
+    await issue(running, placed)
+    for link in (await links(running, placed)).values():
+        assert (await sign(running, link)).status_code == 200
+    permit = {"number": "WP-2", "issued_by": "Worcester Public Schools", "issued_on": "2027-05-20"}
+    assert (
+        await running.http.put(f"{placed.path}/permit", json=permit, headers=placed.token)
+    ).status_code == 200
+    for day, hours in (("2027-06-28", 5), ("2027-07-05", 6), ("2027-07-06", "4.25")):
+        logged = await running.http.post(
+            f"{placed.path}/hours", json={"day": day, "hours": hours}, headers=placed.token
+        )
+        assert logged.status_code == 200, logged.text
+
+    async def verify_links() -> dict[str, str]:
+        got = await running.http.get(f"{placed.path}/links", headers=placed.token)
+        return {x["week_of"]: x["link"] for x in got.json() if x["action"] == "verify-week"}
+
+    weeks = await verify_links()
+    assert set(weeks) == {"2027-06-28", "2027-07-05"}
+    link = weeks["2027-07-05"]
+    shown = await running.http.post("/v1/party/week", json={"link": link})
+    assert shown.status_code == 200, shown.text
+    assert (shown.json()["total"], shown.json()["verified"]) == (10.25, False)
+    verified = await running.http.post("/v1/party/week/verify", json={"link": link})
+    assert verified.status_code == 200 and verified.json()["verified"] is True
+    replayed = await running.http.post("/v1/party/week/verify", json={"link": link})
+    assert replayed.status_code == 410
+    state = (await running.http.get(placed.path, headers=placed.token)).json()
+    assert (state["hours"]["logged"], state["hours"]["verified"]) == (15.25, 10.25)
+    assert set(await verify_links()) == {"2027-06-28"}
+
+    corrected = await running.http.post(
+        f"{placed.path}/hours", json={"day": "2027-07-06", "hours": 4}, headers=placed.token
+    )
+    assert corrected.json()["verified"] is False  # as corrected, the week is not verified
+    stale = await running.http.post("/v1/party/week/verify", json={"link": link})
+    assert stale.status_code == 409 and "corrected" in stale.json()["detail"]
+    state = (await running.http.get(placed.path, headers=placed.token)).json()
+    assert state["hours"]["verified"] == 0
+    again = (await verify_links())["2027-07-05"]
+    assert (
+        await running.http.post("/v1/party/week/verify", json={"link": again})
+    ).status_code == 200
+    week = await running.http.get(f"{placed.path}/hours?week=2027-07-05", headers=placed.token)
+    assert week.json()["verified"] is True and week.json()["total"] == 10

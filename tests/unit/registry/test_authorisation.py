@@ -229,6 +229,8 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
             ("/v1/party/agreement/sign", {"link": "bogus", "name": "Pat"}),
             ("/v1/party/hours", {"link": "bogus", "day": "2027-07-05", "hours": 2}),
             ("/v1/party/hours/week", {"link": "bogus", "day": "2027-07-05"}),
+            ("/v1/party/week", {"link": "bogus"}),
+            ("/v1/party/week/verify", {"link": "bogus"}),
         )
     ],
     *[

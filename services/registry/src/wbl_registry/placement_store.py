@@ -11,7 +11,8 @@ here updates a document in place.
 - `spent_links`, the link's `use_key`: a signature. The spent-link record and the signature
   are one document, so one insert spends the link and records who signed what, when: a
   crash cannot spend a link without its signature, and of two requests with one link
-  exactly one signs (the other's insert is a duplicate).
+  exactly one signs (the other's insert is a duplicate). A week's verification by the
+  supervisor is kept the same way, its use key naming the hash of the week's entries.
 - `agreements_complete`, `<match>@<text hash>`: every required party signed that text.
 - `permits`, `<match>#<n>`: the work permit; a correction is the next n.
 - `hours`, `<match>:<day>@<n>`: a day's hours; a correction is the next n, the history kept.
@@ -116,12 +117,14 @@ class PlacementStore:
         doc = {"_id": version_id(match_id, version), "match_id": match_id, **issue}
         return await self._write(match_id, ISSUES, doc, event)
 
-    async def signatures(self, use_keys: Sequence[str]) -> dict[str, Document]:
+    async def spent(self, use_keys: Sequence[str]) -> dict[str, Document]:
+        """The signatures and week verifications recorded under these links' use keys."""
         return await self._by_ids(SPENT_LINKS, use_keys)
 
-    async def sign(self, match_id: str, use_key: str, signature: Document, event: Envelope) -> bool:
-        """Spend the link and record the signature in one insert; False: already spent."""
-        return await self._write(match_id, SPENT_LINKS, {"_id": use_key, **signature}, event)
+    async def spend(self, match_id: str, use_key: str, act: Document, event: Envelope) -> bool:
+        """Spend the link and record what it did (a signature, a week verified) in one
+        insert; False: already spent."""
+        return await self._write(match_id, SPENT_LINKS, {"_id": use_key, **act}, event)
 
     async def is_complete(self, match_id: str, text_hash: str) -> bool:
         return bool(await self._by_ids(COMPLETE, [f"{match_id}@{text_hash}"]))

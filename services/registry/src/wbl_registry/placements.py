@@ -6,8 +6,10 @@ the new fact with its event."""
 
 from __future__ import annotations
 
+import hashlib
+from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -68,6 +70,8 @@ from wbl_schemas.events import (
     HoursLogged,
     PermitRecorded,
     PlacementFact,
+    WeekRef,
+    WeekVerified,
 )
 
 log = structlog.get_logger(__name__)
@@ -75,6 +79,7 @@ log = structlog.get_logger(__name__)
 PARTY_ORDER = (Party.SCHOOL, Party.EMPLOYER, Party.STUDENT, Party.GUARDIAN)
 HOURS_SUBJECT = "hours"  # an hours link names the placement's hours as a whole
 HOURS_PARTIES = (Party.STUDENT, Party.EMPLOYER)
+MOST_VERIFY_LINKS = 8  # weeks to verify offered at once, the latest first
 
 
 class LinkInvalid(DomainError):
@@ -193,6 +198,7 @@ class PlacementState:
     hours: dict[date, DayHours]
     facts: PlacementFacts
     today: date
+    verified_weeks: frozenset[date] = frozenset()
 
     @property
     def logged_hours(self) -> Decimal:
@@ -207,8 +213,7 @@ class PlacementState:
         return "awaiting-agreement" if self.issue is None else stage(self.facts).value
 
     def behind(self) -> Decimal:
-        # Against logged hours until weekly verification is built (the core counts verified).
-        return hours_behind(replace(self.facts, verified_hours=self.logged_hours), self.today)
+        return hours_behind(self.facts, self.today)
 
 
 @dataclass(frozen=True)
@@ -218,6 +223,7 @@ class IssuedLink:
     link: str
     send_to: Contact | None
     expires_at: datetime
+    week_of: date | None = None  # the week a verification link is for
 
 
 @dataclass(frozen=True)
@@ -239,10 +245,34 @@ class Week:
     monday: date
     days: list[DayHours]
     history: dict[date, list[DayHours]]
+    verified: bool = False
 
     @property
     def total(self) -> Decimal:
         return sum((d.hours for d in self.days), Decimal(0))
+
+
+def week_subject(match_id: str, monday: date, days: Sequence[DayHours]) -> str:
+    """What a week's verification link names: the Monday and a hash of the week's standing
+    entries (day, version, hours). A correction changes it, so an older link is refused
+    and an earlier verification no longer counts."""
+    lines = [match_id, monday.isoformat()] + [
+        f"{d.day.isoformat()}={d.version}:{d.hours.normalize():f}"
+        for d in sorted(days, key=lambda d: d.day)
+    ]
+    digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    return f"{monday.isoformat()}@{digest}"
+
+
+def _verify_link(match_id: str, subject: str) -> PartyLink:
+    return PartyLink(PartyAction.VERIFY_WEEK, match_id, Party.EMPLOYER, subject)
+
+
+def _by_week(hours: dict[date, DayHours]) -> dict[date, list[DayHours]]:
+    weeks: dict[date, list[DayHours]] = defaultdict(list)
+    for day, entry in hours.items():
+        weeks[week_of(day)[0]].append(entry)
+    return weeks
 
 
 def school_calendar(starts_on: date, ends_on: date) -> SchoolCalendar:
@@ -303,6 +333,7 @@ class Placements:
         permit = await self.store.permit(match_id)
         starts, ends, weekly = self._dates(context, issue)
         hours = await self._hours(match_id, _days(starts, min(ends, today)))
+        verified = await self._verified(match_id, _by_week(hours))
         facts = PlacementFacts(
             starts_on=starts,
             ends_on=ends,
@@ -311,7 +342,9 @@ class Placements:
             signed=frozenset(signatures) if issue else frozenset(),
             permit_on_file=permit is not None,
             hours_logged=bool(hours),
-            verified_hours=Decimal(0),  # weekly verification is not built yet
+            verified_hours=sum(
+                (h.hours for h in hours.values() if week_of(h.day)[0] in verified), Decimal(0)
+            ),
             evaluations=frozenset(),
         )
         return PlacementState(
@@ -322,7 +355,17 @@ class Placements:
             hours=hours,
             facts=facts,
             today=today,
+            verified_weeks=frozenset(verified),
         )
+
+    async def _verified(self, match_id: str, weeks: dict[date, list[DayHours]]) -> set[date]:
+        """The weeks whose standing entries the supervisor verified as they stand."""
+        keys = {
+            monday: _verify_link(match_id, week_subject(match_id, monday, days)).use_key
+            for monday, days in weeks.items()
+        }
+        found = await self.store.spent(list(keys.values()))
+        return {monday for monday, key in keys.items() if key in found}
 
     @staticmethod
     def _dates(context: PlacementContext, issue: Issue | None) -> tuple[date, date, int]:
@@ -334,7 +377,7 @@ class Placements:
 
     async def _signatures(self, match_id: str, text_hash: str) -> dict[Party, Signature]:
         keys = {p: _sign_link(match_id, p, text_hash).use_key for p in PARTY_ORDER}
-        found = await self.store.signatures(list(keys.values()))
+        found = await self.store.spent(list(keys.values()))
         return {
             party: Signature(party, doc["name"], doc["signed_at"], doc["text_hash"])
             for party, key in keys.items()
@@ -470,7 +513,27 @@ class Placements:
                 )
                 for party in HOURS_PARTIES
             ]
+            found += self._verify_links(state, coordinator, expires)
         return found
+
+    def _verify_links(
+        self, state: PlacementState, coordinator: Coordinator, expires: datetime
+    ) -> list[IssuedLink]:
+        """The supervisor's link for each week with hours not verified as they stand."""
+        match_id = state.context.match.id
+        weeks = _by_week(state.hours)
+        waiting = sorted((m for m in weeks if m not in state.verified_weeks), reverse=True)
+        return [
+            IssuedLink(
+                Party.EMPLOYER,
+                PartyAction.VERIFY_WEEK,
+                self.links.issue(_verify_link(match_id, week_subject(match_id, m, weeks[m]))),
+                _contact(state, Party.EMPLOYER, coordinator),
+                expires,
+                week_of=m,
+            )
+            for m in waiting[:MOST_VERIFY_LINKS]
+        ]
 
     # -- parties by link
 
@@ -549,7 +612,7 @@ class Placements:
                 **_ids(state.context.match), text_hash=link.subject, party=link.party.value
             ),
         )
-        if not await self.store.sign(link.placement_id, link.use_key, doc, event):
+        if not await self.store.spend(link.placement_id, link.use_key, doc, event):
             raise LinkGone("this link has already been used: the signature is on record")
         self.written()
         log.info("agreement signed", match_id=link.placement_id, party=link.party.value)
@@ -677,7 +740,51 @@ class Placements:
             for d, h in standing.items()
             if h.version > 1 and (docs := await self.store.history(match_id, d, h.version))
         }
-        return Week(monday, [standing[d] for d in sorted(standing)], history)
+        days = [standing[d] for d in sorted(standing)]
+        verified = bool(days) and monday in await self._verified(match_id, {monday: days})
+        return Week(monday, days, history, verified)
+
+    async def _week_for(self, token: str) -> tuple[PartyLink, PlacementState, Week]:
+        link = self._read(token, PartyAction.VERIFY_WEEK)
+        try:
+            monday = date.fromisoformat(link.subject.split("@", 1)[0])
+        except ValueError as error:
+            raise LinkInvalid("this link is not valid; copy it again from the message") from error
+        state = await self._by_link(link)
+        week = await self._week(link.placement_id, monday)
+        if week_subject(link.placement_id, monday, week.days) != link.subject:
+            raise AgreementChanged(
+                "the week's hours were corrected after this link was sent; ask the school's "
+                "coordinator for a new link"
+            )
+        return link, state, week
+
+    async def week_to_verify(self, token: str) -> Week:
+        return (await self._week_for(token))[2]
+
+    async def verify_week(self, token: str) -> Week:
+        """The supervisor verifies the week as it stands: spent once, like a signature."""
+        link, state, week = await self._week_for(token)
+        if week.verified:
+            raise LinkGone("this link has already been used: the week is verified")
+        doc = {
+            "match_id": link.placement_id,
+            "action": link.action.value,
+            "party": link.party.value,
+            "week_of": week.monday.isoformat(),
+            "hours": str(week.total),
+            "verified_at": self.clock(),
+        }
+        event = WeekVerified(
+            event_id=_event_id(link.use_key),
+            producer=PRODUCER,
+            payload=WeekRef(**_ids(state.context.match), week_of=week.monday),
+        )
+        if not await self.store.spend(link.placement_id, link.use_key, doc, event):
+            raise LinkGone("this link has already been used: the week is verified")
+        self.written()
+        log.info("week verified", match_id=link.placement_id, week_of=week.monday.isoformat())
+        return await self._week(link.placement_id, week.monday)
 
 
 def _sign_link(match_id: str, party: Party, text_hash: str) -> PartyLink:
@@ -763,7 +870,8 @@ def stage_words(state: PlacementState) -> str:
     if current is Stage.UNDER_WAY:
         return (
             f"Under way: {state.logged_hours.normalize():f} of "
-            f"{planned_hours(state.facts).normalize():f} planned hours logged."
+            f"{planned_hours(state.facts).normalize():f} planned hours logged, "
+            f"{state.facts.verified_hours.normalize():f} verified by the supervisor."
         )
     return "Complete." if current is Stage.COMPLETE else "Closed early."
 

@@ -198,9 +198,9 @@ class PermitStatus(BaseModel):
 
 class HoursStatus(BaseModel):
     logged: float
-    verified: float = Field(description="0 until weekly verification by the supervisor exists")
+    verified: float = Field(description="In weeks the supervisor verified as they stand")
     planned: float
-    behind: float = Field(description="Hours expected by today and not logged yet")
+    behind: float = Field(description="Hours expected by today and not verified yet")
 
 
 class PlacementPublic(BaseModel):
@@ -279,10 +279,11 @@ class SendTo(BaseModel):
 
 class LinkPublic(BaseModel):
     party: str
-    action: str = Field(description="sign-agreement or log-hours")
+    action: str = Field(description="sign-agreement, log-hours or verify-week")
     link: str = Field(description="Send it to the party; it goes in the body of /v1/party calls")
     send_to: SendTo | None
     expires_at: datetime
+    week_of: date | None = Field(default=None, description="The week a verify-week link is for")
 
     @classmethod
     def of(cls, found: IssuedLink) -> LinkPublic:
@@ -293,6 +294,7 @@ class LinkPublic(BaseModel):
             link=found.link,
             send_to=SendTo(name=to.name, email=to.email) if to else None,
             expires_at=found.expires_at,
+            week_of=found.week_of,
         )
 
 
@@ -334,6 +336,7 @@ class DayPublic(BaseModel):
 class WeekPublic(BaseModel):
     week_of: date = Field(description="The Monday")
     total: float
+    verified: bool = Field(description="The supervisor verified the week as it stands")
     days: list[DayPublic]
     history: dict[str, list[DayPublic]] = Field(
         description="Earlier versions of corrected days, oldest first"
@@ -353,6 +356,7 @@ class WeekPublic(BaseModel):
         return cls(
             week_of=week.monday,
             total=float(week.total),
+            verified=week.verified,
             days=[day(d) for d in week.days],
             history={k.isoformat(): [day(d) for d in v] for k, v in week.history.items()},
         )
@@ -523,3 +527,26 @@ async def party_hours(body: PartyHoursBody, placements: PlacementsDep) -> WeekPu
 )
 async def party_week(body: PartyWeekBody, placements: PlacementsDep) -> WeekPublic:
     return WeekPublic.of(await attempt(placements.week_by_link(body.link, body.day)))
+
+
+@router.post(
+    "/party/week",
+    tags=["parties"],
+    summary="The week a verification link is for (supervisor)",
+    responses=errors(400, 409, 410, 413, 422),
+)
+async def party_week_to_verify(body: LinkBody, placements: PlacementsDep) -> WeekPublic:
+    """409 when the week's hours were corrected after the link was sent."""
+    return WeekPublic.of(await attempt(placements.week_to_verify(body.link)))
+
+
+@router.post(
+    "/party/week/verify",
+    tags=["parties"],
+    summary="Verify the week's hours (supervisor)",
+    responses=errors(400, 409, 410, 413, 422),
+)
+async def party_verify_week(body: LinkBody, placements: PlacementsDep) -> WeekPublic:
+    """One click: the week's hours as they stand count as verified. A replay is 410; a
+    correction afterwards makes the week unverified again (a new link is needed)."""
+    return WeekPublic.of(await attempt(placements.verify_week(body.link)))
