@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from wbl_common.web import errors
 from wbl_registry.api import MatchId, RequestError, domain_error
@@ -38,6 +38,12 @@ from wbl_registry.placements import (
 
 router = APIRouter(prefix="/v1")
 T = TypeVar("T")
+LINK_EXAMPLE = "WyJzaWduLWFncmVlbWVudCIsIm1hdF8uLi4iXQ.Z1a2b3.c4d5e6f7"
+
+
+def examples(*found: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(found)})
+
 
 MIN_DAY = date(2000, 1, 1)
 MAX_DAY = date(2100, 12, 31)
@@ -98,6 +104,15 @@ class ContactBody(StrictModel):
 
 
 class AgreementBody(StrictModel):
+    model_config = examples(
+        {
+            "supervisor": {"name": "Pat Lee", "email": "pat.lee@acme.example.org"},
+            "safety_training": "OSHA 10-Hour General Industry",
+            "hourly_wage": "16.50",
+            "guardian": {"name": "Rosa Souza", "email": "rosa.souza@family.example.org"},
+        }
+    )
+
     supervisor: ContactBody = Field(description="The employer's supervisor, who signs for it")
     safety_training: str = Field(
         min_length=1,
@@ -131,6 +146,14 @@ class AgreementBody(StrictModel):
 
 
 class PermitBody(StrictModel):
+    model_config = examples(
+        {
+            "number": "WP-2027-0412",
+            "issued_by": "Worcester Public Schools",
+            "issued_on": "2027-05-20",
+        }
+    )
+
     number: str = Field(min_length=1, max_length=80, examples=["WP-2027-0412"])
     issued_by: str = Field(
         min_length=1,
@@ -142,26 +165,36 @@ class PermitBody(StrictModel):
 
 
 class HoursBody(StrictModel):
+    model_config = examples({"day": "2027-07-07", "hours": "6.5"})
+
     day: Day
     hours: Hours
 
 
 class LinkBody(StrictModel):
+    model_config = examples({"link": LINK_EXAMPLE})
+
     link: Link
 
 
 class SignBody(StrictModel):
+    model_config = examples({"link": LINK_EXAMPLE, "name": "Pat Lee"})
+
     link: Link
     name: Name = Field(description="The name of the person signing, as typed by them")
 
 
 class PartyHoursBody(StrictModel):
+    model_config = examples({"link": LINK_EXAMPLE, "day": "2027-07-07", "hours": "6.5"})
+
     link: Link
     day: Day
     hours: Hours
 
 
 class PartyWeekBody(StrictModel):
+    model_config = examples({"link": LINK_EXAMPLE, "day": "2027-07-07"})
+
     link: Link
     day: Day = Field(description="Any day of the week wanted")
 
@@ -475,7 +508,10 @@ async def week_hours(
     match_id: MatchId,
     coordinator: CurrentCoordinator,
     placements: PlacementsDep,
-    week: Annotated[date, Query(ge=MIN_DAY, le=MAX_DAY, description="Any day of the week")],
+    week: Annotated[
+        date,
+        Query(ge=MIN_DAY, le=MAX_DAY, description="Any day of the week", examples=["2027-07-07"]),
+    ],
 ) -> WeekPublic:
     return WeekPublic.of(await attempt(placements.week(coordinator, match_id, week)))
 
