@@ -26,19 +26,28 @@ from wbl_registry.store import InMemoryRegistryStore
 from wbl_schemas.envelope import Envelope
 from wbl_schemas.events import (
     MAX_EVENT_BYTES,
+    AgreementComplete,
+    AgreementIssued,
+    AgreementRef,
+    AgreementSignature,
+    AgreementSigned,
     AnyEvent,
     CoordinatorProfile,
     CoordinatorRegistered,
     HiringPreferences,
+    HoursEntry,
+    HoursLogged,
     MainRoundRun,
     MatchProposed,
     NotificationChannels,
     OpeningPublished,
     OpeningSnapshot,
     OpeningUpdated,
+    PermitRecorded,
     Place,
     PlacementConfirmed,
     PlacementDecision,
+    PlacementFact,
     SeasonScheduled,
     SeasonState,
     StudentMatchProfile,
@@ -46,6 +55,8 @@ from wbl_schemas.events import (
     StudentRegistered,
     StudentUpdated,
     StudentWithdrawn,
+    WeekRef,
+    WeekVerified,
     parse_event,
 )
 from wbl_schemas.reference import load_reference
@@ -300,10 +311,29 @@ async def test_the_largest_valid_requests_make_events_under_the_maximum(
         SeasonScheduled(producer="matcher", payload=season),
         MainRoundRun(producer="matcher", payload=season),
     ]
-    sizes = measured([*store.events, *matcher_store.events, *seasons])
+    sizes = measured([*store.events, *matcher_store.events, *seasons, *placement_life(w)])
     print(f"\nlargest events ({w!r} filler), bytes:", sizes)
     assert set(sizes) == {cls.model_fields["event_type"].default for cls in get_args(AnyEvent)}
     assert max(sizes.values()) <= MAX_EVENT_BYTES, sizes
+
+
+def placement_life(w: str) -> list[Envelope]:
+    """A placement's life events at their largest: fixed fields and ids at their longest
+    (registry's placement tests publish them through the real outbox)."""
+    ids = {"match_id": w * 64, "student_id": w * 64, "school_id": w * 64}
+    ref = AgreementRef(**ids, text_hash="f" * 64)
+    return [
+        AgreementIssued(producer="registry", payload=ref),
+        AgreementSigned(
+            producer="registry", payload=AgreementSignature(**ref.model_dump(), party="guardian")
+        ),
+        AgreementComplete(producer="registry", payload=ref),
+        PermitRecorded(producer="registry", payload=PlacementFact(**ids)),
+        HoursLogged(
+            producer="registry", payload=HoursEntry(**ids, day=date(2027, 7, 5), version=2**62)
+        ),
+        WeekVerified(producer="registry", payload=WeekRef(**ids, week_of=date(2027, 7, 5))),
+    ]
 
 
 def code(prefix: str, n: int) -> str:

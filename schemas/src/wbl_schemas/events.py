@@ -393,8 +393,90 @@ class PlacementDeclined(_PlacementEvent):
     payload: PlacementDecision
 
 
+class PlacementFact(Payload):
+    """A step in a confirmed placement's life (ADR 6): ids only. Who signed, the hours, the
+    permit's number stay in registry; a consumer that needs them asks registry."""
+
+    match_id: EntityId
+    student_id: EntityId
+    school_id: EntityId
+
+
+PartyName = Literal["school", "employer", "student", "guardian"]
+TextHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class AgreementRef(PlacementFact):
+    text_hash: TextHash = Field(description="SHA-256 of the agreement's canonical text")
+
+
+class AgreementSignature(AgreementRef):
+    party: PartyName
+
+
+class HoursEntry(PlacementFact):
+    day: date
+    version: int = Field(ge=1, description="The day's entries are versions; the highest stands")
+
+
+class WeekRef(PlacementFact):
+    week_of: date = Field(description="The Monday of the week verified")
+
+
+class AgreementIssued(_PlacementEvent):
+    """A coordinator issued (or reissued, with changed terms) a placement's training
+    agreement: signatures of an earlier text no longer count."""
+
+    event_type: Literal["AgreementIssued"] = "AgreementIssued"
+    payload: AgreementRef
+
+
+class AgreementSigned(_PlacementEvent):
+    """One party signed the agreement's current text."""
+
+    event_type: Literal["AgreementSigned"] = "AgreementSigned"
+    payload: AgreementSignature
+
+
+class AgreementComplete(_PlacementEvent):
+    """Every party the agreement needs has signed its current text."""
+
+    event_type: Literal["AgreementComplete"] = "AgreementComplete"
+    payload: AgreementRef
+
+
+class PermitRecorded(_PlacementEvent):
+    """A coordinator recorded (or corrected) the student's work permit."""
+
+    event_type: Literal["PermitRecorded"] = "PermitRecorded"
+    payload: PlacementFact
+
+
+class HoursLogged(_PlacementEvent):
+    """A day's hours were logged or corrected (a new version of the day)."""
+
+    event_type: Literal["HoursLogged"] = "HoursLogged"
+    payload: HoursEntry
+
+
+class WeekVerified(_PlacementEvent):
+    """The supervisor verified a week's hours as they stood (a later correction makes the
+    week unverified again)."""
+
+    event_type: Literal["WeekVerified"] = "WeekVerified"
+    payload: WeekRef
+
+
 PlacementEvent = Annotated[
-    PlacementConfirmed | PlacementDeclined, Field(discriminator="event_type")
+    PlacementConfirmed
+    | PlacementDeclined
+    | AgreementIssued
+    | AgreementSigned
+    | AgreementComplete
+    | PermitRecorded
+    | HoursLogged
+    | WeekVerified,
+    Field(discriminator="event_type"),
 ]
 
 # -- wbl.coordinators -----------------------------------------------------------------------
@@ -551,6 +633,12 @@ AnyEvent = (
     | MatchWithdrawn
     | PlacementConfirmed
     | PlacementDeclined
+    | AgreementIssued
+    | AgreementSigned
+    | AgreementComplete
+    | PermitRecorded
+    | HoursLogged
+    | WeekVerified
     | CoordinatorRegistered
     | CoordinatorUpdated
     | CoordinatorRemoved

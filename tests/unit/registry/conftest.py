@@ -12,7 +12,11 @@ from wbl_common.workers import InlineWorkers
 from wbl_registry.app import create_app
 from wbl_registry.config import RegistrySettings
 from wbl_registry.handlers import Registry
+from wbl_registry.party_links import PartyLinks
+from wbl_registry.placement_store import InMemoryPlacementStore
+from wbl_registry.placements import Placements
 from wbl_registry.store import InMemoryRegistryStore
+from wbl_registry.work_hours import load_hours_limits
 from wbl_schemas.envelope import Envelope
 from wbl_schemas.reference import load_reference
 
@@ -45,6 +49,12 @@ def app(memory_store: InMemoryRegistryStore) -> FastAPI:
         store=memory_store, reference=load_reference(), webhook_key=WEBHOOK_KEY
     )
     app.state.class_lists = InlineWorkers()
+    app.state.placements = Placements(
+        registry=app.state.registry,
+        store=InMemoryPlacementStore(),
+        links=PartyLinks("links-" + "l" * 40, 3600),
+        limits=load_hours_limits(),
+    )
     return app
 
 

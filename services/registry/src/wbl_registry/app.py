@@ -16,7 +16,7 @@ from wbl_common.ratelimit import install_rate_limits
 from wbl_common.settings import load_settings
 from wbl_common.web import install_body_limit, install_problem_handlers, ops_router, serve
 from wbl_common.workers import open_workers
-from wbl_registry import api, reports_api
+from wbl_registry import api, placements_api, reports_api
 from wbl_registry.bootstrap import bootstrap
 from wbl_registry.config import RegistrySettings
 
@@ -27,6 +27,7 @@ def create_app(settings: RegistrySettings) -> FastAPI:
         async with bootstrap(settings) as service, open_workers(settings.class_lists) as workers:
             app.state.registry = service.registry
             app.state.runtime = service.runtime
+            app.state.placements = service.placements
             app.state.class_lists = workers
             # What start-up built lives as long as the process: kept out of the garbage
             # collector's full passes, which otherwise walk it all (231 ms of the event loop
@@ -52,6 +53,7 @@ def create_app(settings: RegistrySettings) -> FastAPI:
     install_http_metrics(app)
     app.include_router(api.router)
     app.include_router(reports_api.router)
+    app.include_router(placements_api.router)
     app.include_router(
         ops_router(
             lambda: app.state.runtime.ready(),

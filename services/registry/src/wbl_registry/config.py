@@ -59,6 +59,19 @@ class RegistrySettings(ServiceSettings):
         "till then, so the employer and the matcher learn of a decision only once it can no "
         "longer be undone. Never past the offer's own deadline. 0 turns undo off.",
     )
+    link_key: SecretStr | None = Field(
+        default=None,
+        description="Signs the links parties without an account act by (agreement, hours). "
+        "Unset: derived from WBL_WEBHOOK_KEY; set it in production so that no other "
+        "service holding that key could make a party link.",
+    )
+    party_link_ttl_s: int = Field(
+        default=14 * 24 * 3600,
+        ge=60,
+        le=90 * 24 * 3600,
+        description="How long a party's link works (seconds); the coordinator can get a "
+        "fresh one at any time.",
+    )
     consumer_name: ConsumerName = "registry"
     # Worker processes that read and check class lists, off the event loop.
     class_lists: WorkerSettings = WorkerSettings()

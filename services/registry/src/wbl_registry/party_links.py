@@ -21,6 +21,7 @@ class PartyAction(StrEnum):
     SIGN_AGREEMENT = "sign-agreement"
     VERIFY_WEEK = "verify-week"
     EVALUATE = "evaluate"
+    LOG_HOURS = "log-hours"  # not single use: a day's entry is a version, not a spend
 
 
 class Party(StrEnum):
