@@ -237,7 +237,13 @@ async def test_the_pages_are_in_the_navigation_and_say_the_size_limit(
     assert f'data-max-bytes="{CLASS_LIST_LIMIT}"' in page.text
     assert "up to 97.7 KB" in page.text
     nav = [line.strip() for line in page.text.splitlines() if "<li><a href" in line]
-    assert [n.split('"')[1] for n in nav] == ["/inbox", "/class-lists", "/settings"]
+    assert [n.split('"')[1] for n in nav] == [
+        "/inbox",
+        "/students",
+        "/class-lists",
+        "/outcomes",
+        "/settings",
+    ]
     assert 'href="/class-lists" aria-current="page"' in page.text
     settings = await workspace.http.get("/settings")
     assert "<h1>Notification settings</h1>" in settings.text
