@@ -26,7 +26,7 @@ from wbl_matcher.why_not import WhyNotCache
 from wbl_matcher.why_not_words import Names
 from wbl_notifier.app import create_app as create_notifier
 from wbl_notifier.config import NotifierSettings
-from wbl_notifier.roster import MATCHING_DOWN, HttpRosterSources
+from wbl_notifier.roster import MATCHING_DOWN, HttpRosterSources, roster_rows
 from wbl_registry.app import create_app as create_registry
 from wbl_registry.handlers import Registry
 from wbl_registry.store import InMemoryRegistryStore
@@ -196,3 +196,34 @@ async def test_the_students_page_is_served_in_the_workspace(world: World) -> Non
     assert '<script src="/inbox/static/students.js" defer></script>' in page.text
     script = await world.notifier.get("/inbox/static/students.js")
     assert script.status_code == 200 and "innerHTML" not in script.text
+
+
+def test_a_declined_offer_says_which_and_what_the_matcher_says_now() -> None:
+    student = {
+        "id": "stu_1",
+        "first_name": "Ana",
+        "last_name": "Souza",
+        "placement": {
+            "state": "declined",
+            "match_id": "mat_1",
+            "opening_title": "Robotics intern",
+            "employer_name": "Acme",
+            "town": None,
+            "remote": True,
+        },
+    }
+    words = {
+        "state": "unmatched",
+        "summary": "No opening in Robotics fits the student now.",
+        "details": ["Robotics intern at Acme · remote: the coordinator declined this offer."],
+        "changes": [],
+    }
+    (row,) = roster_rows([student], [{"student_id": "stu_1", "in_words": words}])
+    assert (row.state, row.opening_text) == ("declined", "Robotics intern at Acme · remote")
+    assert row.summary == (
+        "You declined Robotics intern at Acme · remote. "
+        "No opening in Robotics fits the student now."
+    )
+    assert row.details == tuple(words["details"])
+    (unknown,) = roster_rows([{**student, "placement": {"state": "none"}}], [])
+    assert unknown.state == "waiting" and "has not received" in unknown.summary

@@ -19,7 +19,7 @@ from wbl_common.secrets import same_secret
 from wbl_common.web import errors
 from wbl_matcher.domain import RoundRecord, Season, SeasonStage, Tally
 from wbl_matcher.handlers import Matcher
-from wbl_matcher.why_not import WhyNotAnswer, why_not
+from wbl_matcher.why_not import RoundContext, WhyNotAnswer, round_context, why_not
 from wbl_matcher.why_not_words import MatchingState, Names
 
 router = APIRouter(prefix="/v1", tags=["rounds"])
@@ -259,9 +259,13 @@ class WhyNotQuery(BaseModel):
     student_ids: list[StudentIdText] = Field(min_length=1, max_length=100)
 
 
-async def _answer(request: Request, matcher: Matcher, student_id: str) -> WhyNotAnswer | None:
+async def _answer(
+    request: Request, matcher: Matcher, student_id: str, context: RoundContext | None = None
+) -> WhyNotAnswer | None:
     names: Names = request.app.state.names
-    return await why_not(matcher.store, matcher.related, matcher.why_not_cache, student_id, names)
+    return await why_not(
+        matcher.store, matcher.related, matcher.why_not_cache, student_id, names, context
+    )
 
 
 @router.get(
@@ -296,5 +300,6 @@ async def why_not_of_many(
     """As the single why-not, for up to 100 students at once (a page of a roster): the
     answers of those known to the matcher and readable by the caller, in the order asked;
     the others are left out."""
-    answers = [await _answer(request, matcher, s) for s in dict.fromkeys(body.student_ids)]
+    context = await round_context(matcher.store)  # once for the batch
+    answers = [await _answer(request, matcher, s, context) for s in dict.fromkeys(body.student_ids)]
     return [WhyNotMatched.of(a) for a in answers if a is not None and reader.may_read(a)]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from wbl_matcher.domain import (
+    RoundRecord,
     SeatsView,
     Standing,
     expand,
@@ -112,32 +113,56 @@ def reasons_for(
     return tuple([*lines, *empty][:limit])
 
 
+@dataclass(frozen=True)
+class RoundContext:
+    """What every answer of one request shares: the latest round, whether the season waits
+    for its main round, and the career fields whose changes wait for a round."""
+
+    round_id: str | None
+    main_round_at: datetime | None  # set while the season gathers for its main round
+    pending_fields: frozenset[str]
+    any_round: bool
+
+
+async def round_context(store: MatcherStore, latest: RoundRecord | None = None) -> RoundContext:
+    latest = latest or await store.latest_round()
+    season = await store.season()
+    gathering = season.stage(datetime.now(UTC)) == "gathering"
+    return RoundContext(
+        latest.round_id if latest is not None else None,
+        season.main_round_at if gathering else None,
+        frozenset(await store.dirty_fields()),
+        latest is not None,
+    )
+
+
 async def why_not(
     store: MatcherStore,
     related: Mapping[str, frozenset[str]],
     cache: WhyNotCache,
     student_id: str,
     names: Names | None = None,
+    context: RoundContext | None = None,
 ) -> WhyNotAnswer | None:
-    """The answer for `student_id` as of the latest round (None: a student never seen)."""
-    latest = await store.latest_round()
-    round_id = latest.round_id if latest is not None else None
+    """The answer for `student_id` as of the latest round (None: a student never seen).
+    `context`: read once for a batch of students (else read here)."""
+    latest = None if context is not None else await store.latest_round()
+    round_id = context.round_id if context is not None else latest.round_id if latest else None
     cached = cache.get(round_id, student_id)
     if cached is not None:
         return cached
     standing = await store.standing(student_id)
     if standing is None:
         return None
+    now = context or await round_context(store, latest)
     profile = standing.profile
     fields = expand(profile.career_fields, related) if profile is not None else set()
     seats = await store.seats_view(fields | _offered_fields(standing)) if fields else SeatsView(())
-    season = await store.season()
-    now = datetime.now(UTC)
-    gathering = season.main_round_at if season.stage(now) == "gathering" else None
-    pending = latest is None or await _pending(store, profile.career_fields if profile else ())
-    words = verdict(standing, seats, related, names or Names({}), gathering, pending)
+    own = profile.career_fields if profile is not None else ()
+    pending = not now.any_round or any(f in now.pending_fields for f in own)
+    words = verdict(standing, seats, related, names or Names({}), now.main_round_at, pending)
     answer = WhyNotAnswer(
-        student_id, round_id, reasons_for(standing, seats, related), standing.school_id, words
+        student_id, now.round_id, reasons_for(standing, seats, related), standing.school_id, words
     )
     cache.put(answer)
     return answer
@@ -145,10 +170,3 @@ async def why_not(
 
 def _offered_fields(standing: Standing) -> set[str]:
     return {standing.offer.career_field} if standing.offer is not None else set()
-
-
-async def _pending(store: MatcherStore, career_fields: tuple[str, ...]) -> bool:
-    """Whether a change to one of these fields still waits for its round (the dirty marks a
-    round clears once it has solved them)."""
-    dirty = await store.dirty_fields()
-    return any(f in dirty for f in career_fields)

@@ -71,6 +71,7 @@ def get_roster(request: Request) -> RosterSources:
         "and `Link` (rel=next) the next page. Names come from registry for this answer and "
         "are never stored by the notifier (`Cache-Control: no-store`)."
     ),
+    response_model=list[RosterItem],
     dependencies=[Depends(throttled("roster"))],
     responses=errors(401, 422, 429, 503),
 )
