@@ -39,6 +39,7 @@ from wbl_registry.domain import (
 from wbl_registry.handlers import EVENT_NAMESPACE, PRODUCER, Registry
 from wbl_registry.party_links import Party, PartyAction, PartyLink, PartyLinks
 from wbl_registry.placement_life import (
+    ADULT,
     PlacementFacts,
     Stage,
     evaluation_due,
@@ -424,23 +425,8 @@ class Placements:
         self, context: PlacementContext, coordinator: Coordinator, request: AgreementRequest
     ) -> AgreementTerms:
         opening = context.opening.terms
-        if opening.paid and request.hourly_wage is None:
-            raise DomainError("the opening is paid: give the hourly wage", "hourly_wage")
-        if not opening.paid and request.hourly_wage is not None:
-            raise DomainError("the opening is unpaid: leave the hourly wage out", "hourly_wage")
-        minor = age_on(context.student.person.date_of_birth, opening.starts_on) < 18
-        if minor and request.guardian is None:
-            raise DomainError(
-                "the student is under 18 when the placement starts: give the parent's or "
-                "guardian's name and email, who signs too",
-                "guardian",
-            )
-        if not minor and request.guardian is not None:
-            raise DomainError(
-                "the student is 18 or over when the placement starts and signs alone: "
-                "leave the guardian out",
-                "guardian",
-            )
+        minor = age_on(context.student.person.date_of_birth, opening.starts_on) < ADULT
+        check_request(request, paid=opening.paid, minor=minor)
         signatories = [
             Signatory(Party.SCHOOL, coordinator.name, context.school_name),
             Signatory(Party.EMPLOYER, request.supervisor.name, context.employer_name),
@@ -785,6 +771,27 @@ class Placements:
         self.written()
         log.info("week verified", match_id=link.placement_id, week_of=week.monday.isoformat())
         return await self._week(link.placement_id, week.monday)
+
+
+def check_request(request: AgreementRequest, *, paid: bool, minor: bool) -> None:
+    """What the coordinator gives must fit the opening and the student: a wage exactly when
+    the opening is paid, a guardian exactly when the student is under 18 at the start."""
+    if paid and request.hourly_wage is None:
+        raise DomainError("the opening is paid: give the hourly wage", "hourly_wage")
+    if not paid and request.hourly_wage is not None:
+        raise DomainError("the opening is unpaid: leave the hourly wage out", "hourly_wage")
+    if minor and request.guardian is None:
+        raise DomainError(
+            "the student is under 18 when the placement starts: give the parent's or "
+            "guardian's name and email, who signs too",
+            "guardian",
+        )
+    if not minor and request.guardian is not None:
+        raise DomainError(
+            "the student is 18 or over when the placement starts and signs alone: "
+            "leave the guardian out",
+            "guardian",
+        )
 
 
 def _sign_link(match_id: str, party: Party, text_hash: str) -> PartyLink:
