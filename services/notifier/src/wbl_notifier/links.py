@@ -10,20 +10,16 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
+
+from wbl_common.signed import LinkRefused, read_signed
+
+__all__ = ["ActionLink", "Decision", "LinkRefused", "Signer"]
 
 
 class Decision(StrEnum):
     CONFIRM = "confirm"
     DECLINE = "decline"
-
-
-class LinkRefused(Exception):
-    """A token that is not ours, was tampered with, or has expired."""
-
-    def __init__(self, reason: str, expired: bool) -> None:
-        super().__init__(reason)
-        self.expired = expired
 
 
 @dataclass(frozen=True)
@@ -49,7 +45,7 @@ class Signer:
         return self._links.dumps([link.coordinator_id, link.match_id, link.decision.value])
 
     def read_action_link(self, token: str) -> ActionLink:
-        fields = _loads(self._links, token, self.link_ttl_s, "link")
+        fields = read_signed(self._links, token, self.link_ttl_s, "link")
         if not (isinstance(fields, list) and len(fields) == 3):
             raise LinkRefused("malformed link", expired=False)
         coordinator_id, match_id, decision = fields
@@ -63,16 +59,7 @@ class Signer:
         return self._tickets.dumps([coordinator_id, secrets.token_urlsafe(8)])
 
     def read_stream_ticket(self, ticket: str) -> str:
-        fields = _loads(self._tickets, ticket, self.ticket_ttl_s, "ticket")
+        fields = read_signed(self._tickets, ticket, self.ticket_ttl_s, "ticket")
         if not (isinstance(fields, list) and len(fields) == 2):
             raise LinkRefused("malformed ticket", expired=False)
         return str(fields[0])
-
-
-def _loads(serializer: URLSafeTimedSerializer, token: str, max_age: int, what: str) -> object:
-    try:
-        return serializer.loads(token, max_age=max_age)
-    except SignatureExpired as error:
-        raise LinkRefused(f"this {what} has expired", expired=True) from error
-    except BadSignature as error:
-        raise LinkRefused(f"this {what} is not valid", expired=False) from error
