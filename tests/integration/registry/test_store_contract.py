@@ -344,3 +344,46 @@ async def test_the_roster_reads_names_of_a_school_and_matches_of_students(
     statuses = {m.id: m.status for m in await store.matches_of_students([ana.id, far.id])}
     assert statuses == {kept.id: MatchStatus.PROPOSED, gone.id: MatchStatus.WITHDRAWN}
     assert await store.matches_of_students([]) == []
+
+
+async def test_a_withdrawn_decision_reads_undecided_and_its_revert_gives_all_back(
+    store: RegistryStore,
+) -> None:
+    opening = await new_opening(store, seats=1)
+    match = match_of("stu_u", opening.id)
+    await store.save_proposals([match])
+    until = datetime.now(UTC) + timedelta(minutes=5)
+    confirm = Decision(match.id, DecisionKind.CONFIRM, "coo_1", "", "att1")
+    assert await store.claim_decision(confirm) == confirm
+    assert await store.claim_placement("stu_u", match.id, opening.id) == match.id
+    assert await store.take_seat(opening.id, match.id) == SeatTaken.TAKEN
+    outcome = Outcome(match.id, MatchStatus.CONFIRMED, "coo_1", "", "att1", until)
+    await store.record_outcome(
+        outcome, PlacementConfirmed(producer="t", payload=decision_of(match))
+    )
+    decided = await store.match(match.id)
+    assert decided is not None and (decided.status, decided.attempt) == (
+        MatchStatus.CONFIRMED,
+        "att1",
+    )
+    assert decided.undo_until == until
+    # Still inside its window: the employer sees it awaiting a decision.
+    [seen] = await store.matches_of_employer("emp_1", None, 0, 10)
+    assert seen.status == MatchStatus.PROPOSED and seen.decided_by is None
+    assert await store.count_matches_of_employer("emp_1", "confirmed") == 0
+    assert await store.decision_fate(match.id, "att1") is None
+
+    assert await store.withdraw_decision(match.id, "att1")
+    assert await store.withdraw_decision(match.id, "att1")  # a retried undo: still withdrawn
+    assert await store.decision_fate(match.id, "att1") == "withdrawn"
+    undone = await store.match(match.id)
+    assert undone is not None and undone.status == MatchStatus.PROPOSED  # before any revert
+    assert await store.withdrawn_decisions(timedelta(0)) == [(match.id, "att1")]
+    await store.revert_decision(match.id, "att1")
+    await store.revert_decision(match.id, "att1")  # safe to repeat
+    assert await store.withdrawn_decisions(timedelta(0)) == []
+    reopened = await store.opening(opening.id)
+    assert reopened is not None and reopened.seats_remaining == 1
+    again = Decision(match.id, DecisionKind.DECLINE, "coo_2", "", "att2")
+    assert await store.claim_decision(again) == again  # the claim was given back
+    assert await store.claim_placement("stu_u", "mat_other", opening.id) == "mat_other"
