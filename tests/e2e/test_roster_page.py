@@ -148,8 +148,9 @@ async def test_the_roster_shows_each_state_and_why_not_in_words(
     await expect(olga.locator(".summary")).to_have_text(
         "Offer awaiting your decision: Barber apprentice at Mill City Barbers · Lowell."
     )
+    olga_match = await offered_match(system, school, "Olga")
     await expect(olga.get_by_role("link", name="Decide in the inbox")).to_have_attribute(
-        "href", f"/inbox#match-{(await offered_match(system, school, 'Olga'))}"
+        "href", f"/inbox#match-{olga_match}"
     )
     await expect(pia).to_have_attribute("data-state", "confirmed")
     await expect(pia.locator(".summary")).to_have_text(
@@ -198,6 +199,14 @@ async def test_the_roster_shows_each_state_and_why_not_in_words(
     await page.keyboard.press("Enter")
     await expect(page.locator("li.student-row")).to_have_count(1)
     await expect(wes).to_be_visible()
+
+    # "Decide in the inbox" opens the inbox on that offer's card, focused.
+    await page.get_by_label("Name or student reference").fill("olga")
+    await page.keyboard.press("Enter")
+    await olga.get_by_role("link", name="Decide in the inbox").click()
+    title = page.locator(f"#title-{olga_match}")
+    await expect(title).to_be_focused(timeout=20_000)
+    await expect(title).to_contain_text("Barber apprentice at Mill City Barbers")
     await page.close()
 
 

@@ -49,9 +49,10 @@ function renderEmpty(shown, filter) {
   } else {
     empty.replaceChildren(
       el("p", {}, "No matches yet."),
-      el("p", {}, "Next step: make sure your students are registered (your class list). " +
-                  "The matcher proposes an opening for each student it can place, and the " +
-                  "proposal appears here, with an email if your account has one."));
+      el("p", {}, "Next step: make sure your students are registered: ",
+         el("a", { href: "/class-lists" }, "upload a class list"),
+         ". The matcher proposes an opening for each student it can place, and the " +
+         "proposal appears here, with an email if your account has one."));
   }
 }
 
@@ -359,6 +360,27 @@ async function loadInbox() {
   for (const n of result.body) upsert(n, false);
   if (older === null) older = nextLink(result.link);
   render();
+  showLinked();
+}
+
+// A link to one match (`/inbox#match-<id>`, as the Students page gives) opens on its card,
+// fetched on its own when it is older than the first page.
+let linked = location.hash.startsWith("#match-") ? decodeURIComponent(location.hash.slice(7)) : null;
+
+async function showLinked() {
+  if (!linked) return;
+  const id = linked;
+  linked = null;
+  if (!items.has(id)) {
+    const found = await api(`/v1/inbox/matches/${encodeURIComponent(id)}`);
+    if (!found.ok) { listStatus(`The match you followed a link to: ${problemText(found)}`); return; }
+    upsert(found.body, false);
+    render();
+  }
+  $("status-filter").value = "";
+  render();
+  const title = $(`title-${id}`);
+  if (title) { title.scrollIntoView({ block: "start" }); title.focus(); }
 }
 
 async function loadOlder() {
