@@ -162,6 +162,7 @@ async def test_a_registration_shows_in_every_metric_family_and_in_readable_logs(
                 system.notifier,
                 {
                     "wbl.coordinators",
+                    "wbl.employers",
                     "wbl.matches",
                     "wbl.openings",
                     "wbl.placements",
