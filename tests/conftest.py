@@ -15,6 +15,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,21 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from tests.support import write_test_reference
 from wbl_common.mongo import Document
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
+
+# Registry refuses school ids its reference does not list; the tests' schools are listed in a
+# reference directory of the run, as ops would list theirs. Set before any test module loads
+# the reference data, and inherited by every registry process the tests start.
+os.environ["WBL_REFERENCE_DIR"] = str(
+    write_test_reference(
+        Path(os.environ.get("WBL_RUN_DIR") or tempfile.mkdtemp(prefix="wbl-tests-"))
+        / f"reference-{os.getpid()}"
+    )
+)
 
 HOW_TO = "run the suite with `make test`, which starts Kafka and FerretDB for it"
 

@@ -108,6 +108,8 @@ async def replicas(
 
 
 def environment(overrides: Mapping[str, str]) -> dict[str, str]:
-    """The test process's environment without any WBL_ setting, plus `overrides`."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("WBL_")}
+    """The test process's environment without any WBL_ setting but the run's reference data
+    (tests/conftest.py), plus `overrides`."""
+    kept = ("WBL_REFERENCE_DIR",)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("WBL_") or k in kept}
     return {**base, **overrides}

@@ -7,16 +7,20 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import itertools
 import json
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from wbl_schemas.reference import BUNDLED_DIR
 from wbl_schemas.topics import TOPIC_SPECS
 
 T = TypeVar("T")
@@ -156,3 +160,74 @@ def standard_webhooks_verifies(secret: str, body: bytes, headers: dict[str, str]
     return any(
         hmac.compare_digest(f"v1,{expected}", s) for s in lowered["webhook-signature"].split(" ")
     )
+
+
+# -- the schools tests may name ----------------------------------------------------------------
+# Registry refuses a school id its reference data does not list (the default). The suite's
+# reference directory (written by tests/conftest.py, named by WBL_REFERENCE_DIR for every
+# registry the tests start, in-process or as a process) is the bundled one plus these.
+# `sch_invented` is never listed: tests name it to be refused.
+TEST_SCHOOLS = (
+    *(f"sch_{n}" for n in (1, 2, 3, 9)),
+    *(f"sch_{c}" for c in "kpqwxyz"),
+    *(
+        f"sch_{name}"
+        for name in [
+            "alone",
+            "bad",
+            "big",
+            "bulk",
+            "busy",
+            "down",
+            "dup",
+            "elsewhere",
+            "flow",
+            "hook",
+            "hvac",
+            "json",
+            "mid",
+            "old",
+            "openapi_test",
+            "other",
+            "partner",
+            "priv",
+            "races",
+            "same",
+            "small",
+            "test",
+            "wedge",
+        ]
+    ),
+    # tests/unit/test_event_bounds.py: school ids at their longest (64 characters).
+    *(f"sch_{n:03d}_" + "s" * 56 for n in range(400)),
+)
+# Tests that want a school of their own (e2e and crash systems are shared by many tests) take
+# a fresh one: `fresh_school("page")`. Unique within a run, listed in the run's reference.
+FRESH_PREFIXES = ("craft", "page", "mail", "season", "ops", "tkt", "rm", "mv", "new", "crash")
+FRESH_PER_PREFIX = 40
+RUN_TAG = f"{time.time_ns() % 10**9:09d}"  # one run's fresh schools differ from another's
+_fresh = {prefix: itertools.count() for prefix in FRESH_PREFIXES}
+
+
+def fresh_school(prefix: str) -> str:
+    """A school id of this run's reference that no other test names."""
+    n = next(_fresh[prefix])
+    assert n < FRESH_PER_PREFIX, f"more than {FRESH_PER_PREFIX} fresh {prefix} schools"
+    return f"sch_{prefix}_{RUN_TAG}_{n:02d}"
+
+
+def schools_for_tests() -> list[str]:
+    fresh = [f"sch_{p}_{RUN_TAG}_{n:02d}" for p in FRESH_PREFIXES for n in range(FRESH_PER_PREFIX)]
+    return [*TEST_SCHOOLS, *fresh]
+
+
+def write_test_reference(directory: Path) -> Path:
+    """The bundled reference files in `directory`, with the tests' schools added to
+    schools.json: what ops do to list a school (an edited copy under WBL_REFERENCE_DIR)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for bundled in BUNDLED_DIR.glob("*.json"):
+        shutil.copyfile(bundled, directory / bundled.name)
+    schools = json.loads((BUNDLED_DIR / "schools.json").read_text())
+    schools += [{"code": code, "name": f"Test school {code}"} for code in schools_for_tests()]
+    (directory / "schools.json").write_text(json.dumps(schools, indent=1))
+    return directory

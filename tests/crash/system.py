@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 
 from tests.replicas import Fleet, Replica
-from tests.support import eventually, start_groups_at_the_end
+from tests.support import eventually, fresh_school, start_groups_at_the_end
 from tests.unit.registry.builders import FIELD, opening_body, student_body
 from wbl_common.mongo import Document
 from wbl_common.web import DATABASE_UNREACHABLE
@@ -63,7 +63,9 @@ class Infra:
     def at(cls, run_dir: Path) -> Infra:
         base = http_base()
         env = {
-            k: v for k, v in os.environ.items() if not k.startswith("WBL_") or k == "WBL_CACHE_DIR"
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("WBL_") or k in ("WBL_CACHE_DIR", "WBL_REFERENCE_DIR")
         }
         env.update(
             {
@@ -189,7 +191,7 @@ class Scenario:
 
 async def prepare(fleet: Fleet, http: httpx.AsyncClient, coordinator_email: str | None) -> Scenario:
     tag = fleet.tag
-    school = f"sch_crash_{tag}"
+    school = fresh_school("crash")
     registry = fleet.of("registry")[0].url
     employer = await http.post(
         f"{registry}/v1/employers", json={"name": f"Crash Works {tag}"}, headers=fleet.admin

@@ -7,7 +7,6 @@ card being read; axe-core finds no violation, and screenshots go to WBL_SCREENSH
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from playwright.async_api import Browser, Page, ViewportSize, expect
 from tests.e2e.conftest import System
 from tests.e2e.test_flow import opening_body
 from tests.e2e.test_inbox_page import SCREENSHOTS, browser, register_student
-from tests.support import eventually
+from tests.support import eventually, fresh_school
 
 pytestmark = pytest.mark.e2e
 __all__ = ["browser"]  # the fixture, shared
@@ -36,7 +35,7 @@ DESKTOP = ViewportSize(width=1200, height=800)
 async def school_with_opening(
     http: httpx.AsyncClient, system: System, seats: int = 1
 ) -> dict[str, Any]:
-    school = f"sch_craft_{secrets.token_hex(3)}"
+    school = fresh_school("craft")
     employer = (
         await http.post(
             f"{system.registry}/v1/employers",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from playwright.async_api import Browser, async_playwright, expect
 
 from tests.e2e.conftest import System
 from tests.e2e.test_flow import opening_body, student_body
-from tests.support import eventually
+from tests.support import eventually, fresh_school
 
 pytestmark = pytest.mark.e2e
 
@@ -95,7 +94,7 @@ async def register_student(
 async def test_a_coordinator_sees_a_match_arrive_live_and_confirms_it(
     system: System, browser: Browser
 ) -> None:
-    school = f"sch_page_{secrets.token_hex(3)}"
+    school = fresh_school("page")
     async with httpx.AsyncClient(timeout=10) as http:
         school_setup = await setup_school(http, system, school)
         token = school_setup["token"]
@@ -167,7 +166,7 @@ async def test_a_stale_or_forged_email_link_gets_a_clear_refusal_page(
 async def test_an_email_link_confirms_on_the_inbox_page_once(
     system: System, browser: Browser
 ) -> None:
-    school = f"sch_mail_{secrets.token_hex(3)}"
+    school = fresh_school("mail")
     email = f"rosa-{school}@school.example.org"
     async with httpx.AsyncClient(timeout=10) as http:
         school_setup = await setup_school(http, system, school, email)
@@ -219,7 +218,7 @@ async def test_an_email_link_confirms_on_the_inbox_page_once(
 async def test_the_inbox_says_it_waits_for_the_main_round_until_the_season_is_rolling(
     system: System, browser: Browser
 ) -> None:
-    school = f"sch_season_{secrets.token_hex(3)}"
+    school = fresh_school("season")
     cut_off = "2027-09-01T09:00:00+00:00"
     async with httpx.AsyncClient(timeout=10) as http:
         token = (await setup_school(http, system, school))["token"]

@@ -5,7 +5,6 @@ each service logged is JSON without a token, ticket, key or personal detail in i
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import System
 from tests.e2e.test_flow import opening_body, student_body
-from tests.support import eventually, json_lines
+from tests.support import eventually, fresh_school, json_lines
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +53,7 @@ def service_lines(system: System, service: str) -> list[dict[str, Any]]:
 async def test_a_registration_shows_in_every_metric_family_and_in_readable_logs(
     system: System,
 ) -> None:
-    school = f"sch_ops_{secrets.token_hex(3)}"
+    school = fresh_school("ops")
     email = f"ops-{school}@school.example.org"
     marks = {name: len(service_lines(system, name)) for name in SERVICES}
     async with httpx.AsyncClient(timeout=10) as http:
@@ -163,6 +162,7 @@ async def test_a_registration_shows_in_every_metric_family_and_in_readable_logs(
                 system.notifier,
                 {
                     "wbl.coordinators",
+                    "wbl.employers",
                     "wbl.matches",
                     "wbl.openings",
                     "wbl.placements",

@@ -7,7 +7,6 @@ another school stops seeing the old school's matches as soon as the notifier hea
 from __future__ import annotations
 
 import asyncio
-import secrets
 from typing import Any
 
 import httpx
@@ -15,7 +14,7 @@ import pytest
 
 from tests.e2e.conftest import System
 from tests.e2e.test_inbox_page import register_student, setup_school
-from tests.support import eventually
+from tests.support import eventually, fresh_school
 from wbl_common.web import PROBLEM
 
 pytestmark = pytest.mark.e2e
@@ -57,7 +56,7 @@ async def coordinator(http: httpx.AsyncClient, system: System, school: str) -> d
 
 async def test_a_stream_ticket_opens_one_stream_only(system: System) -> None:
     async with httpx.AsyncClient(timeout=30) as http:
-        who = await coordinator(http, system, f"sch_tkt_{secrets.token_hex(3)}")
+        who = await coordinator(http, system, fresh_school("tkt"))
         url = await ticket_of(http, system, who["token"])
         async with http.stream("GET", f"{system.notifier}{url}") as first:
             assert first.status_code == 200
@@ -72,7 +71,7 @@ async def test_removing_a_coordinator_ends_their_stream_and_voids_their_tickets(
     system: System,
 ) -> None:
     async with httpx.AsyncClient(timeout=30) as http:
-        who = await coordinator(http, system, f"sch_rm_{secrets.token_hex(3)}")
+        who = await coordinator(http, system, fresh_school("rm"))
         token = who["token"]
         unused = await ticket_of(http, system, token)
         live = await ticket_of(http, system, token)
@@ -106,7 +105,7 @@ async def test_removing_a_coordinator_ends_their_stream_and_voids_their_tickets(
 async def test_a_coordinator_moved_to_another_school_no_longer_sees_the_old_one(
     system: System,
 ) -> None:
-    old_school = f"sch_mv_{secrets.token_hex(3)}"
+    old_school = fresh_school("mv")
     async with httpx.AsyncClient(timeout=30) as http:
         setup = await setup_school(http, system, old_school)
         token = setup["token"]
@@ -123,7 +122,7 @@ async def test_a_coordinator_moved_to_another_school_no_longer_sees_the_old_one(
         me = (await http.get(f"{system.registry}/v1/coordinators/me", headers=auth)).json()
         moved = await http.patch(
             f"{system.registry}/v1/coordinators/{me['id']}",
-            json={"school_ids": [f"sch_new_{secrets.token_hex(3)}"]},
+            json={"school_ids": [fresh_school("new")]},
             headers=system.admin,
         )
         assert moved.status_code == 200, moved.text

@@ -34,6 +34,8 @@ from wbl_schemas.events import (
     AnyEvent,
     CoordinatorRef,
     CoordinatorRemoved,
+    EmployerProfile,
+    EmployerUpdated,
     MatchWithdrawal,
     MatchWithdrawn,
     OpeningClosed,
@@ -43,14 +45,14 @@ from wbl_schemas.events import (
     StudentRef,
     StudentWithdrawn,
 )
-from wbl_schemas.topics import COORDINATORS, MATCHES, OPENINGS, PLACEMENTS, STUDENTS
+from wbl_schemas.topics import COORDINATORS, EMPLOYERS, MATCHES, OPENINGS, PLACEMENTS, STUDENTS
 
 pytestmark = pytest.mark.integration
 
 CONSUMED = {
     "registry": (MATCHES,),
     "matcher": (OPENINGS, STUDENTS, PLACEMENTS),
-    "notifier": (COORDINATORS, MATCHES, PLACEMENTS),
+    "notifier": (COORDINATORS, EMPLOYERS, MATCHES, PLACEMENTS),
 }
 ATTEMPTS = 3
 KAFKA_RETRY = {
@@ -90,6 +92,9 @@ def event_of(topic: str, key: str) -> Envelope:
             coordinator_id="coo_p",
         )
         return PlacementDeclined(producer="test", payload=decision)
+    if topic == EMPLOYERS:
+        profile = EmployerProfile(employer_id=key, version=1, webhook_url=None)
+        return EmployerUpdated(producer="test", payload=profile)
     assert topic == COORDINATORS
     removal = CoordinatorRef(coordinator_id=key, version=1)
     return CoordinatorRemoved(producer="test", payload=removal)

@@ -170,10 +170,10 @@ class Notifier:
     async def _tell_employer_ending(self, match_id: str, reason_code: str | None) -> None:
         """An offer that ended undecided is told to the employer if the candidate was."""
         proposal = await self.store.match(match_id)
-        if proposal is None or await self.store.match_status(match_id) != (
-            NotificationStatus.WITHDRAWN
-        ):
-            return  # never heard proposed, or a decision that crossed it stands
+        if proposal is None:
+            return  # never heard proposed: never told
+        if await self.store.match_status(match_id) is not NotificationStatus.WITHDRAWN:
+            return  # a decision that crossed the ending stands
         told = await self.store.deliveries_of(proposal.employer_id, [match_id])
         if told_employer(told):
             await self._tell_employers([(proposal, employer_ending(reason_code))])

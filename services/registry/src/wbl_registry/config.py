@@ -45,10 +45,10 @@ class RegistrySettings(ServiceSettings):
         "long (seconds), so receivers can switch without refusing a webhook.",
     )
     schools_listed_only: bool = Field(
-        default=False,
+        default=True,
         description="Refuse coordinators and students naming a school id that the reference "
-        "data (schools.json, `GET /v1/reference/schools`) does not list. Off by default until "
-        "the list holds every school a deployment serves.",
+        "data (schools.json, `GET /v1/reference/schools`) does not list. Ops add a school by "
+        "pointing WBL_REFERENCE_DIR at an edited copy of the reference files.",
     )
     undo_s: float = Field(
         default=60,

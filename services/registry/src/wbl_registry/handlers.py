@@ -187,7 +187,7 @@ class Registry:
     webhook_grace: timedelta = timedelta(hours=24)  # the old secret still signs after rotating
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     # Refuse school ids the reference data does not list (WBL_REGISTRY_SCHOOLS_LISTED_ONLY).
-    schools_listed_only: bool = False
+    schools_listed_only: bool = True
     # How long a decision may be undone, its event held meanwhile (WBL_REGISTRY_UNDO_S).
     undo_window: timedelta = timedelta(0)
 
@@ -335,8 +335,9 @@ class Registry:
         if not unknown:
             return None
         return DomainError(
-            f"unknown school id(s) {unknown}: the schools are listed at "
-            "GET /v1/reference/schools; ops add a school to the reference data",
+            f"unknown school id(s) {', '.join(map(repr, unknown))}: the schools are listed at "
+            "GET /v1/reference/schools; ops add a school to the reference data "
+            "(schools.json under WBL_REFERENCE_DIR)",
             field_name,
         )
 
