@@ -203,7 +203,10 @@ TEST_SCHOOLS = (
 )
 # Tests that want a school of their own (e2e and crash systems are shared by many tests) take
 # a fresh one: `fresh_school("page")`. Unique within a run, listed in the run's reference.
-FRESH_PREFIXES = ("craft", "page", "mail", "season", "ops", "tkt", "rm", "mv", "new", "crash")
+FRESH_PREFIXES = (
+    *("craft", "page", "mail", "season", "ops", "tkt", "rm", "mv", "new", "crash"),
+    *("after", "undo", "upload", "outcomes", "roster", "settings"),
+)
 FRESH_PER_PREFIX = 40
 RUN_TAG = f"{time.time_ns() % 10**9:09d}"  # one run's fresh schools differ from another's
 _fresh = {prefix: itertools.count() for prefix in FRESH_PREFIXES}

@@ -21,6 +21,7 @@ from playwright.async_api import Browser, Download, Page, ViewportSize, expect
 from tests.e2e.conftest import System
 from tests.e2e.test_inbox_craft import DESKTOP, no_axe_violations
 from tests.e2e.test_inbox_page import SCREENSHOTS, browser
+from tests.support import fresh_school
 
 pytestmark = pytest.mark.e2e
 PHONE = ViewportSize(width=360, height=780)  # the narrowest phone the pages are made for
@@ -115,7 +116,7 @@ async def test_a_bad_list_then_the_corrected_one_then_the_same_again(
     system: System, browser: Browser, tmp_path: Path
 ) -> None:
     tag = secrets.token_hex(3)
-    school = f"sch_upload_{tag}"
+    school = fresh_school("upload")
     bad = tmp_path / "Spring roster.csv"
     bad.write_text(class_list(school, tag, corrected=False), encoding="utf-8")
     fixed = tmp_path / "spring-roster-fixed.csv"
@@ -222,7 +223,7 @@ async def test_a_bad_list_then_the_corrected_one_then_the_same_again(
 async def test_an_empty_or_non_csv_file_is_refused_with_a_reason_and_the_sample_fits(
     system: System, browser: Browser, tmp_path: Path
 ) -> None:
-    school = f"sch_upload_{secrets.token_hex(3)}"
+    school = fresh_school("upload")
     async with httpx.AsyncClient(timeout=30) as http:
         token = await new_coordinator(http, system, school)
         columns = (await http.get(f"{system.registry}/v1/reference/class-list-columns")).json()

@@ -10,7 +10,6 @@ import asyncio
 import csv
 import io
 import re
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from tests.e2e.conftest import System
 from tests.e2e.test_flow import opening_body, student_body
 from tests.e2e.test_inbox_craft import DESKTOP, no_axe_violations
 from tests.e2e.test_inbox_page import SCREENSHOTS, browser
-from tests.support import eventually
+from tests.support import eventually, fresh_school
 
 pytestmark = pytest.mark.e2e
 __all__ = ["browser"]  # the fixture, shared
@@ -34,7 +33,7 @@ FILENAME = re.compile(r"wbl-outcomes-\d{4}-07-01-\d{4}-06-30-asof-\d{4}-\d\d-\d\
 
 
 async def school_of_four(http: httpx.AsyncClient, system: System) -> dict[str, Any]:
-    school = f"sch_outcomes_{secrets.token_hex(3)}"
+    school = fresh_school("outcomes")
     employer = (
         await http.post(
             f"{system.registry}/v1/employers", json={"name": "Harbor Marine"}, headers=system.admin
@@ -183,7 +182,9 @@ async def test_the_outcomes_page_shows_what_became_of_a_schools_students(
             await page.keyboard.press("Tab")
             assert await page.evaluate("document.activeElement.textContent") == "Show"
             await page.keyboard.press("Enter")
-            await expect(row).to_have_text(f"{school}fewer than 10 students \u2014 not shown")
+            await expect(row).to_have_text(
+                f"Test school {school}fewer than 10 students \u2014 not shown"
+            )
             await expect(page.locator(f"#table-school tr[data-group='{school}']")).to_contain_text(
                 "fewer than 10 students \u2014 not shown"
             )
@@ -227,7 +228,9 @@ async def test_the_outcomes_page_shows_what_became_of_a_schools_students(
             await expect(page.locator("#report-scope")).to_contain_text(f"School year {last_year}")
             schools = page.locator("section[aria-labelledby='dim-school']")
             await expect(schools).to_contain_text("No students in this period.")
-            await expect(schools.locator(".empty-groups")).to_have_text(f"0 students: {school}.")
+            await expect(schools.locator(".empty-groups")).to_have_text(
+                f"0 students: Test school {school}."
+            )
             await expect(page.locator("#report-total")).to_have_text(
                 "No students in this period yet."
             )

@@ -20,7 +20,7 @@ from tests.e2e.conftest import System
 from tests.e2e.test_flow import opening_body, student_body
 from tests.e2e.test_inbox_craft import DESKTOP, no_axe_violations
 from tests.e2e.test_inbox_page import SCREENSHOTS, browser
-from tests.support import eventually
+from tests.support import eventually, fresh_school
 
 pytestmark = pytest.mark.e2e
 __all__ = ["browser"]  # the fixture, shared
@@ -68,7 +68,7 @@ async def school(system: System) -> AsyncIterator[School]:
     """Olga and Pia near a two-seat Barbering opening (both offered; Pia's confirmed), Uma
     37 km away with a 25 km limit, Wes in a field without any opening."""
     async with httpx.AsyncClient(timeout=15) as http:
-        name = f"sch_roster_{secrets.token_hex(3)}"
+        name = fresh_school("roster")
         employer = (
             await http.post(
                 f"{system.registry}/v1/employers",
@@ -232,7 +232,7 @@ async def test_the_roster_on_a_phone_and_an_empty_school(
     async with httpx.AsyncClient(timeout=10) as http:
         other = await http.post(
             f"{system.registry}/v1/coordinators",
-            json={"name": "Sam Empty", "school_ids": [f"sch_roster_empty_{secrets.token_hex(3)}"]},
+            json={"name": "Sam Empty", "school_ids": [fresh_school("roster")]},
             headers=system.admin,
         )
         assert other.status_code == 201, other.text

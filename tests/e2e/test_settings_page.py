@@ -7,7 +7,6 @@ webhook's secret is shown once and can be replaced. Keyboard, phone, axe-core.""
 from __future__ import annotations
 
 import re
-import secrets
 
 import httpx
 import pytest
@@ -17,6 +16,7 @@ from tests.e2e.conftest import System
 from tests.e2e.test_class_list_page import no_sideways_scroll, sign_in_at
 from tests.e2e.test_inbox_craft import DESKTOP, no_axe_violations
 from tests.e2e.test_inbox_page import SCREENSHOTS, browser
+from tests.support import fresh_school
 
 pytestmark = pytest.mark.e2e
 PHONE = ViewportSize(width=360, height=780)  # the narrowest phone the pages are made for
@@ -26,7 +26,7 @@ __all__ = ["browser"]  # the fixture, shared
 async def test_settings_are_saved_shown_after_a_reload_and_never_overwrite_a_later_change(
     system: System, browser: Browser
 ) -> None:
-    school = f"sch_settings_{secrets.token_hex(3)}"
+    school = fresh_school("settings")
     async with httpx.AsyncClient(timeout=10) as http:
         created = await http.post(
             f"{system.registry}/v1/coordinators",

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.integration.registry.conftest import RunningRegistry
-from tests.support import read_topic
+from tests.support import fresh_school, read_topic
 from tests.unit.registry.builders import opening_body, proposed, student_body
 from tests.unit.registry.conftest import ADMIN_TOKEN, bearer
 from wbl_registry.placements import Placements
@@ -116,7 +116,7 @@ def ours(match_id: str) -> Callable[[Any], bool]:
 async def test_a_placement_is_signed_by_every_party_by_link_then_permitted_and_started(
     running: RunningRegistry, kafka_bootstrap: str
 ) -> None:
-    placed = await confirmed(running, "sch_after_flow")
+    placed = await confirmed(running, fresh_school("after"))
     before = (await running.http.get(placed.path, headers=placed.token)).json()
     assert before["stage"] == "awaiting-agreement"
     assert before["why_not_started"] == ["No training agreement has been issued yet."]
@@ -222,7 +222,7 @@ async def test_a_placement_is_signed_by_every_party_by_link_then_permitted_and_s
 async def test_links_are_refused_replayed_expired_tampered_or_for_an_older_text(
     running: RunningRegistry,
 ) -> None:
-    placed = await confirmed(running, "sch_after_links")
+    placed = await confirmed(running, fresh_school("after"))
     first = await issue(running, placed)
     sent = await links(running, placed)
     link = sent["sign-agreement:employer"]
@@ -264,7 +264,7 @@ async def test_links_are_refused_replayed_expired_tampered_or_for_an_older_text(
 async def test_concurrent_signs_of_one_link_sign_once_and_complete_once(
     running: RunningRegistry,
 ) -> None:
-    placed = await confirmed(running, "sch_after_race")
+    placed = await confirmed(running, fresh_school("after"))
     service = placements(running)
     for round_ in range(12):
         issued = await issue(running, placed, training=f"induction, version {round_}")
@@ -288,7 +288,7 @@ async def test_concurrent_signs_of_one_link_sign_once_and_complete_once(
 async def test_hours_are_refused_with_the_rule_named_and_corrections_keep_history(
     running: RunningRegistry,
 ) -> None:
-    placed = await confirmed(running, "sch_after_hours")
+    placed = await confirmed(running, fresh_school("after"))
     at(running, SUMMER)
     await issue(running, placed)
     unsigned = await running.http.post(
@@ -339,9 +339,9 @@ async def test_hours_are_refused_with_the_rule_named_and_corrections_keep_histor
 async def test_only_the_coordinator_of_the_school_reaches_a_placement(
     running: RunningRegistry,
 ) -> None:
-    placed = await confirmed(running, "sch_after_authz")
+    placed = await confirmed(running, fresh_school("after"))
     await issue(running, placed)
-    other = await running.coordinator("sch_after_elsewhere")
+    other = await running.coordinator(fresh_school("after"))
     callers = {
         "other school": (bearer(other["token"]), 404),
         "employer": (bearer(placed.employer["api_key"]), 403),
@@ -374,7 +374,7 @@ async def test_only_the_coordinator_of_the_school_reaches_a_placement(
 
 
 async def test_an_agreement_needs_what_registry_cannot_know(running: RunningRegistry) -> None:
-    placed = await confirmed(running, "sch_after_terms")
+    placed = await confirmed(running, fresh_school("after"))
 
     async def refused(body: dict[str, Any]) -> list[str]:
         answer = await running.http.post(
@@ -388,7 +388,7 @@ async def test_an_agreement_needs_what_registry_cannot_know(running: RunningRegi
     assert await refused({**agreement_body(), "supervisor": {"name": "P", "email": "nope"}}) == [
         "supervisor.email"
     ]
-    adult = await confirmed(running, "sch_after_adult", date_of_birth="2008-01-02")
+    adult = await confirmed(running, fresh_school("after"), date_of_birth="2008-01-02")
     answer = await running.http.post(
         f"{adult.path}/agreement", json=agreement_body(), headers=adult.token
     )
@@ -403,7 +403,7 @@ async def test_an_agreement_needs_what_registry_cannot_know(running: RunningRegi
 
 
 async def test_the_supervisor_verifies_a_week_as_it_stands_once(running: RunningRegistry) -> None:
-    placed = await confirmed(running, "sch_after_verify")
+    placed = await confirmed(running, fresh_school("after"))
     at(running, SUMMER)
     await issue(running, placed)
     for link in (await links(running, placed)).values():

@@ -17,7 +17,7 @@ import pytest
 
 from tests.integration.registry.conftest import RunningRegistry, registry_app
 from tests.integration.registry.test_api_flow import ours, publish
-from tests.support import eventually, read_topic
+from tests.support import eventually, fresh_school, read_topic
 from tests.unit.registry.builders import opening_body, proposed, student_body
 from tests.unit.registry.conftest import bearer
 
@@ -100,7 +100,7 @@ async def outbox_settled(running: RunningRegistry, match_ids: list[str]) -> None
 async def test_an_undo_inside_the_window_never_reaches_the_topic(
     undoable: RunningRegistry, kafka_bootstrap: str
 ) -> None:
-    [undone, kept], token, _ = await proposals(undoable, kafka_bootstrap, "sch_undo_1", 2)
+    [undone, kept], token, _ = await proposals(undoable, kafka_bootstrap, fresh_school("undo"), 2)
     for match_id in (undone, kept):
         answer = await undoable.http.post(f"/v1/matches/{match_id}/confirm", headers=token)
         assert answer.status_code == 200, answer.text
@@ -124,7 +124,7 @@ async def test_undo_racing_the_relays_at_the_deadline_ends_one_way_only(
     """Each undo is sent around its decision's deadline while two relays (the app's own and
     a second one, as another replica's would be) publish what is due."""
     count = 16
-    match_ids, token, _ = await proposals(undoable, kafka_bootstrap, "sch_undo_2", count)
+    match_ids, token, _ = await proposals(undoable, kafka_bootstrap, fresh_school("undo"), count)
     decided = await asyncio.gather(
         *(undoable.http.post(f"/v1/matches/{m}/confirm", headers=token) for m in match_ids)
     )
@@ -168,7 +168,9 @@ async def test_undo_racing_a_colleagues_decision_leaves_one_outcome(
     undoable = roomy
     """The first coordinator confirms, then undoes while a colleague (a stale card) declines."""
     count = 8
-    match_ids, mine, theirs = await proposals(undoable, kafka_bootstrap, "sch_undo_3", count)
+    match_ids, mine, theirs = await proposals(
+        undoable, kafka_bootstrap, fresh_school("undo"), count
+    )
     for m in match_ids:
         answer = await undoable.http.post(f"/v1/matches/{m}/confirm", headers=mine)
         assert answer.status_code == 200, answer.text
