@@ -33,7 +33,7 @@ DESKTOP = ViewportSize(width=1200, height=800)
 
 
 async def school_with_opening(
-    http: httpx.AsyncClient, system: System, seats: int = 1
+    http: httpx.AsyncClient, system: System, seats: int = 1, field: str = "mechatronics"
 ) -> dict[str, Any]:
     school = fresh_school("craft")
     employer = (
@@ -49,7 +49,7 @@ async def school_with_opening(
         headers=system.admin,
     )
     assert created.status_code == 201, created.text
-    body = opening_body("mechatronics", seats) | {"title": "Mechatronics intern"}
+    body = opening_body(field, seats) | {"title": "Mechatronics intern"}
     opening = await http.post(
         f"{system.registry}/v1/openings",
         json=body,

@@ -77,10 +77,15 @@ async def setup_school(
 
 
 async def register_student(
-    http: httpx.AsyncClient, system: System, token: str, school: str, first_name: str
+    http: httpx.AsyncClient,
+    system: System,
+    token: str,
+    school: str,
+    first_name: str,
+    field: str = "mechatronics",
 ) -> str:
-    """A mechatronics student of `school`, registered by its coordinator; their id."""
-    student = student_body(first_name, "mechatronics") | {"school_id": school}
+    """A student of `school` in `field`, registered by its coordinator; their id."""
+    student = student_body(first_name, field) | {"school_id": school}
     registered = await http.post(
         f"{system.registry}/v1/students",
         json=student,
