@@ -119,6 +119,17 @@ async def test_an_employer_hears_each_event_of_its_matches_once_signed_both_ways
         first, second = e.match(1), e.match(2)
         for event in (first, first, second, e.expired(2), e.expired(2)):
             await publish(event)
+
+        async def both_proposed() -> list[Hook]:
+            found = [
+                h for h in heard(webhook_receiver, e) if h.body["event_type"] == "CandidateProposed"
+            ]
+            return found if len(found) >= 2 else []
+
+        # A decision follows its proposal, as a coordinator decides on what the inbox showed.
+        # The two come on different topics, and a decision on a match whose proposal the
+        # notifier has not seen is not told to the employer (only logged): wait as the world does.
+        await eventually(both_proposed, what="both candidates told")
         for _ in range(2):
             await publish(e.confirmed(1))
 
