@@ -71,6 +71,15 @@ async def test_a_decision_can_be_undone_from_the_card_until_it_reaches_the_emplo
         await no_axe_violations(page, "a card with its Undo button")
         await page.screenshot(path=str(SCREENSHOTS / "inbox-undo-phone.png"), full_page=True)
 
+        # A reload inside the window still shows the decision with its Undo (the notifier
+        # has not heard of it yet; the tab kept it).
+        await page.reload()
+        item = page.locator(f"li.item[data-match='{match_id}']")
+        undo = item.get_by_role("button", name=re.compile(r"^Undo \(until .+\)$"))
+        await expect(undo).to_be_visible(timeout=20_000)
+        await expect(item).to_have_attribute("data-status", "confirmed")
+        await expect(item.get_by_role("button", name="Confirm placement")).to_have_count(0)
+
         # Undo: back to awaiting, with its buttons, focus on the result.
         await undo.click()
         result = item.locator(".result")

@@ -10,7 +10,11 @@ const items = new Map(); // match_id -> inbox item, as shown
 const arrived = new Map(); // new matches heard live, shown only when the reader asks
 // What the reader opened or typed survives every re-render: kept here, not in the DOM.
 const ui = { explained: new Set(), student: new Map(), shown: new Set(), asking: new Map(),
-             result: new Map(), kept: new Set(), undo: new Map() }; // undo: match -> its deadline
+             result: new Map(), kept: new Set(), undo: new Map(), // undo: match -> its deadline
+             decided: new Map() }; // match -> what this tab decided, while it can be undone
+// The notifier hears of a decision only once its undo window ends: this tab keeps its own
+// decisions still in the window, so that a reload shows them decided with their Undo.
+const UNDO_KEY = "wbl.inbox.undo";
 let stream = null;
 let retryMs = 1000;
 let older = null; // the next page's URL (the inbox API's Link rel=next), or null
@@ -264,7 +268,7 @@ async function decide(matchId, decision, link, button, note) {
     const until = result.body && result.body.undo_until ? new Date(result.body.undo_until) : null;
     const text = `Done: the placement was ${DONE[decision]}.`;
     ui.result.set(matchId, { kind: "ok", text });
-    if (until) offerUndo(matchId, until);
+    if (until) offerUndo(matchId, until, DONE[decision]);
     announce(`Placement ${DONE[decision]}: ${name}.`);
   } else if (result.status === 409) {
     // Decided elsewhere, withdrawn or out of seats: show where it stands, buttons gone.
@@ -286,13 +290,39 @@ async function decide(matchId, decision, link, button, note) {
   return result;
 }
 
-function offerUndo(matchId, until) {
+function savedUndo() {
+  try { return JSON.parse(sessionStorage.getItem(UNDO_KEY) || "{}"); } catch { return {}; }
+}
+
+function keepUndo(matchId, entry) {
+  const all = savedUndo();
+  if (entry) all[matchId] = entry; else delete all[matchId];
+  sessionStorage.setItem(UNDO_KEY, JSON.stringify(all));
+}
+
+function restoreUndo() {
+  for (const [matchId, { until, status }] of Object.entries(savedUndo())) {
+    const deadline = new Date(until);
+    if (deadline > new Date()) { ui.kept.add(matchId); offerUndo(matchId, deadline, status); }
+    else keepUndo(matchId, null);
+  }
+}
+
+function forgetUndo(matchId) {
+  ui.undo.delete(matchId);
+  ui.decided.delete(matchId);
+  keepUndo(matchId, null);
+}
+
+function offerUndo(matchId, until, status) {
   // The button goes when the window ends; focus, if it was on the button, goes to the result.
   ui.undo.set(matchId, until);
+  ui.decided.set(matchId, status);
+  keepUndo(matchId, { until: until.toISOString(), status });
   setTimeout(() => {
     if (ui.undo.get(matchId) !== until) return;
     const onButton = document.activeElement && document.activeElement.id === `undo-${matchId}`;
-    ui.undo.delete(matchId);
+    forgetUndo(matchId);
     render();
     if (onButton && $(`result-${matchId}`)) $(`result-${matchId}`).focus();
   }, Math.max(0, until - new Date()));
@@ -303,7 +333,7 @@ async function undo(matchId, button) {
   const result = await api(`/v1/inbox/${encodeURIComponent(matchId)}/undo`, { method: "POST" });
   const item = items.get(matchId);
   const name = item ? item.opening_text : matchId;
-  ui.undo.delete(matchId);
+  forgetUndo(matchId);
   if (result.ok) {
     if (item) { item.status = result.body.status; item.decided_by = null; }
     ui.result.set(matchId, { kind: "ok",
@@ -323,9 +353,9 @@ function upsert(n, live) {
   const known = items.get(n.match_id) || arrived.get(n.match_id);
   if (known && known.updated_at > n.updated_at) return;
   const undoable = ui.undo.get(n.match_id);
-  if (known && undoable && undoable > new Date() && n.status === "proposed") {
+  if (undoable && undoable > new Date() && n.status === "proposed") {
     // The notifier hears of the decision only once it is sent: keep the card decided.
-    n = { ...n, status: known.status };
+    n = { ...n, status: ui.decided.get(n.match_id) };
   }
   if (live && !known && items.size) {
     // Not put above what the reader is on: counted, announced, shown when asked.
@@ -421,6 +451,7 @@ function showSignedIn() {
   $("inbox").hidden = false;
   const step = $("confirm-step");
   if (step) { step.hidden = false; $("confirm-step-go").focus(); } else { $("main").focus(); }
+  restoreUndo();
   loadInbox(); // the list comes over HTTP whether or not the stream connects
   connect();
 }
