@@ -86,6 +86,9 @@ def test_a_step_is_reminded_after_its_last_email_at_most_max_reminders_times() -
     emails.append(sent(due(T0 + 2 * REMIND, emails)[0]))
     assert due(T0 + 9 * REMIND, emails) == []  # two reminders made: no more
     assert due(T0 + REMIND, emails[:1], most=0) == []
+    hours = Step("student", "log-hours", "hours")
+    logged = [sent(party_delivery(MATCH, hours, 0, T0))]
+    assert reminders_due(MATCH, [hours], logged, T0 + 9 * REMIND, REMIND, 5) == []
     # A step no longer outstanding is not reminded, whatever its emails.
     assert reminders_due(MATCH, [], emails, T0 + 9 * REMIND, REMIND, 5) == []
 

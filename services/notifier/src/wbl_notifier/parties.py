@@ -39,6 +39,9 @@ PAGES = {
     VERIFY_WEEK: "verify",
     EVALUATE: "evaluate",
 }
+# The hours link works for the whole placement and stays outstanding: it is sent once
+# (the weekly verify email is the weekly nudge), never reminded.
+NOT_REMINDED = frozenset({LOG_HOURS})
 PARTY_PREFIX = "party_"
 # An email counts as made unless it was dropped (its step done before it left).
 LIVE = (DeliveryStatus.PENDING, DeliveryStatus.SENT, DeliveryStatus.FAILED)
@@ -121,12 +124,12 @@ def reminders_due(
     remind_after: timedelta,
     max_reminders: int,
 ) -> list[Delivery]:
-    """A reminder for each step still outstanding whose last live email was written
+    """A reminder for each step still outstanding (but the hours) whose last live email was written
     `remind_after` ago or more and was not pending, while fewer than `max_reminders`
     reminders went out."""
     known = by_step(existing)
     due = []
-    for step in sorted(set(steps)):
+    for step in sorted(s for s in set(steps) if s.action not in NOT_REMINDED):
         emails = known.get(step, [])
         live = [d for _, d in emails if d.status in LIVE]
         if not live or len(live) - 1 >= max_reminders:
