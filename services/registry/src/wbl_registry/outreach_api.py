@@ -83,8 +83,15 @@ def outreach_public(found: Outreach, subject_of: dict[str, str]) -> OutreachPubl
 async def active_placements(
     _: Service,
     placements: PlacementsDep,
-    after: Annotated[str, Query(max_length=200, description="The last match id seen")] = "",
-    limit: Annotated[int, Query(ge=1, le=MOST_ACTIVE)] = 100,
+    after: Annotated[
+        str,
+        Query(
+            max_length=200,
+            description="The previous page's `next_after` (empty: from the start)",
+            examples=["mat_0a1b2c3d4e5f6a7b"],
+        ),
+    ] = "",
+    limit: Annotated[int, Query(ge=1, le=MOST_ACTIVE, examples=[100])] = 100,
 ) -> ActivePublic:
     """Match ids of placements with an agreement issued that have not ended (their end
     date at most 60 days past), in id order."""
