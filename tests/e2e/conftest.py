@@ -17,6 +17,7 @@ from tests.integration.notifier.conftest import Mailbox, SmtpServer, free_port
 from tests.support import start_groups_at_the_end
 
 UNDO_S = 8  # WBL_REGISTRY_UNDO_S of the e2e system
+PARTY_REMIND_AFTER_S = 12  # WBL_NOTIFIER_PARTIES__REMIND_AFTER_S of the e2e system
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ def system(
             "WBL_NOTIFIER_SMTP__HOST": "127.0.0.1",
             "WBL_NOTIFIER_SMTP__PORT": str(smtp.port),
             "WBL_NOTIFIER_SMTP__SECURITY": "none",
+            # The parties' emails: swept often, a step reminded soon (test_party_emails).
+            "WBL_NOTIFIER_PARTIES__SWEEP_S": "2",
+            "WBL_NOTIFIER_PARTIES__REMIND_AFTER_S": str(PARTY_REMIND_AFTER_S),
         }
     )
     for name in ("registry", "matcher", "notifier"):

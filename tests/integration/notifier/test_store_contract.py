@@ -26,6 +26,7 @@ from wbl_notifier.domain import (
     OpeningSummary,
     delivery_id,
 )
+from wbl_notifier.parties import Step, party_delivery
 from wbl_notifier.store import InMemoryNotifierStore, MongoNotifierStore, NotifierStore
 from wbl_schemas.events import CoordinatorProfile, NotificationChannels
 
@@ -566,3 +567,23 @@ async def test_a_link_is_spent_once_until_released(store: NotifierStore) -> None
     assert not await store.link_spent("use_1")
     assert await store.spend_link("use_1", T0)
     await store.release_link("use_never_spent")
+
+
+async def test_placements_are_followed_once_ended_once_and_their_party_emails_found(
+    store: NotifierStore,
+) -> None:
+    await store.follow_placement("mat_p1", "sch_a")
+    await store.follow_placement("mat_p1", "sch_a")  # a replay: no error, no second copy
+    assert await store.ended_placements(["mat_p1", "mat_p2"]) == set()
+    await store.end_placement("mat_p1")
+    await store.end_placement("mat_p1")
+    assert await store.ended_placements(["mat_p1", "mat_p2"]) == {"mat_p1"}
+
+    step = Step("guardian", "sign-agreement", "a" * 64)
+    first = party_delivery("mat_p1", step, 0, T0)
+    assert await store.add_deliveries([first, party_delivery("mat_p2", step, 0, T0)]) == 2
+    assert await store.add_deliveries([party_delivery("mat_p1", step, 0, T0)]) == 0
+    found = await store.party_deliveries("mat_p1")
+    assert [(d.delivery_id, d.target, d.audience.value) for d in found] == [
+        (first.delivery_id, "", "party")
+    ]

@@ -12,7 +12,8 @@ import pytest
 from fastapi import FastAPI
 
 from tests.unit.registry.builders import TERMS, application, opening_body, proposed, student_body
-from tests.unit.registry.conftest import ADMIN_TOKEN, bearer
+from tests.unit.registry.conftest import ADMIN_TOKEN, WEBHOOK_KEY, bearer
+from wbl_common.secrets import notifier_service_token
 from wbl_registry.handlers import Registry
 from wbl_schemas.events import NotificationChannels
 
@@ -26,6 +27,7 @@ ROLES = (
     "employer_b",
     "coordinator_x",
     "coordinator_y",
+    "notifier",  # the notifier's service credential: the outreach calls only
 )
 
 
@@ -61,6 +63,7 @@ async def build_world(registry: Registry) -> World:
             "employer_b": key_b,
             "coordinator_x": token_x,
             "coordinator_y": token_y,
+            "notifier": notifier_service_token(WEBHOOK_KEY),
         },
         ids={
             "employer": spare.id,
@@ -73,12 +76,14 @@ async def build_world(registry: Registry) -> World:
 
 
 def expect(base: dict[str, int] | None = None, **statuses: int) -> dict[str, int]:
-    """Statuses by role; anonymous and unknown callers get 401 unless said otherwise."""
-    return {"anonymous": 401, "unknown": 401, **(base or {}), **statuses}
+    """Statuses by role; anonymous and unknown callers get 401 unless said otherwise, and so
+    does the notifier's service credential, known to the outreach calls alone."""
+    return {"anonymous": 401, "unknown": 401, "notifier": 401, **(base or {}), **statuses}
 
 
 # The other roles' statuses on endpoints for one role.
-FOR_ADMIN = {r: 403 for r in ROLES[3:]}
+FOR_ADMIN = {r: 403 for r in ROLES[3:-1]}
+FOR_SERVICE = {r: 403 for r in ROLES[2:-1]}
 FOR_EMPLOYERS = {"admin": 403, "coordinator_x": 403, "coordinator_y": 403}
 FOR_COORDINATORS = {"admin": 403, "employer_a": 403, "employer_b": 403}
 
@@ -254,6 +259,9 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
             ("POST", "/v1/placements/{match}/hours", {"day": "2027-07-05", "hours": 2}),
         )
     ],
+    # The notifier's outreach: its service credential only (the match is not confirmed).
+    ("GET", "/v1/placements/{match}/outreach", None, expect(FOR_SERVICE, notifier=409)),
+    ("GET", "/v1/placements/active?limit=5", None, expect(FOR_SERVICE, notifier=200)),
     # Parties act by link, never by bearer secret: a bogus link is 400 whoever calls.
     *[
         ("POST", path, body, {role: 400 for role in ROLES})

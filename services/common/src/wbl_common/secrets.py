@@ -51,3 +51,13 @@ def webhook_signing_secrets(
     if generation > 1 and previous_until is not None and now < previous_until:
         return current, webhook_secret(key, coordinator_id, generation - 1)
     return (current,)
+
+
+NOTIFIER_SERVICE_PURPOSE = "notifier-service"
+
+
+def notifier_service_token(webhook_key: str) -> str:
+    """The notifier's service credential at registry when none is set: derived from the
+    shared `WBL_WEBHOOK_KEY` for this one purpose, so both services hold it unconfigured
+    (as registry derives its party-link key)."""
+    return derive_secret(webhook_key, NOTIFIER_SERVICE_PURPOSE, "registry")

@@ -162,3 +162,52 @@ def _answer(response: httpx.Response) -> RegistryAnswer:
     except ValueError:
         body = {"title": "registry answered without JSON", "status": response.status_code}
     return RegistryAnswer(response.status_code, body, content_type)
+
+
+# -- registry's outreach, called with the notifier's service credential ---------------------
+
+
+class OutreachSource(Protocol):
+    async def outreach(self, match_id: str) -> dict[str, object] | None: ...
+
+    async def active(self, after: str, limit: int) -> tuple[list[str], str | None]: ...
+
+
+class RegistryOutreach:
+    """Registry's `GET /v1/placements/{id}/outreach` and `/v1/placements/active` under the
+    notifier's service token. A placement registry no longer has (or that is not confirmed)
+    is None: nothing to send. Anything else unexpected is a `DeliveryError`, so the send is
+    retried."""
+
+    def __init__(self, client: httpx.AsyncClient, token: str) -> None:
+        self._client = client
+        self._headers = {"Authorization": f"Bearer {token}"}
+
+    async def outreach(self, match_id: str) -> dict[str, object] | None:
+        body = await self._get(f"/v1/placements/{quote(match_id, safe='')}/outreach", {})
+        return body
+
+    async def active(self, after: str, limit: int) -> tuple[list[str], str | None]:
+        body = await self._get("/v1/placements/active", {"after": after, "limit": limit})
+        if body is None:
+            return [], None
+        ids = body.get("match_ids")
+        following = body.get("next_after")
+        return (
+            [str(i) for i in ids] if isinstance(ids, list) else [],
+            str(following) if following else None,
+        )
+
+    async def _get(self, path: str, params: dict[str, str | int]) -> dict[str, object] | None:
+        try:
+            response = await self._client.get(path, params=params, headers=self._headers)
+        except httpx.HTTPError as error:
+            raise DeliveryError(f"registry: {type(error).__name__}: {error}") from error
+        if response.status_code in (404, 409):
+            return None
+        if not response.is_success:
+            raise DeliveryError(f"registry answered HTTP {response.status_code} at {path}")
+        body = response.json()
+        if not isinstance(body, dict):
+            raise DeliveryError(f"registry answered without an object at {path}")
+        return body

@@ -17,6 +17,7 @@ from wbl_notifier.adapters import (
     HttpWebhookSender,
     Mailer,
     RegistryDirectory,
+    RegistryOutreach,
     RegistryPlacements,
     SmtpMailer,
     WebhookSender,
@@ -27,6 +28,7 @@ from wbl_notifier.handlers import Notifier
 from wbl_notifier.lease import Lease, MongoLeaseStore
 from wbl_notifier.links import Signer
 from wbl_notifier.outbound import AddressPolicy, VettedTransport
+from wbl_notifier.party_sweep import PartySweep
 from wbl_notifier.registry_account import RegistryAccount
 from wbl_notifier.reminders import Reminders
 from wbl_notifier.reports import RegistryReports
@@ -100,6 +102,7 @@ async def bootstrap(
         await store.ensure_indexes()
         notifier = Notifier(store=store)
         holder = replica_name()
+        outreach = RegistryOutreach(registry_http, settings.registry_service_token)
         signer = Signer(
             settings.link_secret.get_secret_value(),
             settings.link_ttl_s,
@@ -124,6 +127,8 @@ async def bootstrap(
                 settings.digest.lease,
                 notifier.clock,
             ),
+            outreach=outreach,
+            public_url=settings.public_url,
             metrics=DeliveryMetrics(runtime.metrics, [c.value for c in Channel]),
             dead_lettered=runtime.measures.dead_letters,
         )
@@ -143,6 +148,22 @@ async def bootstrap(
             on_deliveries=worker.wake,
             on_change=notifier.changes.notify,
         )
+        parties = PartySweep(
+            store=store,
+            outreach=outreach,
+            lease=Lease(
+                MongoLeaseStore(runtime.db),
+                "party-sweep",
+                holder,
+                settings.parties.lease,
+                notifier.clock,
+            ),
+            sweep_s=settings.parties.sweep_s,
+            remind_after=settings.parties.remind_after,
+            max_reminders=settings.parties.max_reminders,
+            clock=notifier.clock,
+            on_deliveries=worker.wake,
+        )
         runtime.consume(SPECS[topics.COORDINATORS], notifier.on_coordinator_event)
         runtime.consume(SPECS[topics.EMPLOYERS], notifier.on_employer_event)
         runtime.consume(
@@ -155,6 +176,7 @@ async def bootstrap(
         runtime.spawn(worker.run, "delivery-worker")
         runtime.spawn(worker.run_digests, "digests")
         runtime.spawn(reminders.run, "reminders")
+        runtime.spawn(parties.run, "party-sweep")
         yield NotifierService(
             notifier=notifier,
             directory=RegistryDirectory(

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from wbl_common.config import HttpSettings, KafkaSettings, MongoSettings
+from wbl_common.secrets import notifier_service_token
 from wbl_common.settings import PLACEHOLDERS, ConsumerName, ServiceSettings, settings_config
 
 
@@ -31,6 +32,9 @@ class RegistryClientSettings(BaseModel):
     unknown_token_cache_s: float = Field(default=30.0, ge=0)
     # Registry reads and stores a class list of up to 10,000 rows: give it longer.
     class_list_timeout_s: float = Field(default=120.0, gt=0)
+    # The notifier's own credential for registry's outreach calls (the parties' links and
+    # addresses). Unset: derived from WBL_WEBHOOK_KEY, as registry derives it.
+    service_token: SecretStr | None = None
 
 
 class MatcherClientSettings(BaseModel):
@@ -110,6 +114,25 @@ class ReminderSettings(BaseModel):
         return timedelta(seconds=3 * self.check_s)
 
 
+class PartySettings(BaseModel):
+    """The parties' emails (ADR 6): every `sweep_s`, on one replica at a time (under a
+    lease), each active placement's outreach is asked for new steps (a finished week to
+    verify, an evaluation due), and a step still outstanding `remind_after_s` after its last
+    email is reminded, at most `max_reminders` times."""
+
+    sweep_s: float = Field(default=3600.0, gt=0, le=7 * 86_400)
+    remind_after_s: float = Field(default=3 * 86_400.0, gt=0)
+    max_reminders: int = Field(default=3, ge=0, le=20)
+
+    @property
+    def remind_after(self) -> timedelta:
+        return timedelta(seconds=self.remind_after_s)
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=3 * self.sweep_s)
+
+
 class NotifierSettings(ServiceSettings):
     model_config = settings_config("WBL_NOTIFIER_")
 
@@ -122,6 +145,7 @@ class NotifierSettings(ServiceSettings):
     delivery: DeliverySettings = DeliverySettings()
     digest: DigestSettings = DigestSettings()
     reminders: ReminderSettings = ReminderSettings()
+    parties: PartySettings = PartySettings()
     consumer_name: ConsumerName = "notifier"
     # Where coordinators reach the inbox page; emails and webhooks link there.
     public_url: str = "http://127.0.0.1:8003"
@@ -159,6 +183,13 @@ class NotifierSettings(ServiceSettings):
                 f"timeouts ({2 * slowest:g} s)"
             )
         return delivery
+
+    @property
+    def registry_service_token(self) -> str:
+        token = self.registry.service_token
+        if token is not None:
+            return token.get_secret_value()
+        return notifier_service_token(self.webhook_key.get_secret_value())
 
     @property
     def inbox_url(self) -> str:

@@ -231,6 +231,7 @@ class Audience(StrEnum):
 
     COORDINATOR = "coordinator"
     EMPLOYER = "employer"
+    PARTY = "party"  # a placement's party by email (`parties.py`): `coordinator_id` names it
 
 
 # What an employer hears of the matches on its own openings, by webhook only.
@@ -255,7 +256,7 @@ class DeliveryStatus(StrEnum):
     BUNDLED = "bundled"  # travels inside a digest delivery, which carries the outcome
     SENT = "sent"
     FAILED = "failed"  # every attempt failed; recorded and dead-lettered
-    CANCELLED = "cancelled"  # a reminder whose offer ended before it left
+    CANCELLED = "cancelled"  # a reminder whose offer ended, or a party's step done, before it left
 
 
 @dataclass(frozen=True)

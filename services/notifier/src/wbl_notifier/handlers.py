@@ -34,8 +34,11 @@ from wbl_notifier.domain import (
     withdrawal_deliveries,
 )
 from wbl_notifier.links import ActionLink, Decision, Signer
+from wbl_notifier.parties import first_emails, hours_steps, signing_steps
 from wbl_notifier.store import Cursor, NotifierStore
 from wbl_schemas.events import (
+    AgreementComplete,
+    AgreementIssued,
     AnyEvent,
     CoordinatorProfile,
     CoordinatorRegistered,
@@ -49,12 +52,15 @@ from wbl_schemas.events import (
     MatchWithdrawn,
     OpeningPublished,
     OpeningUpdated,
+    PermitRecorded,
     PlacementConfirmed,
     PlacementDeclined,
     SeasonState,
 )
 
 log = structlog.get_logger(__name__)
+# A placement's end, by name until its events are in wbl_schemas (ADR 6).
+ENDING_EVENTS = frozenset({"PlacementCompleted", "PlacementClosed"})
 
 
 def utcnow() -> datetime:
@@ -222,6 +228,7 @@ class Notifier:
         return await self.store.openings(opening_ids)
 
     async def on_placement_event(self, event: AnyEvent) -> None:
+        await self._follow_placement(event)
         if isinstance(event, PlacementConfirmed):
             status = NotificationStatus.CONFIRMED
         elif isinstance(event, PlacementDeclined):
@@ -232,6 +239,36 @@ class Notifier:
         await self._record(event.payload.match_id, status, f"{status.value} by coordinator", by)
         told = PLACEMENT_CONFIRMED if status is NotificationStatus.CONFIRMED else PLACEMENT_DECLINED
         await self._tell_employer_decision(event.payload.match_id, told)
+
+    async def _follow_placement(self, event: AnyEvent) -> None:
+        """A placement's life on wbl.placements (ids only): kept as its match and school,
+        ended once completed or closed; the parties' first emails of a step are recorded
+        here (keyed, so a replay writes none twice) and the worker fills them in from
+        registry at send time."""
+        payload = event.payload
+        match_id, school_id = (
+            getattr(payload, "match_id", None),
+            getattr(payload, "school_id", None),
+        )
+        if not isinstance(match_id, str) or not isinstance(school_id, str):
+            return
+        if isinstance(event, PlacementDeclined):
+            return
+        await self.store.follow_placement(match_id, school_id)
+        if event.event_type in ENDING_EVENTS:
+            await self.store.end_placement(match_id)
+            return
+        steps = []
+        if isinstance(event, AgreementIssued):
+            steps = signing_steps(event.payload.text_hash)
+        elif isinstance(event, AgreementComplete | PermitRecorded):
+            steps = hours_steps()
+        if not steps or await self.store.ended_placements([match_id]):
+            return
+        existing = await self.store.party_deliveries(match_id)
+        new = first_emails(match_id, steps, existing, self.clock())
+        if new and await self.store.add_deliveries(new):
+            self.on_deliveries()
 
     async def _record(
         self, match_id: str, status: NotificationStatus, note: str, decided_by: str = ""

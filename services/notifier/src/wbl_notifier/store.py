@@ -14,6 +14,7 @@ FerretDB scans the collection for any other filter."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from wbl_common.mongo import Document, find_by_ids, insert_each, upsert_if_newer
 from wbl_notifier.domain import (
     DIGEST_EVENT,
     AttemptClaim,
+    Audience,
     Delivery,
     DeliveryStatus,
     MatchOutcome,
@@ -41,6 +43,7 @@ from wbl_notifier.domain import (
     status_of,
     with_outcomes,
 )
+from wbl_notifier.parties import PARTIES, recipient
 from wbl_schemas.events import CoordinatorProfile, EmployerProfile, MatchProposal, SeasonState
 
 T = TypeVar("T")
@@ -175,6 +178,20 @@ class NotifierStore(Protocol):
 
     async def link_spent(self, use_key: str) -> bool: ...
 
+    async def follow_placement(self, match_id: str, school_id: str) -> None:
+        """Keep that the placement exists (its match and school: nothing personal)."""
+        ...
+
+    async def end_placement(self, match_id: str) -> None:
+        """The placement completed or closed: its parties are emailed no more."""
+        ...
+
+    async def ended_placements(self, match_ids: list[str]) -> set[str]: ...
+
+    async def party_deliveries(self, match_id: str) -> list[Delivery]:
+        """The emails to the placement's parties (`parties.py`), whatever their status."""
+        ...
+
 
 DUPLICATE_KEY = 11000
 
@@ -206,6 +223,8 @@ class MongoNotifierStore:
         self.seasons = db["season"]
         self.openings_ = db["openings"]
         self.employers = db["employers"]
+        self.placements = db["placements"]  # `_id`: the match; its school
+        self.placements_ended = db["placements_ended"]  # `_id`: the match, once ended
 
     async def ensure_indexes(self) -> None:
         await self.coordinators.create_index("school_ids")
@@ -572,6 +591,26 @@ class MongoNotifierStore:
     async def link_spent(self, use_key: str) -> bool:
         return await self.spent_links.find_one({"_id": use_key}) is not None
 
+    # -- placements, followed for the parties' emails -------------------------------------
+
+    async def follow_placement(self, match_id: str, school_id: str) -> None:
+        with contextlib.suppress(DuplicateKeyError):  # inserted once, never updated
+            await self.placements.insert_one({"_id": match_id, "school_id": school_id})
+
+    async def end_placement(self, match_id: str) -> None:
+        with contextlib.suppress(DuplicateKeyError):  # a fact of its own, inserted once
+            await self.placements_ended.insert_one({"_id": match_id})
+
+    async def ended_placements(self, match_ids: list[str]) -> set[str]:
+        return set(await find_by_ids(self.placements_ended, match_ids, {"_id": 1}))
+
+    async def party_deliveries(self, match_id: str) -> list[Delivery]:
+        # The unique index's leading fields, so FerretDB answers from it.
+        cursor = self.deliveries.find(
+            {"coordinator_id": {"$in": [recipient(p) for p in PARTIES]}, "match_id": match_id}
+        )
+        return [_delivery(doc) async for doc in cursor]
+
 
 def _in_schools(query: Document, schools: tuple[str, ...] | None) -> Document:
     """`query` narrowed to notifications of `schools` (None: no narrowing)."""
@@ -626,6 +665,8 @@ class InMemoryNotifierStore:
     deliveries: dict[str, Delivery] = field(default_factory=dict)
     attempts: dict[str, AttemptClaim] = field(default_factory=dict)
     spent_links: set[str] = field(default_factory=set)
+    placements: dict[str, str] = field(default_factory=dict)  # match id -> school id
+    placements_ended: set[str] = field(default_factory=set)
     openings_: dict[str, OpeningSummary] = field(default_factory=dict)
     reminders: dict[str, datetime] = field(default_factory=dict)
     current_season: SeasonState | None = None
@@ -932,3 +973,19 @@ class InMemoryNotifierStore:
 
     async def link_spent(self, use_key: str) -> bool:
         return use_key in self.spent_links
+
+    async def follow_placement(self, match_id: str, school_id: str) -> None:
+        self.placements.setdefault(match_id, school_id)
+
+    async def end_placement(self, match_id: str) -> None:
+        self.placements_ended.add(match_id)
+
+    async def ended_placements(self, match_ids: list[str]) -> set[str]:
+        return {m for m in match_ids if m in self.placements_ended}
+
+    async def party_deliveries(self, match_id: str) -> list[Delivery]:
+        return [
+            d
+            for d in self.deliveries.values()
+            if d.match_id == match_id and d.audience is Audience.PARTY
+        ]

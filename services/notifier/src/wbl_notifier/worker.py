@@ -27,7 +27,13 @@ from prometheus_client import CollectorRegistry
 from wbl_common.bus import MessageBus
 from wbl_common.metrics import DeadLetterMetrics, DeliveryMetrics
 from wbl_common.secrets import webhook_signing_secrets
-from wbl_notifier.adapters import DeliveryError, Mailer, PermanentDeliveryError, WebhookSender
+from wbl_notifier.adapters import (
+    DeliveryError,
+    Mailer,
+    OutreachSource,
+    PermanentDeliveryError,
+    WebhookSender,
+)
 from wbl_notifier.domain import (
     DIGEST_EVENT,
     OFFER_EXPIRED,
@@ -50,6 +56,8 @@ from wbl_notifier.domain import (
 from wbl_notifier.lease import Lease
 from wbl_notifier.links import ActionLink, Decision, Signer
 from wbl_notifier.messages import MatchLinks, email_message, employer_webhook_body, webhook_body
+from wbl_notifier.parties import is_reminder, outreach_view, step_of
+from wbl_notifier.party_messages import party_email
 from wbl_notifier.store import NotifierStore
 from wbl_notifier.webhooks import signed_headers
 from wbl_schemas import topics
@@ -100,6 +108,9 @@ class DeliveryWorker:
     clock: Callable[[], datetime]
     holder: str  # this replica, as named on its claims
     digest_lease: Lease
+    # Registry's outreach, asked at each party email's send for its address and link.
+    outreach: OutreachSource | None = None
+    public_url: str = ""  # where the parties' pages are
     metrics: DeliveryMetrics = field(
         default_factory=lambda: DeliveryMetrics(CollectorRegistry(), [c.value for c in Channel])
     )
@@ -224,7 +235,14 @@ class DeliveryWorker:
         if claim.number > self.policy.max_attempts:  # the last attempts were abandoned
             error = DeliveryError(delivery.last_error or "interrupted, no attempts left")
         else:
-            error = await self._try_send(delivery)
+            try:
+                error = await self._try_send(delivery)
+            except StepDone:  # the party acted meanwhile: nothing to ask of them
+                done = replace(delivery, status=DeliveryStatus.CANCELLED)
+                await self.store.finish(done, self.clock())
+                self.metrics.count(delivery.channel.value, done.status.value)
+                log.info("party email dropped: step done", delivery_id=delivery.delivery_id)
+                return done
         if error is not None and not _final(error, claim.number, self.policy.max_attempts):
             await self._retry_later(delivery, claim.number, error)
             return replace(delivery, attempts=claim.number, last_error=error.public)
@@ -277,6 +295,8 @@ class DeliveryWorker:
         try:
             async with asyncio.timeout(self.policy.attempt_timeout_s):
                 await self._send(delivery)
+        except StepDone:
+            raise
         except DeliveryError as error:
             return error
         except TimeoutError:
@@ -298,6 +318,9 @@ class DeliveryWorker:
         )
 
     async def _send(self, delivery: Delivery) -> None:
+        if delivery.audience is Audience.PARTY:
+            await self._email_party(delivery)
+            return
         if delivery.audience is Audience.EMPLOYER:  # a webhook, with no decision links
             openings = await self.store.openings([m.opening_id for m in delivery.matches])
             await self._post(delivery, employer_webhook_body(delivery, openings))
@@ -320,6 +343,28 @@ class DeliveryWorker:
             await self.mailer.send(message)
             return
         await self._post(delivery, webhook_body(delivery, links, self.inbox_url, openings))
+
+    async def _email_party(self, delivery: Delivery) -> None:
+        """Ask registry for the step now: gone (done, or not open yet) drops the email;
+        else it goes to the party's address with its link, neither kept here."""
+        step = step_of(delivery)
+        if step is None or self.outreach is None:
+            raise PermanentDeliveryError("not a party email this notifier can send")
+        body = await self.outreach.outreach(delivery.match_id)
+        view = outreach_view(body) if body is not None else None
+        item = view.item(step[0]) if view is not None else None
+        if view is None or item is None:
+            raise StepDone()
+        if item.send_to is None:
+            raise PermanentDeliveryError("registry has no email address for this party")
+        earlier = await self.store.party_deliveries(delivery.match_id)
+        try:
+            message = party_email(
+                view, item, is_reminder(delivery, earlier), delivery, self.public_url, self.sender
+            )
+        except ValueError as error:  # e.g. an address with a line break in it
+            raise PermanentDeliveryError(f"the email cannot be written: {error}") from error
+        await self.mailer.send(message)
 
     async def _post(self, delivery: Delivery, body: bytes) -> None:
         now = self.clock()
@@ -445,6 +490,10 @@ class DeliveryWorker:
         if await self.store.release_digests(self.clock()):
             self.wake()
         return created
+
+
+class StepDone(Exception):
+    """The party's step is no longer outstanding: its email is dropped, as done."""
 
 
 def _final(error: DeliveryError, attempt: int, max_attempts: int) -> bool:

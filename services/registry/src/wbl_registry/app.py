@@ -16,8 +16,8 @@ from wbl_common.ratelimit import install_rate_limits
 from wbl_common.settings import load_settings
 from wbl_common.web import install_body_limit, install_problem_handlers, ops_router, serve
 from wbl_common.workers import open_workers
-from wbl_registry import api, placements_api, reports_api
-from wbl_registry.bootstrap import bootstrap
+from wbl_registry import api, outreach_api, placements_api, reports_api
+from wbl_registry.bootstrap import bootstrap, notifier_token
 from wbl_registry.config import RegistrySettings
 
 
@@ -46,6 +46,7 @@ def create_app(settings: RegistrySettings) -> FastAPI:
     )
     install_docs(app)
     app.state.admin_token = settings.admin_token.get_secret_value()
+    app.state.notifier_token = notifier_token(settings)
     install_problem_handlers(app)
     app.add_exception_handler(api.RequestError, api.invalid_request)
     install_body_limit(app, settings.max_body_bytes)
@@ -53,6 +54,8 @@ def create_app(settings: RegistrySettings) -> FastAPI:
     install_http_metrics(app)
     app.include_router(api.router)
     app.include_router(reports_api.router)
+    # Before the placements' routes: `/v1/placements/active` is not a match id.
+    app.include_router(outreach_api.router)
     app.include_router(placements_api.router)
     app.include_router(
         ops_router(

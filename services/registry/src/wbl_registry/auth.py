@@ -99,3 +99,23 @@ CurrentEmployer = Annotated[Employer, Depends(current_employer)]
 CurrentCoordinator = Annotated[Coordinator, Depends(current_coordinator)]
 EmployerOrCoordinator = Annotated[Employer | Coordinator, Depends(employer_or_coordinator)]
 AdminOrCoordinator = Annotated[AdminRole | Coordinator, Depends(admin_or_coordinator)]
+
+
+@dataclass(frozen=True)
+class ServiceRole:
+    """The notifier, calling with its service credential: for the outreach calls only, so
+    the credential is unknown (401) everywhere else."""
+
+
+async def current_service(
+    request: Request, registry: RegistryDep, credentials: Credentials
+) -> ServiceRole:
+    if credentials is not None and same_secret(
+        credentials.credentials, request.app.state.notifier_token
+    ):
+        return ServiceRole()
+    await principal(request, registry, credentials)  # 401 for a secret nobody holds
+    raise HTTPException(status.HTTP_403_FORBIDDEN, "this call is for the notifier service")
+
+
+Service = Annotated[ServiceRole, Depends(current_service)]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from wbl_common.runtime import Runtime, open_runtime
-from wbl_common.secrets import derive_secret
+from wbl_common.secrets import derive_secret, notifier_service_token
 from wbl_registry.config import RegistrySettings
 from wbl_registry.handlers import Registry
 from wbl_registry.party_links import PartyLinks
@@ -73,3 +73,10 @@ def link_key(settings: RegistrySettings) -> str:
     if settings.link_key is not None:
         return settings.link_key.get_secret_value()
     return derive_secret(settings.webhook_key.get_secret_value(), "party-link", "registry")
+
+
+def notifier_token(settings: RegistrySettings) -> str:
+    """WBL_REGISTRY_NOTIFIER_TOKEN, else the token notifier derives from WBL_WEBHOOK_KEY."""
+    if settings.notifier_token is not None:
+        return settings.notifier_token.get_secret_value()
+    return notifier_service_token(settings.webhook_key.get_secret_value())

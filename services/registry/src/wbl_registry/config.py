@@ -65,6 +65,13 @@ class RegistrySettings(ServiceSettings):
         "Unset: derived from WBL_WEBHOOK_KEY; set it in production so that no other "
         "service holding that key could make a party link.",
     )
+    notifier_token: SecretStr | None = Field(
+        default=None,
+        description="The notifier's service credential, for the outreach calls only "
+        "(`/v1/placements/active`, `/v1/placements/{id}/outreach`). Unset: derived from "
+        "WBL_WEBHOOK_KEY, as notifier derives it; set it (and notifier's "
+        "WBL_NOTIFIER_REGISTRY__SERVICE_TOKEN) in production.",
+    )
     party_link_ttl_s: int = Field(
         default=14 * 24 * 3600,
         ge=60,

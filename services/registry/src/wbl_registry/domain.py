@@ -252,8 +252,8 @@ def check_opening_terms(terms: OpeningTerms, reference: ReferenceData) -> Openin
             f"unknown program code(s) {sorted(unknown_programs)}",
             "hiring_preferences.partner_programs",
         )
-    if terms.ends_on <= terms.starts_on:
-        raise DomainError("ends_on must be after starts_on", "ends_on")
+    if terms.ends_on < terms.starts_on:  # a one-day opening (a shadow day) ends as it starts
+        raise DomainError("ends_on must be on or after starts_on", "ends_on")
     if terms.min_age not in MIN_AGES:
         raise DomainError(
             "min_age must be 14, 16, 18 or 21: the ages the work rules turn on, and all that "

@@ -133,6 +133,18 @@ class PlacementStore:
         doc = {"_id": f"{match_id}@{text_hash}", "match_id": match_id, "text_hash": text_hash}
         return await self._write(match_id, COMPLETE, doc, event)
 
+    async def issued_after(self, after: str, limit: int) -> tuple[list[str], bool]:
+        """Match ids with an agreement issued, after `after` in id order, at most `limit`;
+        and whether more may follow (the read was cut at its size)."""
+        size = limit * PROBE_BLOCK  # a few issues per placement
+        docs = await self._ordered(ISSUES, "match_id", after, size)
+        ids = list(dict.fromkeys(str(d["match_id"]) for d in docs))
+        return ids[:limit], len(docs) == size or len(ids) > limit
+
+    async def _ordered(self, collection: str, field: str, after: str, limit: int) -> list[Document]:
+        cursor = self.db[collection].find({field: {"$gt": after}}, {field: 1})
+        return await cursor.sort(field, 1).limit(limit).to_list(None)
+
     # -- the permit
 
     async def permit(self, match_id: str) -> Versioned | None:
@@ -197,3 +209,7 @@ class InMemoryPlacementStore(PlacementStore):
 
     async def _keep(self, collection: str, doc: Document) -> None:
         self.collections[collection].setdefault(doc["_id"], doc)
+
+    async def _ordered(self, collection: str, field: str, after: str, limit: int) -> list[Document]:
+        found = [d for d in self.collections[collection].values() if d[field] > after]
+        return sorted(found, key=lambda d: str(d[field]))[:limit]

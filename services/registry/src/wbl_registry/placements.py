@@ -81,6 +81,7 @@ PARTY_ORDER = (Party.SCHOOL, Party.EMPLOYER, Party.STUDENT, Party.GUARDIAN)
 HOURS_SUBJECT = "hours"  # an hours link names the placement's hours as a whole
 HOURS_PARTIES = (Party.STUDENT, Party.EMPLOYER)
 MOST_VERIFY_LINKS = 8  # weeks to verify offered at once, the latest first
+ACTIVE_GRACE = timedelta(days=60)  # swept for outreach this long after its end date
 
 
 class LinkInvalid(DomainError):
@@ -225,6 +226,16 @@ class IssuedLink:
     send_to: Contact | None
     expires_at: datetime
     week_of: date | None = None  # the week a verification link is for
+
+
+@dataclass(frozen=True)
+class Outreach:
+    """What the notifier sends for a placement: its links, and the coordinator who issued
+    the agreement (whom the parties ask)."""
+
+    state: PlacementState
+    coordinator: Coordinator | None
+    links: list[IssuedLink]
 
 
 @dataclass(frozen=True)
@@ -471,6 +482,40 @@ class Placements:
         """A fresh signing link for each party who has not signed the current text, and,
         once the placement may start, the student's and supervisor's links for hours."""
         state = await self._state(await self._coordinators(coordinator, match_id))
+        return await self._links(state, coordinator)
+
+    async def outreach(self, match_id: str) -> Outreach:
+        """The links `party_links` gives, for the notifier to send: the school's go to the
+        coordinator who issued the agreement (None once they are removed)."""
+        match = await self.registry.store.match(match_id)
+        if match is None:
+            raise NotFound("no such placement")
+        state = await self._state(await self._context(match))
+        if state.issue is None:
+            return Outreach(state, None, [])  # nothing to send before the agreement
+        issuer = state.issue.issued_by
+        coordinator = await self.registry.store.coordinator(issuer) if issuer else None
+        if coordinator is not None and coordinator.status != "active":
+            coordinator = None
+        return Outreach(state, coordinator, await self._links(state, coordinator))
+
+    async def active(self, after: str, limit: int) -> tuple[list[str], str | None]:
+        """Placements the notifier sweeps, by match id after `after`: those with an agreement
+        issued whose end date is at most `ACTIVE_GRACE` past (time to verify the last weeks
+        and hand in the final evaluation). The next page's `after`, or None at the end."""
+        ids, more = await self.store.issued_after(after, limit)
+        today = self.clock().date()
+        active = []
+        for match_id in ids:
+            found = await self.store.current_issue(match_id)
+            if found is not None and Issue.of(found).ends_on + ACTIVE_GRACE >= today:
+                active.append(match_id)
+        return active, (ids[-1] if more and ids else None)
+
+    async def _links(
+        self, state: PlacementState, coordinator: Coordinator | None
+    ) -> list[IssuedLink]:
+        match_id = state.context.match.id
         if state.issue is None:
             raise Conflict("issue the training agreement first")
         issue = state.issue
@@ -503,7 +548,7 @@ class Placements:
         return found
 
     def _verify_links(
-        self, state: PlacementState, coordinator: Coordinator, expires: datetime
+        self, state: PlacementState, coordinator: Coordinator | None, expires: datetime
     ) -> list[IssuedLink]:
         """The supervisor's link for each week with hours not verified as they stand."""
         match_id = state.context.match.id
@@ -839,11 +884,13 @@ def _day_hours(day: date, found: Versioned) -> DayHours:
     return DayHours(day, Decimal(d["hours"]), found.version, d["by"], d["at"])
 
 
-def _contact(state: PlacementState, party: Party, coordinator: Coordinator) -> Contact | None:
+def _contact(
+    state: PlacementState, party: Party, coordinator: Coordinator | None
+) -> Contact | None:
     issue, person = state.issue, state.context.student.person
     if party is Party.SCHOOL:
-        email = coordinator.channels.email
-        return Contact(coordinator.name, email) if email else None
+        email = coordinator.channels.email if coordinator else None
+        return Contact(coordinator.name, email) if coordinator and email else None
     if party is Party.EMPLOYER:
         return issue.supervisor if issue else None
     if party is Party.STUDENT:
