@@ -75,8 +75,8 @@ def test_an_edited_list_that_is_not_competencies_is_refused_naming_the_file(
     (tmp_path / "competencies.json").write_text('{"common": [{"name": "x"}]}')
     with pytest.raises(ValueError, match=r"competencies\.json"):
         load_competencies(tmp_path)
-    twice = {"common": [{"id": "a", "name": "A", "description": ""}], "by_field": {}}
-    twice["by_field"] = {"hvac": twice["common"]}
+    common = [{"id": "a", "name": "A", "description": ""}]
+    twice = {"common": common, "by_field": {"hvac": common}}
     (tmp_path / "competencies.json").write_text(json.dumps(twice))
     with pytest.raises(ValueError, match="twice"):
         load_competencies(tmp_path)
