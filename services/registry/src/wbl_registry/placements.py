@@ -597,9 +597,10 @@ class Placements:
         return Outreach(state, coordinator, await self._links(state, coordinator))
 
     async def active(self, after: str, limit: int) -> tuple[list[str], str | None]:
-        """Placements the notifier sweeps, by match id after `after`: those not ended with an
-        agreement issued whose end date is at most `ACTIVE_GRACE` past (time to verify the last weeks
-        and hand in the final evaluation). The next page's `after`, or None at the end."""
+        """Placements the notifier sweeps, by match id after `after`: those not ended, with
+        an agreement issued, whose end date is at most `ACTIVE_GRACE` past (time to verify the
+        last weeks and hand in the final evaluation). The next page's `after`, or None at the
+        end."""
         ids, more = await self.store.issued_after(after, limit)
         today = self.clock().date()
         active = []
