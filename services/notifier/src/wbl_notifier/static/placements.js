@@ -82,8 +82,9 @@ function card(p) {
     el("h3", { id: `placement-title-${id}`, tabindex: "-1" },
        `${p.student_name}: ${p.opening_title} at ${p.employer_name}`),
     el("p", { class: "meta" }, `${dateText(p.starts_on)} to ${dateText(p.ends_on)} · placement `,
-       el("code", {}, id)),
-    el("p", { class: "summary" }, p.stage_text));
+       el("code", {}, id)));
+  // Paperwork still out is said by the list below; past it, the stage says how it is going.
+  if (!p.stage.startsWith("awaiting-")) li.append(el("p", { class: "summary" }, p.stage_text));
   if (p.needs.length) {
     li.append(el("h4", { id: `needs-title-${id}` }, "Waiting for"),
               el("ul", { class: "needs", "aria-labelledby": `needs-title-${id}` },
@@ -143,7 +144,7 @@ function agreementForm(p) {
       field(prefix, "guardian-name", "Parent's or guardian's name", { maxlength: "200", autocomplete: "off" }),
       field(prefix, "guardian-email", "Parent's or guardian's email", { type: "email", maxlength: "254", autocomplete: "off" }));
   }
-  form.append(el("div", { class: "actions" }, el("button", { type: "submit" }, "Issue the agreement")),
+  form.append(el("div", { class: "actions" }, el("button", { type: "submit" }, "Issue the agreement now")),
               el("p", { id: `${prefix}-result`, class: "result error" }));
   form.addEventListener("submit", (e) => { e.preventDefault(); issueAgreement(p, prefix); });
   return form;
