@@ -119,10 +119,11 @@ async def placements_needing(
         Query(description="Only the placements that need this", examples=["signatures"]),
     ] = None,
     school_id: Annotated[
-        str | None, Query(max_length=64, description="One of your schools only")
+        str | None,
+        Query(max_length=64, description="One of your schools only", examples=["sch_wtech"]),
     ] = None,
     after: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, examples=[DEFAULT_LIMIT])] = DEFAULT_LIMIT,
 ) -> PlacementsPage:
     """A coordinator's schools (or one of them, `school_id`); every school for the admin.
     Each placement says in words who still has to sign, whether the work permit is missing,
