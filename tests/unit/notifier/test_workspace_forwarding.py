@@ -240,6 +240,7 @@ async def test_the_pages_are_in_the_navigation_and_say_the_size_limit(
     assert [n.split('"')[1] for n in nav] == [
         "/inbox",
         "/students",
+        "/placements",
         "/class-lists",
         "/outcomes",
         "/settings",

@@ -232,6 +232,20 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
         expect(admin=200, employer_a=403, employer_b=403, coordinator_x=200, coordinator_y=200),
     ),
     ("GET", "/v1/admin/parked-events", None, expect(FOR_ADMIN, admin=200)),
+    # The placements list: a coordinator's own schools (another school named is 403), the
+    # admin's every school.
+    (
+        "GET",
+        "/v1/placements",
+        None,
+        expect(admin=200, employer_a=403, employer_b=403, coordinator_x=200, coordinator_y=200),
+    ),
+    (
+        "GET",
+        "/v1/placements?school_id=sch_x",
+        None,
+        expect(admin=200, employer_a=403, employer_b=403, coordinator_x=200, coordinator_y=403),
+    ),
     # A placement's life: the match here is proposed, not confirmed, so its own coordinator
     # passes authorisation and meets 409; another school's gets 404.
     *[

@@ -17,6 +17,7 @@ from wbl_common.web import install_body_limit, install_problem_handlers, ops_rou
 from wbl_notifier import (
     api,
     class_list_api,
+    desk_api,
     page,
     reports_api,
     roster_api,
@@ -40,6 +41,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
             app.state.reports = service.reports
             app.state.stream_poll_s = settings.stream_poll_s
             app.state.roster = service.roster
+            app.state.desk = service.desk
             app.state.decisions = Decisions(
                 store=service.store,
                 signer=service.signer,
@@ -73,6 +75,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     app.include_router(undo_api.router)
     app.include_router(api.router)
     app.include_router(roster_api.router)
+    app.include_router(desk_api.router)
     app.include_router(reports_api.router)
     app.include_router(page.router)
     app.mount("/inbox/static", page.static, name="inbox-static")

@@ -23,6 +23,7 @@ from wbl_notifier.adapters import (
     WebhookSender,
 )
 from wbl_notifier.config import NotifierSettings
+from wbl_notifier.desk import RegistryDesk
 from wbl_notifier.domain import Channel
 from wbl_notifier.handlers import Notifier
 from wbl_notifier.lease import Lease, MongoLeaseStore
@@ -55,6 +56,7 @@ class NotifierService:
     runtime: Runtime
     settings: NotifierSettings
     roster: HttpRosterSources
+    desk: RegistryDesk
 
 
 def delivery_policy(settings: NotifierSettings) -> DeliveryPolicy:
@@ -194,4 +196,5 @@ async def bootstrap(
             runtime=runtime,
             settings=settings,
             roster=HttpRosterSources(registry_http, matcher_http),
+            desk=RegistryDesk(registry_http),
         )

@@ -46,11 +46,12 @@ class WorkspacePage:
 
 INBOX = WorkspacePage("/inbox", "Inbox", "Match inbox", "inbox.html")
 STUDENTS = WorkspacePage("/students", "Students", "Your students", "students.html")
+PLACEMENTS = WorkspacePage("/placements", "Placements", "Placements", "placements.html")
 CLASS_LISTS = WorkspacePage("/class-lists", "Class lists", "Class lists", "class_lists.html")
 OUTCOMES = WorkspacePage("/outcomes", "Outcomes", "Outcomes", "outcomes.html")
 SETTINGS = WorkspacePage("/settings", "Settings", "Notification settings", "settings.html")
 # The navigation, in its order: each page of the workspace adds itself here.
-PAGES = (INBOX, STUDENTS, CLASS_LISTS, OUTCOMES, SETTINGS)
+PAGES = (INBOX, STUDENTS, PLACEMENTS, CLASS_LISTS, OUTCOMES, SETTINGS)
 
 
 def html(body: str, status_code: int = 200) -> HTMLResponse:
@@ -74,6 +75,11 @@ async def inbox() -> Response:
 @router.get("/students", response_class=HTMLResponse)
 async def students() -> Response:
     return workspace_page(STUDENTS)
+
+
+@router.get("/placements", response_class=HTMLResponse)
+async def placements() -> Response:
+    return workspace_page(PLACEMENTS)
 
 
 @router.get("/class-lists", response_class=HTMLResponse)

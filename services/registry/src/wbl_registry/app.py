@@ -16,7 +16,7 @@ from wbl_common.ratelimit import install_rate_limits
 from wbl_common.settings import load_settings
 from wbl_common.web import install_body_limit, install_problem_handlers, ops_router, serve
 from wbl_common.workers import open_workers
-from wbl_registry import api, outreach_api, placements_api, reports_api
+from wbl_registry import api, outreach_api, placement_views_api, placements_api, reports_api
 from wbl_registry.bootstrap import bootstrap, notifier_token
 from wbl_registry.config import RegistrySettings
 
@@ -57,6 +57,7 @@ def create_app(settings: RegistrySettings) -> FastAPI:
     # Before the placements' routes: `/v1/placements/active` is not a match id.
     app.include_router(outreach_api.router)
     app.include_router(placements_api.router)
+    app.include_router(placement_views_api.router)
     app.include_router(
         ops_router(
             lambda: app.state.runtime.ready(),

@@ -490,6 +490,11 @@ class Placements:
         found = await self.store.hours(match_id, days)
         return {day: _day_hours(day, v) for day, v in found.items()}
 
+    async def standing(self, match: Match) -> PlacementState:
+        """Where a confirmed match's placement stands, for a caller that has already checked
+        the match is in its scope (the coordinator's lists)."""
+        return await self._state(await self._context(match))
+
     async def view(self, coordinator: Coordinator, match_id: str) -> PlacementState:
         context = await self._coordinators(coordinator, match_id)
         state = await self._state(context)
