@@ -326,7 +326,8 @@ async def test_the_definitions_say_what_placed_and_pending_mean(
     body = response.json()
     assert body["definitions"]["placed"].startswith("The student has a confirmed placement")
     assert "awaiting the coordinator's decision" in body["definitions"]["pending"]
-    assert "Completion is not recorded yet" in body["definitions"]["completion"]
+    assert "final evaluation in" in body["definitions"]["completed"]
+    assert "at least 54 hours" in body["definitions"]["wbl_participants"]  # the default
     assert "1 July" in body["definitions"]["period"]
     assert (body["min_group"], body["current_school_year"]) == (10, "2026-27")
     assert body["current_period"] == {"from": "2026-07-01", "to": "2027-06-30"}

@@ -47,6 +47,7 @@ async def bootstrap(settings: RegistrySettings) -> AsyncIterator[RegistryService
             written=relay.wake,
             webhook_key=settings.webhook_key.get_secret_value(),
             report_min_group=settings.report_min_group,
+            wbl_hours_threshold=settings.wbl_hours_threshold,
             school_year_start_month=settings.school_year_start_month,
             webhook_loopback=settings.webhook_loopback,
             webhook_grace=timedelta(seconds=settings.webhook_grace_s),

@@ -24,6 +24,14 @@ class RegistrySettings(ServiceSettings):
         ge=0,
         description="Statewide outcomes report: groups with fewer students are suppressed.",
     )
+    wbl_hours_threshold: int = Field(
+        default=54,
+        ge=1,
+        le=2000,
+        description="Outcomes report, Perkins 5S3: the verified hours at which a CTE "
+        "concentrator counts as having taken part in work-based learning (54: New York's "
+        "figure; the state plan sets it).",
+    )
     school_year_start_month: int = Field(
         default=7,
         ge=1,

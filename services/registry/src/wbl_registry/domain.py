@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
 from wbl_schemas.events import (
@@ -647,10 +648,26 @@ class OutcomeRow:
     suppressed: bool = False  # too few students to publish without singling them out
     pending: int = 0  # an offer awaiting the coordinator's decision
     suppression: Suppression | None = None  # why, when suppressed
+    hours_verified: Decimal = Decimal(0)  # by the supervisors, over the group's placements
+    completed: int = 0  # placements completed (not closed early)
+    cte_concentrators: int = 0  # students of a CTE program (Perkins 5S3's denominator)
+    wbl_participants: int = 0  # of those, verified hours reaching the threshold
 
     @property
     def placement_rate(self) -> float:
         return round(self.placed / self.students, 4) if self.students else 0.0
+
+    @property
+    def completion_rate(self) -> float:
+        return round(self.completed / self.placed, 4) if self.placed else 0.0
+
+    @property
+    def five_s3_rate(self) -> float:
+        """Perkins V 5S3: the share of CTE concentrators who took part in work-based
+        learning (0 for a group with none)."""
+        if not self.cte_concentrators:
+            return 0.0
+        return round(self.wbl_participants / self.cte_concentrators, 4)
 
     @property
     def not_placed(self) -> int:
@@ -687,39 +704,86 @@ def suppress_small_groups(rows: list[OutcomeRow], min_group: int) -> list[Outcom
     return marked
 
 
+# The programs whose students count as CTE concentrators for Perkins 5S3: Chapter 74 and
+# the Perkins-funded Career Connections (N74) programs (REFERENCE.md, program types). We
+# count program membership; the course-count definition of a concentrator is the state's.
+CTE_PROGRAMS = frozenset({"chapter-74", "career-connections"})
+WBL_HOURS_THRESHOLD = Decimal(54)  # New York's figure (ADR 6): the state plan sets it
+
+
+@dataclass(frozen=True)
+class WorkBasedLearning:
+    """A placed student's work-based learning: hours their supervisor verified, and whether
+    the placement completed."""
+
+    verified_hours: Decimal
+    completed: bool
+
+
+@dataclass
+class _Tally:
+    students: int = 0
+    placed: int = 0
+    pending: int = 0
+    hours: Decimal = Decimal(0)
+    completed: int = 0
+    cte: int = 0
+    participants: int = 0
+
+
 def outcomes(
     students: Iterable[OutcomeFacts],
     placed: set[str],
     pending: set[str] | frozenset[str] = frozenset(),
     groups: Mapping[str, Sequence[str]] | None = None,
+    learning: Mapping[str, WorkBasedLearning] | None = None,
+    threshold: Decimal = WBL_HOURS_THRESHOLD,
 ) -> list[OutcomeRow]:
     """Placement rates of the students (withdrawn ones excluded) by program, first-choice
     career field, school and special population; a student counts in each population.
     A placed student is never also pending. Every group listed in `groups` (by dimension:
-    the reference data) has a row, with 0 students when none is in it."""
-    tallies: dict[tuple[str, str], list[int]] = {
-        (dimension, group): [0, 0, 0]
+    the reference data) has a row, with 0 students when none is in it. With `learning`
+    (by student): verified hours, completions and Perkins 5S3, whose participants are the
+    CTE students with at least `threshold` verified hours."""
+    tallies = {
+        (dimension, group): _Tally()
         for dimension, listed in (groups or {}).items()
         for group in listed
     }
-
-    def count(dimension: str, group: str, is_placed: bool, is_pending: bool) -> None:
-        tally = tallies.setdefault((dimension, group), [0, 0, 0])
-        tally[0] += 1
-        tally[1] += int(is_placed)
-        tally[2] += int(is_pending)
-
+    done = learning or {}
     for student in students:
         if not student.active:
             continue
         is_placed = student.student_id in placed
-        is_pending = not is_placed and student.student_id in pending
-        count("program", student.program, is_placed, is_pending)
-        count("career_field", student.career_field, is_placed, is_pending)
-        count("school", student.school_id, is_placed, is_pending)
-        for population in student.special_populations:
-            count("special_population", population, is_placed, is_pending)
+        work = done.get(student.student_id) if is_placed else None
+        cte = student.program in CTE_PROGRAMS
+        keys = [
+            ("program", student.program),
+            ("career_field", student.career_field),
+            ("school", student.school_id),
+            *(("special_population", p) for p in student.special_populations),
+        ]
+        for key in keys:
+            tally = tallies.setdefault(key, _Tally())
+            tally.students += 1
+            tally.placed += int(is_placed)
+            tally.pending += int(not is_placed and student.student_id in pending)
+            tally.cte += int(cte)
+            if work is not None:
+                tally.hours += work.verified_hours
+                tally.completed += int(work.completed)
+                tally.participants += int(cte and work.verified_hours >= threshold)
     return [
-        OutcomeRow(dimension, group, total, hits, pending=waiting)
-        for (dimension, group), (total, hits, waiting) in sorted(tallies.items())
+        OutcomeRow(
+            dimension,
+            group,
+            t.students,
+            t.placed,
+            pending=t.pending,
+            hours_verified=t.hours,
+            completed=t.completed,
+            cte_concentrators=t.cte,
+            wbl_participants=t.participants,
+        )
+        for (dimension, group), t in sorted(tallies.items())
     ]

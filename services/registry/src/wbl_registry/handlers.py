@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from uuid import UUID, uuid5
 
 import structlog
@@ -30,6 +31,7 @@ from wbl_registry.domain import (
     PreconditionFailed,
     Student,
     StudentPlan,
+    WorkBasedLearning,
     already_sent,
     check_opening_terms,
     check_special_populations,
@@ -182,6 +184,7 @@ class Registry:
     written: Callable[[], None] = lambda: None
     webhook_key: str = ""
     report_min_group: int = 10
+    wbl_hours_threshold: int = 54  # Perkins 5S3's verified hours (WBL_REGISTRY_WBL_HOURS_...)
     school_year_start_month: int = 7  # the outcomes report's school years
     webhook_loopback: bool = False  # development and tests: http:// webhooks to this machine
     webhook_grace: timedelta = timedelta(hours=24)  # the old secret still signs after rotating
@@ -886,6 +889,7 @@ class Registry:
         school_ids: tuple[str, ...] | None,
         period: ReportPeriod | None = None,
         suppress: bool | None = None,
+        learning: Mapping[str, WorkBasedLearning] | None = None,
     ) -> OutcomesReport:
         """Placement rates over every school (admin) or the given ones (a coordinator), of
         the students in the period (by default the current school year). The statewide
@@ -904,7 +908,9 @@ class Registry:
         ]
         placed = await self.store.placed_students(school_ids)
         waiting = await self.store.offered_students(school_ids, as_of)
-        rows = outcomes(facts, placed, waiting, every_group(self.reference, school_ids))
+        groups = every_group(self.reference, school_ids)
+        threshold = Decimal(self.wbl_hours_threshold)
+        rows = outcomes(facts, placed, waiting, groups, learning, threshold)
         if withhold:
             rows = suppress_small_groups(rows, self.report_min_group)
         return OutcomesReport(
@@ -913,6 +919,7 @@ class Registry:
             as_of=as_of,
             names=group_names(self.reference),
             min_group=self.report_min_group if withhold else None,
+            wbl_hours_threshold=self.wbl_hours_threshold,
         )
 
     def outcomes_period(

@@ -718,6 +718,32 @@ class OutcomePublic(BaseModel):
     placement_percent: float | None = Field(
         description="The rate as a percentage, to one decimal; null when suppressed"
     )
+    hours_verified: float | None = Field(
+        description="Hours the supervisors verified over the group's placements; null when "
+        "suppressed"
+    )
+    completed: int | None = Field(
+        description="Placements completed (planned hours verified, final evaluation in); "
+        "null when suppressed"
+    )
+    completion_rate: float | None = Field(
+        description="completed / placed, 0 to 1; null when suppressed"
+    )
+    cte_concentrators: int | None = Field(
+        description="Students in a CTE program (Chapter 74, Career Connections); null when "
+        "suppressed"
+    )
+    wbl_participants: int | None = Field(
+        description="CTE students with at least WBL_REGISTRY_WBL_HOURS_THRESHOLD verified "
+        "hours; null when suppressed"
+    )
+    five_s3_rate: float | None = Field(
+        description="Perkins V 5S3: wbl_participants / cte_concentrators, 0 to 1 (0 for a "
+        "group with none); null when suppressed"
+    )
+    five_s3_percent: float | None = Field(
+        description="5S3 as a percentage, to one decimal; null when suppressed"
+    )
     suppressed: bool = Field(
         description="In the statewide report (or a coordinator's with `suppress=true`), a "
         "group of fewer than WBL_REGISTRY_REPORT_MIN_GROUP students, or the next smallest of "
@@ -747,6 +773,13 @@ class OutcomePublic(BaseModel):
             not_placed=row.not_placed if shown else None,
             placement_rate=row.placement_rate if shown else None,
             placement_percent=round(row.placement_rate * 100, 1) if shown else None,
+            hours_verified=float(row.hours_verified) if shown else None,
+            completed=row.completed if shown else None,
+            completion_rate=row.completion_rate if shown else None,
+            cte_concentrators=row.cte_concentrators if shown else None,
+            wbl_participants=row.wbl_participants if shown else None,
+            five_s3_rate=row.five_s3_rate if shown else None,
+            five_s3_percent=round(row.five_s3_rate * 100, 1) if shown else None,
             suppressed=row.suppressed,
             suppression=row.suppression if row.suppressed else None,
             suppressed_reason=suppression_reason(row, report.min_group),

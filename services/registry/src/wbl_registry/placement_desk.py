@@ -9,7 +9,14 @@ from dataclasses import dataclass
 
 import structlog
 
-from wbl_registry.domain import Coordinator, Forbidden, Match, MatchStatus, NotFound
+from wbl_registry.domain import (
+    Coordinator,
+    Forbidden,
+    Match,
+    MatchStatus,
+    NotFound,
+    WorkBasedLearning,
+)
 from wbl_registry.placement_views import Need, NeedsPage, page_of
 from wbl_registry.placements import Placements, PlacementState
 
@@ -36,6 +43,18 @@ class PlacementDesk:
         states = [s for m in matches if (s := await self._standing(m)) is not None]
         return page_of(states, query.need, query.after, query.limit)
 
+    async def learning(self, school_ids: tuple[str, ...] | None) -> dict[str, WorkBasedLearning]:
+        """Each placed student's verified hours and completion, for the outcomes report
+        (`school_ids` None: every school)."""
+        found = {}
+        for match in await self._confirmed_in(school_ids):
+            state = await self._standing(match)
+            if state is not None:
+                found[match.student_id] = WorkBasedLearning(
+                    state.facts.verified_hours, state.stage() == "complete"
+                )
+        return found
+
     async def _standing(self, match: Match) -> PlacementState | None:
         """None for a placement whose opening or student is gone from the record: one such
         placement must not take the whole list down."""
@@ -46,13 +65,16 @@ class PlacementDesk:
             return None
 
     async def _confirmed(self, caller: Coordinator | None, school_id: str | None) -> list[Match]:
-        store = self.placements.registry.store
         if caller is not None and school_id is not None and not caller.serves(school_id):
             raise Forbidden(f"you do not coordinate school {school_id!r}", "school_id")
         if school_id is not None:
-            return await store.matches_of_schools([school_id], CONFIRMED, 0, 0)
-        if caller is not None:
-            return await store.matches_of_schools(caller.school_ids, CONFIRMED, 0, 0)
+            return await self._confirmed_in((school_id,))
+        return await self._confirmed_in(caller.school_ids if caller is not None else None)
+
+    async def _confirmed_in(self, school_ids: tuple[str, ...] | None) -> list[Match]:
+        store = self.placements.registry.store
+        if school_ids is not None:
+            return await store.matches_of_schools(list(school_ids), CONFIRMED, 0, 0)
         # Every school's: the students holding a placement, then their confirmed match.
         placed = sorted(await store.placed_students(None))
         return _confirmed_of(await store.matches_of_students(placed))

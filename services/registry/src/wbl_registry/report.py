@@ -136,6 +136,7 @@ class OutcomesReport:
     as_of: datetime
     names: dict[tuple[str, str], str]
     min_group: int | None  # groups below it are withheld; None: exact figures
+    wbl_hours_threshold: int = 54  # Perkins 5S3: verified hours that count as taking part
 
     def name_of(self, row: OutcomeRow) -> str:
         return self.names.get((row.dimension, row.group), row.group)
@@ -155,7 +156,9 @@ def suppression_reason(row: OutcomeRow, min_group: int | None) -> str | None:
     return f"fewer than {min_group} students: not shown, so no one can be singled out"
 
 
-def definitions(min_group: int, start_month: int = SCHOOL_YEAR_START_MONTH) -> dict[str, str]:
+def definitions(
+    min_group: int, start_month: int = SCHOOL_YEAR_START_MONTH, threshold: int = 54
+) -> dict[str, str]:
     """What the report's words mean, in the words a coordinator reads them in."""
     first = date(2000, start_month, 1).strftime("%-d %B")
     return {
@@ -180,5 +183,16 @@ def definitions(min_group: int, start_month: int = SCHOOL_YEAR_START_MONTH) -> d
         f"{min_group} students is not shown, and with it the next smallest group of the same "
         "kind, so that neither can be worked out from the total. A group of 0 students is "
         "shown.",
-        "completion": "Completion is not recorded yet: this report counts placements only.",
+        "hours_verified": "Hours the employer's supervisor verified, week by week, over the "
+        "group's placements (a week corrected after it was verified counts again once "
+        "verified again).",
+        "completed": "Placements completed: their planned hours verified and the final "
+        "evaluation in. A placement closed early is not completed.",
+        "completion_rate": "Completed placements divided by placed students, as a percentage.",
+        "cte_concentrators": "Students in a CTE program: Chapter 74 or Career Connections (the "
+        "programs Perkins V counts).",
+        "wbl_participants": f"CTE students whose supervisor verified at least {threshold} "
+        "hours of work-based learning (WBL_REGISTRY_WBL_HOURS_THRESHOLD).",
+        "five_s3": "Perkins V indicator 5S3: work-based learning participants divided by CTE "
+        "concentrators, as a percentage (0% when a group has none).",
     }

@@ -18,6 +18,7 @@ from wbl_registry.auth import AdminOrCoordinator, AdminRole, RegistryDep
 from wbl_registry.domain import DomainError
 from wbl_registry.exports import csv_text
 from wbl_registry.models import OutcomeDefinitions, OutcomePublic
+from wbl_registry.placement_views_api import DeskDep
 from wbl_registry.report import OutcomesReport, definitions, school_year_of
 
 router = APIRouter(prefix="/v1", tags=["reports"])
@@ -43,6 +44,11 @@ REPORT_HEADERS: dict[str, Any] = {
     "X-Report-As-Of": {
         "description": "When the figures were counted (ISO date-time, UTC)",
         "schema": {"type": "string", "format": "date-time"},
+    },
+    "X-Report-WBL-Hours-Threshold": {
+        "description": "Perkins 5S3: the verified hours at which a CTE student counts as "
+        "having taken part in work-based learning",
+        "schema": {"type": "integer"},
     },
     "X-Report-Suppressed-Below": {
         "description": "Groups of fewer students are withheld; absent for exact figures",
@@ -92,6 +98,7 @@ def report_headers(report: OutcomesReport) -> dict[str, str]:
         "X-Report-As-Of": report.as_of.isoformat(timespec="seconds"),
         "Link": f'<{DEFINITIONS_PATH}>; rel="describedby"',
         "Cache-Control": "no-store",
+        "X-Report-WBL-Hours-Threshold": str(report.wbl_hours_threshold),
     }
     if report.period.school_year:
         headers["X-Report-School-Year"] = report.period.school_year
@@ -121,7 +128,9 @@ def report_csv(report: OutcomesReport, rows: list[OutcomePublic]) -> str:
             "content": {
                 "text/csv": {
                     "example": "dimension,dimension_name,group,group_name,students,placed,"
-                    "pending,not_placed,placement_rate,placement_percent,suppressed,"
+                    "pending,not_placed,placement_rate,placement_percent,hours_verified,"
+                    "completed,completion_rate,cte_concentrators,wbl_participants,"
+                    "five_s3_rate,five_s3_percent,suppressed,"
                     "suppression,suppressed_reason,period_from,period_to,as_of\n"
                 }
             },
@@ -132,6 +141,7 @@ def report_csv(report: OutcomesReport, rows: list[OutcomePublic]) -> str:
 async def outcomes_report(
     caller: AdminOrCoordinator,
     registry: RegistryDep,
+    desk: DeskDep,
     report_format: Annotated[
         Literal["json", "csv"], Query(alias="format", examples=["csv"])
     ] = "json",
@@ -150,7 +160,8 @@ async def outcomes_report(
         period = registry.outcomes_period(start, end, school_year)
     except DomainError as error:
         raise domain_error(error) from error
-    report = await attempt(registry.outcomes(schools, period, suppress))
+    learning = await attempt(desk.learning(schools))
+    report = await attempt(registry.outcomes(schools, period, suppress, learning))
     rows = [OutcomePublic.of(r, report) for r in report.rows]
     headers = report_headers(report)
     if report_format == "json":
@@ -168,7 +179,7 @@ async def outcomes_definitions(_: AdminOrCoordinator, registry: RegistryDep) -> 
     month = registry.school_year_start_month
     current = school_year_of(registry.clock().date(), month)
     return OutcomeDefinitions(
-        definitions=definitions(registry.report_min_group, month),
+        definitions=definitions(registry.report_min_group, month, registry.wbl_hours_threshold),
         min_group=registry.report_min_group,
         school_year_start_month=month,
         current_school_year=current.school_year or "",
