@@ -116,7 +116,7 @@ def ours(match_id: str) -> Callable[[Any], bool]:
 async def test_a_placement_is_signed_by_every_party_by_link_then_permitted_and_started(
     running: RunningRegistry, kafka_bootstrap: str
 ) -> None:
-    placed = await confirmed(running, fresh_school("after"))
+    placed = await confirmed(running, fresh_school("after"), program="chapter-74")  # CTE
     before = (await running.http.get(placed.path, headers=placed.token)).json()
     assert before["stage"] == "awaiting-agreement"
     assert before["why_not_started"] == ["No training agreement has been issued yet."]
@@ -194,6 +194,7 @@ async def test_a_placement_is_signed_by_every_party_by_link_then_permitted_and_s
         json={"link": (await links(running, placed))["verify-week:employer"]},
     )
     assert verify.status_code == 200, verify.text
+    await report_counts_the_verified_hours(running, placed)
 
     wanted = {
         "AgreementIssued",
@@ -219,6 +220,31 @@ async def test_a_placement_is_signed_by_every_party_by_link_then_permitted_and_s
         assert 6.5 not in values  # the hours stay in registry
         for personal in ("Quentin", "Rosa", "Lindqvist", "example.org", "WP-2027"):
             assert not any(personal in str(value) for value in values)
+
+
+async def report_counts_the_verified_hours(running: RunningRegistry, placed: Placed) -> None:
+    """Perkins 5S3 from verified hours: 6.5 hours are short of the default 54, and count
+    once the state sets its threshold at 6."""
+
+    async def school_row() -> dict[str, Any]:
+        report = await running.http.get(
+            "/v1/reports/outcomes",
+            params={"from": "2027-01-01", "to": "2027-12-31"},
+            headers=placed.token,
+        )
+        assert report.status_code == 200, report.text
+        [row] = [r for r in report.json() if r["dimension"] == "school"]
+        return {"threshold": report.headers["x-report-wbl-hours-threshold"], **row}
+
+    row = await school_row()
+    assert (row["threshold"], row["hours_verified"], row["cte_concentrators"]) == ("54", 6.5, 1)
+    assert (row["wbl_participants"], row["five_s3_percent"], row["completed"]) == (0, 0.0, 0)
+    running.registry.wbl_hours_threshold = 6
+    try:
+        row = await school_row()
+    finally:
+        running.registry.wbl_hours_threshold = 54
+    assert (row["threshold"], row["wbl_participants"], row["five_s3_percent"]) == ("6", 1, 100.0)
 
 
 def leaves(document: object) -> list[object]:
