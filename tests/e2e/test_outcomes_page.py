@@ -142,9 +142,9 @@ async def test_the_outcomes_page_shows_what_became_of_a_schools_students(
             )
             # The same in a table that a screen reader reads (the bars are hidden from it).
             cells = page.locator(f"#table-school tr[data-group='{school}'] td")
-            await expect(cells).to_have_text(["4", "1", "1", "2", "25%"])
+            await expect(cells).to_have_text(["4", "1", "1", "2", "25%", "0", "0", "no CTE students"])
             assert await page.locator("#chart-school").get_attribute("aria-hidden") == "true"
-            # Empty groups are there at 0 students; completion is not invented.
+            # Empty groups are there at 0 students; the 5S3 figures come from verified hours.
             programs = page.locator("section[aria-labelledby='dim-program']")
             await expect(programs.locator(".empty-groups")).to_contain_text(
                 re.compile(r"^0 students: .*Early College; ")
@@ -155,10 +155,15 @@ async def test_the_outcomes_page_shows_what_became_of_a_schools_students(
             await expect(page.locator("#report-total")).to_have_text(
                 "In all: 4 students · 1 placed (25%) · 1 awaiting a decision · 2 not placed"
             )
+            # P-TECH is not a CTE program in Perkins' count; no hours verified yet.
+            await expect(page.locator("#report-learning")).to_have_text(
+                "Perkins 5S3, took part in work-based learning (54 verified hours or more): "
+                "0 of 0 CTE students · 0 hours verified · 0 placements completed"
+            )
             definitions = page.locator("#definitions")
             await expect(definitions).to_contain_text("The student has a confirmed placement")
             await expect(definitions).to_contain_text("awaiting the coordinator's decision")
-            await expect(definitions).to_contain_text("Completion is not recorded yet")
+            await expect(definitions).to_contain_text("final evaluation in")
             await no_axe_violations(page, "the outcomes page")
             await page.screenshot(path=str(SCREENSHOTS / "outcomes-desktop.png"), full_page=True)
 

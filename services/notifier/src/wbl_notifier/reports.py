@@ -20,6 +20,7 @@ FORWARDED_HEADERS = (
     "x-report-school-year",
     "x-report-as-of",
     "x-report-suppressed-below",
+    "x-report-wbl-hours-threshold",
 )
 
 

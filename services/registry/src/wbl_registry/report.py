@@ -192,7 +192,7 @@ def definitions(
         "cte_concentrators": "Students in a CTE program: Chapter 74 or Career Connections (the "
         "programs Perkins V counts).",
         "wbl_participants": f"CTE students whose supervisor verified at least {threshold} "
-        "hours of work-based learning (WBL_REGISTRY_WBL_HOURS_THRESHOLD).",
+        "hours of work-based learning (the state sets the hours).",
         "five_s3": "Perkins V indicator 5S3: work-based learning participants divided by CTE "
         "concentrators, as a percentage (0% when a group has none).",
     }

@@ -18,7 +18,9 @@ const TERMS = [
   ["not_placed", "Not placed"], ["placement_rate", "Placement rate"], ["period", "Period"],
   ["as_of", "As of"], ["career_field", "Career field"],
   ["special_population", "Special population"], ["suppressed", "Hidden groups"],
-  ["completion", "Completion"],
+  ["hours_verified", "Hours verified"], ["completed", "Completed"],
+  ["completion_rate", "Completion rate"], ["cte_concentrators", "CTE students"],
+  ["wbl_participants", "Took part in work-based learning"], ["five_s3", "Perkins 5S3"],
 ];
 const REPORT = "/v1/inbox/reports/outcomes";
 let about = null; // the definitions: min_group, current_school_year, the words
@@ -96,6 +98,23 @@ function totalText(rows) {
     `(${percent(rate)}) · ${sum("pending")} awaiting a decision · ${sum("not_placed")} not placed`;
 }
 
+function hours(value) { return `${Number.isInteger(value) ? value : value.toFixed(2)}`; }
+
+function learningText(rows, headers) {
+  // Perkins 5S3 over the schools (each student counts once by school), when all are shown.
+  const schools = rows.filter((r) => r.dimension === "school");
+  if (!schools.length || schools.some((r) => r.suppressed)) return "";
+  const sum = (k) => schools.reduce((n, r) => n + r[k], 0);
+  const threshold = headers.get("X-Report-WBL-Hours-Threshold");
+  const cte = sum("cte_concentrators");
+  const took = sum("wbl_participants");
+  const share = cte ? ` (${percent(Math.round((took / cte) * 1000) / 10)})` : "";
+  return `Perkins 5S3, took part in work-based learning (${threshold} verified hours or ` +
+    `more): ${took} of ${cte} CTE student${cte === 1 ? "" : "s"}${share} · ` +
+    `${hours(sum("hours_verified"))} hours verified · ${sum("completed")} placement` +
+    `${sum("completed") === 1 ? "" : "s"} completed`;
+}
+
 function hiddenText(row) {
   if (row.suppression === "complement") {
     return "not shown \u2014 hidden with a smaller group, so that its figures cannot be " +
@@ -133,17 +152,21 @@ function tableRow(row) {
   const name = el("th", { scope: "row" }, row.group_name);
   if (row.suppressed) {
     return el("tr", { "data-group": row.group }, name,
-              el("td", { colspan: "5" }, hiddenText(row)));
+              el("td", { colspan: "8" }, hiddenText(row)));
   }
   return el("tr", { "data-group": row.group }, name, cell(row.students, true),
             cell(row.placed, true), cell(row.pending, true), cell(row.not_placed, true),
-            cell(percent(row.placement_percent), true));
+            cell(percent(row.placement_percent), true), cell(hours(row.hours_verified), true),
+            cell(row.completed, true),
+            cell(row.cte_concentrators ? `${percent(row.five_s3_percent)} of ` +
+                 `${row.cte_concentrators}` : "no CTE students", true));
 }
 
 function table(dimension, title, rows) {
   // Short headings, so the table fits a phone; the definitions say what each means.
   const head = [el("th", { scope: "col" }, "Group"),
-    ...["Students", "Placed", "Awaiting decision", "Not placed", "Placement rate"]
+    ...["Students", "Placed", "Awaiting decision", "Not placed", "Placement rate",
+        "Hours verified", "Completed", "5S3 (CTE)"]
       .map((h) => el("th", { scope: "col", class: "n" }, h))];
   const caption = `${title}: the figures`;
   return el("div", { class: "table-wrap", role: "region", tabindex: "0",
@@ -179,6 +202,7 @@ function chart(dimension, title, rows) {
 function render(rows, headers) {
   $("report-scope").textContent = scopeText(headers);
   $("report-total").textContent = totalText(rows);
+  $("report-learning").textContent = learningText(rows, headers);
   $("charts").replaceChildren(...DIMENSIONS.map(([d, t]) => chart(d, t, rows)));
 }
 
