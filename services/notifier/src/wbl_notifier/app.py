@@ -18,6 +18,8 @@ from wbl_notifier import (
     api,
     class_list_api,
     page,
+    party_api,
+    party_page,
     reports_api,
     roster_api,
     settings_api,
@@ -37,6 +39,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
             app.state.runtime = service.runtime
             app.state.signer = service.signer
             app.state.account = service.account
+            app.state.party = service.party
             app.state.reports = service.reports
             app.state.stream_poll_s = settings.stream_poll_s
             app.state.roster = service.roster
@@ -61,7 +64,10 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     install_body_limit(
         app,
         settings.http.max_body_bytes,
-        {class_list_api.CLASS_LISTS_PATH: settings.class_list_max_bytes},
+        {
+            class_list_api.CLASS_LISTS_PATH: settings.class_list_max_bytes,
+            **dict.fromkeys(party_api.PARTY_PATHS, party_api.PARTY_MAX_BYTES),
+        },
     )
     install_rate_limits(app, settings.http.rate_limits)
     install_http_metrics(app)
@@ -75,6 +81,8 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     app.include_router(roster_api.router)
     app.include_router(reports_api.router)
     app.include_router(page.router)
+    app.include_router(party_api.router)
+    app.include_router(party_page.router)
     app.mount("/inbox/static", page.static, name="inbox-static")
     app.include_router(
         ops_router(
