@@ -10,12 +10,14 @@ coordinator, and the agreement issued; the other parties sign through registry's
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from playwright.async_api import Browser, Page, expect
 
 from tests.e2e.conftest import System
@@ -25,6 +27,7 @@ from tests.e2e.test_inbox_craft import inbox_has, no_axe_violations
 from tests.e2e.test_inbox_page import SCREENSHOTS, browser
 from tests.e2e.test_settings_page import PHONE
 from tests.support import eventually, fresh_school
+from wbl_common.secrets import derive_secret
 
 pytestmark = pytest.mark.e2e
 __all__ = ["browser"]  # the fixture, shared
@@ -154,6 +157,19 @@ async def tab_to(page: Page, element_id: str) -> None:
     assert outline not in ("", "none"), f"no visible focus on #{element_id}"
 
 
+def expired_link(system: System, fields: list[str]) -> str:
+    """A signing link as registry makes them (its key, derived from the system's webhook
+    key as registry derives it), dated 15 days ago: past the 14 days a link works."""
+
+    class FifteenDaysAgo(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - 15 * 24 * 3600
+
+    key = derive_secret(system.webhook_key, "party-link", "registry")
+    old = URLSafeTimedSerializer(key, salt="wbl-registry.party-link", signer=FifteenDaysAgo)
+    return old.dumps([*fields, "nonce1"])
+
+
 def day_words(day: date) -> str:
     """As the pages write a day: Wed 2 Dec 2026."""
     return f"{day:%a} {day.day} {day:%b %Y}"
@@ -242,6 +258,16 @@ async def test_the_agreement_page_signs_once_and_a_replay_is_told_the_link_was_u
         await expect(other.locator("#refused-title")).to_have_text("This link is not valid.")
         await expect(other.locator("#agreement")).to_be_hidden()
         await no_axe_violations(other, "the agreement page with a bad link")
+
+        # An expired one: said so, with what to do.
+        text_hash = state["agreement"]["text_hash"]
+        late = expired_link(system, ["sign-agreement", placed.match_id, "student", text_hash])
+        await other.goto(f"{system.notifier}/agreement#{late}")
+        await expect(other.locator("#refused-title")).to_have_text("This link has expired.")
+        await expect(other.locator("#refused-detail")).to_have_text(
+            "Ask the school's coordinator for a new one."
+        )
+        await expect(other.locator("#refused")).to_be_focused()
 
 
 async def test_the_hours_page_logs_a_day_and_shows_a_refusal_over_the_minors_limit(
