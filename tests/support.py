@@ -207,6 +207,7 @@ FRESH_PREFIXES = (
     *("craft", "page", "mail", "season", "ops", "tkt", "rm", "mv", "new", "crash"),
     *("after", "undo", "upload", "outcomes", "roster", "settings"),
     "party",
+    "life",
 )
 FRESH_PER_PREFIX = 40
 RUN_TAG = f"{time.time_ns() % 10**9:09d}"  # one run's fresh schools differ from another's

@@ -34,6 +34,8 @@ from wbl_schemas.events import (
     AnyEvent,
     CoordinatorProfile,
     CoordinatorRegistered,
+    EvaluationRef,
+    EvaluationSubmitted,
     HiringPreferences,
     HoursEntry,
     HoursLogged,
@@ -45,8 +47,11 @@ from wbl_schemas.events import (
     OpeningUpdated,
     PermitRecorded,
     Place,
+    PlacementClosed,
+    PlacementCompleted,
     PlacementConfirmed,
     PlacementDecision,
+    PlacementEnd,
     PlacementFact,
     SeasonScheduled,
     SeasonState,
@@ -333,6 +338,9 @@ def placement_life(w: str) -> list[Envelope]:
             producer="registry", payload=HoursEntry(**ids, day=date(2027, 7, 5), version=2**62)
         ),
         WeekVerified(producer="registry", payload=WeekRef(**ids, week_of=date(2027, 7, 5))),
+        EvaluationSubmitted(producer="registry", payload=EvaluationRef(**ids, kind="midpoint")),
+        PlacementCompleted(producer="registry", payload=PlacementEnd(**ids, opening_id=w * 64)),
+        PlacementClosed(producer="registry", payload=PlacementEnd(**ids, opening_id=w * 64)),
     ]
 
 

@@ -423,6 +423,14 @@ class WeekRef(PlacementFact):
     week_of: date = Field(description="The Monday of the week verified")
 
 
+class EvaluationRef(PlacementFact):
+    kind: Literal["midpoint", "final"] = Field(description="Which of the two evaluations")
+
+
+class PlacementEnd(PlacementFact):
+    opening_id: EntityId = Field(description="The opening whose seat the placement gives back")
+
+
 class AgreementIssued(_PlacementEvent):
     """A coordinator issued (or reissued, with changed terms) a placement's training
     agreement: signatures of an earlier text no longer count."""
@@ -467,6 +475,30 @@ class WeekVerified(_PlacementEvent):
     payload: WeekRef
 
 
+class EvaluationSubmitted(_PlacementEvent):
+    """The supervisor submitted the midpoint or final evaluation (the ratings and comment
+    stay in registry)."""
+
+    event_type: Literal["EvaluationSubmitted"] = "EvaluationSubmitted"
+    payload: EvaluationRef
+
+
+class PlacementCompleted(_PlacementEvent):
+    """The planned hours are verified and the final evaluation is in: the placement is
+    complete and its seat is free again."""
+
+    event_type: Literal["PlacementCompleted"] = "PlacementCompleted"
+    payload: PlacementEnd
+
+
+class PlacementClosed(_PlacementEvent):
+    """A coordinator closed the placement early (the reason stays in registry): its seat is
+    free again."""
+
+    event_type: Literal["PlacementClosed"] = "PlacementClosed"
+    payload: PlacementEnd
+
+
 PlacementEvent = Annotated[
     PlacementConfirmed
     | PlacementDeclined
@@ -475,7 +507,10 @@ PlacementEvent = Annotated[
     | AgreementComplete
     | PermitRecorded
     | HoursLogged
-    | WeekVerified,
+    | WeekVerified
+    | EvaluationSubmitted
+    | PlacementCompleted
+    | PlacementClosed,
     Field(discriminator="event_type"),
 ]
 
@@ -639,6 +674,9 @@ AnyEvent = (
     | PermitRecorded
     | HoursLogged
     | WeekVerified
+    | EvaluationSubmitted
+    | PlacementCompleted
+    | PlacementClosed
     | CoordinatorRegistered
     | CoordinatorUpdated
     | CoordinatorRemoved

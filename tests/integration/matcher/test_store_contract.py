@@ -201,6 +201,27 @@ async def test_a_placement_is_kept_once_and_takes_student_and_seat(store: Matche
     assert (await store.inputs_for({"welding"})).seats_taken == {"o1": 1}
 
 
+async def test_an_ended_placement_frees_its_seat_and_keeps_its_student_out(
+    store: MatcherStore,
+) -> None:
+    await store.save_opening(opening_v("o1", 1))
+    for sid in ("s1", "s2"):
+        await store.save_student(student_v(sid, 1))
+    assert await store.record_placement(Placement("s1", "o1"))
+    for _ in range(2):  # a redelivered end changes nothing more
+        await store.end_placement(Placement("s1", "o1"))
+        inputs = await store.inputs_for({CYBER})
+        assert [s.student_id for s in inputs.students] == ["s2"]
+        assert inputs.seats_taken == {}
+        assert (await store.seats_view({CYBER})).seats_taken == {}
+    assert await store.placed("s1")
+    assert not await store.record_placement(Placement("s1", "o1"))  # a redelivered confirm
+    assert (await store.inputs_for({CYBER})).seats_taken == {}
+    # An end seen before its confirmation (a view started late) keeps the student out too.
+    await store.end_placement(Placement("s2", "o1"))
+    assert await store.placed("s2") and (await store.inputs_for({CYBER})).students == ()
+
+
 async def test_dirty_marks_survive_a_clear_of_older_marks(store: MatcherStore) -> None:
     assert await store.dirty_fields() == {}
     await store.mark_dirty([CYBER, "welding"])

@@ -252,6 +252,8 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
                 {"number": "WP-1", "issued_by": "Office", "issued_on": "2026-11-02"},
             ),
             ("POST", "/v1/placements/{match}/hours", {"day": "2027-07-05", "hours": 2}),
+            ("GET", "/v1/placements/{match}/evaluations", None),
+            ("POST", "/v1/placements/{match}/close", {"reason": "The student moved away."}),
         )
     ],
     # Parties act by link, never by bearer secret: a bogus link is 400 whoever calls.
@@ -264,6 +266,8 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
             ("/v1/party/hours/week", {"link": "bogus", "day": "2027-07-05"}),
             ("/v1/party/week", {"link": "bogus"}),
             ("/v1/party/week/verify", {"link": "bogus"}),
+            ("/v1/party/evaluation", {"link": "bogus"}),
+            ("/v1/party/evaluation/submit", {"link": "bogus", "name": "Pat", "ratings": {}}),
         )
     ],
     *[

@@ -11,8 +11,10 @@ from wbl_registry.placement_life import (
     Evaluation,
     PlacementFacts,
     Stage,
+    completes,
     evaluation_due,
     expected_hours_by,
+    has_ended,
     hours_behind,
     not_yet_signed,
     parties_to_sign,
@@ -89,3 +91,18 @@ def test_complete_takes_the_planned_hours_verified_and_the_final_evaluation() ->
     assert stage(replace(done, verified_hours=Decimal("159.75"))) is Stage.UNDER_WAY
     assert stage(replace(done, evaluations=frozenset({Evaluation.MIDPOINT}))) is Stage.UNDER_WAY
     assert stage(replace(ready, closed_reason="the student moved away")) is Stage.CLOSED
+
+
+def test_completion_is_due_once_and_an_ended_placement_asks_for_nothing_more() -> None:
+    ready = replace(MINOR, signed=ALL, permit_on_file=True, hours_logged=True)
+    done = replace(ready, verified_hours=Decimal(160), evaluations=frozenset({Evaluation.FINAL}))
+    assert completes(done) and not has_ended(done)
+    recorded = replace(done, completed=True)
+    assert has_ended(recorded) and not completes(recorded)  # on record: not due again
+    assert stage(recorded) is Stage.COMPLETE
+    assert not completes(replace(done, verified_hours=Decimal("159.75")))
+    closed = replace(done, closed_reason="the student moved away")
+    assert has_ended(closed) and not completes(closed) and stage(closed) is Stage.CLOSED
+    late = date(2027, 9, 1)
+    assert evaluation_due(replace(ready, closed_reason="moved"), late) is None
+    assert evaluation_due(replace(ready, completed=True), late) is None

@@ -44,6 +44,8 @@ from wbl_schemas.events import (
     OpeningClosed,
     OpeningPublished,
     OpeningUpdated,
+    PlacementClosed,
+    PlacementCompleted,
     PlacementConfirmed,
     PlacementDeclined,
     StudentRegistered,
@@ -177,6 +179,12 @@ class Matcher:
         raise RuntimeError(f"could not end the proposal of {student_id}: it kept changing")
 
     async def on_placement_event(self, event: AnyEvent) -> None:
+        if isinstance(event, PlacementCompleted | PlacementClosed):
+            # The placement ended: its seat goes back, the student stays out of rounds.
+            ended = event.payload
+            await self.store.end_placement(Placement(ended.student_id, ended.opening_id))
+            await self._touch(set(await self.store.opening_fields(ended.opening_id)))
+            return
         if not isinstance(event, PlacementConfirmed | PlacementDeclined):
             return
         decision = event.payload

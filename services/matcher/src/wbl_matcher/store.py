@@ -80,6 +80,11 @@ class MatcherStore(Protocol):
 
     async def record_placement(self, placement: Placement) -> bool: ...
 
+    async def end_placement(self, placement: Placement) -> None:
+        """The placement ended (completed or closed early): its seat is free again, and the
+        student stays out of later rounds. Safe to repeat, and to see before the placement."""
+        ...
+
     async def placed(self, student_id: str) -> bool: ...
 
     async def record_decline(self, student_id: str, opening_id: str) -> None: ...
@@ -299,6 +304,14 @@ class MongoMatcherStore:
             return False
         return True
 
+    async def end_placement(self, placement: Placement) -> None:
+        # One value set, whoever sets it: concurrent or repeated ends agree (FerretDB).
+        await self.placements.update_one(
+            {"_id": placement.student_id},
+            {"$set": {"ended": True}, "$setOnInsert": {"opening_id": placement.opening_id}},
+            upsert=True,
+        )
+
     async def placed(self, student_id: str) -> bool:
         return await self.placements.find_one({"_id": student_id}) is not None
 
@@ -337,7 +350,8 @@ class MongoMatcherStore:
         if career_fields is not None:
             opening_query["career_field"] = field_filter
             student_query["career_fields"] = field_filter
-        placed = {doc["_id"]: doc["opening_id"] async for doc in self.placements.find({})}
+        # Every placement keeps its student out; only those not ended hold a seat.
+        placed = {doc["_id"]: doc async for doc in self.placements.find({})}
         openings = [
             OpeningSnapshot.model_validate(doc["snapshot"])
             async for doc in self.openings.find(opening_query)
@@ -350,8 +364,9 @@ class MongoMatcherStore:
             students.append(StudentMatchProfile.model_validate(doc["profile"]))
             declined.update((doc["_id"], o) for o in doc.get("declined", []))
         taken: dict[str, int] = {}
-        for opening_id in placed.values():
-            taken[opening_id] = taken.get(opening_id, 0) + 1
+        for doc in placed.values():
+            if not doc.get("ended"):
+                taken[doc["opening_id"]] = taken.get(doc["opening_id"], 0) + 1
         return MatchingInputs(
             openings=tuple(openings),
             students=tuple(students),
@@ -433,7 +448,8 @@ class MongoMatcherStore:
         ids = sorted(o.opening_id for o in openings)
         taken: Counter[str] = Counter()
         if ids:
-            async for doc in self.placements.find({"opening_id": {"$in": ids}}):
+            held = {"opening_id": {"$in": ids}, "ended": {"$ne": True}}
+            async for doc in self.placements.find(held):
                 taken[doc["opening_id"]] += 1
             offers = self.proposals_.find(
                 {"current.opening_id": {"$in": ids}}, {"current.opening_id": 1}
@@ -536,6 +552,7 @@ class InMemoryMatcherStore:
     openings: dict[str, _OpeningRow] = field(default_factory=dict)
     students: dict[str, _StudentRow] = field(default_factory=dict)
     placements: dict[str, str] = field(default_factory=dict)  # student id -> opening id
+    ended: set[str] = field(default_factory=set)  # students whose placement ended
     heads: dict[str, OfferHead] = field(default_factory=dict)
     dirty: dict[str, list[str]] = field(default_factory=dict)
     rounds: list[RoundRecord] = field(default_factory=list)
@@ -606,6 +623,13 @@ class InMemoryMatcherStore:
         self.placements[placement.student_id] = placement.opening_id
         return True
 
+    async def end_placement(self, placement: Placement) -> None:
+        self.placements.setdefault(placement.student_id, placement.opening_id)
+        self.ended.add(placement.student_id)
+
+    def _seats_held(self) -> list[str]:
+        return [o for s, o in self.placements.items() if s not in self.ended]
+
     async def placed(self, student_id: str) -> bool:
         return student_id in self.placements
 
@@ -656,7 +680,7 @@ class InMemoryMatcherStore:
             openings=tuple(openings),
             students=tuple(profile for profile, _ in unplaced),
             # Seats are counted over every placement, not only those in scope, as in MongoDB.
-            seats_taken=dict(Counter(self.placements.values())),
+            seats_taken=dict(Counter(self._seats_held())),
             declined=frozenset(
                 (profile.student_id, o) for profile, row in unplaced for o in row.declined
             ),
@@ -723,7 +747,7 @@ class InMemoryMatcherStore:
         ]
         ids = {o.opening_id for o in openings}
         offered = [h.current.opening_id for h in self.heads.values() if h.current is not None]
-        taken = Counter(oid for oid in [*self.placements.values(), *offered] if oid in ids)
+        taken = Counter(oid for oid in [*self._seats_held(), *offered] if oid in ids)
         return SeatsView(tuple(openings), dict(taken))
 
     async def save_round(self, record: RoundRecord) -> None:

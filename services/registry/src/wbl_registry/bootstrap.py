@@ -10,6 +10,7 @@ from datetime import timedelta
 from wbl_common.runtime import Runtime, open_runtime
 from wbl_common.secrets import derive_secret
 from wbl_registry.config import RegistrySettings
+from wbl_registry.evaluations import load_competencies
 from wbl_registry.handlers import Registry
 from wbl_registry.party_links import PartyLinks
 from wbl_registry.placement_store import PlacementStore
@@ -58,6 +59,7 @@ async def bootstrap(settings: RegistrySettings) -> AsyncIterator[RegistryService
             links=PartyLinks(link_key(settings), settings.party_link_ttl_s),
             limits=load_hours_limits(),
             written=relay.wake,
+            competencies=load_competencies(),
         )
         runtime.consume(
             SPECS[topics.MATCHES], registry.on_match_event, batches=registry.on_match_events

@@ -42,6 +42,22 @@ class PlacementFacts:
     verified_hours: Decimal
     evaluations: frozenset[Evaluation]
     closed_reason: str | None = None
+    completed: bool = False  # the completion fact is on record
+
+
+def has_ended(facts: PlacementFacts) -> bool:
+    """Completed or closed early: nothing more is logged, signed, verified or evaluated."""
+    return facts.completed or facts.closed_reason is not None
+
+
+def completes(facts: PlacementFacts) -> bool:
+    """The planned hours are verified and the final evaluation is in, and the placement has
+    not ended yet: the completion fact is due."""
+    return (
+        not has_ended(facts)
+        and facts.verified_hours >= planned_hours(facts)
+        and Evaluation.FINAL in facts.evaluations
+    )
 
 
 def is_minor_at_start(facts: PlacementFacts) -> bool:
@@ -94,7 +110,10 @@ def hours_behind(facts: PlacementFacts, today: date) -> Decimal:
 
 
 def evaluation_due(facts: PlacementFacts, today: date) -> Evaluation | None:
-    """The midpoint evaluation once half the placement has passed, the final once it ends."""
+    """The midpoint evaluation once half the placement has passed, the final once its last
+    day comes; none once it has ended."""
+    if has_ended(facts):
+        return None
     midpoint = facts.starts_on + (facts.ends_on - facts.starts_on) / 2
     if today >= facts.ends_on and Evaluation.FINAL not in facts.evaluations:
         return Evaluation.FINAL
@@ -106,7 +125,7 @@ def evaluation_due(facts: PlacementFacts, today: date) -> Evaluation | None:
 def stage(facts: PlacementFacts) -> Stage:
     if facts.closed_reason is not None:
         return Stage.CLOSED
-    if facts.verified_hours >= planned_hours(facts) and Evaluation.FINAL in facts.evaluations:
+    if facts.completed or completes(facts):  # due and not yet on record: as good as done
         return Stage.COMPLETE
     if not_yet_signed(facts):
         return Stage.AWAITING_SIGNATURES

@@ -12,10 +12,14 @@ here updates a document in place.
   are one document, so one insert spends the link and records who signed what, when: a
   crash cannot spend a link without its signature, and of two requests with one link
   exactly one signs (the other's insert is a duplicate). A week's verification by the
-  supervisor is kept the same way, its use key naming the hash of the week's entries.
+  supervisor is kept the same way, its use key naming the hash of the week's entries, and
+  each evaluation (the ratings and comment), its use key naming "midpoint" or "final".
 - `agreements_complete`, `<match>@<text hash>`: every required party signed that text.
 - `permits`, `<match>#<n>`: the work permit; a correction is the next n.
 - `hours`, `<match>:<day>@<n>`: a day's hours; a correction is the next n, the history kept.
+- `placements_ended`, `<match>`: the placement completed or was closed early (with the
+  coordinator's reason). One `_id` for both, so a completion and a close that race cannot
+  both stand: whichever insert wins is how the placement ended.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ SPENT_LINKS = "spent_links"
 COMPLETE = "agreements_complete"
 PERMITS = "permits"
 HOURS = "hours"
+ENDED = "placements_ended"
 # Versions are looked up by `_id` (the one filter FerretDB answers from an index), a block
 # at a time until one is missing.
 PROBE_BLOCK = 8
@@ -143,6 +148,15 @@ class PlacementStore:
     ) -> bool:
         doc = {"_id": version_id(match_id, version), "match_id": match_id, **permit}
         return await self._write(match_id, PERMITS, doc, event)
+
+    # -- the end
+
+    async def ending(self, match_id: str) -> Document | None:
+        return (await self._by_ids(ENDED, [match_id])).get(match_id)
+
+    async def end(self, match_id: str, ending: Document, event: Envelope) -> bool:
+        """Record how the placement ended, once; False when it had ended already."""
+        return await self._write(match_id, ENDED, {"_id": match_id, **ending}, event)
 
     # -- hours
 

@@ -1,15 +1,17 @@
 """The use cases of a confirmed placement's life (ADR 6): the training agreement issued by
-the coordinator and signed by each party through a link, the work permit, and hours logged
-within the minors' limits. The rules live in the pure modules (`agreements`, `party_links`,
-`placement_life`, `work_hours`); this module gathers the facts, asks the rules and writes
-the new fact with its event."""
+the coordinator and signed by each party through a link, the work permit, hours logged
+within the minors' limits and verified weekly, the supervisor's evaluations, and the end
+(completed, or closed early by the coordinator), which gives the seat back. The rules live
+in the pure modules (`agreements`, `evaluations`, `party_links`, `placement_life`,
+`work_hours`); this module gathers the facts, asks the rules and writes the new fact with
+its event."""
 
 from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -36,13 +38,24 @@ from wbl_registry.domain import (
     Opening,
     Student,
 )
+from wbl_registry.evaluations import (
+    LABELS,
+    Competencies,
+    Competency,
+    FieldError,
+    check_submission,
+    load_competencies,
+)
 from wbl_registry.handlers import EVENT_NAMESPACE, PRODUCER, Registry
 from wbl_registry.party_links import Party, PartyAction, PartyLink, PartyLinks
 from wbl_registry.placement_life import (
     ADULT,
+    Evaluation,
     PlacementFacts,
     Stage,
+    completes,
     evaluation_due,
+    has_ended,
     hours_behind,
     is_minor_at_start,
     not_yet_signed,
@@ -67,9 +80,14 @@ from wbl_schemas.events import (
     AgreementRef,
     AgreementSignature,
     AgreementSigned,
+    EvaluationRef,
+    EvaluationSubmitted,
     HoursEntry,
     HoursLogged,
     PermitRecorded,
+    PlacementClosed,
+    PlacementCompleted,
+    PlacementEnd,
     PlacementFact,
     WeekRef,
     WeekVerified,
@@ -81,6 +99,7 @@ PARTY_ORDER = (Party.SCHOOL, Party.EMPLOYER, Party.STUDENT, Party.GUARDIAN)
 HOURS_SUBJECT = "hours"  # an hours link names the placement's hours as a whole
 HOURS_PARTIES = (Party.STUDENT, Party.EMPLOYER)
 MOST_VERIFY_LINKS = 8  # weeks to verify offered at once, the latest first
+COMPLETED, CLOSED = "completed", "closed"  # how a placement ended
 
 
 class LinkInvalid(DomainError):
@@ -101,6 +120,18 @@ class NotStarted(Conflict):
     def __init__(self, reasons: Sequence[str]) -> None:
         super().__init__(" ".join(reasons))
         self.reasons = list(reasons)
+
+
+class PlacementEnded(Conflict):
+    """The placement was completed or closed early: it takes nothing more (409)."""
+
+
+class EvaluationRefused(DomainError):
+    """The ratings do not fit the competencies: each error names its competency (422)."""
+
+    def __init__(self, found: Sequence[FieldError]) -> None:
+        super().__init__(" ".join(e.message for e in found), found[0].field if found else None)
+        self.errors = list(found)
 
 
 class HoursRefused(DomainError):
@@ -191,6 +222,29 @@ class DayHours:
 
 
 @dataclass(frozen=True)
+class EvaluationRecord:
+    """The supervisor's evaluation, as submitted."""
+
+    kind: Evaluation
+    by: str  # the name the supervisor typed
+    submitted_at: datetime
+    career_field: str  # whose competencies were rated
+    ratings: dict[str, int]  # competency id -> 1..4
+    comment: str | None
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How the placement ended: completed (by registry, once its conditions held) or closed
+    early by a coordinator, with their reason."""
+
+    how: str  # COMPLETED or CLOSED
+    at: datetime
+    by: str  # the coordinator's id, or "registry"
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class PlacementState:
     context: PlacementContext
     issue: Issue | None
@@ -200,6 +254,8 @@ class PlacementState:
     facts: PlacementFacts
     today: date
     verified_weeks: frozenset[date] = frozenset()
+    evaluations: dict[Evaluation, EvaluationRecord] = field(default_factory=dict)
+    ending: Ending | None = None
 
     @property
     def logged_hours(self) -> Decimal:
@@ -225,6 +281,7 @@ class IssuedLink:
     send_to: Contact | None
     expires_at: datetime
     week_of: date | None = None  # the week a verification link is for
+    evaluation: Evaluation | None = None  # the evaluation an evaluate link is for
 
 
 @dataclass(frozen=True)
@@ -254,6 +311,18 @@ class PartyPlacement:
 
 
 @dataclass(frozen=True)
+class EvaluationForm:
+    """What the supervisor's evaluation link shows: whom and what to rate, on which scale."""
+
+    kind: Evaluation
+    opening_title: str
+    employer_name: str
+    student_name: str
+    competencies: tuple[Competency, ...]
+    submitted: bool
+
+
+@dataclass(frozen=True)
 class Week:
     monday: date
     days: list[DayHours]
@@ -279,6 +348,11 @@ def week_subject(match_id: str, monday: date, days: Sequence[DayHours]) -> str:
 
 def _verify_link(match_id: str, subject: str) -> PartyLink:
     return PartyLink(PartyAction.VERIFY_WEEK, match_id, Party.EMPLOYER, subject)
+
+
+def _evaluate_link(match_id: str, kind: Evaluation) -> PartyLink:
+    """Single use per kind: the spent-link record is the evaluation."""
+    return PartyLink(PartyAction.EVALUATE, match_id, Party.EMPLOYER, kind.value)
 
 
 def _by_week(hours: dict[date, DayHours]) -> dict[date, list[DayHours]]:
@@ -312,6 +386,7 @@ class Placements:
     limits: tuple[HoursLimit, ...]
     written: Callable[[], None] = lambda: None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    competencies: Competencies = field(default_factory=load_competencies)
 
     # -- reading what stands
 
@@ -347,6 +422,8 @@ class Placements:
         starts, ends, weekly = self._dates(context, issue)
         hours = await self._hours(match_id, _days(starts, min(ends, today)))
         verified = await self._verified(match_id, _by_week(hours))
+        evaluations = await self._evaluations(match_id)
+        ending = _ending(await self.store.ending(match_id))
         facts = PlacementFacts(
             starts_on=starts,
             ends_on=ends,
@@ -358,7 +435,9 @@ class Placements:
             verified_hours=sum(
                 (h.hours for h in hours.values() if week_of(h.day)[0] in verified), Decimal(0)
             ),
-            evaluations=frozenset(),
+            evaluations=frozenset(evaluations),
+            closed_reason=ending.reason if ending and ending.how == CLOSED else None,
+            completed=ending is not None and ending.how == COMPLETED,
         )
         return PlacementState(
             context=context,
@@ -369,7 +448,18 @@ class Placements:
             facts=facts,
             today=today,
             verified_weeks=frozenset(verified),
+            evaluations=evaluations,
+            ending=ending,
         )
+
+    async def _evaluations(self, match_id: str) -> dict[Evaluation, EvaluationRecord]:
+        keys = {kind: _evaluate_link(match_id, kind).use_key for kind in Evaluation}
+        found = await self.store.spent(list(keys.values()))
+        return {
+            kind: _evaluation(kind, doc)
+            for kind, key in keys.items()
+            if (doc := found.get(key)) is not None
+        }
 
     async def _verified(self, match_id: str, weeks: dict[date, list[DayHours]]) -> set[date]:
         """The weeks whose standing entries the supervisor verified as they stand."""
@@ -402,8 +492,14 @@ class Placements:
         return {day: _day_hours(day, v) for day, v in found.items()}
 
     async def view(self, coordinator: Coordinator, match_id: str) -> PlacementState:
-        state = await self._state(await self._coordinators(coordinator, match_id))
+        context = await self._coordinators(coordinator, match_id)
+        state = await self._state(context)
         await self._complete_if_signed(state)  # rolls forward a completion a crash missed
+        if state.ending is not None:
+            await self._free_seat(state)  # rolls forward a seat a crash kept after the end
+        elif completes(state.facts):
+            await self._end_if_complete(state)  # as a crash after the last insert left it
+            state = await self._state(context)
         return state
 
     # -- the agreement
@@ -415,6 +511,7 @@ class Placements:
         changed terms, a new text (signatures of the old one no longer count). The same
         terms and contacts again change nothing."""
         context = await self._coordinators(coordinator, match_id)
+        _refuse_if_ended(await self._state(context))
         terms = self._terms(context, coordinator, request)
         text = agreement_text(terms)
         issue = _issue_doc(terms, agreement_hash(text), coordinator.id, request, self.clock())
@@ -485,6 +582,8 @@ class Placements:
         state = await self._state(await self._coordinators(coordinator, match_id))
         if state.issue is None:
             raise Conflict("issue the training agreement first")
+        if has_ended(state.facts):
+            return []  # nothing is left for a party to do
         issue = state.issue
         expires = self.clock() + timedelta(seconds=self.links.ttl_s)
         found = [
@@ -512,7 +611,19 @@ class Placements:
                 for party in HOURS_PARTIES
             ]
             found += self._verify_links(state, coordinator, expires)
+            found += self._evaluate_links(state, coordinator, expires)
         return found
+
+    def _evaluate_links(
+        self, state: PlacementState, coordinator: Coordinator, expires: datetime
+    ) -> list[IssuedLink]:
+        """The supervisor's link for the evaluation due, if one is."""
+        due = evaluation_due(state.facts, state.today)
+        if due is None:
+            return []
+        link = self.links.issue(_evaluate_link(state.context.match.id, due))
+        to = _contact(state, Party.EMPLOYER, coordinator)
+        return [IssuedLink(Party.EMPLOYER, PartyAction.EVALUATE, link, to, expires, evaluation=due)]
 
     def _verify_links(
         self, state: PlacementState, coordinator: Coordinator, expires: datetime
@@ -607,6 +718,7 @@ class Placements:
         before = state.signatures.get(link.party)
         if before is not None:
             raise LinkGone(_used(before))
+        _refuse_if_ended(state)
         signed_at = self.clock()
         doc = {
             "match_id": link.placement_id,
@@ -656,6 +768,7 @@ class Placements:
     ) -> PlacementState:
         context = await self._coordinators(coordinator, match_id)
         state = await self._state(context)
+        _refuse_if_ended(state)
         if not is_minor_at_start(state.facts):
             raise Conflict(
                 "the student is 18 or over when the placement starts: no permit is needed"
@@ -702,6 +815,7 @@ class Placements:
 
     async def _log(self, context: PlacementContext, day: date, hours: Decimal, by: str) -> Week:
         state = await self._state(context)
+        _refuse_if_ended(state)
         reasons = state.reasons_not_started()
         if reasons:
             raise NotStarted(reasons)
@@ -778,6 +892,7 @@ class Placements:
         link, state, week = await self._week_for(token)
         if week.verified:
             raise LinkGone("this link has already been used: the week is verified")
+        _refuse_if_ended(state)
         doc = {
             "match_id": link.placement_id,
             "action": link.action.value,
@@ -795,7 +910,123 @@ class Placements:
             raise LinkGone("this link has already been used: the week is verified")
         self.written()
         log.info("week verified", match_id=link.placement_id, week_of=week.monday.isoformat())
+        await self._end_if_complete(await self._state(state.context))  # read after our insert
         return await self._week(link.placement_id, week.monday)
+
+    # -- evaluations
+
+    async def _evaluation_for(self, token: str) -> tuple[PartyLink, PlacementState, Evaluation]:
+        link = self._read(token, PartyAction.EVALUATE)
+        try:
+            kind = Evaluation(link.subject)
+        except ValueError as error:
+            raise LinkInvalid("this link is not valid; copy it again from the message") from error
+        if link.party is not Party.EMPLOYER:
+            raise LinkInvalid("this link is not for an evaluation")
+        return link, await self._by_link(link), kind
+
+    def _form(self, state: PlacementState, kind: Evaluation) -> EvaluationForm:
+        context = state.context
+        return EvaluationForm(
+            kind=kind,
+            opening_title=context.opening.terms.title,
+            employer_name=context.employer_name,
+            student_name=context.student_name,
+            competencies=self.competencies.for_field(context.opening.terms.career_field),
+            submitted=kind in state.evaluations,
+        )
+
+    async def evaluation_form(self, token: str) -> EvaluationForm:
+        _, state, kind = await self._evaluation_for(token)
+        return self._form(state, kind)
+
+    async def submit_evaluation(
+        self, token: str, name: str, ratings: dict[str, int], comment: str | None
+    ) -> EvaluationForm:
+        """Spend the link and record the evaluation in one insert (as a signature): a replay
+        is told it was used. Then, read after the insert, the placement may be complete."""
+        link, state, kind = await self._evaluation_for(token)
+        before = state.evaluations.get(kind)
+        if before is not None:
+            raise LinkGone(_evaluated(before))
+        _refuse_if_ended(state)
+        if kind is Evaluation.MIDPOINT and Evaluation.FINAL in state.evaluations:
+            raise Conflict("the final evaluation is in already: the midpoint one is not needed")
+        form = self._form(state, kind)
+        errors = check_submission(form.competencies, ratings, comment)
+        if errors:
+            raise EvaluationRefused(errors)
+        doc = {
+            "match_id": link.placement_id,
+            "action": link.action.value,
+            "party": link.party.value,
+            "kind": kind.value,
+            "name": name,
+            "career_field": state.context.opening.terms.career_field,
+            # A list, not a mapping: competency ids are data, and keys are not for data.
+            "ratings": [{"id": c.id, "value": ratings[c.id]} for c in form.competencies],
+            "comment": comment or None,
+            "submitted_at": self.clock(),
+        }
+        event = EvaluationSubmitted(
+            event_id=_event_id(link.use_key),
+            producer=PRODUCER,
+            payload=EvaluationRef(**_ids(state.context.match), kind=kind.value),
+        )
+        if not await self.store.spend(link.placement_id, link.use_key, doc, event):
+            raise LinkGone("this link has already been used: the evaluation is on record")
+        self.written()
+        log.info("evaluation submitted", match_id=link.placement_id, kind=kind.value)
+        after = await self._state(state.context)  # read after our insert: of a last week
+        await self._end_if_complete(after)  # verified meanwhile, at least one of us sees both
+        return self._form(after, kind)
+
+    async def evaluations(self, coordinator: Coordinator, match_id: str) -> PlacementState:
+        return await self._state(await self._coordinators(coordinator, match_id))
+
+    # -- the end
+
+    async def close(self, coordinator: Coordinator, match_id: str, reason: str) -> PlacementState:
+        """Close the placement early, with the coordinator's reason (kept in registry); its
+        seat goes back. 409 once it has ended, however it ended."""
+        if not reason.strip():
+            raise DomainError("give the reason the placement is closed early", "reason")
+        context = await self._coordinators(coordinator, match_id)
+        state = await self._state(context)
+        _refuse_if_ended(state)
+        ending = {"how": CLOSED, "at": self.clock(), "by": coordinator.id, "reason": reason}
+        if not await self._end(state, ending, PlacementClosed):
+            _refuse_if_ended(await self._state(context))  # it ended meanwhile: say how
+        return await self._state(context)
+
+    async def _end_if_complete(self, state: PlacementState) -> None:
+        if completes(state.facts):
+            ending = {"how": COMPLETED, "at": self.clock(), "by": "registry", "reason": None}
+            await self._end(state, ending, PlacementCompleted)
+
+    async def _end(
+        self,
+        state: PlacementState,
+        ending: dict[str, Any],
+        kind: type[PlacementCompleted] | type[PlacementClosed],
+    ) -> bool:
+        """Record the end once (a completion and a close share one `_id`: one of them
+        stands), then give the seat back; False when it had ended already."""
+        match = state.context.match
+        event = kind(
+            event_id=_event_id(f"{match.id}:ended"),
+            producer=PRODUCER,
+            payload=PlacementEnd(**_ids(match), opening_id=match.opening_id),
+        )
+        ended = await self.store.end(match.id, ending, event)
+        if ended:
+            self.written()
+            log.info("placement ended", match_id=match.id, how=ending["how"])
+        await self._free_seat(state)  # also when an earlier end stopped before it
+        return ended
+
+    async def _free_seat(self, state: PlacementState) -> None:
+        await self.registry.store.release_seat(state.context.match.id)
 
 
 def check_request(request: AgreementRequest, *, paid: bool, minor: bool) -> None:
@@ -876,6 +1107,49 @@ def _contact(state: PlacementState, party: Party, coordinator: Coordinator) -> C
     return issue.guardian if issue else None
 
 
+def _evaluation(kind: Evaluation, doc: dict[str, Any]) -> EvaluationRecord:
+    return EvaluationRecord(
+        kind=kind,
+        by=doc["name"],
+        submitted_at=doc["submitted_at"],
+        career_field=doc["career_field"],
+        ratings={r["id"]: int(r["value"]) for r in doc["ratings"]},
+        comment=doc.get("comment"),
+    )
+
+
+def _ending(doc: dict[str, Any] | None) -> Ending | None:
+    if doc is None:
+        return None
+    return Ending(how=doc["how"], at=doc["at"], by=doc["by"], reason=doc.get("reason"))
+
+
+def ending_words(ending: Ending) -> str:
+    on = f"{ending.at:%d %B %Y}"
+    if ending.how == COMPLETED:
+        return f"This placement was completed on {on}"
+    return f"This placement was closed early on {on}"
+
+
+def _refuse_if_ended(state: PlacementState) -> None:
+    if state.ending is not None:
+        raise PlacementEnded(
+            f"{ending_words(state.ending)}: it takes no more hours, signatures, "
+            "verifications or evaluations."
+        )
+
+
+def _evaluated(record: EvaluationRecord) -> str:
+    return (
+        f"this link has already been used: the {record.kind.value} evaluation was submitted "
+        f"on {record.submitted_at:%d %B %Y at %H:%M} UTC"
+    )
+
+
+def rating_label(value: int) -> str:
+    return LABELS.get(value, str(value))
+
+
 def _used(signature: Signature) -> str:
     return (
         f"this link has already been used: the {signature.party.value} signed on "
@@ -905,7 +1179,13 @@ def stage_words(state: PlacementState) -> str:
             f"{planned_hours(state.facts).normalize():f} planned hours logged, "
             f"{state.facts.verified_hours.normalize():f} verified by the supervisor."
         )
-    return "Complete." if current is Stage.COMPLETE else "Closed early."
+    verified = f"{state.facts.verified_hours.normalize():f}"
+    if current is Stage.COMPLETE:
+        return f"Complete: {verified} hours verified by the supervisor and the final evaluation in."
+    ending = state.ending
+    reason = f" The reason given: {ending.reason}" if ending and ending.reason else ""
+    on = f" on {ending.at:%d %B %Y}" if ending else ""
+    return f"Closed early{on}, with {verified} hours verified.{reason}"
 
 
 def party_words(state: PlacementState, party: Party) -> str:

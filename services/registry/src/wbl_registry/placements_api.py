@@ -17,12 +17,15 @@ from wbl_common.web import errors
 from wbl_registry.api import MatchId, RequestError, domain_error
 from wbl_registry.auth import CurrentCoordinator
 from wbl_registry.domain import DomainError
+from wbl_registry.evaluations import MOST_COMMENT, SCALE
 from wbl_registry.models import StrictModel
 from wbl_registry.party_links import PartyAction
 from wbl_registry.placement_life import is_minor_at_start, not_yet_signed, planned_hours
 from wbl_registry.placements import (
     AgreementRequest,
     Contact,
+    EvaluationForm,
+    EvaluationRefused,
     HoursRefused,
     IssuedLink,
     LinkGone,
@@ -33,8 +36,10 @@ from wbl_registry.placements import (
     Placements,
     PlacementState,
     Week,
+    ending_words,
     evaluation_words,
     party_words,
+    rating_label,
     stage_words,
 )
 
@@ -84,6 +89,10 @@ async def attempt(work: Awaitable[T]) -> T:
         refused = RequestError(str(error), None, 409)
         refused.errors = [{"field": "", "message": r} for r in error.reasons]
         raise refused from error
+    except EvaluationRefused as error:
+        invalid = RequestError(str(error), error.field)
+        invalid.errors = [{"field": e.field, "message": e.message} for e in error.errors]
+        raise invalid from error
     except HoursRefused as error:
         invalid = RequestError(str(error), "hours")
         invalid.errors = [
@@ -201,6 +210,42 @@ class PartyWeekBody(StrictModel):
     day: Day = Field(description="Any day of the week wanted")
 
 
+MOST_RATINGS = 100  # far more competencies than any field lists
+CompetencyId = Annotated[str, Field(min_length=1, max_length=80)]
+
+
+class EvaluationBody(StrictModel):
+    model_config = examples(
+        {
+            "link": LINK_EXAMPLE,
+            "name": "Pat Lee",
+            "ratings": {"attendance-and-punctuality": 4, "communication": 3, "safety": 3},
+            "comment": "Careful and punctual; ask more questions when unsure.",
+        }
+    )
+
+    link: Link
+    name: Name = Field(description="The name of the supervisor submitting, as typed by them")
+    ratings: dict[CompetencyId, int] = Field(
+        max_length=MOST_RATINGS,
+        description="Each competency of the evaluation (by id) rated once, 1 (Not yet) to 4 "
+        "(Exceeds)",
+    )
+    comment: str | None = Field(
+        default=None, max_length=MOST_COMMENT, description="At most 2000 characters"
+    )
+
+
+class CloseBody(StrictModel):
+    model_config = examples({"reason": "The student moved out of the district."})
+
+    reason: str = Field(
+        min_length=1,
+        max_length=500,
+        description="Why the placement ends early; kept in registry, never on the bus",
+    )
+
+
 # -- answers --------------------------------------------------------------------------------
 
 
@@ -238,6 +283,19 @@ class HoursStatus(BaseModel):
     behind: float = Field(description="Hours expected by today and not verified yet")
 
 
+class EvaluationDone(BaseModel):
+    kind: str = Field(description="midpoint or final")
+    submitted_at: datetime
+    by: str = Field(description="The supervisor's name, as they typed it")
+
+
+class EndedPublic(BaseModel):
+    how: str = Field(description="completed or closed")
+    at: datetime
+    reason: str | None = Field(description="The coordinator's reason, for a placement closed")
+    text: str
+
+
 class PlacementPublic(BaseModel):
     match_id: str
     stage: str = Field(
@@ -257,6 +315,8 @@ class PlacementPublic(BaseModel):
     why_not_started: list[str] = Field(description="Empty once hours may be logged")
     evaluation_due: str | None = None
     evaluation_text: str | None = None
+    evaluations: list[EvaluationDone] = Field(default_factory=list)
+    ended: EndedPublic | None = None
 
     @classmethod
     def of(cls, state: PlacementState) -> PlacementPublic:
@@ -304,6 +364,18 @@ class PlacementPublic(BaseModel):
             why_not_started=state.reasons_not_started(),
             evaluation_due=due,
             evaluation_text=due_text,
+            evaluations=[
+                EvaluationDone(kind=e.kind.value, submitted_at=e.submitted_at, by=e.by)
+                for e in sorted(state.evaluations.values(), key=lambda e: e.submitted_at)
+            ],
+            ended=None
+            if state.ending is None
+            else EndedPublic(
+                how=state.ending.how,
+                at=state.ending.at,
+                reason=state.ending.reason,
+                text=f"{ending_words(state.ending)}.",
+            ),
         )
 
 
@@ -314,11 +386,14 @@ class SendTo(BaseModel):
 
 class LinkPublic(BaseModel):
     party: str
-    action: str = Field(description="sign-agreement, log-hours or verify-week")
+    action: str = Field(description="sign-agreement, log-hours, verify-week or evaluate")
     link: str = Field(description="Send it to the party; it goes in the body of /v1/party calls")
     send_to: SendTo | None
     expires_at: datetime
     week_of: date | None = Field(default=None, description="The week a verify-week link is for")
+    evaluation: str | None = Field(
+        default=None, description="midpoint or final: what an evaluate link is for"
+    )
 
     @classmethod
     def of(cls, found: IssuedLink) -> LinkPublic:
@@ -330,6 +405,7 @@ class LinkPublic(BaseModel):
             send_to=SendTo(name=to.name, email=to.email) if to else None,
             expires_at=found.expires_at,
             week_of=found.week_of,
+            evaluation=found.evaluation.value if found.evaluation else None,
         )
 
 
@@ -358,6 +434,83 @@ class PartyAgreementPublic(BaseModel):
             ],
             still_to_sign=sorted(p.value for p in found.still_to_sign),
         )
+
+
+class CompetencyPublic(BaseModel):
+    id: str
+    name: str
+    description: str
+
+
+class ScalePoint(BaseModel):
+    value: int
+    label: str
+
+
+class EvaluationFormPublic(BaseModel):
+    kind: str = Field(description="midpoint or final")
+    opening_title: str
+    employer_name: str
+    student_name: str
+    competencies: list[CompetencyPublic] = Field(description="Rate each one, once")
+    scale: list[ScalePoint]
+    submitted: bool
+
+    @classmethod
+    def of(cls, form: EvaluationForm) -> EvaluationFormPublic:
+        return cls(
+            kind=form.kind.value,
+            opening_title=form.opening_title,
+            employer_name=form.employer_name,
+            student_name=form.student_name,
+            competencies=[
+                CompetencyPublic(id=c.id, name=c.name, description=c.description)
+                for c in form.competencies
+            ],
+            scale=[ScalePoint(value=v, label=label) for v, label in SCALE],
+            submitted=form.submitted,
+        )
+
+
+class RatingPublic(BaseModel):
+    competency_id: str
+    competency: str = Field(description="The competency's name")
+    value: int
+    label: str
+
+
+class EvaluationPublic(BaseModel):
+    kind: str
+    submitted_at: datetime
+    by: str
+    career_field: str
+    ratings: list[RatingPublic]
+    comment: str | None
+
+
+def evaluations_public(state: PlacementState, placements: Placements) -> list[EvaluationPublic]:
+    found = []
+    for record in sorted(state.evaluations.values(), key=lambda e: e.submitted_at):
+        names = {c.id: c.name for c in placements.competencies.for_field(record.career_field)}
+        found.append(
+            EvaluationPublic(
+                kind=record.kind.value,
+                submitted_at=record.submitted_at,
+                by=record.by,
+                career_field=record.career_field,
+                ratings=[
+                    RatingPublic(
+                        competency_id=cid,
+                        competency=names.get(cid, cid),  # an id ops removed since: as it was
+                        value=value,
+                        label=rating_label(value),
+                    )
+                    for cid, value in record.ratings.items()
+                ],
+                comment=record.comment,
+            )
+        )
+    return found
 
 
 class DayPublic(BaseModel):
@@ -545,6 +698,36 @@ async def week_hours(
     return WeekPublic.of(await attempt(placements.week(coordinator, match_id, week)))
 
 
+@router.get(
+    "/placements/{match_id}/evaluations",
+    tags=["placements"],
+    summary="The supervisor's evaluations, with their ratings",
+    responses=errors(401, 403, 404, 409),
+)
+async def placement_evaluations(
+    match_id: MatchId, coordinator: CurrentCoordinator, placements: PlacementsDep
+) -> list[EvaluationPublic]:
+    """Each evaluation submitted (midpoint, final), oldest first: every competency's rating
+    with its label, and the supervisor's comment."""
+    state = await attempt(placements.evaluations(coordinator, match_id))
+    return evaluations_public(state, placements)
+
+
+@router.post(
+    "/placements/{match_id}/close",
+    tags=["placements"],
+    summary="Close the placement early",
+    responses=errors(401, 403, 404, 409, 413, 422),
+)
+async def close_placement(
+    match_id: MatchId, body: CloseBody, coordinator: CurrentCoordinator, placements: PlacementsDep
+) -> PlacementPublic:
+    """With a reason (kept in registry; the bus carries `PlacementClosed` with ids only). The
+    opening's seat is given back. 409 once the placement has ended (completed or closed);
+    after an end, hours, signatures, verifications and evaluations are refused."""
+    return PlacementPublic.of(await attempt(placements.close(coordinator, match_id, body.reason)))
+
+
 # -- parties by link ------------------------------------------------------------------------
 
 
@@ -617,3 +800,32 @@ async def party_verify_week(body: LinkBody, placements: PlacementsDep) -> PartyW
     correction afterwards makes the week unverified again (a new link is needed)."""
     week = await attempt(placements.verify_week(body.link))
     return await party_week_public(placements, body.link, PartyAction.VERIFY_WEEK, week)
+
+
+@router.post(
+    "/party/evaluation",
+    tags=["parties"],
+    summary="The evaluation a link is for (supervisor)",
+    responses=errors(400, 410, 413, 422),
+)
+async def party_evaluation(body: LinkBody, placements: PlacementsDep) -> EvaluationFormPublic:
+    """The competencies to rate for the opening's career field and the scale; `submitted`
+    once the evaluation is in."""
+    return EvaluationFormPublic.of(await attempt(placements.evaluation_form(body.link)))
+
+
+@router.post(
+    "/party/evaluation/submit",
+    tags=["parties"],
+    summary="Submit the evaluation (supervisor)",
+    responses=errors(400, 409, 410, 413, 422),
+)
+async def party_submit_evaluation(
+    body: EvaluationBody, placements: PlacementsDep
+) -> EvaluationFormPublic:
+    """Once per link: a replay is 410. 422 when a competency is not rated, rated off the
+    scale or unknown (each error names it); 409 once the placement has ended."""
+    form = await attempt(
+        placements.submit_evaluation(body.link, body.name, body.ratings, body.comment)
+    )
+    return EvaluationFormPublic.of(form)

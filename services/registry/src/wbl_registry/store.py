@@ -182,6 +182,11 @@ class RegistryStore(Protocol):
 
     async def release_placement(self, student_id: str, match_id: str) -> None: ...
 
+    async def release_seat(self, match_id: str) -> None:
+        """Give back the seat `match_id` holds (its placement ended); the student stays
+        placed. Safe to repeat."""
+        ...
+
     async def record_outcome(self, outcome: Outcome, event: Envelope) -> None:
         """Write the carried-out decision and its event (once: a repeat is a no-op). With an
         `undo_until`, the event is held till then (unless the decision is undone first)."""
@@ -663,6 +668,11 @@ class MongoRegistryStore:
         if stood is not None and stood["match_id"] == match_id:
             await self.placements.delete_one({"_id": student_id})
 
+    async def release_seat(self, match_id: str) -> None:
+        seat = await self.seats.find_one({"match_id": match_id})
+        if seat is not None:
+            await self.seats.delete_one({"_id": seat["_id"]})
+
     async def record_outcome(self, outcome: Outcome, event: Envelope) -> None:
         doc = OUTCOMES.dump_python(outcome, mode="json")
         doc["_id"] = doc.pop("match_id")
@@ -691,9 +701,7 @@ class MongoRegistryStore:
         """The claim goes last: until it does no new decision is claimed, so nothing
         released here can have been taken again by this match meanwhile."""
         doc = await self.matches.find_one({"_id": match_id}, {"student_id": 1})
-        seat = await self.seats.find_one({"match_id": match_id})
-        if seat is not None:
-            await self.seats.delete_one({"_id": seat["_id"]})
+        await self.release_seat(match_id)
         if doc is not None:
             await self.release_placement(doc["student_id"], match_id)
         outcome = await self.outcomes.find_one({"_id": match_id})
@@ -1077,6 +1085,16 @@ class InMemoryRegistryStore:
         if self.placements.get(student_id) == match_id:
             del self.placements[student_id]
 
+    async def release_seat(self, match_id: str) -> None:
+        match = self.matches.get(match_id)
+        opening = self.openings.get(match.opening_id) if match else None
+        if opening is not None and match_id in opening.seat_holders:
+            self.openings[opening.id] = replace(
+                opening,
+                seats_remaining=opening.seats_remaining + 1,
+                seat_holders=tuple(h for h in opening.seat_holders if h != match_id),
+            )
+
     async def record_outcome(self, outcome: Outcome, event: Envelope) -> None:
         if outcome.match_id not in self.outcomes:
             self.outcomes[outcome.match_id] = outcome
@@ -1107,13 +1125,7 @@ class InMemoryRegistryStore:
     async def revert_decision(self, match_id: str, attempt: str) -> None:
         match = self.matches.get(match_id)
         if match is not None:
-            opening = self.openings.get(match.opening_id)
-            if opening is not None and match_id in opening.seat_holders:
-                self.openings[opening.id] = replace(
-                    opening,
-                    seats_remaining=opening.seats_remaining + 1,
-                    seat_holders=tuple(h for h in opening.seat_holders if h != match_id),
-                )
+            await self.release_seat(match_id)
             await self.release_placement(match.student_id, match_id)
         outcome = self.outcomes.get(match_id)
         if outcome is not None and outcome.attempt == attempt:
