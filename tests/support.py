@@ -206,7 +206,7 @@ TEST_SCHOOLS = (
 FRESH_PREFIXES = (
     *("craft", "page", "mail", "season", "ops", "tkt", "rm", "mv", "new", "crash"),
     *("after", "undo", "upload", "outcomes", "roster", "settings"),
-    *("reach", "life", "desk"),
+    *("reach", "life", "desk", "party"),
 )
 FRESH_PER_PREFIX = 40
 RUN_TAG = f"{time.time_ns() % 10**9:09d}"  # one run's fresh schools differ from another's

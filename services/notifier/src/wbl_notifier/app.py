@@ -19,6 +19,8 @@ from wbl_notifier import (
     class_list_api,
     desk_api,
     page,
+    party_api,
+    party_page,
     reports_api,
     roster_api,
     settings_api,
@@ -38,6 +40,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
             app.state.runtime = service.runtime
             app.state.signer = service.signer
             app.state.account = service.account
+            app.state.party = service.party
             app.state.reports = service.reports
             app.state.stream_poll_s = settings.stream_poll_s
             app.state.roster = service.roster
@@ -63,7 +66,10 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     install_body_limit(
         app,
         settings.http.max_body_bytes,
-        {class_list_api.CLASS_LISTS_PATH: settings.class_list_max_bytes},
+        {
+            class_list_api.CLASS_LISTS_PATH: settings.class_list_max_bytes,
+            **dict.fromkeys(party_api.PARTY_PATHS, party_api.PARTY_MAX_BYTES),
+        },
     )
     install_rate_limits(app, settings.http.rate_limits)
     install_http_metrics(app)
@@ -78,6 +84,8 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     app.include_router(desk_api.router)
     app.include_router(reports_api.router)
     app.include_router(page.router)
+    app.include_router(party_api.router)
+    app.include_router(party_page.router)
     app.mount("/inbox/static", page.static, name="inbox-static")
     app.include_router(
         ops_router(

@@ -31,6 +31,7 @@ from wbl_notifier.links import Signer
 from wbl_notifier.outbound import AddressPolicy, VettedTransport
 from wbl_notifier.party_sweep import PartySweep
 from wbl_notifier.registry_account import RegistryAccount
+from wbl_notifier.registry_party import RegistryParty
 from wbl_notifier.reminders import Reminders
 from wbl_notifier.reports import RegistryReports
 from wbl_notifier.roster import HttpRosterSources
@@ -48,6 +49,7 @@ class NotifierService:
     directory: RegistryDirectory
     placements: RegistryPlacements
     account: RegistryAccount
+    party: RegistryParty
     reports: RegistryReports
     signer: Signer
     worker: DeliveryWorker
@@ -188,6 +190,7 @@ async def bootstrap(
             ),
             placements=RegistryPlacements(registry_http),
             account=RegistryAccount(registry_http, settings.registry.class_list_timeout_s),
+            party=RegistryParty(registry_http),
             reports=RegistryReports(registry_http),
             signer=signer,
             worker=worker,

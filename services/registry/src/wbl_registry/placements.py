@@ -310,6 +310,18 @@ class PartyAgreement:
 
 
 @dataclass(frozen=True)
+class PartyPlacement:
+    """Whose placement a party's link is for, in words: a party's page names it."""
+
+    student_name: str
+    opening_title: str
+    employer_name: str
+    starts_on: date
+    ends_on: date
+    hours_per_week: int
+
+
+@dataclass(frozen=True)
 class EvaluationForm:
     """What the supervisor's evaluation link shows: whom and what to rate, on which scale."""
 
@@ -705,6 +717,19 @@ class Placements:
         if match is None:
             raise LinkInvalid("this link is not valid; copy it again from the message")
         return await self._state(await self._context(match))
+
+    async def about_link(self, token: str, action: PartyAction) -> PartyPlacement:
+        """The placement a party's link is for (the dates as the current agreement has them)."""
+        state = await self._by_link(self._read(token, action))
+        context, facts = state.context, state.facts
+        return PartyPlacement(
+            student_name=context.student_name,
+            opening_title=context.opening.terms.title,
+            employer_name=context.employer_name,
+            starts_on=facts.starts_on,
+            ends_on=facts.ends_on,
+            hours_per_week=facts.hours_per_week,
+        )
 
     async def _agreement_for(self, token: str) -> tuple[PartyLink, PlacementState]:
         link = self._read(token, PartyAction.SIGN_AGREEMENT)

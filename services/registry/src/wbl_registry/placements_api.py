@@ -19,6 +19,7 @@ from wbl_registry.auth import CurrentCoordinator
 from wbl_registry.domain import DomainError
 from wbl_registry.evaluations import MOST_COMMENT, SCALE
 from wbl_registry.models import StrictModel
+from wbl_registry.party_links import PartyAction
 from wbl_registry.placement_life import is_minor_at_start, not_yet_signed, planned_hours
 from wbl_registry.placements import (
     AgreementRequest,
@@ -31,6 +32,7 @@ from wbl_registry.placements import (
     LinkInvalid,
     NotStarted,
     PartyAgreement,
+    PartyPlacement,
     Placements,
     PlacementState,
     Week,
@@ -548,6 +550,33 @@ class WeekPublic(BaseModel):
         )
 
 
+class PartyPlacementPublic(BaseModel):
+    student_name: str
+    opening_title: str
+    employer_name: str
+    starts_on: date
+    ends_on: date
+    hours_per_week: int
+
+
+class PartyWeekPublic(WeekPublic):
+    """A week as a party's link shows it, with whose placement it is (the page names it)."""
+
+    placement: PartyPlacementPublic
+
+    @classmethod
+    def about(cls, week: Week, placed: PartyPlacement) -> PartyWeekPublic:
+        shown = WeekPublic.of(week).model_dump()
+        return cls(**shown, placement=PartyPlacementPublic(**vars(placed)))
+
+
+async def party_week_public(
+    placements: Placements, link: str, action: PartyAction, week: Week
+) -> PartyWeekPublic:
+    placed = await attempt(placements.about_link(link, action))
+    return PartyWeekPublic.about(week, placed)
+
+
 # -- the coordinator ------------------------------------------------------------------------
 
 
@@ -732,10 +761,9 @@ async def party_sign(body: SignBody, placements: PlacementsDep) -> PartyAgreemen
     summary="Log or correct a day's hours (student or supervisor)",
     responses=errors(400, 409, 410, 413, 422),
 )
-async def party_hours(body: PartyHoursBody, placements: PlacementsDep) -> WeekPublic:
-    return WeekPublic.of(
-        await attempt(placements.log_hours_by_link(body.link, body.day, body.hours))
-    )
+async def party_hours(body: PartyHoursBody, placements: PlacementsDep) -> PartyWeekPublic:
+    week = await attempt(placements.log_hours_by_link(body.link, body.day, body.hours))
+    return await party_week_public(placements, body.link, PartyAction.LOG_HOURS, week)
 
 
 @router.post(
@@ -744,8 +772,9 @@ async def party_hours(body: PartyHoursBody, placements: PlacementsDep) -> WeekPu
     summary="A week's hours (student or supervisor)",
     responses=errors(400, 410, 413, 422),
 )
-async def party_week(body: PartyWeekBody, placements: PlacementsDep) -> WeekPublic:
-    return WeekPublic.of(await attempt(placements.week_by_link(body.link, body.day)))
+async def party_week(body: PartyWeekBody, placements: PlacementsDep) -> PartyWeekPublic:
+    week = await attempt(placements.week_by_link(body.link, body.day))
+    return await party_week_public(placements, body.link, PartyAction.LOG_HOURS, week)
 
 
 @router.post(
@@ -754,9 +783,10 @@ async def party_week(body: PartyWeekBody, placements: PlacementsDep) -> WeekPubl
     summary="The week a verification link is for (supervisor)",
     responses=errors(400, 409, 410, 413, 422),
 )
-async def party_week_to_verify(body: LinkBody, placements: PlacementsDep) -> WeekPublic:
+async def party_week_to_verify(body: LinkBody, placements: PlacementsDep) -> PartyWeekPublic:
     """409 when the week's hours were corrected after the link was sent."""
-    return WeekPublic.of(await attempt(placements.week_to_verify(body.link)))
+    week = await attempt(placements.week_to_verify(body.link))
+    return await party_week_public(placements, body.link, PartyAction.VERIFY_WEEK, week)
 
 
 @router.post(
@@ -765,10 +795,11 @@ async def party_week_to_verify(body: LinkBody, placements: PlacementsDep) -> Wee
     summary="Verify the week's hours (supervisor)",
     responses=errors(400, 409, 410, 413, 422),
 )
-async def party_verify_week(body: LinkBody, placements: PlacementsDep) -> WeekPublic:
+async def party_verify_week(body: LinkBody, placements: PlacementsDep) -> PartyWeekPublic:
     """One click: the week's hours as they stand count as verified. A replay is 410; a
     correction afterwards makes the week unverified again (a new link is needed)."""
-    return WeekPublic.of(await attempt(placements.verify_week(body.link)))
+    week = await attempt(placements.verify_week(body.link))
+    return await party_week_public(placements, body.link, PartyAction.VERIFY_WEEK, week)
 
 
 @router.post(
