@@ -142,9 +142,11 @@ async def test_the_outcomes_page_shows_what_became_of_a_schools_students(
             )
             # The same in a table that a screen reader reads (the bars are hidden from it).
             cells = page.locator(f"#table-school tr[data-group='{school}'] td")
-            await expect(cells).to_have_text(["4", "1", "1", "2", "25%", "0", "0", "no CTE students"])
+            await expect(cells).to_have_text(
+                ["4", "1", "1", "2", "25%", "0", "0", "no CTE students"]
+            )
             assert await page.locator("#chart-school").get_attribute("aria-hidden") == "true"
-            # Empty groups are there at 0 students; the 5S3 figures come from verified hours.
+            # Empty groups are there at 0 students; 5S3 counts verified hours.
             programs = page.locator("section[aria-labelledby='dim-program']")
             await expect(programs.locator(".empty-groups")).to_contain_text(
                 re.compile(r"^0 students: .*Early College; ")
