@@ -54,9 +54,9 @@ class Placement:
 
 
 async def placement(
-    http: httpx.AsyncClient, system: System, field: str, *, started: bool
+    http: httpx.AsyncClient, system: System, field: str, *, started: bool, days: int = 7
 ) -> Placement:
-    """A 17-year-old confirmed at a week-long opening in `field` that starts today, its
+    """A 17-year-old confirmed at an opening of `days` days in `field` that starts today, its
     agreement issued; `started`: signed by all four parties and the permit recorded."""
     today = date.today()
     school = fresh_school("party")
@@ -80,7 +80,7 @@ async def placement(
             "seats": 1,
             "location": {"town": "Lowell", "lat": 42.6334, "lon": -71.3162},
             "starts_on": today.isoformat(),
-            "ends_on": (today + timedelta(days=6)).isoformat(),
+            "ends_on": (today + timedelta(days=days - 1)).isoformat(),
             "hours_per_week": 16,
             "paid": True,
         },
@@ -377,3 +377,72 @@ async def test_the_verify_page_verifies_the_week_as_registry_then_holds_it(
         replay = await http.post(f"{system.notifier}/v1/party/week/verify", json={"link": link})
         assert replay.status_code == 410
         assert replay.json()["detail"] == "this link has already been used: the week is verified"
+
+
+async def test_the_evaluate_page_rates_each_competency_and_completes_the_placement(
+    system: System, browser: Browser
+) -> None:
+    """A one-day placement (its final evaluation due today): its 2.25 planned hours logged
+    and verified, the supervisor's evaluation from the page completes it."""
+    today = date.today()
+    async with httpx.AsyncClient(timeout=10) as http:
+        placed = await placement(http, system, "agricultural-mechanics", started=True, days=1)
+        logged = await http.post(
+            f"{system.registry}/v1/party/hours",
+            json={"link": placed.links["log-hours:student"], "day": str(today), "hours": "3"},
+        )
+        assert logged.status_code == 200, logged.text
+        path = f"{system.registry}/v1/placements/{placed.match_id}"
+        week = (await links(http, path, placed.mine))["verify-week:employer"]
+        verified = await http.post(f"{system.registry}/v1/party/week/verify", json={"link": week})
+        assert verified.status_code == 200, verified.text
+        link = (await links(http, path, placed.mine))["evaluate:employer"]
+        assert (await placement_state(http, system, placed))["stage"] == "under-way"
+
+        page = await browser.new_page(viewport=PHONE)
+        await page.goto(f"{system.notifier}/evaluate#{link}")
+        title = page.locator("#evaluation-title")
+        await expect(title).to_have_text("Final evaluation of Quinn Tester", timeout=20_000)
+        fieldsets = page.locator("fieldset.competency")
+        count = await fieldsets.count()
+        assert count >= 3
+        await no_axe_violations(page, "the evaluate page")
+        await no_sideways_scroll(page)
+
+        # Nothing rated: each competency is marked, focus on the first one's first rating.
+        await page.get_by_role("button", name="Submit the evaluation").click()
+        await expect(page.locator("#evaluate-result")).to_contain_text("Not sent:")
+        await expect(page.locator(".competency .field-error:not(:empty)")).to_have_count(count)
+        first = fieldsets.first.locator("input[type=radio]").first
+        await expect(first).to_be_focused()
+        await no_axe_violations(page, "the evaluate page with its refusals")
+
+        # From the keyboard: the arrow keys move along a point's ratings, Tab to the next.
+        for n in range(count):
+            radio = fieldsets.nth(n).locator("input[type=radio]").first
+            await radio.focus()
+            await page.keyboard.press("Space")
+            await page.keyboard.press("ArrowDown")  # from 1 (Not yet) to 2
+            await page.keyboard.press("ArrowDown")  # to 3 (Proficient)
+        await page.get_by_label("Comment for the school (optional)").fill("Careful and keen.")
+        await page.get_by_label("Your full name").fill("Pat Lindqvist")
+        await page.get_by_label("Your full name").press("Enter")
+        done = page.locator("#evaluation-done")
+        await expect(done).to_have_text(
+            "Submitted, thank you. The school has your evaluation of Quinn Tester."
+        )
+        await expect(done).to_be_focused()
+        await page.screenshot(path=str(SCREENSHOTS / "party-evaluate-phone.png"), full_page=True)
+
+        state = await placement_state(http, system, placed)
+        assert state["stage"] == "complete", state
+        assert [e["kind"] for e in state["evaluations"]] == ["final"]
+        rated = await http.get(f"{path}/evaluations", headers=placed.mine)
+        [evaluation] = rated.json()
+        assert {r["value"] for r in evaluation["ratings"]} == {3}
+        assert evaluation["comment"] == "Careful and keen."
+
+        # The same link again: told it was submitted, nothing to fill in.
+        await page.reload()
+        await expect(done).to_have_text("This evaluation was submitted. Nothing more is needed.")
+        await expect(page.locator("#evaluate-form")).to_be_hidden()

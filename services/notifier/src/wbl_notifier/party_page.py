@@ -28,6 +28,7 @@ class PartyPage:
 AGREEMENT = PartyPage("/agreement", "Training agreement", "agreement.html", "agreement.js")
 HOURS = PartyPage("/hours", "Hours worked", "hours.html", "hours.js")
 VERIFY = PartyPage("/verify", "Verify a week's hours", "verify.html", "verify.js")
+EVALUATE = PartyPage("/evaluate", "Evaluate the student", "evaluate.html", "evaluate.js")
 
 
 def party_page(page: PartyPage) -> HTMLResponse:
@@ -47,3 +48,8 @@ async def hours() -> Response:
 @router.get("/verify", response_class=HTMLResponse)
 async def verify() -> Response:
     return party_page(VERIFY)
+
+
+@router.get("/evaluate", response_class=HTMLResponse)
+async def evaluate() -> Response:
+    return party_page(EVALUATE)
