@@ -350,6 +350,12 @@ async function undo(matchId, button) {
 }
 
 function upsert(n, live) {
+  if (!live && arrived.has(n.match_id)) {
+    // The list itself has it (the stream can beat the first page): it is not news.
+    const heard = arrived.get(n.match_id);
+    arrived.delete(n.match_id);
+    if (heard.updated_at > n.updated_at) n = heard;
+  }
   const known = items.get(n.match_id) || arrived.get(n.match_id);
   if (known && known.updated_at > n.updated_at) return;
   const undoable = ui.undo.get(n.match_id);
