@@ -133,6 +133,13 @@ async def test_an_employer_hears_the_candidate_then_the_confirmed_placement(
                 "opening_title": "Boatyard technician intern",
                 "status": "proposed",
             }
+
+            async def registry_has_it() -> bool:
+                # The webhook can come before registry's own consumer records the match.
+                found = await http.get("/v1/matches", headers=token)
+                return any(m["match_id"] == match_id for m in found.json())
+
+            await eventually(registry_has_it, within=60, what="the match in registry")
             confirmed = await http.post(f"/v1/matches/{match_id}/confirm", headers=token)
             assert confirmed.status_code == 200, confirmed.text
             placed = await eventually(
