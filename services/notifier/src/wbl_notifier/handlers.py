@@ -53,14 +53,14 @@ from wbl_schemas.events import (
     OpeningPublished,
     OpeningUpdated,
     PermitRecorded,
+    PlacementClosed,
+    PlacementCompleted,
     PlacementConfirmed,
     PlacementDeclined,
     SeasonState,
 )
 
 log = structlog.get_logger(__name__)
-# A placement's end, by name until its events are in wbl_schemas (ADR 6).
-ENDING_EVENTS = frozenset({"PlacementCompleted", "PlacementClosed"})
 
 
 def utcnow() -> datetime:
@@ -255,7 +255,7 @@ class Notifier:
         if isinstance(event, PlacementDeclined):
             return
         await self.store.follow_placement(match_id, school_id)
-        if event.event_type in ENDING_EVENTS:
+        if isinstance(event, PlacementCompleted | PlacementClosed):
             await self.store.end_placement(match_id)
             return
         steps = []
