@@ -4,6 +4,7 @@ columns a class list has, for the page's help and sample file. Nothing is stored
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Annotated, Any, Literal
 
 import httpx
@@ -54,6 +55,16 @@ def upload_problem(raw: bytes) -> str | None:
 def passed_on(answer: Forwarded) -> Response:
     headers = answer.headers | {"Cache-Control": "no-store"}  # student names, secrets
     return Response(answer.content, answer.status_code, headers, answer.content_type)
+
+
+async def forward(call: Awaitable[Forwarded]) -> Response:
+    """Registry's answer to a call made with the coordinator's token, passed on; 503 when
+    registry cannot be reached."""
+    try:
+        answer = await call
+    except httpx.HTTPError as error:
+        raise registry_unavailable() from error
+    return passed_on(answer)
 
 
 CSV_BODY: dict[str, Any] = {

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import httpx
 
-from wbl_notifier.registry_account import Forwarded
+from wbl_notifier.registry_account import Forwarded, bearer, forwarded
 
 
 class RegistryDesk:
@@ -20,34 +20,22 @@ class RegistryDesk:
 
     async def placements(self, token: str, query: Mapping[str, str | int]) -> Forwarded:
         response = await self._client.get(
-            "/v1/placements", params=dict(query), headers=_bearer(token)
+            "/v1/placements", params=dict(query), headers=bearer(token)
         )
-        return _forwarded(response)
+        return forwarded(response)
 
     async def issue_agreement(self, token: str, match_id: str, body: Any) -> Forwarded:
         response = await self._client.post(
-            f"{_placement(match_id)}/agreement", json=body, headers=_bearer(token)
+            f"{_placement(match_id)}/agreement", json=body, headers=bearer(token)
         )
-        return _forwarded(response)
+        return forwarded(response)
 
     async def record_permit(self, token: str, match_id: str, body: Any) -> Forwarded:
         response = await self._client.put(
-            f"{_placement(match_id)}/permit", json=body, headers=_bearer(token)
+            f"{_placement(match_id)}/permit", json=body, headers=bearer(token)
         )
-        return _forwarded(response)
+        return forwarded(response)
 
 
 def _placement(match_id: str) -> str:
     return f"/v1/placements/{quote(match_id, safe='')}"
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _forwarded(response: httpx.Response) -> Forwarded:
-    return Forwarded(
-        response.status_code,
-        response.content,
-        response.headers.get("content-type", "application/octet-stream"),
-    )

@@ -6,19 +6,16 @@ which placement, checks the input and writes the facts."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import Annotated, Any, Literal
 
-import httpx
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from wbl_common.ratelimit import throttled
 from wbl_common.web import errors
-from wbl_notifier.api import CurrentCoordinator, Token, registry_unavailable
-from wbl_notifier.class_list_api import passed_on
+from wbl_notifier.api import CurrentCoordinator, Token
+from wbl_notifier.class_list_api import forward
 from wbl_notifier.desk import RegistryDesk
-from wbl_notifier.registry_account import Forwarded
 
 router = APIRouter(prefix="/v1/inbox/placements", tags=["placements"])
 
@@ -45,14 +42,6 @@ def get_desk(request: Request) -> RegistryDesk:
 DeskDep = Annotated[RegistryDesk, Depends(get_desk)]
 
 
-async def _forward(call: Awaitable[Forwarded]) -> Response:
-    try:
-        answer = await call
-    except httpx.HTTPError as error:
-        raise registry_unavailable() from error
-    return passed_on(answer)
-
-
 @router.get(
     "",
     summary="Your confirmed placements and what each still needs (registry's, with your token)",
@@ -77,7 +66,7 @@ async def placements(
     for name, value in (("needs", needs), ("school_id", school_id), ("after", after)):
         if value is not None:
             query[name] = value
-    return await _forward(desk.placements(token, query))
+    return await forward(desk.placements(token, query))
 
 
 @router.post(
@@ -97,7 +86,7 @@ async def issue_agreement(
     desk: DeskDep,
     body: Annotated[dict[str, Any], Body(examples=[AGREEMENT_EXAMPLE])],
 ) -> Response:
-    return await _forward(desk.issue_agreement(token, match_id, body))
+    return await forward(desk.issue_agreement(token, match_id, body))
 
 
 @router.put(
@@ -112,4 +101,4 @@ async def record_permit(
     desk: DeskDep,
     body: Annotated[dict[str, Any], Body(examples=[PERMIT_EXAMPLE])],
 ) -> Response:
-    return await _forward(desk.record_permit(token, match_id, body))
+    return await forward(desk.record_permit(token, match_id, body))

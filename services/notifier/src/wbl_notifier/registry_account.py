@@ -36,37 +36,37 @@ class RegistryAccount:
             "/v1/students/bulk",
             params={"format": answer_format},
             content=csv,
-            headers=_bearer(token) | {"Content-Type": "text/csv"},
+            headers=bearer(token) | {"Content-Type": "text/csv"},
             timeout=self._class_list_timeout_s,
         )
-        return _forwarded(response)
+        return forwarded(response)
 
     async def class_list_columns(self) -> Forwarded:
-        return _forwarded(await self._client.get("/v1/reference/class-list-columns"))
+        return forwarded(await self._client.get("/v1/reference/class-list-columns"))
 
     async def settings(self, token: str) -> Forwarded:
-        return _forwarded(await self._client.get("/v1/coordinators/me", headers=_bearer(token)))
+        return forwarded(await self._client.get("/v1/coordinators/me", headers=bearer(token)))
 
     async def change_settings(
         self, token: str, changes: dict[str, Any], if_match: str | None
     ) -> Forwarded:
-        headers = _bearer(token) | ({"If-Match": if_match} if if_match else {})
+        headers = bearer(token) | ({"If-Match": if_match} if if_match else {})
         response = await self._client.patch("/v1/coordinators/me", json=changes, headers=headers)
-        return _forwarded(response)
+        return forwarded(response)
 
     async def rotate_webhook_secret(self, token: str, coordinator_id: str) -> Forwarded:
         response = await self._client.post(
             f"/v1/coordinators/{quote(coordinator_id, safe='')}/webhook-secret/rotate",
-            headers=_bearer(token),
+            headers=bearer(token),
         )
-        return _forwarded(response)
+        return forwarded(response)
 
 
-def _bearer(token: str) -> dict[str, str]:
+def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _forwarded(response: httpx.Response) -> Forwarded:
+def forwarded(response: httpx.Response) -> Forwarded:
     headers = {name: response.headers[name] for name in PASSED_ON if name in response.headers}
     return Forwarded(
         response.status_code,

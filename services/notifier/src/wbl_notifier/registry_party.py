@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import httpx
 
-from wbl_notifier.registry_account import Forwarded
-from wbl_notifier.registry_account import _forwarded as forwarded
+from wbl_notifier.registry_account import Forwarded, forwarded
 
 # The party calls registry answers, each by its path under /v1/party. Evaluations come with
 # the placement's life (the supervisor's midpoint and final ratings).

@@ -4,17 +4,14 @@ Registry checks every change; notifier learns the result from `wbl.coordinators`
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import Annotated, Any
 
-import httpx
 from fastapi import APIRouter, Body, Header
 from fastapi.responses import Response
 
 from wbl_common.web import errors
-from wbl_notifier.api import CurrentCoordinator, Token, registry_unavailable
-from wbl_notifier.class_list_api import AccountDep, passed_on
-from wbl_notifier.registry_account import Forwarded
+from wbl_notifier.api import CurrentCoordinator, Token
+from wbl_notifier.class_list_api import AccountDep, forward
 
 router = APIRouter(prefix="/v1/inbox", tags=["settings"])
 
@@ -23,21 +20,13 @@ SETTINGS_EXAMPLE = {
 }
 
 
-async def _forward(call: Awaitable[Forwarded]) -> Response:
-    try:
-        answer = await call
-    except httpx.HTTPError as error:
-        raise registry_unavailable() from error
-    return passed_on(answer)
-
-
 @router.get(
     "/settings",
     summary="Your notification settings, as registry holds them (`ETag` names the version)",
     responses=errors(401, 503),
 )
 async def settings(_: CurrentCoordinator, token: Token, account: AccountDep) -> Response:
-    return await _forward(account.settings(token))
+    return await forward(account.settings(token))
 
 
 @router.patch(
@@ -57,7 +46,7 @@ async def change_settings(
     changes: Annotated[dict[str, Any], Body(examples=[SETTINGS_EXAMPLE])],
     if_match: Annotated[str | None, Header(max_length=40)] = None,
 ) -> Response:
-    return await _forward(account.change_settings(token, changes, if_match))
+    return await forward(account.change_settings(token, changes, if_match))
 
 
 @router.post(
@@ -68,4 +57,4 @@ async def change_settings(
 async def rotate_webhook_secret(
     coordinator: CurrentCoordinator, token: Token, account: AccountDep
 ) -> Response:
-    return await _forward(account.rotate_webhook_secret(token, coordinator.coordinator_id))
+    return await forward(account.rotate_webhook_secret(token, coordinator.coordinator_id))
